@@ -1,0 +1,28 @@
+# Every dependency comes from Debian bookworm packages (deploy/setup.sh).
+find_package(Threads REQUIRED)
+find_package(PkgConfig REQUIRED)
+
+# CAF 0.17.6: Debian ships no CMake config, so wrap the libraries by hand.
+find_path(CAF_INCLUDE_DIR caf/all.hpp REQUIRED)
+find_library(CAF_CORE_LIBRARY caf_core REQUIRED)
+find_library(CAF_IO_LIBRARY caf_io REQUIRED)
+add_library(caf::core UNKNOWN IMPORTED)
+set_target_properties(caf::core PROPERTIES
+  IMPORTED_LOCATION ${CAF_CORE_LIBRARY}
+  INTERFACE_INCLUDE_DIRECTORIES ${CAF_INCLUDE_DIR}
+  INTERFACE_LINK_LIBRARIES Threads::Threads)
+add_library(caf::io UNKNOWN IMPORTED)
+set_target_properties(caf::io PROPERTIES
+  IMPORTED_LOCATION ${CAF_IO_LIBRARY}
+  INTERFACE_LINK_LIBRARIES caf::core)
+
+pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka++ rdkafka)
+
+find_package(Protobuf REQUIRED)
+find_package(gRPC CONFIG REQUIRED)
+find_package(Boost 1.81 REQUIRED COMPONENTS json)
+
+if(RPCBATCH_TESTS)
+  find_package(doctest REQUIRED)
+  include(doctest)
+endif()

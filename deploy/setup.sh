@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what rpcbatch needs on Debian 12 (bookworm), then configures and
+# builds it into build/ (binaries in build/bin). Idempotent: packages already
+# installed are skipped, an existing build is updated incrementally.
+#
+#   deploy/setup.sh              # packages + build
+#   deploy/setup.sh --deps-only  # packages only (the Dockerfile's first stage)
+#   BUILD_DIR=out SANITIZE=ON deploy/setup.sh
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build_dir=${BUILD_DIR:-$here/build}
+
+packages=(
+  build-essential cmake pkg-config
+  libcaf-dev librdkafka-dev
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libboost-json1.81-dev doctest-dev
+  kcat python3 python3-grpcio python3-grpc-tools
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+    || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+    --no-install-recommends "${missing[@]}"
+fi
+[ "${1:-}" = "--deps-only" ] && exit 0
+
+cmake -S "$here" -B "$build_dir" -DCMAKE_BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo} \
+  -DSANITIZE=${SANITIZE:-OFF} >/dev/null
+cmake --build "$build_dir" -j "$(nproc)"
+echo "setup: built into $build_dir/bin"

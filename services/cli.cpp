@@ -1,0 +1,129 @@
+#include "services/cli.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+#include <iostream>
+
+namespace rpcbatch {
+
+command_line::command_line(int argc, char** argv) {
+  program_ = argc > 0 ? argv[0] : "rpcbatch";
+  auto slash = program_.find_last_of('/');
+  if (slash != std::string::npos)
+    program_ = program_.substr(slash + 1);
+  bool options_done = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (options_done || arg.size() < 3 || arg.compare(0, 2, "--") != 0) {
+      positional_.push_back(std::move(arg));
+      continue;
+    }
+    if (arg == "--") {
+      options_done = true;
+      continue;
+    }
+    auto eq = arg.find('=');
+    if (eq == std::string::npos)
+      options_[arg.substr(2)] = "true";
+    else
+      options_[arg.substr(2, eq - 2)] = arg.substr(eq + 1);
+  }
+}
+
+bool command_line::has(const std::string& key) const {
+  return options_.count(key) > 0;
+}
+
+bool command_line::flag(const std::string& key) const {
+  auto i = options_.find(key);
+  if (i == options_.end())
+    return false;
+  const auto& v = i->second;
+  if (v == "true" || v == "1" || v == "yes")
+    return true;
+  if (v == "false" || v == "0" || v == "no")
+    return false;
+  throw cli_error("--" + key + " expects true or false, got '" + v + "'");
+}
+
+std::string command_line::text(const std::string& key,
+                               const std::string& fallback) const {
+  auto i = options_.find(key);
+  return i == options_.end() ? fallback : i->second;
+}
+
+long long command_line::integer(const std::string& key, long long fallback,
+                                long long min, long long max) const {
+  auto i = options_.find(key);
+  if (i == options_.end())
+    return fallback;
+  const auto& v = i->second;
+  errno = 0;
+  char* end = nullptr;
+  auto x = std::strtoll(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0' || errno == ERANGE)
+    throw cli_error("--" + key + " expects an integer, got '" + v + "'");
+  if (x < min || x > max)
+    throw cli_error("--" + key + " must be between " + std::to_string(min)
+                    + " and " + std::to_string(max) + ", got " + v);
+  return x;
+}
+
+double command_line::real(const std::string& key, double fallback, double min,
+                          double max) const {
+  auto i = options_.find(key);
+  if (i == options_.end())
+    return fallback;
+  const auto& v = i->second;
+  errno = 0;
+  char* end = nullptr;
+  auto x = std::strtod(v.c_str(), &end);
+  if (v.empty() || *end != '\0' || errno == ERANGE || x != x)
+    throw cli_error("--" + key + " expects a number, got '" + v + "'");
+  if (x < min || x > max)
+    throw cli_error("--" + key + " must be between " + std::to_string(min)
+                    + " and " + std::to_string(max) + ", got " + v);
+  return x;
+}
+
+void command_line::allow_only(std::initializer_list<const char*> known) const {
+  for (auto& [key, value] : options_) {
+    bool ok = key == "help";
+    for (auto k : known)
+      ok = ok || key == k;
+    if (!ok)
+      throw cli_error("unknown option --" + key);
+  }
+}
+
+int run_tool(int argc, char** argv, const char* usage,
+             const std::function<int(const command_line&)>& body) {
+  command_line cl(argc, argv);
+  if (cl.has("help")) {
+    std::cout << usage;
+    return 0;
+  }
+  try {
+    return body(cl);
+  } catch (const cli_error& e) {
+    std::cerr << cl.program() << ": " << e.what() << "\n\n" << usage;
+    return 2;
+  }
+}
+
+std::pair<std::string, int> split_host_port(const std::string& text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
+    throw cli_error("expected HOST:PORT, got '" + text + "'");
+  auto host = text.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  auto port_text = text.substr(colon + 1);
+  char* end = nullptr;
+  auto port = std::strtol(port_text.c_str(), &end, 10);
+  if (*end != '\0' || port < 0 || port > 65535)
+    throw cli_error("bad port in '" + text + "'");
+  return {host, static_cast<int>(port)};
+}
+
+} // namespace rpcbatch
