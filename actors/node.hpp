@@ -1,0 +1,107 @@
+// The node: spawns and wires one pipeline (source, tokenizer, router,
+// batchers, rpc-caller, sink), prints stats, and ends the run on bounded end,
+// drain or a fatal error, handing the outcome to whoever started it.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <caf/timespan.hpp>
+
+#include "actors/batcher.hpp"
+#include "actors/rpc_caller.hpp"
+#include "actors/sink.hpp"
+#include "actors/source.hpp"
+#include "actors/status.hpp"
+#include "messages/actors.hpp"
+
+namespace rpcbatch {
+
+class kafka_consumer;
+class kafka_producer;
+class latency_histogram;
+class rpc_client;
+
+struct pipeline_config {
+  uint32_t buckets = 10;
+  /// Every batcher's settings (the bucket is set per batcher).
+  batcher_config batcher;
+  rpc_caller_config rpc;
+  sink_config sink;
+  source_config source;
+  /// How often a stats line is logged (0 = never).
+  caf::timespan stats_interval = std::chrono::seconds(5);
+};
+
+/// The adapters to the outside world that the actors use.
+struct pipeline_adapters {
+  std::shared_ptr<kafka_consumer> consumer;
+  std::shared_ptr<kafka_producer> producer;
+  std::shared_ptr<rpc_client> rpc;
+  std::shared_ptr<latency_histogram> latency;
+};
+
+/// How a run ended.
+struct node_outcome {
+  /// False after a fatal error: nothing more may be committed.
+  bool ok = true;
+  /// True if the drain confirmed every word before committing.
+  bool complete = false;
+  std::string error;
+  /// Offsets to commit last (only when ok).
+  std::vector<partition_offset> final_offsets;
+  /// One-line JSON summary of the run.
+  std::string summary;
+};
+
+using actor_list = std::vector<std::pair<std::string, status_client>>;
+
+struct node_state {
+  static inline const char* name = "node";
+  pipeline_config cfg;
+  pipeline_adapters adapters;
+  std::function<void(node_outcome)> finished;
+  source_actor source;
+  /// Every actor of the pipeline by name, for status and shutdown.
+  actor_list actors;
+  caf::actor_clock::time_point started;
+  bool finishing = false;
+};
+
+node_actor::behavior_type
+node(node_actor::stateful_pointer<node_state> self, pipeline_config cfg,
+     pipeline_adapters adapters, std::function<void(node_outcome)> finished);
+
+/// Asks every actor for its status and calls `done` with one JSON object
+/// (name -> status); actors that do not answer within 5 s are left out.
+template <class Self>
+void collect_status(Self* self, const actor_list& actors,
+                    std::function<void(boost::json::object)> done) {
+  struct tally {
+    std::size_t pending;
+    boost::json::object result;
+    std::function<void(boost::json::object)> done;
+    void settle() {
+      if (--pending == 0)
+        done(std::move(result));
+    }
+  };
+  auto t = std::make_shared<tally>(tally{actors.size(), {}, std::move(done)});
+  if (actors.empty()) {
+    t->done({});
+    return;
+  }
+  for (auto& [name, handle] : actors)
+    self->request(handle, std::chrono::seconds(5), status_atom::value)
+      .then(
+        [t, name = name](std::string& text) {
+          t->result[name] = parse_status(text);
+          t->settle();
+        },
+        [t](caf::error&) { t->settle(); });
+}
+
+} // namespace rpcbatch

@@ -1,0 +1,102 @@
+#include "actors/offset_tracker.hpp"
+
+namespace rpcbatch {
+
+void offset_tracker::dispatched(int32_t partition, int64_t offset) {
+  auto& ps = parts_[partition];
+  ps.pending.emplace(offset, entry{});
+  if (offset + 1 > ps.next)
+    ps.next = offset + 1;
+}
+
+void offset_tracker::settle(partition_state& ps,
+                            std::map<int64_t, entry>::iterator i) {
+  if (i->second.counted && i->second.remaining == 0)
+    ps.pending.erase(i);
+}
+
+void offset_tracker::counted(int32_t partition, int64_t offset,
+                             uint32_t words) {
+  auto& ps = parts_[partition];
+  auto i = ps.pending.find(offset);
+  if (i == ps.pending.end())
+    return;
+  i->second.counted = true;
+  i->second.remaining += words;
+  words_in_flight_ += words;
+  settle(ps, i);
+}
+
+void offset_tracker::acked(int32_t partition, int64_t offset,
+                           uint32_t words) {
+  auto p = parts_.find(partition);
+  if (p == parts_.end())
+    return;
+  auto& ps = p->second;
+  auto i = ps.pending.find(offset);
+  if (i == ps.pending.end())
+    return;
+  i->second.remaining -= words;
+  words_in_flight_ -= words;
+  settle(ps, i);
+}
+
+std::optional<int64_t> offset_tracker::commit_point(int32_t partition) const {
+  auto p = parts_.find(partition);
+  if (p == parts_.end() || p->second.next < 0)
+    return std::nullopt;
+  auto& ps = p->second;
+  return ps.pending.empty() ? ps.next : ps.pending.begin()->first;
+}
+
+std::vector<partition_offset> offset_tracker::take_commits() {
+  std::vector<partition_offset> out;
+  for (auto& [partition, ps] : parts_) {
+    auto point = commit_point(partition);
+    if (point && *point != ps.last_taken) {
+      ps.last_taken = *point;
+      out.push_back(partition_offset{partition, *point});
+    }
+  }
+  return out;
+}
+
+std::vector<partition_offset>
+offset_tracker::commits_of(const std::vector<int32_t>& partitions) const {
+  std::vector<partition_offset> out;
+  for (auto partition : partitions)
+    if (auto point = commit_point(partition))
+      out.push_back(partition_offset{partition, *point});
+  return out;
+}
+
+std::size_t offset_tracker::pending_records(int32_t partition) const {
+  auto p = parts_.find(partition);
+  return p == parts_.end() ? 0 : p->second.pending.size();
+}
+
+std::size_t offset_tracker::pending_records() const {
+  std::size_t n = 0;
+  for (auto& [partition, ps] : parts_)
+    n += ps.pending.size();
+  return n;
+}
+
+void offset_tracker::forget(int32_t partition) {
+  auto p = parts_.find(partition);
+  if (p == parts_.end())
+    return;
+  for (auto& [offset, e] : p->second.pending)
+    if (e.counted)
+      words_in_flight_ -= e.remaining;
+  parts_.erase(p);
+}
+
+std::vector<int32_t> offset_tracker::partitions() const {
+  std::vector<int32_t> out;
+  for (auto& [partition, ps] : parts_)
+    out.push_back(partition);
+  return out;
+}
+
+} // namespace rpcbatch

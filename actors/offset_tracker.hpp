@@ -1,0 +1,73 @@
+// Per-partition offset tracking for at-least-once commits: a record is done
+// once the tokenizer counted its words and the broker confirmed as many
+// outputs; the commit point of a partition is the lowest offset not done
+// (the highest contiguous done offset + 1).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <vector>
+
+#include "messages/types.hpp"
+
+namespace rpcbatch {
+
+class offset_tracker {
+public:
+  /// A record was handed on; its word count is not known yet.
+  void dispatched(int32_t partition, int64_t offset);
+
+  /// The tokenizer found `words` words in the record.
+  void counted(int32_t partition, int64_t offset, uint32_t words);
+
+  /// The broker confirmed `words` outputs of the record. Acknowledgements may
+  /// arrive before the count; the record is done when both agree.
+  void acked(int32_t partition, int64_t offset, uint32_t words);
+
+  /// The offset to commit (next to read), if anything was dispatched.
+  std::optional<int64_t> commit_point(int32_t partition) const;
+
+  /// Commit points of every partition that moved since the last call.
+  std::vector<partition_offset> take_commits();
+
+  /// Commit points of `partitions` (whether they moved or not).
+  std::vector<partition_offset>
+  commits_of(const std::vector<int32_t>& partitions) const;
+
+  /// Records of `partition` not done yet.
+  std::size_t pending_records(int32_t partition) const;
+
+  std::size_t pending_records() const;
+
+  /// Words counted but not yet confirmed, over every partition.
+  int64_t words_in_flight() const {
+    return words_in_flight_;
+  }
+
+  /// Forgets a partition (after it was revoked and committed).
+  void forget(int32_t partition);
+
+  std::vector<int32_t> partitions() const;
+
+private:
+  struct entry {
+    /// Words counted minus words confirmed.
+    int64_t remaining = 0;
+    bool counted = false;
+  };
+
+  struct partition_state {
+    std::map<int64_t, entry> pending;
+    /// One past the highest offset dispatched.
+    int64_t next = -1;
+    int64_t last_taken = -1;
+  };
+
+  void settle(partition_state& ps, std::map<int64_t, entry>::iterator i);
+
+  std::map<int32_t, partition_state> parts_;
+  int64_t words_in_flight_ = 0;
+};
+
+} // namespace rpcbatch

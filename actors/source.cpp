@@ -1,0 +1,213 @@
+#include "actors/source.hpp"
+
+
+#include "actors/status.hpp"
+#include "services/kafka_consumer.hpp"
+#include "services/log.hpp"
+
+namespace rpcbatch {
+
+namespace {
+
+using self_ptr = source_actor::stateful_pointer<source_state>;
+
+std::vector<int32_t> partitions_of(const partition_offsets& xs) {
+  std::vector<int32_t> out;
+  for (auto& x : xs.entries)
+    out.push_back(x.partition);
+  return out;
+}
+
+bool all_settled(const source_state& st, const std::vector<int32_t>& parts) {
+  for (auto p : parts)
+    if (st.tracker.pending_records(p) > 0)
+      return false;
+  return true;
+}
+
+/// Everything that may change when words complete or time passes.
+void check_progress(self_ptr self) {
+  auto& st = self->state;
+  auto now = self->clock().now();
+  // Backpressure with hysteresis.
+  auto in_flight = st.tracker.words_in_flight();
+  if (!st.paused && !st.draining && in_flight > st.cfg.max_inflight_words) {
+    st.paused = true;
+    ++st.pauses;
+    st.consumer->set_paused(true);
+    log::debug("source", "pausing: ", in_flight, " words in flight");
+  } else if (st.paused && !st.draining
+             && in_flight <= st.cfg.max_inflight_words / 2) {
+    st.paused = false;
+    st.consumer->set_paused(false);
+  }
+  // A revoke releases its partitions once their words are confirmed.
+  if (st.revoke) {
+    auto& parts = st.revoke->partitions;
+    auto done = all_settled(st, parts);
+    if (done || now >= st.revoke->deadline) {
+      if (!done)
+        log::warn("source", "revoke: giving up waiting for words; the ",
+                  "partitions are committed up to what is done");
+      st.consumer->release(st.tracker.commits_of(parts));
+      for (auto p : parts) {
+        st.tracker.forget(p);
+        st.assigned.erase(p);
+      }
+      st.revoke.reset();
+    }
+  }
+  // Drain completes when nothing is pending any more.
+  if (st.drain_deadline && st.drain_promise.pending()) {
+    auto done = st.tracker.pending_records() == 0;
+    if (done || now >= *st.drain_deadline) {
+      if (!done)
+        log::warn("source", "drain: ", st.tracker.pending_records(),
+                  " record(s) still pending; committing what is done");
+      st.drain_promise.deliver(done, partition_offsets{st.tracker.commits_of(
+                                       st.tracker.partitions())});
+    }
+  }
+  // Bounded input: every assigned partition reached its start-up end.
+  if (st.cfg.bounded && !st.input_end_sent && !st.assigned.empty()) {
+    bool all = true;
+    for (auto p : st.assigned)
+      all = all && st.finished.count(p) > 0;
+    if (all) {
+      st.input_end_sent = true;
+      self->send(st.node, input_end_atom::value);
+    }
+  }
+}
+
+void mark_position(source_state& st, int32_t partition, int64_t next) {
+  auto i = st.end_offsets.find(partition);
+  if (i != st.end_offsets.end() && next >= i->second)
+    st.finished.insert(partition);
+}
+
+} // namespace
+
+source_actor::behavior_type
+source(source_actor::stateful_pointer<source_state> self, source_config cfg,
+       std::shared_ptr<kafka_consumer> consumer, tokenizer_actor tokenizer,
+       router_actor router, node_actor node) {
+  auto& st = self->state;
+  st.cfg = cfg;
+  st.consumer = std::move(consumer);
+  st.tokenizer = std::move(tokenizer);
+  st.router = std::move(router);
+  st.node = std::move(node);
+  self->delayed_send(self, cfg.commit_interval, tick_atom::value);
+  return {
+    [=](record_batch& batch) {
+      auto& st = self->state;
+      if (st.draining) {
+        // Not tracked, so never committed: read again by the next run.
+        st.dropped_while_draining += batch.records.size();
+        return;
+      }
+      for (auto& rec : batch.records) {
+        st.tracker.dispatched(rec.partition, rec.offset);
+        mark_position(st, rec.partition, rec.offset + 1);
+      }
+      st.records += batch.records.size();
+      self->request(st.tokenizer, caf::infinite, std::move(batch))
+        .then(
+          [=](word_counts& counts) {
+            auto& st = self->state;
+            for (auto& r : counts.records) {
+              st.tracker.counted(r.partition, r.offset, r.words);
+              st.words += r.words;
+            }
+            check_progress(self);
+          },
+          [=](caf::error& err) {
+            caf::anon_send(self->state.node, fatal_atom::value,
+                           "tokenizer failed: " + self->system().render(err));
+          });
+    },
+    [=](delivery_ack& ack) {
+      auto& st = self->state;
+      for (auto& r : ack.records) {
+        st.tracker.acked(r.partition, r.offset, r.words);
+        st.words_acked += r.words;
+      }
+      check_progress(self);
+    },
+    [=](assigned_atom, partition_offsets& parts) {
+      auto& st = self->state;
+      for (auto& p : parts.entries) {
+        st.assigned.insert(p.partition);
+        if (p.offset >= 0)
+          st.end_offsets[p.partition] = p.offset;
+      }
+      check_progress(self);
+    },
+    [=](revoked_atom, partition_offsets& parts) {
+      auto& st = self->state;
+      ++st.revokes;
+      st.revoke = source_state::wait{partitions_of(parts),
+                                     self->clock().now()
+                                       + st.cfg.drain_timeout};
+      // End of window for what is pending, so that it completes.
+      self->request(st.router, caf::infinite, eow_atom::value)
+        .then([=](uint64_t) { check_progress(self); },
+              [=](caf::error&) { check_progress(self); });
+    },
+    [=](eof_atom, int32_t partition, int64_t offset) {
+      auto& st = self->state;
+      mark_position(st, partition, offset);
+      check_progress(self);
+    },
+    [=](tick_atom) {
+      auto& st = self->state;
+      auto commits = st.tracker.take_commits();
+      if (!commits.empty()) {
+        ++st.commit_requests;
+        st.consumer->commit(std::move(commits));
+      }
+      check_progress(self);
+      self->delayed_send(self, st.cfg.commit_interval, tick_atom::value);
+    },
+    [=](drain_atom) -> caf::result<bool, partition_offsets> {
+      auto& st = self->state;
+      st.draining = true;
+      st.consumer->stop_fetching();
+      st.drain_deadline = self->clock().now() + st.cfg.drain_timeout;
+      st.drain_promise = self->make_response_promise<bool, partition_offsets>();
+      auto result = st.drain_promise;
+      self->request(st.router, caf::infinite, eow_atom::value)
+        .then([=](uint64_t) { check_progress(self); },
+              [=](caf::error&) { check_progress(self); });
+      return result;
+    },
+    [=](status_atom) {
+      auto& st = self->state;
+      boost::json::array assigned;
+      boost::json::object committed;
+      for (auto p : st.assigned) {
+        assigned.push_back(p);
+        if (auto point = st.tracker.commit_point(p))
+          committed[std::to_string(p)] = *point;
+      }
+      return status_json({{"records", st.records},
+                          {"words", st.words},
+                          {"words_acked", st.words_acked},
+                          {"words_in_flight", st.tracker.words_in_flight()},
+                          {"records_pending", st.tracker.pending_records()},
+                          {"assigned", std::move(assigned)},
+                          {"commit_points", std::move(committed)},
+                          {"commits", st.consumer->commits()},
+                          {"commit_failures", st.consumer->commit_failures()},
+                          {"paused", st.paused},
+                          {"pauses", st.pauses},
+                          {"revokes", st.revokes},
+                          {"draining", st.draining},
+                          {"dropped_while_draining",
+                           st.dropped_while_draining}});
+    },
+  };
+}
+
+} // namespace rpcbatch

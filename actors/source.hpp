@@ -1,0 +1,70 @@
+// The source: takes records from the consumer's poll thread, tracks every
+// record until all its words are written and confirmed, commits the highest
+// contiguous done offset + 1 per partition, pauses consuming while too many
+// words are in flight, and handles revokes, bounded end and drain.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <set>
+
+#include <caf/timespan.hpp>
+
+#include "actors/offset_tracker.hpp"
+#include "messages/actors.hpp"
+
+namespace rpcbatch {
+
+class kafka_consumer;
+
+struct source_config {
+  /// Pause consuming above this many words in flight; resume below half.
+  int64_t max_inflight_words = 100000;
+  caf::timespan commit_interval = std::chrono::seconds(1);
+  /// Bounded mode: report the end of input once every assigned partition
+  /// reached the end offset it had at start-up.
+  bool bounded = false;
+  /// How long a drain or a revoke waits for outstanding words.
+  caf::timespan drain_timeout = std::chrono::seconds(60);
+};
+
+struct source_state {
+  static inline const char* name = "source";
+
+  struct wait {
+    std::vector<int32_t> partitions;
+    caf::actor_clock::time_point deadline;
+  };
+
+  source_config cfg;
+  std::shared_ptr<kafka_consumer> consumer;
+  tokenizer_actor tokenizer;
+  router_actor router;
+  node_actor node;
+  offset_tracker tracker;
+  std::set<int32_t> assigned;
+  std::map<int32_t, int64_t> end_offsets;
+  std::set<int32_t> finished;
+  bool input_end_sent = false;
+  bool paused = false;
+  bool draining = false;
+  /// A revoke waiting for its partitions' words.
+  std::optional<wait> revoke;
+  std::optional<caf::actor_clock::time_point> drain_deadline;
+  caf::typed_response_promise<bool, partition_offsets> drain_promise;
+  uint64_t records = 0;
+  uint64_t words = 0;
+  uint64_t words_acked = 0;
+  uint64_t dropped_while_draining = 0;
+  uint64_t pauses = 0;
+  uint64_t revokes = 0;
+  uint64_t commit_requests = 0;
+};
+
+source_actor::behavior_type
+source(source_actor::stateful_pointer<source_state> self, source_config cfg,
+       std::shared_ptr<kafka_consumer> consumer, tokenizer_actor tokenizer,
+       router_actor router, node_actor node);
+
+} // namespace rpcbatch

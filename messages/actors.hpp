@@ -1,0 +1,122 @@
+// The whole message protocol on one page: atoms and the typed interface of
+// every actor, one comment per handler.
+//
+//  Kafka ─► source ─► tokenizer ─► router ─► batcher[k] ─► rpc-caller ─► gRPC
+//             ▲          │                                     │
+//             │          └─ word counts                        ▼
+//             └───────── delivery acks ◄──────────────────── sink ─► Kafka
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <caf/atom.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "messages/types.hpp"
+
+namespace rpcbatch {
+
+// -- atoms (at most 10 characters, each text unique) --------------------------
+
+using status_atom = caf::atom_constant<caf::atom("status")>;
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
+using eow_atom = caf::atom_constant<caf::atom("eow")>;
+using retry_atom = caf::atom_constant<caf::atom("retry")>;
+using assigned_atom = caf::atom_constant<caf::atom("assigned")>;
+using revoked_atom = caf::atom_constant<caf::atom("revoked")>;
+using eof_atom = caf::atom_constant<caf::atom("eof")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using drain_atom = caf::atom_constant<caf::atom("drain")>;
+using input_end_atom = caf::atom_constant<caf::atom("inputend")>;
+using fatal_atom = caf::atom_constant<caf::atom("fatal")>;
+
+// -- interfaces ---------------------------------------------------------------
+
+/// Every actor answers a status request.
+using status_client = caf::typed_actor<
+  /// Answers the actor's state as a JSON object (text).
+  caf::replies_to<status_atom>::with<std::string>>;
+
+/// Groups a bucket's words into bags and flushes them to the rpc-caller.
+using batcher_actor = status_client::extend<
+  /// Adds every element to the bag; flushes when the count (or the byte
+  /// bound) is reached; arms the max-wait timer on the first element.
+  caf::reacts_to<word_batch>,
+  /// The max-wait timer of the given generation fired; stale ones are
+  /// ignored.
+  caf::reacts_to<flush_atom, uint64_t>,
+  /// End of window: flushes the bag now; answers the elements flushed.
+  caf::replies_to<eow_atom>::with<uint64_t>>;
+
+/// Sends every word to the batcher of its bucket.
+using router_actor = status_client::extend<
+  /// Splits the batch by bucket, one message per batcher.
+  caf::reacts_to<word_batch>,
+  /// End of window for every bucket; answers once all batchers flushed,
+  /// with the number of elements flushed.
+  caf::replies_to<eow_atom>::with<uint64_t>>;
+
+/// Splits record values into words.
+using tokenizer_actor = status_client::extend<
+  /// Tokenizes every record: the words go to the router in one batch; the
+  /// answer counts the words of each record, for offset tracking.
+  caf::replies_to<record_batch>::with<word_counts>>;
+
+/// Owns the consumer's offset tracking, commits and backpressure.
+using source_actor = status_client::extend<
+  /// Records from the poll thread: tracked, then handed to the tokenizer.
+  caf::reacts_to<record_batch>,
+  /// Records whose words the broker confirmed (from the sink).
+  caf::reacts_to<delivery_ack>,
+  /// The poll thread got partitions; offsets are the end offsets at start-up
+  /// (bounded mode) or -1.
+  caf::reacts_to<assigned_atom, partition_offsets>,
+  /// The poll thread must give these partitions up: flush, wait for their
+  /// words, commit, then release the poll thread.
+  caf::reacts_to<revoked_atom, partition_offsets>,
+  /// The poll thread reached the end of a partition at this offset.
+  caf::reacts_to<eof_atom, int32_t, int64_t>,
+  /// Periodic commit and resume check.
+  caf::reacts_to<tick_atom>,
+  /// Stops consuming, flushes every bucket and waits for every word; answers
+  /// whether all of it got done (false: gave up waiting) and the offsets to
+  /// commit last.
+  caf::replies_to<drain_atom>::with<bool, partition_offsets>>;
+
+/// Writes outputs and dead letters to Kafka.
+using sink_actor = status_client::extend<
+  /// Sets where delivery acknowledgements go (the source of the records).
+  caf::reacts_to<source_actor>,
+  /// Produces one output record per element; acknowledges records to the
+  /// source once the broker confirmed every word of the batch.
+  caf::reacts_to<resolved_batch>,
+  /// Produces one dead-letter record per element with the reason; the
+  /// words count as done once the broker confirmed them.
+  caf::reacts_to<failed_batch>>;
+
+/// Calls RpcService.resolveBatch once per job, with a bound on calls in
+/// flight, deadlines and retries.
+using rpc_caller_actor = status_client::extend<
+  /// Starts the call now, or queues it while the in-flight bound is reached.
+  caf::reacts_to<rpc_job>,
+  /// The gRPC thread's answer to a call.
+  caf::reacts_to<rpc_reply>,
+  /// The backoff of the job with this id ran out: call again.
+  caf::reacts_to<retry_atom, uint64_t>>;
+
+/// Supervises one node's pipeline: start, stats, drain and exit.
+using node_actor = status_client::extend<
+  /// Bounded mode: every assigned partition reached its end offset.
+  caf::reacts_to<input_end_atom>,
+  /// A stop signal: drain gracefully, then finish.
+  caf::reacts_to<drain_atom>,
+  /// An unrecoverable error: stop at once without committing more.
+  caf::reacts_to<fatal_atom, std::string>,
+  /// Periodic stats line.
+  caf::reacts_to<tick_atom>>;
+
+} // namespace rpcbatch

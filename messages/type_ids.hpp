@@ -1,0 +1,43 @@
+// Type IDs of every message type, so that CAF can serialise them between
+// nodes. Register them all with register_message_types().
+#pragma once
+
+#include <caf/type_id.hpp>
+
+#include "messages/actors.hpp"
+#include "messages/types.hpp"
+
+CAF_BEGIN_TYPE_ID_BLOCK(rpcbatch, caf::first_custom_type_id)
+  CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::input_record))
+  CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::record_batch))
+  CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::element))
+  CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::word_batch))
+  CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::record_words))
+  CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::word_counts))
+  CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::delivery_ack))
+  CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::rpc_job))
+  CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::resolved_batch))
+  CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::failed_batch))
+  CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::rpc_reply))
+  CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::partition_offset))
+  CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::partition_offsets))
+  CAF_ADD_TYPE_ID(rpcbatch, (std::vector<int32_t>))
+  CAF_ADD_TYPE_ID(rpcbatch, (std::vector<uint32_t>))
+  CAF_ADD_TYPE_ID(rpcbatch, (std::vector<std::string>))
+  CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::status_client))
+  CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::batcher_actor))
+  CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::router_actor))
+  CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::tokenizer_actor))
+  CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::sink_actor))
+  CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::rpc_caller_actor))
+  CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::source_actor))
+  CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::node_actor))
+CAF_END_TYPE_ID_BLOCK(rpcbatch)
+
+namespace rpcbatch {
+
+/// Adds every type of the rpcbatch block to `cfg`. Call on every node before
+/// the actor system starts.
+void register_message_types(caf::actor_system_config& cfg);
+
+} // namespace rpcbatch

@@ -1,0 +1,183 @@
+// Plain data that crosses actors (and CAF nodes). Every type here has an
+// inspect overload and a type ID (messages/type_ids.hpp); registration in
+// messages/registration.cpp.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/meta/type_name.hpp>
+
+namespace rpcbatch {
+
+/// One consumed Kafka record with its provenance.
+struct input_record {
+  int32_t partition = 0;
+  int64_t offset = 0;
+  /// Kafka record timestamp, milliseconds since the epoch.
+  int64_t timestamp = 0;
+  /// The record value; null values arrive empty with `null_value` set.
+  std::string value;
+  bool null_value = false;
+};
+
+/// The records of one poll of the input topic (poll thread -> source ->
+/// tokenizer).
+struct record_batch {
+  std::vector<input_record> records;
+};
+
+/// One word occurrence and the record it came from.
+struct element {
+  std::string word;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  int64_t timestamp = 0;
+};
+
+/// Words in record order (tokenizer -> router -> batcher).
+struct word_batch {
+  std::vector<element> elements;
+};
+
+/// A count of words that belong to one input record.
+struct record_words {
+  int32_t partition = 0;
+  int64_t offset = 0;
+  uint32_t words = 0;
+};
+
+/// How many words each record of a record_batch produced (tokenizer ->
+/// source), and the rejects the tokenizer counted.
+struct word_counts {
+  std::vector<record_words> records;
+};
+
+/// Words of records whose output the broker acknowledged (sink -> source).
+struct delivery_ack {
+  std::vector<record_words> records;
+};
+
+/// Why a batcher flushed.
+enum class flush_trigger : uint8_t { count, timer, end_of_window, bytes };
+
+const char* to_string(flush_trigger x);
+
+/// A flushed bag (batcher -> rpc-caller): the unique words asked once, and
+/// for each element the index of its word in `words`.
+struct rpc_job {
+  uint32_t bucket = 0;
+  uint8_t trigger = 0;
+  std::vector<std::string> words;
+  std::vector<element> elements;
+  std::vector<uint32_t> word_index;
+};
+
+/// Elements with their answers (rpc-caller -> sink): lengths[i] is the
+/// length of elements[i].
+struct resolved_batch {
+  std::vector<element> elements;
+  std::vector<int32_t> lengths;
+};
+
+/// Elements that cannot be written as output (rpc-caller or sink -> sink's
+/// dead-letter topic), with the reason.
+struct failed_batch {
+  std::vector<element> elements;
+  std::string reason;
+};
+
+/// A gRPC answer handed from the gRPC thread to the rpc-caller.
+struct rpc_reply {
+  uint64_t job = 0;
+  /// grpc::StatusCode; 0 is OK.
+  int32_t code = 0;
+  std::string error;
+  std::vector<int32_t> lengths;
+};
+
+/// Partitions with an offset each (assignment: end offsets at start-up;
+/// commits: next offset to read).
+struct partition_offset {
+  int32_t partition = 0;
+  int64_t offset = 0;
+};
+
+struct partition_offsets {
+  std::vector<partition_offset> entries;
+};
+
+// -- inspection ---------------------------------------------------------------
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, input_record& x) {
+  return f(caf::meta::type_name("input_record"), x.partition, x.offset,
+           x.timestamp, x.value, x.null_value);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, record_batch& x) {
+  return f(caf::meta::type_name("record_batch"), x.records);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, element& x) {
+  return f(caf::meta::type_name("element"), x.word, x.partition, x.offset,
+           x.timestamp);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, word_batch& x) {
+  return f(caf::meta::type_name("word_batch"), x.elements);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, record_words& x) {
+  return f(caf::meta::type_name("record_words"), x.partition, x.offset,
+           x.words);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, word_counts& x) {
+  return f(caf::meta::type_name("word_counts"), x.records);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, delivery_ack& x) {
+  return f(caf::meta::type_name("delivery_ack"), x.records);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, rpc_job& x) {
+  return f(caf::meta::type_name("rpc_job"), x.bucket, x.trigger, x.words,
+           x.elements, x.word_index);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, resolved_batch& x) {
+  return f(caf::meta::type_name("resolved_batch"), x.elements, x.lengths);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, failed_batch& x) {
+  return f(caf::meta::type_name("failed_batch"), x.elements, x.reason);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, rpc_reply& x) {
+  return f(caf::meta::type_name("rpc_reply"), x.job, x.code, x.error,
+           x.lengths);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, partition_offset& x) {
+  return f(caf::meta::type_name("partition_offset"), x.partition, x.offset);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, partition_offsets& x) {
+  return f(caf::meta::type_name("partition_offsets"), x.entries);
+}
+
+} // namespace rpcbatch

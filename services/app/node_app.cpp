@@ -1,0 +1,276 @@
+#include "services/app/node_app.hpp"
+
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <future>
+#include <iostream>
+#include <thread>
+
+#include <caf/actor_system.hpp>
+#include <caf/config_option_adder.hpp>
+#include <caf/send.hpp>
+
+#include "messages/type_ids.hpp"
+#include "services/embedded_broker.hpp"
+#include "services/histogram.hpp"
+#include "services/kafka_consumer.hpp"
+#include "services/kafka_producer.hpp"
+#include "services/log.hpp"
+#include "services/resolver_service.hpp"
+#include "services/rpc_client.hpp"
+#include "services/signals.hpp"
+#include "services/textgen.hpp"
+
+namespace rpcbatch {
+
+node_config::node_config() {
+  caf::config_option_adder{custom_options_, "global"}
+    .add(opts.bootstrap_servers, "bootstrap-servers",
+         "Kafka bootstrap servers (none: run the embedded broker, resolver "
+         "and text generator)")
+    .add(opts.input_topic, "input-topic", "topic to read text from")
+    .add(opts.output_topic, "output-topic", "topic to write results to")
+    .add(opts.group_id, "group-id",
+         "consumer group (default: <output-topic>-group)")
+    .add(opts.dlq_topic, "dlq-topic",
+         "dead-letter topic (default: <output-topic>-dlq)")
+    .add(opts.batch_size, "batch-size", "flush a bucket at this many words")
+    .add(opts.max_wait_secs, "max-wait-secs",
+         "flush a bucket this long after its first word (fractional)")
+    .add(opts.max_batch_bytes, "max-batch-bytes",
+         "flush a bucket at this many word bytes (0: off)")
+    .add(opts.buckets, "buckets", "number of buckets (batchers)")
+    .add(opts.rpc_target, "rpc-target", "RpcService address HOST:PORT")
+    .add(opts.rpc_deadline_ms, "rpc-deadline-ms", "deadline per call")
+    .add(opts.rpc_max_inflight, "rpc-max-inflight", "calls in flight at most")
+    .add(opts.rpc_max_attempts, "rpc-max-attempts",
+         "attempts per batch before it goes to the dead-letter topic")
+    .add(opts.max_inflight_words, "max-inflight-words",
+         "pause consuming above this many words in flight")
+    .add(opts.offset_reset, "offset-reset",
+         "where a new group starts: latest or earliest")
+    .add(opts.bounded, "bounded",
+         "stop after the input present at start-up is processed")
+    .add(opts.print_outputs, "print-outputs", "print every output record")
+    .add(opts.stats_secs, "stats-secs", "seconds between stats lines (0: off)")
+    .add(opts.drain_timeout_secs, "drain-timeout-secs",
+         "how long a drain waits for outstanding words")
+    .add(opts.log_level, "log-level", "debug, info, warn or error");
+}
+
+std::string validate(node_options& o) {
+  auto positive = [](double x) { return std::isfinite(x) && x > 0; };
+  if (o.input_topic.empty() || o.output_topic.empty())
+    return "--input-topic and --output-topic must not be empty";
+  if (o.batch_size < 1 || o.batch_size > 1000000)
+    return "--batch-size must be between 1 and 1000000";
+  if (!positive(o.max_wait_secs) || o.max_wait_secs > 86400)
+    return "--max-wait-secs must be a number of seconds above 0 and at most "
+           "86400";
+  if (o.buckets < 1 || o.buckets > 256)
+    return "--buckets must be between 1 and 256";
+  if (o.rpc_deadline_ms < 1 || o.rpc_max_inflight < 1
+      || o.rpc_max_attempts < 1)
+    return "--rpc-deadline-ms, --rpc-max-inflight and --rpc-max-attempts "
+           "must be at least 1";
+  if (o.max_inflight_words < 1)
+    return "--max-inflight-words must be at least 1";
+  if (o.offset_reset != "latest" && o.offset_reset != "earliest")
+    return "--offset-reset must be latest or earliest, not '" + o.offset_reset
+           + "'";
+  if (!std::isfinite(o.stats_secs) || o.stats_secs < 0)
+    return "--stats-secs must be 0 or more";
+  if (!positive(o.drain_timeout_secs))
+    return "--drain-timeout-secs must be above 0";
+  log::level lvl;
+  if (!log::parse_level(o.log_level, lvl))
+    return "--log-level must be debug, info, warn or error";
+  if (o.rpc_target.find(':') == std::string::npos)
+    return "--rpc-target must be HOST:PORT, not '" + o.rpc_target + "'";
+  if (o.group_id.empty())
+    o.group_id = o.output_topic + "-group";
+  if (o.dlq_topic.empty())
+    o.dlq_topic = o.output_topic + "-dlq";
+  return {};
+}
+
+namespace {
+
+caf::timespan seconds(double s) {
+  return std::chrono::duration_cast<caf::timespan>(
+    std::chrono::duration<double>(s));
+}
+
+} // namespace
+
+pipeline_config to_pipeline(const node_options& o) {
+  pipeline_config p;
+  p.buckets = static_cast<uint32_t>(o.buckets);
+  p.batcher.batch_size = o.batch_size;
+  p.batcher.max_wait = seconds(o.max_wait_secs);
+  p.batcher.max_batch_bytes = o.max_batch_bytes;
+  p.rpc.deadline = std::chrono::milliseconds(o.rpc_deadline_ms);
+  p.rpc.max_inflight = o.rpc_max_inflight;
+  p.rpc.max_attempts = static_cast<int>(o.rpc_max_attempts);
+  p.sink.output_topic = o.output_topic;
+  p.sink.dead_letter_topic = o.dlq_topic;
+  p.sink.echo = o.print_outputs;
+  p.source.max_inflight_words = static_cast<int64_t>(o.max_inflight_words);
+  p.source.bounded = o.bounded;
+  p.source.drain_timeout = seconds(o.drain_timeout_secs);
+  p.stats_interval = seconds(o.stats_secs);
+  return p;
+}
+
+namespace {
+
+/// Splits --kafka.NAME=VALUE arguments off for librdkafka; the rest goes to
+/// CAF's parser.
+std::vector<std::string> take_kafka_properties(int argc, char** argv,
+                                               node_options& opts) {
+  std::vector<std::string> rest;
+  const std::string prefix = "--kafka.";
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.compare(0, prefix.size(), prefix) != 0) {
+      rest.push_back(std::move(arg));
+      continue;
+    }
+    auto eq = arg.find('=');
+    auto name = arg.substr(prefix.size(), eq - prefix.size());
+    opts.kafka[name] = eq == std::string::npos ? "true" : arg.substr(eq + 1);
+  }
+  return rest;
+}
+
+/// The development environment of a node started without Kafka: the
+/// embedded broker, a resolver on an ephemeral port and the text generator.
+class embedded_environment {
+public:
+  explicit embedded_environment(node_options& o)
+    : broker_(3, {{o.input_topic, 3}, {o.output_topic, 3}, {o.dlq_topic, 3}}),
+      resolver_(resolver_options{"127.0.0.1:0"}) {
+    resolver_.start();
+    o.bootstrap_servers = broker_.bootstrap();
+    o.rpc_target = resolver_.address();
+    log::info("node", "embedded broker at ", o.bootstrap_servers,
+              ", resolver at ", o.rpc_target,
+              ", text generator writing 1 message/s to ", o.input_topic);
+    textgen_options t;
+    t.bootstrap = o.bootstrap_servers;
+    t.topic = o.input_topic;
+    t.delay_seconds = 1;
+    textgen_ = std::thread([this, t] {
+      try {
+        produce_text(t, stop_);
+      } catch (const std::exception& e) {
+        log::error("textgen", e.what());
+      }
+    });
+  }
+
+  void stop_text() {
+    stop_ = true;
+    if (textgen_.joinable())
+      textgen_.join();
+  }
+
+  ~embedded_environment() {
+    stop_text();
+  }
+
+private:
+  embedded_broker broker_;
+  resolver_server resolver_;
+  std::atomic<bool> stop_{false};
+  std::thread textgen_;
+};
+
+} // namespace
+
+int run_node(int argc, char** argv) {
+  block_stop_signals();
+  node_config cfg;
+  register_message_types(cfg);
+  auto args = take_kafka_properties(argc, argv, cfg.opts);
+  if (auto err = cfg.parse(std::move(args))) {
+    std::cerr << "rpcbatch-node: " << cfg.render(err) << "\n";
+    return 2;
+  }
+  if (cfg.cli_helptext_printed)
+    return 0;
+  auto& opts = cfg.opts;
+  if (auto err = validate(opts); !err.empty()) {
+    std::cerr << "rpcbatch-node: " << err << "\n";
+    return 2;
+  }
+  log::level lvl;
+  log::parse_level(opts.log_level, lvl);
+  log::set_level(lvl);
+  std::unique_ptr<embedded_environment> env;
+  if (opts.bootstrap_servers.empty()) {
+    opts.offset_reset = "earliest";
+    opts.print_outputs = true;
+    env = std::make_unique<embedded_environment>(opts);
+  }
+  // The actor system outlives the adapters: their threads talk to actors.
+  caf::actor_system sys{cfg};
+  pipeline_adapters adapters;
+  try {
+    std::map<std::string, std::string> common{
+      {"bootstrap.servers", opts.bootstrap_servers}};
+    for (auto& [k, v] : opts.kafka)
+      common[k] = v;
+    consumer_options copts;
+    copts.topic = opts.input_topic;
+    copts.properties = common;
+    copts.properties["group.id"] = opts.group_id;
+    copts.properties["auto.offset.reset"] = opts.offset_reset;
+    adapters.consumer = std::make_shared<kafka_consumer>(copts);
+    adapters.producer = std::make_shared<kafka_producer>(common);
+    adapters.rpc = std::make_shared<rpc_client>(opts.rpc_target);
+    adapters.latency = std::make_shared<latency_histogram>();
+  } catch (const std::exception& e) {
+    std::cerr << "rpcbatch-node: " << e.what() << "\n";
+    return 2;
+  }
+  std::promise<node_outcome> done;
+  auto outcome_future = done.get_future();
+  auto n = sys.spawn(node, to_pipeline(opts), adapters,
+                     [&done](node_outcome x) { done.set_value(std::move(x)); });
+  bool draining = false;
+  while (outcome_future.wait_for(std::chrono::milliseconds(0))
+         != std::future_status::ready) {
+    auto sig = wait_stop_signal_for(std::chrono::milliseconds(100));
+    if (sig == 0)
+      continue;
+    if (draining) {
+      log::error("node", "second signal: aborting without a drain");
+      std::_Exit(130);
+    }
+    draining = true;
+    if (env)
+      env->stop_text();
+    caf::anon_send(n, drain_atom::value);
+  }
+  auto outcome = outcome_future.get();
+  int code = 0;
+  if (outcome.ok) {
+    // The last commit, synchronous, then leave the group.
+    auto err = adapters.consumer->close(outcome.final_offsets);
+    if (!err.empty()) {
+      log::error("node", err);
+      code = 1;
+    } else if (!outcome.complete) {
+      code = 3;
+    }
+  } else {
+    adapters.consumer->close({});
+    code = 1;
+  }
+  std::cout << outcome.summary << std::endl;
+  return code;
+}
+
+} // namespace rpcbatch

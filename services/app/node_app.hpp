@@ -1,0 +1,60 @@
+// rpcbatch-node: options (command line > config file > defaults), the
+// embedded development environment, and one pipeline run from start to
+// drain.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include <caf/actor_system_config.hpp>
+
+#include "actors/node.hpp"
+
+namespace rpcbatch {
+
+/// Every option of the node, with its default.
+struct node_options {
+  std::string bootstrap_servers;
+  std::string input_topic = "input-topic";
+  std::string output_topic = "rpc-pardo-stateful";
+  std::string group_id;
+  std::string dlq_topic;
+  size_t batch_size = 10;
+  double max_wait_secs = 4;
+  size_t max_batch_bytes = 0;
+  size_t buckets = 10;
+  std::string rpc_target = "127.0.0.1:50051";
+  size_t rpc_deadline_ms = 5000;
+  size_t rpc_max_inflight = 16;
+  size_t rpc_max_attempts = 5;
+  size_t max_inflight_words = 100000;
+  std::string offset_reset = "latest";
+  bool bounded = false;
+  bool print_outputs = false;
+  double stats_secs = 5;
+  double drain_timeout_secs = 60;
+  std::string log_level = "info";
+  /// librdkafka properties given as --kafka.NAME=VALUE.
+  std::map<std::string, std::string> kafka;
+};
+
+/// The node's CAF configuration: its options in the global category, so
+/// that they work as --name=value and in the config file (--config-file).
+class node_config : public caf::actor_system_config {
+public:
+  node_config();
+  node_options opts;
+};
+
+/// Checks values and fills derived defaults (group id, dead-letter topic);
+/// returns an error text, empty if all is well.
+std::string validate(node_options& opts);
+
+/// The pipeline settings for these options.
+pipeline_config to_pipeline(const node_options& opts);
+
+/// Runs rpcbatch-node and returns its exit code: 0 after a complete drain,
+/// 1 after a fatal error, 2 for bad options, 3 if the drain gave up waiting.
+int run_node(int argc, char** argv);
+
+} // namespace rpcbatch

@@ -1,0 +1,337 @@
+#include "services/kafka_consumer.hpp"
+
+#include <librdkafka/rdkafkacpp.h>
+
+#include "services/kafka.hpp"
+#include "services/log.hpp"
+
+namespace rpcbatch {
+
+namespace {
+
+constexpr const char* component = "kafka-consumer";
+
+using partition_list = std::vector<RdKafka::TopicPartition*>;
+
+/// Owns the TopicPartition objects of a list for librdkafka calls.
+struct owned_partitions {
+  partition_list list;
+  ~owned_partitions() {
+    RdKafka::TopicPartition::destroy(list);
+  }
+};
+
+owned_partitions to_partitions(const std::string& topic,
+                               const std::vector<partition_offset>& xs) {
+  owned_partitions out;
+  for (auto& x : xs)
+    out.list.push_back(
+      RdKafka::TopicPartition::create(topic, x.partition, x.offset));
+  return out;
+}
+
+} // namespace
+
+class kafka_consumer::rebalancer : public RdKafka::RebalanceCb {
+public:
+  explicit rebalancer(kafka_consumer& owner) : owner_(owner) {
+    // nop
+  }
+
+  void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
+                    partition_list& partitions) override {
+    std::vector<partition_offset> parts;
+    for (auto* tp : partitions)
+      parts.push_back(partition_offset{tp->partition(), -1});
+    if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+      consumer->assign(partitions);
+      owner_.on_assign(std::move(parts));
+    } else {
+      owner_.on_revoke(std::move(parts));
+      consumer->unassign();
+    }
+  }
+
+private:
+  kafka_consumer& owner_;
+};
+
+class kafka_consumer::committer : public RdKafka::OffsetCommitCb {
+public:
+  explicit committer(kafka_consumer& owner) : owner_(owner) {
+    // nop
+  }
+
+  void offset_commit_cb(RdKafka::ErrorCode err,
+                        partition_list& offsets) override {
+    if (err == RdKafka::ERR_NO_ERROR || err == RdKafka::ERR__NO_OFFSET) {
+      ++owner_.commits_;
+      return;
+    }
+    ++owner_.commit_failures_;
+    log::warn(component, "offset commit failed: ", RdKafka::err2str(err));
+  }
+
+private:
+  kafka_consumer& owner_;
+};
+
+kafka_consumer::kafka_consumer(consumer_options opts)
+  : opts_(std::move(opts)) {
+  std::map<std::string, std::string> all{
+    {"enable.auto.commit", "false"},
+    {"enable.auto.offset.store", "false"},
+    {"enable.partition.eof", "true"},
+    {"session.timeout.ms", "6000"},
+    {"heartbeat.interval.ms", "2000"},
+  };
+  for (auto& [k, v] : opts_.properties)
+    all[k] = v;
+  auto conf = make_kafka_conf(all);
+  rebalancer_ = std::make_unique<rebalancer>(*this);
+  committer_ = std::make_unique<committer>(*this);
+  std::string err;
+  if (conf->set("rebalance_cb", rebalancer_.get(), err)
+        != RdKafka::Conf::CONF_OK
+      || conf->set("offset_commit_cb", committer_.get(), err)
+           != RdKafka::Conf::CONF_OK)
+    throw std::runtime_error("kafka consumer: " + err);
+  consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
+  if (!consumer_)
+    throw std::runtime_error("kafka consumer: " + err);
+}
+
+kafka_consumer::~kafka_consumer() {
+  running_ = false;
+  cv_.notify_all();
+  if (thread_.joinable())
+    thread_.join();
+  if (!closing_.exchange(true))
+    consumer_->close();
+}
+
+void kafka_consumer::start(consumer_events events) {
+  events_ = std::move(events);
+  running_ = true;
+  thread_ = std::thread([this] { run(); });
+}
+
+void kafka_consumer::commit(std::vector<partition_offset> offsets) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  to_commit_.insert(to_commit_.end(), offsets.begin(), offsets.end());
+}
+
+void kafka_consumer::set_paused(bool paused) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  want_paused_ = paused;
+  paused_ = paused;
+}
+
+void kafka_consumer::stop_fetching() {
+  fetching_ = false;
+  set_paused(true);
+}
+
+void kafka_consumer::release(std::vector<partition_offset> offsets) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  released_ = std::move(offsets);
+  cv_.notify_all();
+}
+
+std::map<int32_t, int64_t> kafka_consumer::end_offsets() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return end_offsets_;
+}
+
+std::string kafka_consumer::close(std::vector<partition_offset> final_offsets) {
+  running_ = false;
+  cv_.notify_all();
+  if (thread_.joinable())
+    thread_.join();
+  std::string result;
+  if (!final_offsets.empty()) {
+    auto tps = to_partitions(opts_.topic, final_offsets);
+    auto err = consumer_->commitSync(tps.list);
+    if (err != RdKafka::ERR_NO_ERROR && err != RdKafka::ERR__NO_OFFSET)
+      result = "final offset commit failed: " + RdKafka::err2str(err);
+    else
+      ++commits_;
+  }
+  closing_ = true;
+  consumer_->close();
+  return result;
+}
+
+void kafka_consumer::commit_now(const std::vector<partition_offset>& offsets,
+                                bool sync) {
+  if (offsets.empty())
+    return;
+  auto tps = to_partitions(opts_.topic, offsets);
+  if (!sync) {
+    consumer_->commitAsync(tps.list);
+    return;
+  }
+  auto err = consumer_->commitSync(tps.list);
+  if (err == RdKafka::ERR_NO_ERROR || err == RdKafka::ERR__NO_OFFSET) {
+    ++commits_;
+  } else {
+    ++commit_failures_;
+    log::warn(component, "offset commit failed: ", RdKafka::err2str(err));
+  }
+}
+
+void kafka_consumer::apply_requests() {
+  std::vector<partition_offset> commits;
+  bool pause_change = false;
+  bool pause = false;
+  std::vector<int32_t> assignment;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    commits.swap(to_commit_);
+    if (want_paused_ != is_paused_) {
+      is_paused_ = want_paused_;
+      pause_change = true;
+      pause = is_paused_;
+      assignment = assignment_;
+    }
+  }
+  commit_now(commits, false);
+  if (pause_change && !assignment.empty()) {
+    std::vector<partition_offset> parts;
+    for (auto p : assignment)
+      parts.push_back(partition_offset{p, 0});
+    auto tps = to_partitions(opts_.topic, parts);
+    if (pause)
+      consumer_->pause(tps.list);
+    else
+      consumer_->resume(tps.list);
+  }
+}
+
+void kafka_consumer::on_assign(std::vector<partition_offset> parts) {
+  bool paused;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    assignment_.clear();
+    for (auto& p : parts) {
+      assignment_.push_back(p.partition);
+      auto i = end_offsets_.find(p.partition);
+      p.offset = i == end_offsets_.end() ? -1 : i->second;
+    }
+    paused = is_paused_;
+  }
+  if (paused && !parts.empty()) {
+    auto tps = to_partitions(opts_.topic, parts);
+    consumer_->pause(tps.list);
+  }
+  log::info(component, "assigned ", parts.size(), " partition(s) of ",
+            opts_.topic);
+  events_.assigned(std::move(parts));
+}
+
+void kafka_consumer::on_revoke(std::vector<partition_offset> parts) {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    assignment_.clear();
+    released_.reset();
+  }
+  if (closing_ || !running_)
+    return;
+  log::info(component, "revoking ", parts.size(), " partition(s)");
+  events_.revoked(std::move(parts));
+  std::vector<partition_offset> offsets;
+  {
+    std::unique_lock<std::mutex> guard{mtx_};
+    auto ok = cv_.wait_for(guard, opts_.revoke_timeout, [this] {
+      return released_.has_value() || !running_;
+    });
+    if (!ok)
+      log::warn(component, "revoked partitions were not released within ",
+                opts_.revoke_timeout.count(), " ms: giving them up ",
+                "uncommitted (their records will be read again)");
+    if (released_)
+      offsets = std::move(*released_);
+    released_.reset();
+  }
+  commit_now(offsets, true);
+}
+
+void kafka_consumer::run() {
+  // The end offsets at start-up define the input of a bounded run.
+  std::string err;
+  std::unique_ptr<RdKafka::Topic> topic{
+    RdKafka::Topic::create(consumer_.get(), opts_.topic, nullptr, err)};
+  RdKafka::Metadata* md = nullptr;
+  if (topic
+      && consumer_->metadata(false, topic.get(), &md, 10000)
+           == RdKafka::ERR_NO_ERROR) {
+    std::unique_ptr<RdKafka::Metadata> owned{md};
+    std::map<int32_t, int64_t> ends;
+    for (auto* t : *md->topics())
+      if (t->topic() == opts_.topic)
+        for (auto* p : *t->partitions()) {
+          int64_t low = 0;
+          int64_t high = 0;
+          if (consumer_->query_watermark_offsets(opts_.topic, p->id(), &low,
+                                                 &high, 10000)
+              == RdKafka::ERR_NO_ERROR)
+            ends[p->id()] = high;
+        }
+    std::lock_guard<std::mutex> guard{mtx_};
+    end_offsets_ = std::move(ends);
+  } else {
+    log::warn(component, "cannot read the metadata of ", opts_.topic);
+  }
+  auto rc = consumer_->subscribe({opts_.topic});
+  if (rc != RdKafka::ERR_NO_ERROR) {
+    events_.fatal("cannot subscribe to " + opts_.topic + ": "
+                  + RdKafka::err2str(rc));
+    return;
+  }
+  while (running_) {
+    apply_requests();
+    record_batch batch;
+    int timeout_ms = 100;
+    while (batch.records.size() < opts_.max_batch) {
+      std::unique_ptr<RdKafka::Message> msg{consumer_->consume(timeout_ms)};
+      timeout_ms = 0;
+      auto code = msg->err();
+      if (code == RdKafka::ERR__TIMED_OUT)
+        break;
+      if (code == RdKafka::ERR_NO_ERROR) {
+        if (!fetching_)
+          continue;
+        input_record rec;
+        rec.partition = msg->partition();
+        rec.offset = msg->offset();
+        rec.timestamp = msg->timestamp().timestamp;
+        if (msg->payload() == nullptr)
+          rec.null_value = true;
+        else
+          rec.value.assign(static_cast<const char*>(msg->payload()),
+                           msg->len());
+        batch.records.push_back(std::move(rec));
+      } else if (code == RdKafka::ERR__PARTITION_EOF) {
+        // Records before the end go first.
+        if (!batch.records.empty()) {
+          events_.records(std::move(batch));
+          batch = record_batch{};
+        }
+        events_.end_of_partition(msg->partition(), msg->offset());
+      } else {
+        std::string text;
+        if (consumer_->fatal_error(text) != RdKafka::ERR_NO_ERROR) {
+          events_.fatal("consumer failed: " + text);
+          running_ = false;
+          break;
+        }
+        log::warn(component, msg->errstr());
+        break;
+      }
+    }
+    if (!batch.records.empty())
+      events_.records(std::move(batch));
+  }
+}
+
+} // namespace rpcbatch

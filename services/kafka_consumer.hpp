@@ -1,0 +1,130 @@
+// The Kafka consumer behind the source: a librdkafka KafkaConsumer in a
+// consumer group, owned by one poll thread (no CAF worker ever blocks on
+// Kafka). What the thread sees goes out through consumer_events; what the
+// source wants done (commits, pause, release of revoked partitions) comes in
+// through thread-safe calls that the poll thread carries out.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "messages/types.hpp"
+
+namespace RdKafka {
+class KafkaConsumer;
+} // namespace RdKafka
+
+namespace rpcbatch {
+
+struct consumer_options {
+  std::string topic = "input-topic";
+  /// librdkafka properties (bootstrap.servers, group.id, ...), applied on top
+  /// of the defaults of this adapter.
+  std::map<std::string, std::string> properties;
+  /// Most records handed over per batch.
+  std::size_t max_batch = 1000;
+  /// How long a revoke waits for the source to release the partitions.
+  std::chrono::milliseconds revoke_timeout{30000};
+};
+
+/// Called on the poll thread.
+struct consumer_events {
+  std::function<void(record_batch&&)> records;
+  /// Partitions assigned, each with its end offset at start-up.
+  std::function<void(std::vector<partition_offset>&&)> assigned;
+  /// Partitions about to be revoked; the poll thread then waits for
+  /// release() (or the revoke timeout) before giving them up.
+  std::function<void(std::vector<partition_offset>&&)> revoked;
+  /// The end of a partition was reached at this offset.
+  std::function<void(int32_t, int64_t)> end_of_partition;
+  /// The consumer cannot go on.
+  std::function<void(const std::string&)> fatal;
+};
+
+class kafka_consumer {
+public:
+  /// Creates the consumer; throws std::runtime_error on bad configuration.
+  explicit kafka_consumer(consumer_options opts);
+
+  /// Stops the poll thread if close() was not called.
+  ~kafka_consumer();
+
+  kafka_consumer(const kafka_consumer&) = delete;
+  kafka_consumer& operator=(const kafka_consumer&) = delete;
+
+  /// Starts the poll thread: end offsets, subscribe, consume.
+  void start(consumer_events events);
+
+  /// Commits these offsets (asynchronously, from the poll thread).
+  void commit(std::vector<partition_offset> offsets);
+
+  /// Pauses or resumes fetching of every assigned partition.
+  void set_paused(bool paused);
+
+  /// Stops handing out records (drain); the group membership stays.
+  void stop_fetching();
+
+  /// Answers a revoke: commits `offsets` and lets the rebalance go on.
+  void release(std::vector<partition_offset> offsets);
+
+  /// Commits `final_offsets` synchronously, leaves the group and joins the
+  /// poll thread. Returns an error text, empty on success.
+  std::string close(std::vector<partition_offset> final_offsets);
+
+  /// End offsets of every partition of the topic when the thread started.
+  std::map<int32_t, int64_t> end_offsets() const;
+
+  uint64_t commits() const {
+    return commits_;
+  }
+
+  uint64_t commit_failures() const {
+    return commit_failures_;
+  }
+
+  bool paused() const {
+    return paused_;
+  }
+
+private:
+  class rebalancer;
+  class committer;
+  void run();
+  void apply_requests();
+  void commit_now(const std::vector<partition_offset>& offsets, bool sync);
+  void on_assign(std::vector<partition_offset> parts);
+  void on_revoke(std::vector<partition_offset> parts);
+
+  consumer_options opts_;
+  consumer_events events_;
+  std::unique_ptr<rebalancer> rebalancer_;
+  std::unique_ptr<committer> committer_;
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+  std::thread thread_;
+  std::atomic<bool> running_{false};
+  std::atomic<bool> fetching_{true};
+  std::atomic<bool> paused_{false};
+  std::atomic<bool> closing_{false};
+  std::atomic<uint64_t> commits_{0};
+  std::atomic<uint64_t> commit_failures_{0};
+
+  mutable std::mutex mtx_;
+  std::condition_variable cv_;
+  std::vector<partition_offset> to_commit_;
+  bool want_paused_ = false;
+  bool is_paused_ = false;
+  std::optional<std::vector<partition_offset>> released_;
+  std::map<int32_t, int64_t> end_offsets_;
+  std::vector<int32_t> assignment_;
+};
+
+} // namespace rpcbatch

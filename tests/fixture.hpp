@@ -1,0 +1,65 @@
+// A deterministic CAF fixture: the testing scheduler, virtual time, and
+// helpers that run every mailbox between steps (no sleeps, no threads).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/scheduler/test_coordinator.hpp>
+
+#include "messages/type_ids.hpp"
+
+namespace rpcbatch::test {
+
+inline caf::actor_system_config& testing_config(caf::actor_system_config& cfg) {
+  cfg.set("scheduler.policy", caf::atom("testing"));
+  register_message_types(cfg);
+  return cfg;
+}
+
+struct deterministic {
+  caf::actor_system_config cfg;
+  caf::actor_system sys{testing_config(cfg)};
+  caf::scheduler::test_coordinator& sched
+    = dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler());
+
+  /// Runs every mailbox until all are empty.
+  void run() {
+    sched.run();
+  }
+
+  /// Moves virtual time on by `d`, firing each due timer in turn and running
+  /// every mailbox after each, so that consequences are seen in order.
+  void advance(caf::timespan d) {
+    run();
+    sched.advance_time(d);
+    run();
+  }
+
+  /// Sends `xs...` as a request to `dest` and returns the answer (run()
+  /// included). Fails the test if there is none.
+  template <class R, class Handle, class... Ts>
+  R ask(const Handle& dest, Ts... xs) {
+    auto result = std::make_shared<std::optional<R>>();
+    sys.spawn([=](caf::event_based_actor* self) {
+      self->request(dest, caf::infinite, xs...)
+        .then([=](R& r) { *result = std::move(r); });
+    });
+    run();
+    if (!*result)
+      throw std::runtime_error("no answer");
+    return std::move(**result);
+  }
+};
+
+/// Records every message of one type that an actor of interface `Handle`
+/// receives; answers everything else with defaults.
+template <class T>
+using recorded = std::shared_ptr<std::vector<T>>;
+
+} // namespace rpcbatch::test
