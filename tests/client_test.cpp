@@ -39,7 +39,7 @@ bool contains(const std::string& text, const std::string& part) {
 
 TEST_SUITE("client") {
 
-TEST_CASE("resolve prints a Python tuple") {
+TEST_CASE("rpcbatch-client: resolve prints a Python tuple") {
   fixture f;
   auto r = f.run({"resolve", "Hello"});
   CHECK(r.exit_code == 0);
@@ -48,7 +48,7 @@ TEST_CASE("resolve prints a Python tuple") {
   CHECK(f.run({"resolve", "h\xc3\xa9llo"}).out == "('h\xc3\xa9llo', 5)\n");
 }
 
-TEST_CASE("resolve-batch prints one tuple per word") {
+TEST_CASE("rpcbatch-client: resolve-batch prints one tuple per word") {
   fixture f;
   auto r = f.run({"resolve-batch", "Beautiful is better  than ugly"});
   CHECK(r.exit_code == 0);
@@ -58,7 +58,7 @@ TEST_CASE("resolve-batch prints one tuple per word") {
   CHECK(f.server.counts().batch_calls == 1);
 }
 
-TEST_CASE("the interactive menu reads choices from stdin") {
+TEST_CASE("rpcbatch-client: the interactive menu reads choices from stdin") {
   fixture f;
   auto r = f.run({}, "1\nHello\n2\nBeautiful is\nq\n");
   CHECK(r.exit_code == 0);
@@ -73,7 +73,7 @@ TEST_CASE("the interactive menu reads choices from stdin") {
   CHECK(contains(eof.out, "('abc', 3)\n"));
 }
 
-TEST_CASE("an unreachable target exits 1 with a message") {
+TEST_CASE("rpcbatch-client: an unreachable target exits 1 with a message") {
   std::string address;
   {
     fixture gone;
@@ -87,7 +87,7 @@ TEST_CASE("an unreachable target exits 1 with a message") {
   CHECK(contains(r.err, "cannot reach RpcService at " + address + ": "));
 }
 
-TEST_CASE("bad arguments exit 2") {
+TEST_CASE("rpcbatch-client: bad arguments exit 2") {
   auto run = [](std::vector<std::string> args) {
     args.insert(args.begin(), client_bin);
     return rpcbatch::test::run_process(args).exit_code;

@@ -140,15 +140,15 @@ class short_service final : public chapter3::RpcService::CallbackService {
 
 TEST_SUITE("resolver") {
 
-TEST_CASE("code_points counts Unicode code points like Python's len()") {
+TEST_CASE("resolver: code_points counts code points like Python's len()") {
   CHECK(rpcbatch::code_points("") == 0);
   CHECK(rpcbatch::code_points("Hello") == 5);
-  CHECK(rpcbatch::code_points("h\xc3\xa9llo") == 5);        // héllo
+  CHECK(rpcbatch::code_points("h\xc3\xa9llo") == 5); // héllo
   CHECK(rpcbatch::code_points("\xe6\x97\xa5\xe6\x9c\xac") == 2); // 日本
-  CHECK(rpcbatch::code_points("\xf0\x9f\x98\x80") == 1);    // an emoji
+  CHECK(rpcbatch::code_points("\xf0\x9f\x98\x80") == 1); // an emoji
 }
 
-TEST_CASE("resolve answers the length in code points") {
+TEST_CASE("resolver: resolve answers the length in code points") {
   fixture f;
   auto r = resolve(f.client, "Hello");
   REQUIRE(r.ok());
@@ -159,7 +159,7 @@ TEST_CASE("resolve answers the length in code points") {
         == std::vector<int32_t>{2});
 }
 
-TEST_CASE("resolveBatch answers each input in request order") {
+TEST_CASE("resolver: resolveBatch answers each input in request order") {
   fixture f;
   auto r = resolve_batch(f.client, {"Beautiful", "is", "better", "than",
                                     "ugly"});
@@ -172,7 +172,7 @@ TEST_CASE("resolveBatch answers each input in request order") {
   CHECK(mixed.lengths == std::vector<int32_t>{0, 5, 5});
 }
 
-TEST_CASE("resolveBatch handles 10,000 inputs and messages over 4 MiB") {
+TEST_CASE("resolver: resolveBatch takes 10,000 inputs and over 4 MiB") {
   fixture f;
   std::vector<std::string> words;
   std::vector<int32_t> expected;
@@ -196,7 +196,7 @@ TEST_CASE("resolveBatch handles 10,000 inputs and messages over 4 MiB") {
   CHECK(f.server.counts().inputs == 110000);
 }
 
-TEST_CASE("fail-rate 1 answers every call with UNAVAILABLE") {
+TEST_CASE("resolver: fail-rate 1 answers every call with UNAVAILABLE") {
   resolver_options opts;
   opts.fail_rate = 1.0;
   fixture f{opts};
@@ -212,7 +212,7 @@ TEST_CASE("fail-rate 1 answers every call with UNAVAILABLE") {
   CHECK(n.inputs == 0);
 }
 
-TEST_CASE("fail-rate 0.3 gives a mix of answers and failures") {
+TEST_CASE("resolver: fail-rate 0.3 gives a mix of answers and failures") {
   resolver_options opts;
   opts.fail_rate = 0.3;
   fixture f{opts};
@@ -235,7 +235,7 @@ TEST_CASE("fail-rate 0.3 gives a mix of answers and failures") {
   CHECK(n.inputs == 200 - failed);
 }
 
-TEST_CASE("latency injection delays answers without losing any") {
+TEST_CASE("resolver: latency injection delays answers without losing any") {
   resolver_options opts;
   opts.latency_ms = 30;
   fixture f{opts};
@@ -248,7 +248,7 @@ TEST_CASE("latency injection delays answers without losing any") {
   CHECK(n.inputs == 3);
 }
 
-TEST_CASE("200 delayed calls in flight are all answered") {
+TEST_CASE("resolver: 200 delayed calls in flight are all answered") {
   resolver_options opts;
   opts.latency_ms = 20;
   fixture f{opts};
@@ -267,7 +267,7 @@ TEST_CASE("200 delayed calls in flight are all answered") {
   CHECK(f.server.counts().inputs == 400);
 }
 
-TEST_CASE("counts match the calls made") {
+TEST_CASE("resolver: counts match the calls made") {
   fixture f;
   resolve(f.client, "one");
   resolve(f.client, "two");
@@ -283,7 +283,7 @@ TEST_CASE("counts match the calls made") {
   CHECK(f.server.counts().inputs == 5);
 }
 
-TEST_CASE("stop answers the calls still waiting for their delay") {
+TEST_CASE("resolver: stop answers the calls still waiting for their delay") {
   resolver_options opts;
   opts.latency_ms = 600000;
   fixture f{opts};
@@ -296,7 +296,7 @@ TEST_CASE("stop answers the calls still waiting for their delay") {
     CHECK(r.lengths == std::vector<int32_t>{4});
 }
 
-TEST_CASE("a second server on a bound address fails to start") {
+TEST_CASE("resolver: a second server on a bound address fails to start") {
   resolver_server first{ephemeral()};
   auto address = started(first);
   resolver_options opts;
@@ -306,7 +306,7 @@ TEST_CASE("a second server on a bound address fails to start") {
   CHECK_THROWS_AS(first.start(), std::runtime_error); // already started
 }
 
-TEST_CASE("a batch answer of the wrong size is an INTERNAL error") {
+TEST_CASE("rpc_client: a batch answer of the wrong size is an INTERNAL error") {
   short_service svc;
   int port = 0;
   grpc::ServerBuilder builder;
@@ -326,7 +326,7 @@ TEST_CASE("a batch answer of the wrong size is an INTERNAL error") {
   server->Shutdown();
 }
 
-TEST_CASE("check_batch_size accepts matches and leaves errors alone") {
+TEST_CASE("rpc_client: check_batch_size keeps matches and errors as they are") {
   rpc_result r;
   r.lengths = {1, 2};
   rpcbatch::check_batch_size(r, 2);
@@ -341,7 +341,7 @@ TEST_CASE("check_batch_size accepts matches and leaves errors alone") {
   CHECK(failed.error == "down");
 }
 
-TEST_CASE("a closed port fails within the deadline") {
+TEST_CASE("rpc_client: a closed port fails within the deadline") {
   rpc_client client{closed_address()};
   auto r = resolve_batch(client, {"a"}, 2s);
   CHECK((r.code == unavailable || r.code == deadline_exceeded));
@@ -351,12 +351,12 @@ TEST_CASE("a closed port fails within the deadline") {
   CHECK_FALSE(client.wait_connected(200ms));
 }
 
-TEST_CASE("wait_connected is true once the server is up") {
+TEST_CASE("rpc_client: wait_connected is true once the server is up") {
   fixture f;
   CHECK(f.client.wait_connected(10s));
 }
 
-TEST_CASE("destroying the client cancels its calls and runs each callback") {
+TEST_CASE("rpc_client: the destructor cancels calls and runs each callback") {
   resolver_options opts;
   opts.latency_ms = 600000;
   resolver_server server{ephemeral(opts)};
@@ -372,7 +372,7 @@ TEST_CASE("destroying the client cancels its calls and runs each callback") {
     CHECK(r.code == cancelled);
 }
 
-TEST_CASE("status code names") {
+TEST_CASE("rpc_client: status code names") {
   CHECK(std::string(rpcbatch::rpc_code_name(0)) == "OK");
   CHECK(std::string(rpcbatch::rpc_code_name(14)) == "UNAVAILABLE");
   CHECK(std::string(rpcbatch::rpc_code_name(4)) == "DEADLINE_EXCEEDED");
