@@ -83,8 +83,10 @@ private:
         cv_.wait(lock);
         continue;
       }
-      if (!stopping_ && queue_.top().due > clock_type::now()) {
-        cv_.wait_until(lock, queue_.top().due);
+      // A copy: wait_until reads its argument while push() may reallocate.
+      auto due_at = queue_.top().due;
+      if (!stopping_ && due_at > clock_type::now()) {
+        cv_.wait_until(lock, due_at);
         continue;
       }
       auto due = queue_.top();
