@@ -25,8 +25,9 @@ struct resolver_options {
   bool verbose = false;
 };
 
-/// Calls served since start. `inputs` counts the inputs resolved by
-/// successful calls; `failed_calls` the calls answered with an injected error.
+/// Calls received since start, failed ones included; `inputs` counts the
+/// inputs resolved by successful calls, `failed_calls` the calls answered
+/// with an injected error.
 struct resolver_counts {
   uint64_t resolve_calls = 0;
   uint64_t batch_calls = 0;

@@ -8,6 +8,7 @@
 
 #include <condition_variable>
 #include <exception>
+#include <iterator>
 #include <mutex>
 #include <utility>
 
