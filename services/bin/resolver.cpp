@@ -1,0 +1,62 @@
+// rpcbatch-resolver: the RpcService server (the seed's server.py) as a
+// process, with injected latency and failures for tests and benchmarks.
+#include "services/cli.hpp"
+#include "services/log.hpp"
+#include "services/resolver_service.hpp"
+#include "services/signals.hpp"
+
+#include <iostream>
+#include <stdexcept>
+
+namespace {
+
+constexpr const char* usage = R"(usage: rpcbatch-resolver [options]
+
+Serves RpcService (resolve, resolveBatch): the length of each input in
+Unicode code points. Stops on SIGINT or SIGTERM and prints a summary.
+
+options:
+  --listen=HOST:PORT  address to bind (default 127.0.0.1:50051; port 0 picks
+                      a free port, printed in the "listening on" line)
+  --latency-ms=N      delay every answer by N ms (default 0)
+  --fail-rate=P       answer this fraction of calls with UNAVAILABLE (0..1)
+  --verbose           log every request
+)";
+
+int run(const rpcbatch::command_line& cl) {
+  cl.allow_only({"listen", "latency-ms", "fail-rate", "verbose"});
+  if (!cl.positional().empty())
+    throw rpcbatch::cli_error("unexpected argument '" + cl.positional()[0]
+                              + "'");
+  rpcbatch::resolver_options opts;
+  opts.listen = cl.text("listen", opts.listen);
+  rpcbatch::split_host_port(opts.listen);
+  opts.latency_ms = static_cast<int>(cl.integer("latency-ms", 0, 0, 3600000));
+  opts.fail_rate = cl.real("fail-rate", 0, 0, 1);
+  opts.verbose = cl.flag("verbose");
+  rpcbatch::resolver_server server{opts};
+  try {
+    server.start();
+  } catch (const std::runtime_error& e) {
+    std::cerr << cl.program() << ": " << e.what() << std::endl;
+    return 1;
+  }
+  std::cout << "rpcbatch-resolver listening on " << server.address()
+            << std::endl;
+  auto sig = rpcbatch::wait_stop_signal();
+  rpcbatch::log::info("resolver", "stopping on signal ", sig);
+  server.stop();
+  auto n = server.counts();
+  std::cout << "resolver summary: resolve_calls=" << n.resolve_calls
+            << " resolve_batch_calls=" << n.batch_calls
+            << " inputs=" << n.inputs << " failed_calls=" << n.failed_calls
+            << std::endl;
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  rpcbatch::block_stop_signals();
+  return rpcbatch::run_tool(argc, argv, usage, run);
+}

@@ -1,0 +1,70 @@
+// The RpcService server (package chapter3) as a reusable class: the
+// rpcbatch-resolver binary, the tests and the node's embedded default all
+// start it in-process. It answers the length of each input in Unicode code
+// points, like the seed's Python server. Calls are served by gRPC's callback
+// API, so no thread is held per call, not even while an answer is delayed.
+// gRPC headers stay in the .cpp.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace rpcbatch {
+
+struct resolver_options {
+  /// HOST:PORT to bind; port 0 picks a free port (see start()).
+  std::string listen = "127.0.0.1:50051";
+  /// Delays every answer by this many milliseconds.
+  int latency_ms = 0;
+  /// Fraction of calls answered with UNAVAILABLE, in [0, 1].
+  double fail_rate = 0;
+  /// Logs every request, like the seed's server.
+  bool verbose = false;
+};
+
+/// Calls received since start, failed ones included; `inputs` counts the
+/// inputs resolved by successful calls, `failed_calls` the calls answered
+/// with an injected error.
+struct resolver_counts {
+  uint64_t resolve_calls = 0;
+  uint64_t batch_calls = 0;
+  uint64_t inputs = 0;
+  uint64_t failed_calls = 0;
+};
+
+class resolver_server {
+public:
+  explicit resolver_server(resolver_options opts);
+
+  /// Stops the server if it runs.
+  ~resolver_server();
+
+  resolver_server(const resolver_server&) = delete;
+  resolver_server& operator=(const resolver_server&) = delete;
+
+  /// Binds and starts serving; returns the bound port. Throws
+  /// std::runtime_error if the address cannot be bound or if already started.
+  int start();
+
+  /// The listen address with the bound port, e.g. "127.0.0.1:41234".
+  std::string address() const;
+
+  /// Answers the calls still waiting for their delay, then shuts down.
+  /// Idempotent.
+  void stop();
+
+  resolver_counts counts() const;
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+/// The length of a UTF-8 string as Python's len() of the decoded str: the
+/// number of bytes that are not continuation bytes (10xxxxxx).
+std::size_t code_points(std::string_view utf8);
+
+} // namespace rpcbatch

@@ -1,0 +1,396 @@
+// The resolver server and the async client against each other in-process,
+// on ephemeral ports; a fake server for the answers a real one never gives.
+#include "services/resolver_service.hpp"
+#include "services/rpc_client.hpp"
+#include "tests/process.hpp"
+
+#include "service.grpc.pb.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <doctest/doctest.h>
+
+#include <condition_variable>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+using namespace std::chrono_literals;
+using rpcbatch::resolver_options;
+using rpcbatch::resolver_server;
+using rpcbatch::rpc_client;
+using rpcbatch::rpc_result;
+
+namespace {
+
+constexpr int ok = 0;
+constexpr int cancelled = 1;
+constexpr int deadline_exceeded = 4;
+constexpr int internal = 13;
+constexpr int unavailable = 14;
+
+resolver_options ephemeral(resolver_options opts = {}) {
+  opts.listen = "127.0.0.1:0";
+  return opts;
+}
+
+std::string started(resolver_server& server) {
+  server.start();
+  return server.address();
+}
+
+/// A resolver on an ephemeral port and a client connected to it.
+struct fixture {
+  explicit fixture(resolver_options opts = {})
+    : server(ephemeral(std::move(opts))), client(started(server)) {
+    // nop
+  }
+
+  resolver_server server;
+  rpc_client client;
+};
+
+/// Starts a call with a callback and waits for its result.
+rpc_result await(const std::function<void(rpc_client::batch_callback)>& start) {
+  auto done = std::make_shared<std::promise<rpc_result>>();
+  auto answer = done->get_future();
+  start([done](rpc_result r) { done->set_value(std::move(r)); });
+  return answer.get();
+}
+
+rpc_result resolve(rpc_client& c, std::string word,
+                   std::chrono::milliseconds deadline = 10s) {
+  return await([&](rpc_client::batch_callback cb) {
+    c.resolve(std::move(word), deadline, std::move(cb));
+  });
+}
+
+rpc_result resolve_batch(rpc_client& c, std::vector<std::string> words,
+                         std::chrono::milliseconds deadline = 10s) {
+  return await([&](rpc_client::batch_callback cb) {
+    c.resolve_batch(std::move(words), deadline, std::move(cb));
+  });
+}
+
+/// Collects the results of many calls in flight at once.
+class collector {
+public:
+  rpc_client::batch_callback slot(std::size_t i) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    results_.resize(std::max(results_.size(), i + 1));
+    ++expected_;
+    return [this, i](rpc_result r) {
+      std::lock_guard<std::mutex> guard{mtx_};
+      results_[i] = std::move(r);
+      if (++received_ == expected_)
+        cv_.notify_all();
+    };
+  }
+
+  const std::vector<rpc_result>& wait() {
+    std::unique_lock<std::mutex> lock{mtx_};
+    cv_.wait(lock, [this] { return received_ == expected_; });
+    return results_;
+  }
+
+private:
+  std::mutex mtx_;
+  std::condition_variable cv_;
+  std::vector<rpc_result> results_;
+  std::size_t expected_ = 0;
+  std::size_t received_ = 0;
+};
+
+/// Polls `pred` (state owned by gRPC threads) until it holds or 10 s pass.
+bool eventually(const std::function<bool()>& pred) {
+  auto give_up = std::chrono::steady_clock::now() + 10s;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > give_up)
+      return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+/// An address where nothing listens: a server's port after it stopped.
+std::string closed_address() {
+  resolver_server server{ephemeral()};
+  auto address = started(server);
+  server.stop();
+  return address;
+}
+
+/// Answers resolveBatch with one length fewer than asked.
+class short_service final : public chapter3::RpcService::CallbackService {
+  grpc::ServerUnaryReactor*
+  resolveBatch(grpc::CallbackServerContext* ctx,
+               const chapter3::RequestList* req,
+               chapter3::ResponseList* resp) override {
+    for (int i = 1; i < req->request_size(); ++i)
+      resp->add_response()->set_output(1);
+    auto* reactor = ctx->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+};
+
+} // namespace
+
+TEST_SUITE("resolver") {
+
+TEST_CASE("resolver: code_points counts code points like Python's len()") {
+  CHECK(rpcbatch::code_points("") == 0);
+  CHECK(rpcbatch::code_points("Hello") == 5);
+  CHECK(rpcbatch::code_points("h\xc3\xa9llo") == 5); // héllo
+  CHECK(rpcbatch::code_points("\xe6\x97\xa5\xe6\x9c\xac") == 2); // 日本
+  CHECK(rpcbatch::code_points("\xf0\x9f\x98\x80") == 1); // an emoji
+}
+
+TEST_CASE("resolver: resolve answers the length in code points") {
+  fixture f;
+  auto r = resolve(f.client, "Hello");
+  REQUIRE(r.ok());
+  CHECK(r.lengths == std::vector<int32_t>{5});
+  CHECK(resolve(f.client, "").lengths == std::vector<int32_t>{0});
+  CHECK(resolve(f.client, "h\xc3\xa9llo").lengths == std::vector<int32_t>{5});
+  CHECK(resolve(f.client, "\xe6\x97\xa5\xe6\x9c\xac").lengths
+        == std::vector<int32_t>{2});
+}
+
+TEST_CASE("resolver: resolveBatch answers each input in request order") {
+  fixture f;
+  auto r = resolve_batch(f.client, {"Beautiful", "is", "better", "than",
+                                    "ugly"});
+  REQUIRE(r.ok());
+  CHECK(r.lengths == std::vector<int32_t>{9, 2, 6, 4, 4});
+  auto empty = resolve_batch(f.client, {});
+  CHECK(empty.ok());
+  CHECK(empty.lengths.empty());
+  auto mixed = resolve_batch(f.client, {"", "h\xc3\xa9llo", "don't"});
+  CHECK(mixed.lengths == std::vector<int32_t>{0, 5, 5});
+}
+
+TEST_CASE("resolver: resolveBatch takes 10,000 inputs and over 4 MiB") {
+  fixture f;
+  std::vector<std::string> words;
+  std::vector<int32_t> expected;
+  for (int i = 0; i < 10000; ++i) {
+    auto word = std::string(static_cast<std::size_t>(i % 37), 'x');
+    if (i % 3 == 0)
+      word += "\xc3\xa9"; // é: two bytes, one code point
+    expected.push_back(i % 37 + (i % 3 == 0 ? 1 : 0));
+    words.push_back(std::move(word));
+  }
+  auto r = resolve_batch(f.client, words);
+  REQUIRE(r.ok());
+  REQUIRE(r.lengths.size() == expected.size());
+  for (std::size_t i = 0; i < expected.size(); ++i)
+    CHECK_MESSAGE(r.lengths[i] == expected[i], "input ", i);
+  // gRPC's default limit is 4 MiB; both sides raise it.
+  std::vector<std::string> big(100000, std::string(50, 'y'));
+  auto large = resolve_batch(f.client, big);
+  REQUIRE_MESSAGE(large.ok(), large.error);
+  CHECK(large.lengths == std::vector<int32_t>(100000, 50));
+  CHECK(f.server.counts().inputs == 110000);
+}
+
+TEST_CASE("resolver: fail-rate 1 answers every call with UNAVAILABLE") {
+  resolver_options opts;
+  opts.fail_rate = 1.0;
+  fixture f{opts};
+  auto r = resolve(f.client, "Hello");
+  CHECK(r.code == unavailable);
+  CHECK(rpcbatch::rpc_retryable(r.code));
+  CHECK(r.lengths.empty());
+  auto b = resolve_batch(f.client, {"a", "b"});
+  CHECK(b.code == unavailable);
+  CHECK(b.error.find("injected") != std::string::npos);
+  auto n = f.server.counts();
+  CHECK(n.failed_calls == 2);
+  CHECK(n.inputs == 0);
+}
+
+TEST_CASE("resolver: fail-rate 0.3 gives a mix of answers and failures") {
+  resolver_options opts;
+  opts.fail_rate = 0.3;
+  fixture f{opts};
+  collector results;
+  for (std::size_t i = 0; i < 200; ++i)
+    f.client.resolve_batch({"abc"}, 10s, results.slot(i));
+  std::size_t failed = 0;
+  for (auto& r : results.wait()) {
+    if (r.ok()) {
+      CHECK(r.lengths == std::vector<int32_t>{3});
+    } else {
+      CHECK(r.code == unavailable);
+      ++failed;
+    }
+  }
+  CHECK(failed > 20);
+  CHECK(failed < 120);
+  auto n = f.server.counts();
+  CHECK(n.failed_calls == failed);
+  CHECK(n.inputs == 200 - failed);
+}
+
+TEST_CASE("resolver: latency injection delays answers without losing any") {
+  resolver_options opts;
+  opts.latency_ms = 30;
+  fixture f{opts};
+  CHECK(resolve(f.client, "Hello").lengths == std::vector<int32_t>{5});
+  auto r = resolve_batch(f.client, {"a", "bb"});
+  CHECK(r.lengths == std::vector<int32_t>{1, 2});
+  auto n = f.server.counts();
+  CHECK(n.resolve_calls == 1);
+  CHECK(n.batch_calls == 1);
+  CHECK(n.inputs == 3);
+}
+
+TEST_CASE("resolver: 200 delayed calls in flight are all answered") {
+  resolver_options opts;
+  opts.latency_ms = 20;
+  fixture f{opts};
+  collector results;
+  for (std::size_t i = 0; i < 200; ++i)
+    f.client.resolve_batch({std::string(i % 13, 'z'), "ab"}, 30s,
+                           results.slot(i));
+  auto& all = results.wait();
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    REQUIRE_MESSAGE(all[i].ok(), all[i].error);
+    CHECK(all[i].lengths
+          == std::vector<int32_t>{static_cast<int32_t>(i % 13), 2});
+  }
+  CHECK(f.server.counts().batch_calls == 200);
+  CHECK(f.server.counts().inputs == 400);
+}
+
+TEST_CASE("resolver: counts match the calls made") {
+  fixture f;
+  resolve(f.client, "one");
+  resolve(f.client, "two");
+  resolve_batch(f.client, {"a", "b", "c"});
+  resolve_batch(f.client, {});
+  auto n = f.server.counts();
+  CHECK(n.resolve_calls == 2);
+  CHECK(n.batch_calls == 2);
+  CHECK(n.inputs == 5);
+  CHECK(n.failed_calls == 0);
+  f.server.stop();
+  f.server.stop(); // idempotent
+  CHECK(f.server.counts().inputs == 5);
+}
+
+TEST_CASE("resolver: stop answers the calls still waiting for their delay") {
+  resolver_options opts;
+  opts.latency_ms = 600000;
+  fixture f{opts};
+  collector results;
+  for (std::size_t i = 0; i < 3; ++i)
+    f.client.resolve_batch({"abcd"}, 600s, results.slot(i));
+  REQUIRE(eventually([&] { return f.server.counts().batch_calls == 3; }));
+  f.server.stop();
+  for (auto& r : results.wait())
+    CHECK(r.lengths == std::vector<int32_t>{4});
+}
+
+TEST_CASE("resolver: a second server on a bound address fails to start") {
+  resolver_server first{ephemeral()};
+  auto address = started(first);
+  resolver_options opts;
+  opts.listen = address;
+  resolver_server second{opts};
+  CHECK_THROWS_AS(second.start(), std::runtime_error);
+  CHECK_THROWS_AS(first.start(), std::runtime_error); // already started
+}
+
+TEST_CASE("rpc_client: a batch answer of the wrong size is an INTERNAL error") {
+  short_service svc;
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &port);
+  builder.RegisterService(&svc);
+  auto server = builder.BuildAndStart();
+  REQUIRE(server);
+  {
+    rpc_client client{"127.0.0.1:" + std::to_string(port)};
+    auto r = resolve_batch(client, {"a", "b", "c"});
+    CHECK(r.code == internal);
+    CHECK(r.lengths.empty());
+    CHECK(r.error == "resolveBatch answered 2 lengths for 3 inputs");
+    CHECK_FALSE(rpcbatch::rpc_retryable(r.code));
+  }
+  server->Shutdown();
+}
+
+TEST_CASE("rpc_client: check_batch_size keeps matches and errors as they are") {
+  rpc_result r;
+  r.lengths = {1, 2};
+  rpcbatch::check_batch_size(r, 2);
+  CHECK(r.ok());
+  rpcbatch::check_batch_size(r, 3);
+  CHECK(r.code == internal);
+  rpc_result failed;
+  failed.code = unavailable;
+  failed.error = "down";
+  rpcbatch::check_batch_size(failed, 3);
+  CHECK(failed.code == unavailable);
+  CHECK(failed.error == "down");
+}
+
+TEST_CASE("rpc_client: a closed port fails within the deadline") {
+  rpc_client client{closed_address()};
+  auto r = resolve_batch(client, {"a"}, 2s);
+  CHECK((r.code == unavailable || r.code == deadline_exceeded));
+  CHECK(rpcbatch::rpc_retryable(r.code));
+  CHECK_FALSE(r.error.empty());
+  CHECK(resolve(client, "a", 2s).code != ok);
+  CHECK_FALSE(client.wait_connected(200ms));
+}
+
+TEST_CASE("rpc_client: wait_connected is true once the server is up") {
+  fixture f;
+  CHECK(f.client.wait_connected(10s));
+}
+
+TEST_CASE("rpc_client: the destructor cancels calls and runs each callback") {
+  resolver_options opts;
+  opts.latency_ms = 600000;
+  resolver_server server{ephemeral(opts)};
+  auto address = started(server);
+  collector results;
+  {
+    rpc_client client{address};
+    for (std::size_t i = 0; i < 5; ++i)
+      client.resolve_batch({"a"}, 600s, results.slot(i));
+    CHECK(client.in_flight() == 5);
+    REQUIRE(eventually([&] { return server.counts().batch_calls == 5; }));
+  }
+  for (auto& r : results.wait())
+    CHECK(r.code == cancelled);
+}
+
+TEST_CASE("rpc_client: status code names") {
+  CHECK(std::string(rpcbatch::rpc_code_name(0)) == "OK");
+  CHECK(std::string(rpcbatch::rpc_code_name(14)) == "UNAVAILABLE");
+  CHECK(std::string(rpcbatch::rpc_code_name(4)) == "DEADLINE_EXCEEDED");
+  CHECK(std::string(rpcbatch::rpc_code_name(99)) == "UNKNOWN_CODE");
+  CHECK(rpcbatch::rpc_retryable(8));
+  CHECK_FALSE(rpcbatch::rpc_retryable(3));
+}
+
+TEST_CASE("rpcbatch-resolver exits 1 when it cannot bind, 2 on bad values") {
+  resolver_server busy{ephemeral()};
+  auto address = started(busy);
+  std::string bin = RPCBATCH_BIN_DIR "/rpcbatch-resolver";
+  auto in_use = rpcbatch::test::run_process({bin, "--listen=" + address});
+  CHECK(in_use.exit_code == 1);
+  CHECK(in_use.err.find("cannot listen on " + address) != std::string::npos);
+  CHECK(rpcbatch::test::run_process({bin, "--fail-rate=2"}).exit_code == 2);
+  CHECK(rpcbatch::test::run_process({bin, "--listen=nohost"}).exit_code == 2);
+  CHECK(rpcbatch::test::run_process({bin, "--latency-ms=x"}).exit_code == 2);
+}
+
+} // TEST_SUITE
