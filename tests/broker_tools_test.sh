@@ -83,4 +83,21 @@ wait "$broker_pid" || rc=$?
 broker_pid=""
 [ "$rc" -eq 0 ] || fail "broker exited with $rc"
 [ ! -e "$work/bootstrap" ] || fail "broker left its bootstrap file behind"
+
+# deploy/local-up.sh -k and local-down.sh -k around the same binaries.
+deploy=$(cd "$(dirname "$0")/../deploy" && pwd)
+export BIN_DIR=$bin RUN_DIR=$work/run
+timeout 60 "$deploy/local-up.sh" -k >"$work/up.log" 2>&1 \
+  || fail "local-up.sh -k failed: $(cat "$work/up.log")"
+broker_pid=$(cat "$RUN_DIR/broker.pid")
+boot=$(cat "$RUN_DIR/bootstrap")
+grep -qF "export BOOTSTRAP=$boot" "$work/up.log" \
+  || fail "local-up.sh did not print the bootstrap string"
+timeout 30 kcat -b "$boot" -L -t input-topic | grep -q 'with 3 partitions' \
+  || fail "no input-topic with 3 partitions after local-up.sh"
+timeout 60 "$deploy/local-down.sh" -k >"$work/down.log" 2>&1 \
+  || fail "local-down.sh -k failed: $(cat "$work/down.log")"
+! kill -0 "$broker_pid" 2>/dev/null || fail "local-down.sh left the broker"
+broker_pid=""
+[ ! -e "$RUN_DIR/broker.pid" ] || fail "local-down.sh left the PID file"
 echo "PASS"
