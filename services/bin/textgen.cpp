@@ -2,6 +2,7 @@
 // faker_gen).
 
 #include <atomic>
+#include <functional>
 #include <iostream>
 #include <random>
 #include <stdexcept>
