@@ -1,0 +1,79 @@
+// rpcbatch-broker: a standalone embedded Kafka (librdkafka's mock cluster)
+// for development and tests. The first stdout line is the bootstrap string.
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <stdexcept>
+
+#include "services/cli.hpp"
+#include "services/embedded_broker.hpp"
+#include "services/log.hpp"
+#include "services/signals.hpp"
+
+namespace {
+
+constexpr const char* usage = R"(usage: rpcbatch-broker [options]
+
+Runs an in-memory Kafka cluster (librdkafka's mock cluster) on random
+loopback ports until SIGINT or SIGTERM. The first line on stdout is
+"bootstrap=HOST:PORT[,HOST:PORT...]".
+
+  --brokers=N            brokers in the cluster, 1 to 16 (default 3)
+  --topics=NAME:N,...    topics to create with N partitions
+                         (default input-topic:3,rpc-pardo-stateful:3)
+  --bootstrap-file=PATH  also write the bootstrap string to PATH (removed
+                         again on exit)
+  --help                 this text
+
+Limits: about 5 MiB per partition (older records are dropped silently),
+data lives in memory only, ports change on every start.
+)";
+
+/// Writes `text` to `path` via a temporary file and a rename, so that a
+/// reader never sees a partial line.
+void write_file(const std::string& path, const std::string& text) {
+  auto tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << text << '\n';
+    if (!out.flush())
+      throw std::runtime_error("cannot write " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    throw std::runtime_error("cannot rename " + tmp + " to " + path);
+}
+
+int run(const rpcbatch::command_line& cl) {
+  cl.allow_only({"brokers", "topics", "bootstrap-file"});
+  auto brokers = static_cast<int>(cl.integer("brokers", 3, 1, 16));
+  auto topics = rpcbatch::parse_topics(
+    cl.text("topics", "input-topic:3,rpc-pardo-stateful:3"));
+  auto file = cl.text("bootstrap-file", "");
+  rpcbatch::block_stop_signals();
+  try {
+    rpcbatch::embedded_broker broker(brokers, topics);
+    auto bootstrap = broker.bootstrap();
+    std::cout << "bootstrap=" << bootstrap << std::endl;
+    if (!file.empty())
+      write_file(file, bootstrap);
+    for (auto& t : broker.topics())
+      rpcbatch::log::info("broker", "topic ", t.name, " with ", t.partitions,
+                          " partitions");
+    rpcbatch::log::info("broker", brokers, " brokers at ", bootstrap);
+    auto sig = rpcbatch::wait_stop_signal();
+    rpcbatch::log::info("broker", "signal ", sig, ", shutting down");
+    if (!file.empty())
+      std::remove(file.c_str());
+  } catch (const std::runtime_error& e) {
+    rpcbatch::log::error("broker", e.what());
+    return 1;
+  }
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  return rpcbatch::run_tool(argc, argv, usage, run);
+}

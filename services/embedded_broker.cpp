@@ -1,0 +1,145 @@
+#include "services/embedded_broker.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <set>
+#include <stdexcept>
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "services/cli.hpp"
+#include "services/kafka.hpp"
+
+namespace rpcbatch {
+
+namespace {
+
+constexpr int max_brokers = 16;
+constexpr int max_partitions = 1024;
+constexpr const char* component = "embedded-broker";
+
+/// Kafka's rule: 1 to 249 of [A-Za-z0-9._-], and neither "." nor "..".
+bool legal_topic_name(const std::string& name) {
+  if (name.empty() || name.size() > 249 || name == "." || name == "..")
+    return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+           || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+  });
+}
+
+topic_spec parse_topic(const std::string& item) {
+  auto colon = item.rfind(':');
+  if (colon == std::string::npos)
+    throw cli_error("topic '" + item + "' needs a partition count: NAME:N");
+  topic_spec topic{item.substr(0, colon), 0};
+  if (!legal_topic_name(topic.name))
+    throw cli_error("illegal topic name '" + topic.name
+                    + "' (1 to 249 of A-Z a-z 0-9 . _ -)");
+  auto count = item.substr(colon + 1);
+  char* end = nullptr;
+  auto n = std::strtol(count.c_str(), &end, 10);
+  if (count.empty() || *end != '\0' || n < 1 || n > max_partitions)
+    throw cli_error("topic '" + topic.name + "' needs 1 to "
+                    + std::to_string(max_partitions) + " partitions, got '"
+                    + count + "'");
+  topic.partitions = static_cast<int>(n);
+  return topic;
+}
+
+/// Routes the mock's own log lines into rpcbatch::log.
+void log_line(const rd_kafka_t*, int level, const char* fac, const char* buf) {
+  log_kafka_line(component, level, fac, buf);
+}
+
+} // namespace
+
+std::vector<topic_spec> parse_topics(const std::string& text) {
+  std::vector<topic_spec> result;
+  if (text.empty())
+    return result;
+  std::set<std::string> seen;
+  std::string::size_type start = 0;
+  for (;;) {
+    auto comma = text.find(',', start);
+    auto item = text.substr(start, comma == std::string::npos
+                                     ? std::string::npos
+                                     : comma - start);
+    auto topic = parse_topic(item);
+    if (!seen.insert(topic.name).second)
+      throw cli_error("topic '" + topic.name + "' given twice");
+    result.push_back(std::move(topic));
+    if (comma == std::string::npos)
+      return result;
+    start = comma + 1;
+  }
+}
+
+/// The librdkafka objects: a handle that the mock cluster needs for its
+/// bookkeeping (it never connects anywhere) and the cluster itself.
+struct embedded_broker::cluster {
+  rd_kafka_t* handle = nullptr;
+  rd_kafka_mock_cluster_t* mock = nullptr;
+
+  ~cluster() {
+    if (mock)
+      rd_kafka_mock_cluster_destroy(mock);
+    if (handle)
+      rd_kafka_destroy(handle);
+  }
+};
+
+embedded_broker::embedded_broker(int brokers, std::vector<topic_spec> topics)
+  : cluster_(std::make_unique<cluster>()), brokers_(brokers) {
+  if (brokers < 1 || brokers > max_brokers)
+    throw std::invalid_argument("embedded broker: 1 to "
+                                + std::to_string(max_brokers)
+                                + " brokers, got " + std::to_string(brokers));
+  char err[512];
+  auto* conf = rd_kafka_conf_new();
+  // Warnings and worse only: the handle has no bootstrap.servers on purpose
+  // and librdkafka would say so at notice level.
+  if (rd_kafka_conf_set(conf, "log_level", "4", err, sizeof err)
+      != RD_KAFKA_CONF_OK) {
+    rd_kafka_conf_destroy(conf);
+    throw std::runtime_error(std::string{"embedded broker: log_level: "}
+                             + err);
+  }
+  rd_kafka_conf_set_log_cb(conf, log_line);
+  // On success rd_kafka_new takes ownership of conf, on failure not.
+  cluster_->handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  if (!cluster_->handle) {
+    rd_kafka_conf_destroy(conf);
+    throw std::runtime_error(std::string{"embedded broker: "} + err);
+  }
+  cluster_->mock = rd_kafka_mock_cluster_new(cluster_->handle, brokers);
+  if (!cluster_->mock)
+    throw std::runtime_error("embedded broker: cannot start the mock cluster"
+                             " (no free loopback ports?)");
+  for (auto& topic : topics)
+    create_topic(topic);
+}
+
+embedded_broker::~embedded_broker() = default;
+
+std::string embedded_broker::bootstrap() const {
+  return rd_kafka_mock_cluster_bootstraps(cluster_->mock);
+}
+
+void embedded_broker::create_topic(const topic_spec& topic) {
+  if (topic.partitions < 1 || topic.partitions > max_partitions)
+    throw std::invalid_argument("embedded broker: topic '" + topic.name
+                                + "' needs 1 to "
+                                + std::to_string(max_partitions)
+                                + " partitions");
+  auto replicas = std::min(3, brokers_);
+  auto err = rd_kafka_mock_topic_create(cluster_->mock, topic.name.c_str(),
+                                        topic.partitions, replicas);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+    throw std::runtime_error("embedded broker: cannot create topic '"
+                             + topic.name + "': " + rd_kafka_err2str(err));
+  topics_.push_back(topic);
+}
+
+} // namespace rpcbatch

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# rpcbatch-broker and rpcbatch-textgen as processes, checked with kcat:
+# kcat writes 3 messages, textgen 20, all 23 are read back; SIGTERM stops
+# the broker with exit code 0. Usage: broker_tools_test.sh BIN_DIR
+set -euo pipefail
+
+bin=${1:?usage: $0 BIN_DIR}
+work=$(mktemp -d)
+broker_pid=""
+
+cleanup() {
+  if [ -n "$broker_pid" ] && kill -0 "$broker_pid" 2>/dev/null; then
+    kill -KILL "$broker_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+fail() {
+  echo "FAIL: $*" >&2
+  for f in "$work"/*.log; do
+    [ -f "$f" ] && { echo "--- $f" >&2; cat "$f" >&2; }
+  done
+  exit 1
+}
+
+# Waits up to $1 tenths of a second for the command after it to succeed.
+await() {
+  local tries=$1
+  shift
+  for _ in $(seq "$tries"); do
+    "$@" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+"$bin/rpcbatch-broker" --brokers=3 --topics=input-topic:3,other:2 \
+  --bootstrap-file="$work/bootstrap" >"$work/broker.out" 2>"$work/broker.log" &
+broker_pid=$!
+
+await 100 test -s "$work/broker.out" || fail "broker printed nothing in 10 s"
+first=$(head -n 1 "$work/broker.out")
+case $first in
+  bootstrap=127.0.0.1:*) boot=${first#bootstrap=} ;;
+  *) fail "unexpected first line: $first" ;;
+esac
+[ "$(cat "$work/bootstrap")" = "$boot" ] || fail "bootstrap file differs"
+echo "broker at $boot"
+
+printf 'one\ntwo\nthree\n' | timeout 30 kcat -b "$boot" -P -t input-topic \
+  || fail "kcat could not produce"
+got=$(timeout 30 kcat -b "$boot" -C -t input-topic -o beginning -c 3 -e -q \
+  | sort | tr '\n' ' ')
+[ "$got" = "one three two " ] || fail "kcat read back '$got'"
+
+"$bin/rpcbatch-textgen" --bootstrap-servers="$boot" --count=20 \
+  --delay-seconds=0 --seed=1 >"$work/textgen.out" 2>"$work/textgen.log" \
+  || fail "textgen failed"
+grep -q '^sent 20 messages to input-topic$' "$work/textgen.out" \
+  || fail "textgen printed: $(cat "$work/textgen.out")"
+
+# One line per message whatever the text holds: partition and offset.
+count=$(timeout 30 kcat -b "$boot" -C -t input-topic -o beginning -e -q \
+  -f '%p:%o\n' | wc -l)
+[ "$count" -eq 23 ] || fail "expected 23 messages, found $count"
+
+partitions=$(timeout 30 kcat -b "$boot" -L -t other | grep -c 'partition ')
+[ "$partitions" -eq 2 ] || fail "topic other has $partitions partitions"
+
+if timeout 20 "$bin/rpcbatch-textgen" --bootstrap-servers=127.0.0.1:1 \
+  --count=1 >/dev/null 2>"$work/unreachable.log"; then
+  fail "textgen succeeded without a broker"
+fi
+grep -q 'cannot reach Kafka' "$work/unreachable.log" \
+  || fail "no clear message for an unreachable broker"
+
+kill -TERM "$broker_pid"
+await 100 eval '! kill -0 "$broker_pid" 2>/dev/null' \
+  || fail "broker still running 10 s after SIGTERM"
+rc=0
+wait "$broker_pid" || rc=$?
+broker_pid=""
+[ "$rc" -eq 0 ] || fail "broker exited with $rc"
+[ ! -e "$work/bootstrap" ] || fail "broker left its bootstrap file behind"
+
+# deploy/local-up.sh -k and local-down.sh -k around the same binaries.
+deploy=$(cd "$(dirname "$0")/../deploy" && pwd)
+export BIN_DIR=$bin RUN_DIR=$work/run
+timeout 60 "$deploy/local-up.sh" -k >"$work/up.log" 2>&1 \
+  || fail "local-up.sh -k failed: $(cat "$work/up.log")"
+broker_pid=$(cat "$RUN_DIR/broker.pid")
+boot=$(cat "$RUN_DIR/bootstrap")
+grep -qF "export BOOTSTRAP=$boot" "$work/up.log" \
+  || fail "local-up.sh did not print the bootstrap string"
+timeout 30 kcat -b "$boot" -L -t input-topic | grep -q 'with 3 partitions' \
+  || fail "no input-topic with 3 partitions after local-up.sh"
+timeout 60 "$deploy/local-down.sh" -k >"$work/down.log" 2>&1 \
+  || fail "local-down.sh -k failed: $(cat "$work/down.log")"
+! kill -0 "$broker_pid" 2>/dev/null || fail "local-down.sh left the broker"
+broker_pid=""
+[ ! -e "$RUN_DIR/broker.pid" ] || fail "local-down.sh left the PID file"
+echo "PASS"
