@@ -41,7 +41,7 @@ boost::json::object summarize(const node_state& st,
       if (name.starts_with("batcher-"))
         if (auto f = value.as_object().if_contains("flushes"))
           if (auto x = f->as_object().if_contains(trigger))
-            n += x->as_uint64();
+            n += x->to_number<uint64_t>();
     flushes[trigger] = n;
   }
   auto words = number(status, "tokenizer", "words");

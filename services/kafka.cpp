@@ -111,7 +111,7 @@ std::map<std::string, int> list_topics(RdKafka::Handle& handle,
   return result;
 }
 
-std::vector<partition_offsets>
+std::vector<partition_watermarks>
 watermark_offsets(RdKafka::Handle& handle, const std::string& topic,
                   std::chrono::milliseconds timeout) {
   auto deadline = clock_type::now() + timeout;
@@ -119,9 +119,9 @@ watermark_offsets(RdKafka::Handle& handle, const std::string& topic,
   auto i = topics.find(topic);
   if (i == topics.end())
     throw std::runtime_error("Kafka topic '" + topic + "' does not exist");
-  std::vector<partition_offsets> result;
+  std::vector<partition_watermarks> result;
   for (std::int32_t p = 0; p < i->second; ++p) {
-    partition_offsets x;
+    partition_watermarks x;
     x.partition = p;
     auto err = handle.query_watermark_offsets(topic, p, &x.low, &x.high,
                                               remaining_ms(deadline));
@@ -134,7 +134,7 @@ watermark_offsets(RdKafka::Handle& handle, const std::string& topic,
   return result;
 }
 
-std::int64_t stored_records(const std::vector<partition_offsets>& offsets) {
+std::int64_t stored_records(const std::vector<partition_watermarks>& offsets) {
   std::int64_t total = 0;
   for (auto& x : offsets)
     total += x.high - x.low;

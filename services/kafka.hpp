@@ -63,7 +63,7 @@ std::map<std::string, int> list_topics(RdKafka::Handle& handle,
 
 /// The offsets of one partition: `low` is the oldest offset still stored,
 /// `high` the offset the next record will get.
-struct partition_offsets {
+struct partition_watermarks {
   std::int32_t partition = 0;
   std::int64_t low = 0;
   std::int64_t high = 0;
@@ -72,12 +72,12 @@ struct partition_offsets {
 /// Low and high watermarks of every partition of `topic`, in partition
 /// order, all within `timeout`. Throws std::runtime_error if the topic does
 /// not exist, a broker does not answer in time, or a query fails.
-std::vector<partition_offsets>
+std::vector<partition_watermarks>
 watermark_offsets(RdKafka::Handle& handle, const std::string& topic,
                   std::chrono::milliseconds timeout);
 
 /// Sum of (high - low) over `offsets`: the records currently stored.
-std::int64_t stored_records(const std::vector<partition_offsets>& offsets);
+std::int64_t stored_records(const std::vector<partition_watermarks>& offsets);
 
 /// Flushes `producer` for at most `timeout` and returns how many messages
 /// are still queued or in flight afterwards (0 when everything is settled).

@@ -90,12 +90,9 @@ kafka_consumer::kafka_consumer(consumer_options opts)
   auto conf = make_kafka_conf(all);
   rebalancer_ = std::make_unique<rebalancer>(*this);
   committer_ = std::make_unique<committer>(*this);
+  set_kafka_conf(*conf, rebalancer_.get());
+  set_kafka_conf(*conf, committer_.get());
   std::string err;
-  if (conf->set("rebalance_cb", rebalancer_.get(), err)
-        != RdKafka::Conf::CONF_OK
-      || conf->set("offset_commit_cb", committer_.get(), err)
-           != RdKafka::Conf::CONF_OK)
-    throw std::runtime_error("kafka consumer: " + err);
   consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
   if (!consumer_)
     throw std::runtime_error("kafka consumer: " + err);
@@ -258,29 +255,15 @@ void kafka_consumer::on_revoke(std::vector<partition_offset> parts) {
 
 void kafka_consumer::run() {
   // The end offsets at start-up define the input of a bounded run.
-  std::string err;
-  std::unique_ptr<RdKafka::Topic> topic{
-    RdKafka::Topic::create(consumer_.get(), opts_.topic, nullptr, err)};
-  RdKafka::Metadata* md = nullptr;
-  if (topic
-      && consumer_->metadata(false, topic.get(), &md, 10000)
-           == RdKafka::ERR_NO_ERROR) {
-    std::unique_ptr<RdKafka::Metadata> owned{md};
+  try {
     std::map<int32_t, int64_t> ends;
-    for (auto* t : *md->topics())
-      if (t->topic() == opts_.topic)
-        for (auto* p : *t->partitions()) {
-          int64_t low = 0;
-          int64_t high = 0;
-          if (consumer_->query_watermark_offsets(opts_.topic, p->id(), &low,
-                                                 &high, 10000)
-              == RdKafka::ERR_NO_ERROR)
-            ends[p->id()] = high;
-        }
+    for (auto& w : watermark_offsets(*consumer_, opts_.topic,
+                                     std::chrono::seconds(10)))
+      ends[w.partition] = w.high;
     std::lock_guard<std::mutex> guard{mtx_};
     end_offsets_ = std::move(ends);
-  } else {
-    log::warn(component, "cannot read the metadata of ", opts_.topic);
+  } catch (const std::exception& e) {
+    log::warn(component, "no end offsets for ", opts_.topic, ": ", e.what());
   }
   auto rc = consumer_->subscribe({opts_.topic});
   if (rc != RdKafka::ERR_NO_ERROR) {

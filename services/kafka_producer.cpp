@@ -56,9 +56,8 @@ kafka_producer::kafka_producer(
     all[k] = v;
   auto conf = make_kafka_conf(all);
   reporter_ = std::make_unique<delivery_reporter>(*this);
+  set_kafka_conf(*conf, reporter_.get());
   std::string err;
-  if (conf->set("dr_cb", reporter_.get(), err) != RdKafka::Conf::CONF_OK)
-    throw std::runtime_error("kafka producer: " + err);
   producer_.reset(RdKafka::Producer::create(conf.get(), err));
   if (!producer_)
     throw std::runtime_error("kafka producer: " + err);

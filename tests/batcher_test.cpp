@@ -60,7 +60,7 @@ TEST_CASE_FIXTURE(batcher_fixture, "batcher flushes at exactly batch_size") {
   caf::anon_send(aut, words({"a", "b", "c", "d", "e", "f", "g", "h", "i"}));
   run();
   CHECK(jobs->empty());
-  CHECK(status(aut)["counter"].as_uint64() == 9);
+  CHECK(status(aut)["counter"].to_number<uint64_t>() == 9);
   caf::anon_send(aut, words({"j", "k"}));
   run();
   REQUIRE(jobs->size() == 1);
@@ -68,8 +68,8 @@ TEST_CASE_FIXTURE(batcher_fixture, "batcher flushes at exactly batch_size") {
   CHECK(jobs->at(0).trigger == static_cast<uint8_t>(flush_trigger::count));
   CHECK(jobs->at(0).bucket == 3);
   auto st = status(aut);
-  CHECK(st["counter"].as_uint64() == 1);
-  CHECK(st["bag_size"].as_uint64() == 1);
+  CHECK(st["counter"].to_number<uint64_t>() == 1);
+  CHECK(st["bag_size"].to_number<uint64_t>() == 1);
 }
 
 TEST_CASE_FIXTURE(batcher_fixture,
@@ -97,7 +97,7 @@ TEST_CASE_FIXTURE(batcher_fixture,
   // no double flush and no empty flush.
   advance(4s);
   CHECK(jobs->size() == 1);
-  CHECK(status(aut)["stale_timers"].as_uint64() == 1);
+  CHECK(status(aut)["stale_timers"].to_number<uint64_t>() == 1);
   // A new element arms a new timer that fires max_wait after it.
   caf::anon_send(aut, words({"k"}));
   run();

@@ -28,6 +28,16 @@ struct deterministic {
   caf::scheduler::test_coordinator& sched
     = dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler());
 
+  /// Fires what is left on the clock so that no actor stays alive waiting
+  /// for a timer (the actor system waits for every actor on shutdown).
+  ~deterministic() {
+    run();
+    while (sched.has_pending_timeout()) {
+      sched.trigger_timeouts();
+      run();
+    }
+  }
+
   /// Runs every mailbox until all are empty.
   void run() {
     sched.run();
