@@ -11,7 +11,8 @@
 #   BIN_DIR          binaries (default build/bin)
 #   RUN_DIR          run directory (default run)
 #   BROKERS          brokers in the embedded cluster (default 3)
-#   TOPICS           topics to create (input-topic:3,rpc-pardo-stateful:3)
+#   TOPICS           topics to create (input-topic:3,rpc-pardo-stateful:3,
+#                    rpc-pardo-stateful-dlq:3)
 #   RESOLVER_LISTEN  resolver address (default 127.0.0.1:50051)
 # Relative paths are taken from the repository top.
 set -euo pipefail
@@ -22,12 +23,12 @@ run_dir=${RUN_DIR:-run}
 [[ $bin_dir = /* ]] || bin_dir=$top/$bin_dir
 [[ $run_dir = /* ]] || run_dir=$top/$run_dir
 brokers=${BROKERS:-3}
-topics=${TOPICS:-input-topic:3,rpc-pardo-stateful:3}
+topics=${TOPICS:-input-topic:3,rpc-pardo-stateful:3,rpc-pardo-stateful-dlq:3}
 resolver_listen=${RESOLVER_LISTEN:-127.0.0.1:50051}
 ready_timeout=15 # seconds
 
 usage() {
-  sed -n '2,16s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+  sed -n '2,17s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
 die() {

@@ -195,7 +195,8 @@ int run_node(int argc, char** argv) {
   register_message_types(cfg);
   auto args = take_kafka_properties(argc, argv, cfg.opts);
   if (auto err = cfg.parse(std::move(args))) {
-    std::cerr << "rpcbatch-node: " << cfg.render(err) << "\n";
+    std::cerr << "rpcbatch-node: bad option: " << cfg.render(err)
+              << " (see --help)\n";
     return 2;
   }
   if (cfg.cli_helptext_printed)

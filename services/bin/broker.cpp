@@ -21,7 +21,8 @@ loopback ports until SIGINT or SIGTERM. The first line on stdout is
 
   --brokers=N            brokers in the cluster, 1 to 16 (default 3)
   --topics=NAME:N,...    topics to create with N partitions
-                         (default input-topic:3,rpc-pardo-stateful:3)
+                         (default input-topic:3,rpc-pardo-stateful:3,
+                         rpc-pardo-stateful-dlq:3)
   --bootstrap-file=PATH  also write the bootstrap string to PATH (removed
                          again on exit)
   --help                 this text
@@ -48,7 +49,8 @@ int run(const rpcbatch::command_line& cl) {
   cl.allow_only({"brokers", "topics", "bootstrap-file"});
   auto brokers = static_cast<int>(cl.integer("brokers", 3, 1, 16));
   auto topics = rpcbatch::parse_topics(
-    cl.text("topics", "input-topic:3,rpc-pardo-stateful:3"));
+    cl.text("topics",
+            "input-topic:3,rpc-pardo-stateful:3,rpc-pardo-stateful-dlq:3"));
   auto file = cl.text("bootstrap-file", "");
   rpcbatch::block_stop_signals();
   try {
