@@ -53,8 +53,14 @@ boost::json::object summarize(const node_state& st,
   out["rpc_retries"] = number(status, "rpc-caller", "retries");
   out["flushes"] = std::move(flushes);
   out["dlq"] = number(status, "sink", "dead_letters");
+  // Throughput counts from the first record (a group join takes seconds).
+  double active = 0;
+  if (auto src = status.if_contains("source"); src && src->is_object())
+    if (auto a = src->as_object().if_contains("active_seconds"))
+      active = a->to_number<double>();
   out["seconds"] = seconds;
-  out["words_per_s"] = seconds > 0 ? static_cast<double>(words) / seconds : 0;
+  out["active_seconds"] = active;
+  out["words_per_s"] = active > 0 ? static_cast<double>(words) / active : 0;
   out["latency_ms_p50"] = st.adapters.latency->quantile(0.5);
   out["latency_ms_p99"] = st.adapters.latency->quantile(0.99);
   return out;

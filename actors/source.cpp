@@ -107,6 +107,8 @@ source(source_actor::stateful_pointer<source_state> self, source_config cfg,
         st.dropped_while_draining += batch.records.size();
         return;
       }
+      if (!st.first_record)
+        st.first_record = self->clock().now();
       for (auto& rec : batch.records) {
         st.tracker.dispatched(rec.partition, rec.offset);
         mark_position(st, rec.partition, rec.offset + 1);
@@ -191,7 +193,13 @@ source(source_actor::stateful_pointer<source_state> self, source_config cfg,
         if (auto point = st.tracker.commit_point(p))
           committed[std::to_string(p)] = *point;
       }
+      double active = 0;
+      if (st.first_record)
+        active = std::chrono::duration<double>(self->clock().now()
+                                               - *st.first_record)
+                   .count();
       return status_json({{"records", st.records},
+                          {"active_seconds", active},
                           {"words", st.words},
                           {"words_acked", st.words_acked},
                           {"words_in_flight", st.tracker.words_in_flight()},

@@ -53,6 +53,8 @@ struct source_state {
   std::optional<wait> revoke;
   std::optional<caf::actor_clock::time_point> drain_deadline;
   caf::typed_response_promise<bool, partition_offsets> drain_promise;
+  /// When the first record arrived (throughput counts from there).
+  std::optional<caf::actor_clock::time_point> first_record;
   uint64_t records = 0;
   uint64_t words = 0;
   uint64_t words_acked = 0;

@@ -1,0 +1,255 @@
+// rpcbatch-bench-pipeline: the node end to end against the embedded broker
+// and an in-process resolver, next to the raw ceilings of the same tools.
+//
+// It writes --lines lines of generated text to input-topic, then for every
+// batch size runs `rpcbatch-node --bounded --offset-reset=earliest` (a fresh
+// group each time) and prints words/s, rpc calls/s, mean words per call,
+// p50/p99 latency from record timestamp to delivery and the node's peak RSS.
+// The ceilings: raw librdkafka produce rate of the same output records, and
+// the raw async resolveBatch rate at the same batch size and in-flight bound.
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <boost/json/parse.hpp>
+#include <librdkafka/rdkafkacpp.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "actors/sink.hpp"
+#include "actors/tokenizer.hpp"
+#include "services/cli.hpp"
+#include "services/embedded_broker.hpp"
+#include "services/kafka.hpp"
+#include "services/resolver_service.hpp"
+#include "services/rpc_client.hpp"
+#include "services/textgen.hpp"
+
+namespace {
+
+using namespace rpcbatch;
+using clock_type = std::chrono::steady_clock;
+
+constexpr const char* usage = R"(usage: rpcbatch-bench-pipeline [options]
+
+  --lines=N          input lines of ~200 bytes (~35 words) (default 20000)
+  --batch-sizes=A,B  node batch sizes to measure (default 10,100)
+  --partitions=N     input partitions (default 12; the embedded broker keeps
+                     only ~5 MiB per partition)
+  --inflight=N       --rpc-max-inflight of the node and the raw RPC run
+                     (default 16)
+  --latency-ms=N     resolver latency per call (default 0)
+  --node-args="..."  extra node options, space separated
+)";
+
+struct child_run {
+  int exit_code = -1;
+  long peak_rss_kb = 0;
+  std::string out;
+};
+
+/// Runs a program, capturing stdout; reports its peak RSS via wait4.
+child_run run_child(const std::vector<std::string>& argv) {
+  child_run result;
+  int out[2];
+  if (pipe(out) != 0)
+    return result;
+  auto pid = fork();
+  if (pid == 0) {
+    dup2(out[1], STDOUT_FILENO);
+    close(out[0]);
+    close(out[1]);
+    std::vector<char*> args;
+    for (auto& a : argv)
+      args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  close(out[1]);
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(out[0], buf, sizeof(buf))) > 0)
+    result.out.append(buf, static_cast<std::size_t>(n));
+  close(out[0]);
+  int status = 0;
+  rusage usage{};
+  wait4(pid, &status, 0, &usage);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  result.peak_rss_kb = usage.ru_maxrss;
+  return result;
+}
+
+std::vector<std::string> split(const std::string& text, char sep) {
+  std::vector<std::string> out;
+  std::istringstream in{text};
+  std::string item;
+  while (std::getline(in, item, sep))
+    if (!item.empty())
+      out.push_back(item);
+  return out;
+}
+
+double seconds_since(clock_type::time_point t0) {
+  return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+/// Raw produce rate of `records` (key, value) with the node's producer
+/// settings; records/s.
+double raw_produce_rate(const std::string& bootstrap, const std::string& topic,
+                        const std::vector<std::pair<std::string, std::string>>&
+                          records) {
+  auto conf = make_kafka_conf({{"bootstrap.servers", bootstrap},
+                               {"enable.idempotence", "true"},
+                               {"linger.ms", "5"},
+                               {"queue.buffering.max.messages", "2000000"},
+                               {"queue.buffering.max.kbytes", "2097151"}});
+  std::string err;
+  std::unique_ptr<RdKafka::Producer> producer{
+    RdKafka::Producer::create(conf.get(), err)};
+  if (!producer)
+    throw std::runtime_error(err);
+  auto t0 = clock_type::now();
+  for (auto& [key, value] : records) {
+    while (producer->produce(topic, RdKafka::Topic::PARTITION_UA,
+                             RdKafka::Producer::RK_MSG_COPY,
+                             const_cast<char*>(value.data()), value.size(),
+                             key.data(), key.size(), 0, nullptr)
+           == RdKafka::ERR__QUEUE_FULL)
+      producer->poll(10);
+    producer->poll(0);
+  }
+  if (flush_producer(*producer, std::chrono::seconds(60)) != 0)
+    throw std::runtime_error("raw produce: records left undelivered");
+  return static_cast<double>(records.size()) / seconds_since(t0);
+}
+
+/// Raw resolveBatch calls/s at `batch` unique words with `inflight` calls.
+double raw_rpc_rate(const std::string& target, std::size_t batch,
+                    std::size_t inflight, std::size_t calls) {
+  rpc_client client{target};
+  client.wait_connected(std::chrono::seconds(10));
+  std::vector<std::string> words;
+  for (std::size_t i = 0; i < batch; ++i)
+    words.push_back("word" + std::to_string(i));
+  std::mutex mtx;
+  std::condition_variable cv;
+  std::size_t running = 0;
+  auto t0 = clock_type::now();
+  for (std::size_t i = 0; i < calls; ++i) {
+    {
+      std::unique_lock<std::mutex> lock{mtx};
+      cv.wait(lock, [&] { return running < inflight; });
+      ++running;
+    }
+    client.resolve_batch(words, std::chrono::seconds(10), [&](rpc_result) {
+      std::lock_guard<std::mutex> guard{mtx};
+      --running;
+      cv.notify_one();
+    });
+  }
+  std::unique_lock<std::mutex> lock{mtx};
+  cv.wait(lock, [&] { return running == 0; });
+  return static_cast<double>(calls) / seconds_since(t0);
+}
+
+int run(const command_line& cl) {
+  cl.allow_only({"lines", "batch-sizes", "partitions", "inflight",
+                 "latency-ms", "node-args"});
+  auto lines = static_cast<uint64_t>(cl.integer("lines", 20000, 1, 1e8));
+  auto batch_sizes = split(cl.text("batch-sizes", "10,100"), ',');
+  auto partitions = static_cast<int>(cl.integer("partitions", 12, 1, 1000));
+  auto inflight = static_cast<std::size_t>(cl.integer("inflight", 16, 1, 1e4));
+  auto latency = static_cast<int>(cl.integer("latency-ms", 0, 0, 60000));
+  auto extra = split(cl.text("node-args", ""), ' ');
+
+  embedded_broker broker{1, {{"input-topic", partitions},
+                             {"rpc-pardo-stateful", 12},
+                             {"rpc-pardo-stateful-dlq", 3},
+                             {"raw-output", 12}}};
+  resolver_options ropts;
+  ropts.listen = "127.0.0.1:0";
+  ropts.latency_ms = latency;
+  resolver_server resolver{ropts};
+  resolver.start();
+
+  // The input, and the output records it should produce.
+  textgen_options t;
+  t.bootstrap = broker.bootstrap();
+  t.delay_seconds = 0;
+  t.count = lines;
+  t.seed = 7;
+  std::atomic<bool> stop{false};
+  auto t0 = clock_type::now();
+  produce_text(t, stop);
+  std::printf("input: %llu lines written in %.2f s\n",
+              static_cast<unsigned long long>(lines), seconds_since(t0));
+  std::mt19937_64 rng{t.seed};
+  std::vector<std::pair<std::string, std::string>> outputs;
+  for (uint64_t i = 0; i < lines; ++i)
+    for_each_word(make_text(rng), [&](std::string_view w) {
+      outputs.emplace_back(std::string{w},
+                           output_json(w, static_cast<int32_t>(w.size())));
+    });
+  std::printf("input: %zu words\n", outputs.size());
+
+  auto produce_ceiling = raw_produce_rate(broker.bootstrap(), "raw-output",
+                                          outputs);
+  std::printf("ceiling: raw produce %.0f records/s\n", produce_ceiling);
+
+  for (auto& bs : batch_sizes) {
+    std::vector<std::string> argv{
+      std::string{RPCBATCH_BIN_DIR} + "/rpcbatch-node",
+      "--bootstrap-servers=" + broker.bootstrap(),
+      "--rpc-target=" + resolver.address(),
+      "--bounded",
+      "--offset-reset=earliest",
+      "--group-id=bench-" + bs,
+      "--batch-size=" + bs,
+      "--rpc-max-inflight=" + std::to_string(inflight),
+      "--stats-secs=0",
+      "--log-level=warn"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    auto r = run_child(argv);
+    auto lines_out = split(r.out, '\n');
+    if (r.exit_code != 0 || lines_out.empty()) {
+      std::printf("batch %s: node exited with %d\n", bs.c_str(), r.exit_code);
+      return 1;
+    }
+    auto s = boost::json::parse(lines_out.back()).as_object();
+    auto num = [&](const char* k) { return s[k].to_number<double>(); };
+    auto words = num("words");
+    auto calls = num("rpc_calls");
+    auto secs = num("active_seconds");
+    auto batch = std::stoul(bs);
+    auto rpc_ceiling = raw_rpc_rate(resolver.address(), batch, inflight,
+                                    std::max<std::size_t>(2000, calls / 2));
+    auto words_per_s = num("words_per_s");
+    std::printf(
+      "batch %s: words/s=%.0f rpc_calls/s=%.0f words/call=%.2f "
+      "p50_ms=%.0f p99_ms=%.0f peak_rss_mb=%.1f (words=%.0f in %.2f s, "
+      "outputs=%.0f, dlq=%.0f)\n",
+      bs.c_str(), words_per_s, calls / secs, words / calls,
+      num("latency_ms_p50"), num("latency_ms_p99"),
+      static_cast<double>(r.peak_rss_kb) / 1024, words, secs, num("outputs"),
+      num("dlq"));
+    std::printf("batch %s: ceiling rpc %.0f calls/s = %.0f words/s at %zu in "
+                "flight; node/rpc ceiling = %.0f%% (unique words per call "
+                "lower the node's ratio); node/produce ceiling = %.0f%%\n",
+                bs.c_str(), rpc_ceiling, rpc_ceiling * batch, inflight,
+                100 * words_per_s / (rpc_ceiling * batch),
+                100 * words_per_s / produce_ceiling);
+  }
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  return run_tool(argc, argv, usage, run);
+}
