@@ -7,6 +7,7 @@
 #include "services/histogram.hpp"
 #include "services/kafka_consumer.hpp"
 #include "services/log.hpp"
+#include "services/memory.hpp"
 
 namespace rpcbatch {
 
@@ -63,6 +64,7 @@ boost::json::object summarize(const node_state& st,
   out["words_per_s"] = active > 0 ? static_cast<double>(words) / active : 0;
   out["latency_ms_p50"] = st.adapters.latency->quantile(0.5);
   out["latency_ms_p99"] = st.adapters.latency->quantile(0.99);
+  out["peak_rss_mb"] = static_cast<double>(peak_rss_bytes() >> 10) / 1024;
   return out;
 }
 

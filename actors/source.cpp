@@ -105,6 +105,7 @@ source(source_actor::stateful_pointer<source_state> self, source_config cfg,
       if (st.draining) {
         // Not tracked, so never committed: read again by the next run.
         st.dropped_while_draining += batch.records.size();
+        st.consumer->batch_taken();
         return;
       }
       if (!st.first_record)
@@ -123,6 +124,7 @@ source(source_actor::stateful_pointer<source_state> self, source_config cfg,
               st.words += r.words;
             }
             check_progress(self);
+            st.consumer->batch_taken();
           },
           [=](caf::error& err) {
             caf::anon_send(self->state.node, fatal_atom::value,

@@ -84,6 +84,8 @@ kafka_consumer::kafka_consumer(consumer_options opts)
     {"enable.partition.eof", "true"},
     {"session.timeout.ms", "6000"},
     {"heartbeat.interval.ms", "2000"},
+    // Bounds the prefetched input held in memory.
+    {"queued.max.messages.kbytes", "16384"},
   };
   for (auto& [k, v] : opts_.properties)
     all[k] = v;
@@ -122,6 +124,13 @@ void kafka_consumer::set_paused(bool paused) {
   std::lock_guard<std::mutex> guard{mtx_};
   want_paused_ = paused;
   paused_ = paused;
+}
+
+void kafka_consumer::batch_taken() {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (untaken_ > 0)
+    --untaken_;
+  cv_.notify_all();
 }
 
 void kafka_consumer::stop_fetching() {
@@ -253,6 +262,14 @@ void kafka_consumer::on_revoke(std::vector<partition_offset> parts) {
   commit_now(offsets, true);
 }
 
+void kafka_consumer::hand_over(record_batch&& batch) {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    ++untaken_;
+  }
+  events_.records(std::move(batch));
+}
+
 void kafka_consumer::run() {
   // The end offsets at start-up define the input of a bounded run.
   try {
@@ -271,8 +288,18 @@ void kafka_consumer::run() {
                   + RdKafka::err2str(rc));
     return;
   }
+  constexpr int max_untaken = 2;
   while (running_) {
     apply_requests();
+    {
+      // Wait for the source to catch up (short waits: rebalances and
+      // requests are served between them).
+      std::unique_lock<std::mutex> guard{mtx_};
+      if (!cv_.wait_for(guard, std::chrono::milliseconds(100), [this] {
+            return untaken_ < max_untaken || !running_;
+          }))
+        continue;
+    }
     record_batch batch;
     int timeout_ms = 100;
     while (batch.records.size() < opts_.max_batch) {
@@ -297,7 +324,7 @@ void kafka_consumer::run() {
       } else if (code == RdKafka::ERR__PARTITION_EOF) {
         // Records before the end go first.
         if (!batch.records.empty()) {
-          events_.records(std::move(batch));
+          hand_over(std::move(batch));
           batch = record_batch{};
         }
         events_.end_of_partition(msg->partition(), msg->offset());
@@ -313,7 +340,7 @@ void kafka_consumer::run() {
       }
     }
     if (!batch.records.empty())
-      events_.records(std::move(batch));
+      hand_over(std::move(batch));
   }
 }
 

@@ -70,6 +70,12 @@ public:
   /// Pauses or resumes fetching of every assigned partition.
   void set_paused(bool paused);
 
+  /// The source has taken a handed-over batch into account (counted its
+  /// words, maybe paused): the poll thread keeps at most two batches ahead
+  /// of the source, so that a pause takes effect before the backlog floods
+  /// the pipeline.
+  void batch_taken();
+
   /// Stops handing out records (drain); the group membership stays.
   void stop_fetching();
 
@@ -100,6 +106,7 @@ private:
   class committer;
   void run();
   void apply_requests();
+  void hand_over(record_batch&& batch);
   void commit_now(const std::vector<partition_offset>& offsets, bool sync);
   void on_assign(std::vector<partition_offset> parts);
   void on_revoke(std::vector<partition_offset> parts);
@@ -120,6 +127,8 @@ private:
   mutable std::mutex mtx_;
   std::condition_variable cv_;
   std::vector<partition_offset> to_commit_;
+  /// Batches handed over and not yet taken.
+  int untaken_ = 0;
   bool want_paused_ = false;
   bool is_paused_ = false;
   std::optional<std::vector<partition_offset>> released_;
