@@ -80,6 +80,13 @@ void check_progress(self_ptr self) {
   }
 }
 
+/// Flushes every bucket (end of window), then looks at what completed.
+void end_window(self_ptr self) {
+  self->request(self->state.router, caf::infinite, eow_atom::value)
+    .then([=](uint64_t) { check_progress(self); },
+          [=](caf::error&) { check_progress(self); });
+}
+
 void mark_position(source_state& st, int32_t partition, int64_t next) {
   auto i = st.end_offsets.find(partition);
   if (i != st.end_offsets.end() && next >= i->second)
@@ -155,9 +162,7 @@ source(source_actor::stateful_pointer<source_state> self, source_config cfg,
                                      self->clock().now()
                                        + st.cfg.drain_timeout};
       // End of window for what is pending, so that it completes.
-      self->request(st.router, caf::infinite, eow_atom::value)
-        .then([=](uint64_t) { check_progress(self); },
-              [=](caf::error&) { check_progress(self); });
+      end_window(self);
     },
     [=](eof_atom, int32_t partition, int64_t offset) {
       auto& st = self->state;
@@ -181,9 +186,7 @@ source(source_actor::stateful_pointer<source_state> self, source_config cfg,
       st.drain_deadline = self->clock().now() + st.cfg.drain_timeout;
       st.drain_promise = self->make_response_promise<bool, partition_offsets>();
       auto result = st.drain_promise;
-      self->request(st.router, caf::infinite, eow_atom::value)
-        .then([=](uint64_t) { check_progress(self); },
-              [=](caf::error&) { check_progress(self); });
+      end_window(self);
       return result;
     },
     [=](status_atom) {

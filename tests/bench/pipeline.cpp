@@ -28,6 +28,7 @@
 #include "services/resolver_service.hpp"
 #include "services/rpc_client.hpp"
 #include "services/textgen.hpp"
+#include "tests/bench/rpc_load.hpp"
 
 namespace {
 
@@ -130,28 +131,9 @@ double raw_rpc_rate(const std::string& target, std::size_t batch,
                     std::size_t inflight, std::size_t calls) {
   rpc_client client{target};
   client.wait_connected(std::chrono::seconds(10));
-  std::vector<std::string> words;
-  for (std::size_t i = 0; i < batch; ++i)
-    words.push_back("word" + std::to_string(i));
-  std::mutex mtx;
-  std::condition_variable cv;
-  std::size_t running = 0;
-  auto t0 = clock_type::now();
-  for (std::size_t i = 0; i < calls; ++i) {
-    {
-      std::unique_lock<std::mutex> lock{mtx};
-      cv.wait(lock, [&] { return running < inflight; });
-      ++running;
-    }
-    client.resolve_batch(words, std::chrono::seconds(10), [&](rpc_result) {
-      std::lock_guard<std::mutex> guard{mtx};
-      --running;
-      cv.notify_one();
-    });
-  }
-  std::unique_lock<std::mutex> lock{mtx};
-  cv.wait(lock, [&] { return running == 0; });
-  return static_cast<double>(calls) / seconds_since(t0);
+  return bench::run_rpc_load(client, bench::distinct_words(batch), calls,
+                             inflight, std::chrono::seconds(10))
+    .calls_per_second();
 }
 
 int run(const command_line& cl) {
