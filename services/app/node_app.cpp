@@ -25,6 +25,11 @@
 namespace rpcbatch {
 
 node_config::node_config() {
+  // Idle CAF workers block soon instead of polling: the node shares its
+  // cores with librdkafka's and gRPC's threads (--caf#work-stealing.* still
+  // overrides this).
+  set("work-stealing.aggressive-poll-attempts", 1);
+  set("work-stealing.moderate-poll-attempts", 1);
   caf::config_option_adder{custom_options_, "global"}
     .add(opts.bootstrap_servers, "bootstrap-servers",
          "Kafka bootstrap servers (none: run the embedded broker, resolver "
