@@ -24,7 +24,7 @@ struct rpc_caller_config {
   std::chrono::milliseconds deadline{5000};
   std::size_t max_inflight = 16;
   /// Attempts per job before it goes to the dead-letter topic.
-  int max_attempts = 5;
+  int max_attempts = 8;
   caf::timespan backoff_base = std::chrono::milliseconds(100);
   caf::timespan backoff_max = std::chrono::seconds(5);
 };

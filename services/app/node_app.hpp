@@ -26,7 +26,7 @@ struct node_options {
   std::string rpc_target = "127.0.0.1:50051";
   size_t rpc_deadline_ms = 5000;
   size_t rpc_max_inflight = 16;
-  size_t rpc_max_attempts = 5;
+  size_t rpc_max_attempts = 8;
   size_t max_inflight_words = 100000;
   std::string offset_reset = "latest";
   bool bounded = false;
