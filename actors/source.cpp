@@ -80,6 +80,34 @@ void check_progress(self_ptr self) {
   }
 }
 
+/// Ends the window of every bucket now.
+void send_end_of_window(self_ptr self) {
+  self->request(self->state.router, caf::infinite, eow_atom::value)
+    .then([=](uint64_t) { check_progress(self); },
+          [=](caf::error&) { check_progress(self); });
+}
+
+/// Ends the window of every bucket once the words of every record handed
+/// to the tokenizer so far reached the router; sent at once, the end of
+/// window could overtake them and leave them in their bags until max-wait.
+void end_of_window(self_ptr self) {
+  auto& st = self->state;
+  if (st.batches_counted >= st.batches_sent)
+    send_end_of_window(self);
+  else
+    st.eow_after.push_back(st.batches_sent);
+}
+
+/// The tokenizer answered one more batch.
+void batch_counted(self_ptr self) {
+  auto& st = self->state;
+  ++st.batches_counted;
+  while (!st.eow_after.empty() && st.eow_after.front() <= st.batches_counted) {
+    st.eow_after.pop_front();
+    send_end_of_window(self);
+  }
+}
+
 void mark_position(source_state& st, int32_t partition, int64_t next) {
   auto i = st.end_offsets.find(partition);
   if (i != st.end_offsets.end() && next >= i->second)
@@ -112,6 +140,7 @@ source(source_actor::stateful_pointer<source_state> self, source_config cfg,
         mark_position(st, rec.partition, rec.offset + 1);
       }
       st.records += batch.records.size();
+      ++st.batches_sent;
       self->request(st.tokenizer, caf::infinite, std::move(batch))
         .then(
           [=](word_counts& counts) {
@@ -120,9 +149,11 @@ source(source_actor::stateful_pointer<source_state> self, source_config cfg,
               st.tracker.counted(r.partition, r.offset, r.words);
               st.words += r.words;
             }
+            batch_counted(self);
             check_progress(self);
           },
           [=](caf::error& err) {
+            batch_counted(self);
             caf::anon_send(self->state.node, fatal_atom::value,
                            "tokenizer failed: " + self->system().render(err));
           });
@@ -151,9 +182,7 @@ source(source_actor::stateful_pointer<source_state> self, source_config cfg,
                                      self->clock().now()
                                        + st.cfg.drain_timeout};
       // End of window for what is pending, so that it completes.
-      self->request(st.router, caf::infinite, eow_atom::value)
-        .then([=](uint64_t) { check_progress(self); },
-              [=](caf::error&) { check_progress(self); });
+      end_of_window(self);
     },
     [=](eof_atom, int32_t partition, int64_t offset) {
       auto& st = self->state;
@@ -177,9 +206,7 @@ source(source_actor::stateful_pointer<source_state> self, source_config cfg,
       st.drain_deadline = self->clock().now() + st.cfg.drain_timeout;
       st.drain_promise = self->make_response_promise<bool, partition_offsets>();
       auto result = st.drain_promise;
-      self->request(st.router, caf::infinite, eow_atom::value)
-        .then([=](uint64_t) { check_progress(self); },
-              [=](caf::error&) { check_progress(self); });
+      end_of_window(self);
       return result;
     },
     [=](status_atom) {
