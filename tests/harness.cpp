@@ -22,9 +22,9 @@ using clock_type = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 milliseconds left_until(clock_type::time_point deadline) {
+  auto left = deadline - clock_type::now();
   return std::max(milliseconds{1},
-                  std::chrono::duration_cast<milliseconds>(deadline
-                                                           - clock_type::now()));
+                  std::chrono::duration_cast<milliseconds>(left));
 }
 
 /// A producer handle for produce_values and for metadata questions.

@@ -144,6 +144,27 @@ TEST_CASE("node: a bounded run writes one output per word and commits the "
           summary_number(run.summary, "flushes.count"), " count flushes");
 }
 
+TEST_CASE("node: a bounded run ends at the end of the input, not at the "
+          "max-wait timer") {
+  // With a max wait of a day, only the end of window can flush the last
+  // words of each bucket; if it overtook them, the drain would time out.
+  environment env;
+  auto corpus = make_corpus(555, 1000);
+  env.produce(corpus);
+  auto run = run_node(env.node_command(
+    {"--bounded", "--offset-reset=earliest", "--max-wait-secs=86400",
+     "--drain-timeout-secs=15"}));
+  NODE_CONTEXT(run);
+  REQUIRE(run.process.exit_code == 0);
+  REQUIRE(run.has_summary);
+  auto diff = compare(expected_outputs(corpus),
+                      key_values(env.read(output_topic)));
+  CHECK_MESSAGE(diff.empty(), diff.describe());
+  CHECK(env.committed() == env.ends());
+  CHECK(summary_number(run.summary, "flushes.timer") == 0);
+  CHECK(summary_number(run.summary, "flushes.end_of_window") > 0);
+}
+
 TEST_CASE("node: with 30% of the RPC calls failing, retries lose nothing") {
   rpcbatch::resolver_options ropts;
   ropts.fail_rate = 0.3;
@@ -221,11 +242,11 @@ TEST_CASE("node: after SIGKILL a restart in the same group loses no word") {
   auto corpus = make_corpus(4242, 600);
   auto half = corpus.size() / 2;
   env.produce(slice(corpus, 0, half));
-  // A short session: the broker notices the killed member sooner, so that
-  // the restart joins the group sooner.
-  child_process streaming{env.node_command(
-    with(throttled, {"--kafka.session.timeout.ms=3000",
-                     "--kafka.heartbeat.interval.ms=1000"}))};
+  // Short sessions: the broker drops the killed member sooner and waits
+  // less for it to rejoin, so that the restart gets the partitions sooner.
+  auto args = with(throttled, {"--kafka.session.timeout.ms=3000",
+                               "--kafka.heartbeat.interval.ms=1000"});
+  child_process streaming{env.node_command(args)};
   bool started = wait_until(
     [&] { return streaming.exit_code() || env.stored(output_topic) > 0; },
     60s);
@@ -243,7 +264,7 @@ TEST_CASE("node: after SIGKILL a restart in the same group loses no word") {
   CHECK(streaming.kill_and_wait() == 128 + SIGKILL);
   auto resume_from = total(env.committed());
   CHECK(resume_from < static_cast<int64_t>(corpus.size()));
-  auto second = run_node(env.node_command(with(throttled, {"--bounded"})));
+  auto second = run_node(env.node_command(with(args, {"--bounded"})));
   NODE_CONTEXT(second);
   REQUIRE(second.process.exit_code == 0);
   REQUIRE(second.has_summary);
