@@ -191,8 +191,44 @@ TEST_CASE("node: with 30% of the RPC calls failing, retries lose nothing") {
   MESSAGE(rpc.batch_calls, " calls, ", retries, " retries");
 }
 
-TEST_CASE("node: SIGTERM drains; a restart in the same group completes the "
-          "input exactly once") {
+TEST_CASE("node: when every RPC call fails the words go to the dead-letter "
+          "topic and are committed") {
+  rpcbatch::resolver_options ropts;
+  ropts.fail_rate = 1;
+  environment env{ropts};
+  auto corpus = make_corpus(8, 40);
+  env.produce(corpus);
+  auto run = run_node(env.node_command(
+    {"--bounded", "--offset-reset=earliest", "--rpc-max-attempts=2"}));
+  NODE_CONTEXT(run);
+  REQUIRE(run.process.exit_code == 0);
+  REQUIRE(run.has_summary);
+  auto words = count_words(corpus);
+  CHECK(env.stored(output_topic) == 0);
+  CHECK(env.committed() == env.ends());
+  check_summary(run, corpus.size(), words, words, env.resolver().counts());
+  // Each job: one call and one retry, then its elements are dead letters.
+  CHECK(summary_number(run.summary, "rpc_calls")
+        == 2 * summary_number(run.summary, "rpc_retries"));
+  record_multiset dead_words;
+  std::size_t with_reason = 0;
+  for (auto& r : env.read(dlq_topic)) {
+    auto letter = boost::json::parse(r.value).as_object();
+    dead_words.emplace(r.key, std::string{letter.at("word").as_string()});
+    with_reason += contains(std::string{letter.at("reason").as_string()},
+                            "UNAVAILABLE");
+  }
+  record_multiset expected;
+  for (auto& [key, value] : expected_outputs(corpus))
+    expected.emplace(key, key);
+  auto diff = compare(expected, dead_words);
+  CHECK_MESSAGE(diff.empty(), diff.describe());
+  CHECK(with_reason == words);
+}
+
+// No ';' in test names: doctest_discover_tests would split the name there.
+TEST_CASE("node: SIGTERM drains and a restart in the same group completes "
+          "the input exactly once") {
   environment env{slow_rpc()};
   auto corpus = make_corpus(31337, 600);
   auto half = corpus.size() / 2;
