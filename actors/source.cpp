@@ -80,11 +80,32 @@ void check_progress(self_ptr self) {
   }
 }
 
-/// Flushes every bucket (end of window), then looks at what completed.
-void end_window(self_ptr self) {
+/// Ends the window of every bucket now.
+void send_end_of_window(self_ptr self) {
   self->request(self->state.router, caf::infinite, eow_atom::value)
     .then([=](uint64_t) { check_progress(self); },
           [=](caf::error&) { check_progress(self); });
+}
+
+/// Ends the window of every bucket once the words of every record handed
+/// to the tokenizer so far reached the router; sent at once, the end of
+/// window could overtake them and leave them in their bags until max-wait.
+void end_of_window(self_ptr self) {
+  auto& st = self->state;
+  if (st.batches_counted >= st.batches_sent)
+    send_end_of_window(self);
+  else
+    st.eow_after.push_back(st.batches_sent);
+}
+
+/// The tokenizer answered one more batch.
+void batch_counted(self_ptr self) {
+  auto& st = self->state;
+  ++st.batches_counted;
+  while (!st.eow_after.empty() && st.eow_after.front() <= st.batches_counted) {
+    st.eow_after.pop_front();
+    send_end_of_window(self);
+  }
 }
 
 void mark_position(source_state& st, int32_t partition, int64_t next) {
@@ -122,6 +143,7 @@ source(source_actor::stateful_pointer<source_state> self, source_config cfg,
         mark_position(st, rec.partition, rec.offset + 1);
       }
       st.records += batch.records.size();
+      ++st.batches_sent;
       self->request(st.tokenizer, caf::infinite, std::move(batch))
         .then(
           [=](word_counts& counts) {
@@ -130,10 +152,12 @@ source(source_actor::stateful_pointer<source_state> self, source_config cfg,
               st.tracker.counted(r.partition, r.offset, r.words);
               st.words += r.words;
             }
+            batch_counted(self);
             check_progress(self);
             st.consumer->batch_taken();
           },
           [=](caf::error& err) {
+            batch_counted(self);
             caf::anon_send(self->state.node, fatal_atom::value,
                            "tokenizer failed: " + self->system().render(err));
           });
@@ -162,7 +186,7 @@ source(source_actor::stateful_pointer<source_state> self, source_config cfg,
                                      self->clock().now()
                                        + st.cfg.drain_timeout};
       // End of window for what is pending, so that it completes.
-      end_window(self);
+      end_of_window(self);
     },
     [=](eof_atom, int32_t partition, int64_t offset) {
       auto& st = self->state;
@@ -186,7 +210,7 @@ source(source_actor::stateful_pointer<source_state> self, source_config cfg,
       st.drain_deadline = self->clock().now() + st.cfg.drain_timeout;
       st.drain_promise = self->make_response_promise<bool, partition_offsets>();
       auto result = st.drain_promise;
-      end_window(self);
+      end_of_window(self);
       return result;
     },
     [=](status_atom) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <set>
@@ -55,6 +56,13 @@ struct source_state {
   caf::typed_response_promise<bool, partition_offsets> drain_promise;
   /// When the first record arrived (throughput counts from there).
   std::optional<caf::actor_clock::time_point> first_record;
+  /// Record batches handed to the tokenizer, and those it answered.
+  uint64_t batches_sent = 0;
+  uint64_t batches_counted = 0;
+  /// End-of-window requests held back until the tokenizer answered this
+  /// many batches: it sends a batch's words to the router before it answers,
+  /// so an end of window sent later reaches the router after those words.
+  std::deque<uint64_t> eow_after;
   uint64_t records = 0;
   uint64_t words = 0;
   uint64_t words_acked = 0;

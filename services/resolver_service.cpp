@@ -143,6 +143,11 @@ public:
                chapter3::ResponseList* resp) override {
     batch_calls_.fetch_add(1, std::memory_order_relaxed);
     auto size = req->request_size();
+    auto n = static_cast<uint64_t>(size);
+    auto largest = max_batch_.load(std::memory_order_relaxed);
+    while (n > largest && !max_batch_.compare_exchange_weak(largest, n)) {
+      // another call raised it meanwhile; compare again
+    }
     if (inject_failure()) {
       if (opts_.verbose)
         log::info(component, "resolveBatch: ", size, " inputs -> UNAVAILABLE");
@@ -164,6 +169,7 @@ public:
     c.batch_calls = batch_calls_.load();
     c.inputs = inputs_.load();
     c.failed_calls = failed_calls_.load();
+    c.max_batch = max_batch_.load();
     return c;
   }
 
@@ -205,6 +211,7 @@ private:
   std::atomic<uint64_t> batch_calls_{0};
   std::atomic<uint64_t> inputs_{0};
   std::atomic<uint64_t> failed_calls_{0};
+  std::atomic<uint64_t> max_batch_{0};
   std::atomic<uint64_t> draws_{0};
 };
 

@@ -27,12 +27,14 @@ struct resolver_options {
 
 /// Calls received since start, failed ones included; `inputs` counts the
 /// inputs resolved by successful calls, `failed_calls` the calls answered
-/// with an injected error.
+/// with an injected error, `max_batch` the most inputs of one resolveBatch
+/// call (failed ones included).
 struct resolver_counts {
   uint64_t resolve_calls = 0;
   uint64_t batch_calls = 0;
   uint64_t inputs = 0;
   uint64_t failed_calls = 0;
+  uint64_t max_batch = 0;
 };
 
 class resolver_server {

@@ -1,0 +1,401 @@
+// rpcbatch-node as a process against an in-process embedded broker and
+// resolver: bounded runs, injected RPC failures, restarts after SIGTERM and
+// SIGKILL, bad input and bad options. Each case has its own broker.
+#include "tests/harness.hpp"
+
+#include <csignal>
+#include <numeric>
+#include <random>
+
+#include <boost/json/parse.hpp>
+#include <doctest/doctest.h>
+
+using namespace std::chrono_literals;
+using namespace rpcbatch::test;
+
+namespace {
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+/// The node's stderr (tail) on failure of any check in scope.
+#define NODE_CONTEXT(run)                                                      \
+  INFO("exit code: ", (run).process.exit_code, "\nstdout: ",                   \
+       tail((run).process.out, 1000), "\nstderr: ", tail((run).process.err))
+
+/// Checks the summary against the input: every record and word seen, every
+/// word written (minus `dead_letters`), and the RPC calls that the resolver
+/// received.
+void check_summary(const node_run& run, std::size_t records, uint64_t words,
+                   uint64_t dead_letters,
+                   const rpcbatch::resolver_counts& rpc) {
+  auto& s = run.summary;
+  CHECK(summary_number(s, "records") == records);
+  CHECK(summary_number(s, "words") == words);
+  CHECK(summary_number(s, "outputs") == words - dead_letters);
+  CHECK(summary_number(s, "dlq") == dead_letters);
+  CHECK(summary_number(s, "rpc_calls") == rpc.batch_calls);
+  CHECK(rpc.resolve_calls == 0);
+  // Every flush is one job; every job is called once plus its retries.
+  auto flushes = summary_number(s, "flushes.count")
+                 + summary_number(s, "flushes.timer")
+                 + summary_number(s, "flushes.end_of_window")
+                 + summary_number(s, "flushes.bytes");
+  CHECK(summary_number(s, "rpc_calls")
+        == flushes + summary_number(s, "rpc_retries"));
+}
+
+/// Whether the output multiset has each expected pair at least as often as
+/// expected and nothing else; counts the duplicates.
+struct coverage {
+  std::size_t missing = 0;
+  std::size_t duplicates = 0;
+  std::size_t foreign = 0;
+};
+
+coverage covers(const record_multiset& expected,
+                const record_multiset& actual) {
+  coverage c;
+  auto d = compare(expected, actual);
+  c.missing = d.missing;
+  c.duplicates = d.extra;
+  for (auto& x : actual)
+    if (expected.count(x) == 0)
+      ++c.foreign;
+  c.duplicates -= c.foreign;
+  return c;
+}
+
+std::vector<kafka_value> slice(const std::vector<kafka_value>& xs,
+                               std::size_t from, std::size_t to) {
+  return {xs.begin() + static_cast<std::ptrdiff_t>(from),
+          xs.begin() + static_cast<std::ptrdiff_t>(to)};
+}
+
+int64_t total(const std::map<int32_t, int64_t>& offsets) {
+  int64_t n = 0;
+  for (auto& [partition, offset] : offsets)
+    n += std::max<int64_t>(0, offset);
+  return n;
+}
+
+/// A resolver that answers after 2 ms, for nodes limited to 2 calls in
+/// flight and 1000 words in flight: at most about 10000 words/s, so that a
+/// signal sent soon after the first outputs lands mid-stream. A max wait of
+/// 1 s (not 4) lets rare buckets flush, and records complete and commit,
+/// sooner.
+rpcbatch::resolver_options slow_rpc() {
+  rpcbatch::resolver_options opts;
+  opts.latency_ms = 2;
+  return opts;
+}
+
+const std::vector<std::string> throttled = {
+  "--offset-reset=earliest", "--rpc-max-inflight=2",
+  "--max-inflight-words=1000", "--max-wait-secs=1"};
+
+std::vector<std::string> with(std::vector<std::string> xs,
+                              const std::vector<std::string>& more) {
+  xs.insert(xs.end(), more.begin(), more.end());
+  return xs;
+}
+
+} // namespace
+
+TEST_SUITE("node") {
+
+TEST_CASE("node: a bounded run writes one output per word and commits the "
+          "end offsets") {
+  environment env;
+  auto corpus = make_corpus(20240601, 2000);
+  env.produce(corpus);
+  auto expected = expected_outputs(corpus);
+  auto words = count_words(corpus);
+  auto run = run_node(
+    env.node_command({"--bounded", "--offset-reset=earliest"}));
+  NODE_CONTEXT(run);
+  REQUIRE(run.process.exit_code == 0);
+  REQUIRE(run.has_summary);
+  auto diff = compare(expected, key_values(env.read(output_topic)));
+  CHECK_MESSAGE(diff.empty(), diff.describe());
+  CHECK(env.stored(dlq_topic) == 0);
+  auto ends = env.ends();
+  CHECK(ends.size() == 3);
+  CHECK(env.committed() == ends);
+  auto rpc = env.resolver().counts();
+  check_summary(run, corpus.size(), words, 0, rpc);
+  CHECK(summary_number(run.summary, "rpc_retries") == 0);
+  CHECK(rpc.failed_calls == 0);
+  // Batches of at most batch_size (10) elements, hence at most 10 unique
+  // words a call, and at least words / 10 calls.
+  CHECK(rpc.max_batch >= 1);
+  CHECK(rpc.max_batch <= 10);
+  CHECK(rpc.batch_calls >= (words + 9) / 10);
+  // Deduplication: each distinct word of a bucket is asked at least once,
+  // repeated words within a batch only once.
+  std::set<std::string> distinct;
+  for (auto& [key, value] : expected)
+    distinct.insert(key);
+  CHECK(rpc.inputs >= distinct.size());
+  CHECK(rpc.inputs < words);
+  MESSAGE(corpus.size(), " lines, ", words, " words, ", rpc.batch_calls,
+          " resolveBatch calls, ", rpc.inputs, " words asked, ",
+          summary_number(run.summary, "flushes.count"), " count flushes");
+}
+
+TEST_CASE("node: a bounded run ends at the end of the input, not at the "
+          "max-wait timer") {
+  // With a max wait of a day, only the end of window can flush the last
+  // words of each bucket; if it overtook them, the drain would time out.
+  environment env;
+  auto corpus = make_corpus(555, 1000);
+  env.produce(corpus);
+  auto run = run_node(env.node_command(
+    {"--bounded", "--offset-reset=earliest", "--max-wait-secs=86400",
+     "--drain-timeout-secs=15"}));
+  NODE_CONTEXT(run);
+  REQUIRE(run.process.exit_code == 0);
+  REQUIRE(run.has_summary);
+  auto diff = compare(expected_outputs(corpus),
+                      key_values(env.read(output_topic)));
+  CHECK_MESSAGE(diff.empty(), diff.describe());
+  CHECK(env.committed() == env.ends());
+  CHECK(summary_number(run.summary, "flushes.timer") == 0);
+  CHECK(summary_number(run.summary, "flushes.end_of_window") > 0);
+}
+
+TEST_CASE("node: with 30% of the RPC calls failing, retries lose nothing") {
+  rpcbatch::resolver_options ropts;
+  ropts.fail_rate = 0.3;
+  environment env{ropts};
+  auto corpus = make_corpus(77, 200);
+  env.produce(corpus);
+  auto run = run_node(env.node_command(
+    {"--bounded", "--offset-reset=earliest", "--rpc-max-attempts=20"}));
+  NODE_CONTEXT(run);
+  REQUIRE(run.process.exit_code == 0);
+  REQUIRE(run.has_summary);
+  auto diff = compare(expected_outputs(corpus),
+                      key_values(env.read(output_topic)));
+  CHECK_MESSAGE(diff.empty(), diff.describe());
+  CHECK(env.stored(dlq_topic) == 0);
+  CHECK(env.committed() == env.ends());
+  auto rpc = env.resolver().counts();
+  check_summary(run, corpus.size(), count_words(corpus), 0, rpc);
+  auto retries = summary_number(run.summary, "rpc_retries");
+  CHECK(retries > 0);
+  // Every injected failure was retried (none went to the dead letters).
+  CHECK(rpc.failed_calls == retries);
+  CHECK(rpc.max_batch <= 10);
+  MESSAGE(rpc.batch_calls, " calls, ", retries, " retries");
+}
+
+TEST_CASE("node: when every RPC call fails the words go to the dead-letter "
+          "topic and are committed") {
+  rpcbatch::resolver_options ropts;
+  ropts.fail_rate = 1;
+  environment env{ropts};
+  auto corpus = make_corpus(8, 40);
+  env.produce(corpus);
+  auto run = run_node(env.node_command(
+    {"--bounded", "--offset-reset=earliest", "--rpc-max-attempts=2"}));
+  NODE_CONTEXT(run);
+  REQUIRE(run.process.exit_code == 0);
+  REQUIRE(run.has_summary);
+  auto words = count_words(corpus);
+  CHECK(env.stored(output_topic) == 0);
+  CHECK(env.committed() == env.ends());
+  check_summary(run, corpus.size(), words, words, env.resolver().counts());
+  // Each job: one call and one retry, then its elements are dead letters.
+  CHECK(summary_number(run.summary, "rpc_calls")
+        == 2 * summary_number(run.summary, "rpc_retries"));
+  record_multiset dead_words;
+  std::size_t with_reason = 0;
+  for (auto& r : env.read(dlq_topic)) {
+    auto letter = boost::json::parse(r.value).as_object();
+    dead_words.emplace(r.key, std::string{letter.at("word").as_string()});
+    with_reason += contains(std::string{letter.at("reason").as_string()},
+                            "UNAVAILABLE");
+  }
+  record_multiset expected;
+  for (auto& [key, value] : expected_outputs(corpus))
+    expected.emplace(key, key);
+  auto diff = compare(expected, dead_words);
+  CHECK_MESSAGE(diff.empty(), diff.describe());
+  CHECK(with_reason == words);
+}
+
+// No ';' in test names: doctest_discover_tests would split the name there.
+TEST_CASE("node: SIGTERM drains and a restart in the same group completes "
+          "the input exactly once") {
+  environment env{slow_rpc()};
+  auto corpus = make_corpus(31337, 600);
+  auto half = corpus.size() / 2;
+  env.produce(slice(corpus, 0, half));
+  child_process streaming{env.node_command(throttled)};
+  // Mid-stream: some outputs are written, the rest of the input arrives
+  // while the node runs, and the signal comes right after it.
+  bool started = wait_until(
+    [&] { return streaming.exit_code() || env.stored(output_topic) > 0; },
+    60s);
+  INFO("first node stderr: ", tail(streaming.err()));
+  REQUIRE(started);
+  REQUIRE_FALSE(streaming.exit_code());
+  env.produce(slice(corpus, half, corpus.size()));
+  REQUIRE(streaming.signal(SIGTERM));
+  auto code = streaming.wait(90s);
+  REQUIRE(code.has_value());
+  auto first = finished_run(streaming);
+  CHECK(*code == 0);
+  REQUIRE(first.has_summary);
+  // A complete drain wrote every word it read.
+  auto first_words = summary_number(first.summary, "words");
+  CHECK(summary_number(first.summary, "outputs") == first_words);
+  CHECK(contains(first.process.err, "draining"));
+  auto after_first = env.stored(output_topic);
+  CHECK(after_first == static_cast<int64_t>(first_words));
+  auto second = run_node(env.node_command(with(throttled, {"--bounded"})));
+  NODE_CONTEXT(second);
+  REQUIRE(second.process.exit_code == 0);
+  REQUIRE(second.has_summary);
+  // The signal came mid-stream: both runs had words to do.
+  CHECK(first_words > 0);
+  CHECK(summary_number(second.summary, "words") > 0);
+  auto diff = compare(expected_outputs(corpus),
+                      key_values(env.read(output_topic)));
+  CHECK_MESSAGE(diff.empty(), diff.describe());
+  CHECK(env.committed() == env.ends());
+  CHECK(summary_number(first.summary, "words")
+          + summary_number(second.summary, "words")
+        == count_words(corpus));
+  MESSAGE("words: ", first_words, " before SIGTERM, ",
+          summary_number(second.summary, "words"), " after the restart");
+}
+
+TEST_CASE("node: after SIGKILL a restart in the same group loses no word") {
+  environment env{slow_rpc()};
+  auto corpus = make_corpus(4242, 600);
+  auto half = corpus.size() / 2;
+  env.produce(slice(corpus, 0, half));
+  // Short sessions: the broker drops the killed member sooner and waits
+  // less for it to rejoin, so that the restart gets the partitions sooner.
+  auto args = with(throttled, {"--kafka.session.timeout.ms=3000",
+                               "--kafka.heartbeat.interval.ms=1000"});
+  child_process streaming{env.node_command(args)};
+  bool started = wait_until(
+    [&] { return streaming.exit_code() || env.stored(output_topic) > 0; },
+    60s);
+  INFO("first node stderr: ", tail(streaming.err()));
+  REQUIRE(started);
+  REQUIRE_FALSE(streaming.exit_code());
+  env.produce(slice(corpus, half, corpus.size()));
+  // Killed once it committed something, so that the restart resumes from
+  // committed offsets rather than from the start.
+  bool committed = wait_until(
+    [&] { return streaming.exit_code() || total(env.committed()) > 0; }, 60s,
+    200ms);
+  REQUIRE(committed);
+  REQUIRE_FALSE(streaming.exit_code());
+  CHECK(streaming.kill_and_wait() == 128 + SIGKILL);
+  auto resume_from = total(env.committed());
+  CHECK(resume_from < static_cast<int64_t>(corpus.size()));
+  auto second = run_node(env.node_command(with(args, {"--bounded"})));
+  NODE_CONTEXT(second);
+  REQUIRE(second.process.exit_code == 0);
+  REQUIRE(second.has_summary);
+  auto c = covers(expected_outputs(corpus),
+                  key_values(env.read(output_topic)));
+  CHECK(c.missing == 0);
+  CHECK(c.foreign == 0);
+  CHECK(env.committed() == env.ends());
+  // The restart read only what was not committed.
+  CHECK(summary_number(second.summary, "records")
+        == corpus.size() - static_cast<std::size_t>(resume_from));
+  MESSAGE(c.duplicates, " duplicate output(s) after SIGKILL; the restart "
+          "resumed after ", resume_from, " of ", corpus.size(), " records");
+}
+
+TEST_CASE("node: bad records neither stall a partition nor stop the node") {
+  environment env;
+  auto good = make_corpus(99, 60);
+  std::mt19937_64 rng{1234};
+  std::string garbage(4096, '\0');
+  for (auto& c : garbage)
+    c = static_cast<char>(rng() & 0xff);
+  std::string high_bytes;
+  for (int i = 0; i < 512; ++i)
+    high_bytes += static_cast<char>(i % 3 == 0 ? 0 : 0x80 + i % 128);
+  // A single word whose output record (key and value both hold it) exceeds
+  // the producer's message.max.bytes of 1000000.
+  std::string huge(900 * 1024, 'a');
+  for (std::size_t i = 0; i < huge.size(); ++i)
+    huge[i] = static_cast<char>('a' + i % 26);
+  std::string long_word(100000, 'A');
+  for (std::size_t i = 0; i < long_word.size(); ++i)
+    long_word[i] = static_cast<char>('A' + i % 26);
+  std::vector<kafka_value> values = slice(good, 0, 20);
+  for (auto& v : std::vector<kafka_value>{std::string{}, std::nullopt,
+                                          garbage, high_bytes})
+    values.push_back(v);
+  for (auto& v : slice(good, 20, 40))
+    values.push_back(v);
+  values.push_back(huge);
+  for (auto& v : slice(good, 40, 50))
+    values.push_back(v);
+  for (auto& v : std::vector<kafka_value>{long_word, std::nullopt,
+                                          std::string{}, huge.substr(0, 10)})
+    values.push_back(v);
+  for (auto& v : slice(good, 50, good.size()))
+    values.push_back(v);
+  env.produce(values);
+  auto expected = expected_outputs(values);
+  expected.erase(expected.find({huge, expected_value(huge)}));
+  auto run = run_node(
+    env.node_command({"--bounded", "--offset-reset=earliest"}));
+  NODE_CONTEXT(run);
+  REQUIRE(run.process.exit_code == 0);
+  REQUIRE(run.has_summary);
+  auto diff = compare(expected, key_values(env.read(output_topic)));
+  CHECK_MESSAGE(diff.empty(), diff.describe());
+  CHECK(env.committed() == env.ends());
+  check_summary(run, values.size(), count_words(values), 1,
+                env.resolver().counts());
+  // The oversized output is a dead letter: the word truncated, its size and
+  // the reason.
+  auto dead = env.read(dlq_topic);
+  REQUIRE(dead.size() == 1);
+  CHECK(dead[0].key == huge.substr(0, 1024));
+  auto letter = boost::json::parse(dead[0].value).as_object();
+  CHECK(letter.at("word").as_string() == huge.substr(0, 1024));
+  CHECK(letter.at("word_bytes").to_number<uint64_t>() == huge.size());
+  auto reason = std::string{letter.at("reason").as_string()};
+  CHECK_MESSAGE(contains(reason, "too large"), reason);
+}
+
+TEST_CASE("node: bad options exit 2 with a message naming the option") {
+  environment env;
+  struct bad {
+    std::string arg;
+    std::string named;
+  };
+  for (auto& b : std::vector<bad>{{"--batch-size=0", "batch-size"},
+                                  {"--offset-reset=middle", "offset-reset"},
+                                  {"--max-wait-secs=abc", "max-wait-secs"},
+                                  {"--no-such-option=1", "no-such-option"},
+                                  {"--kafka.no.such.property=1",
+                                   "no.such.property"}}) {
+    auto r = run_process(env.node_command({b.arg}), "", 30s);
+    INFO(b.arg, " -> exit ", r.exit_code, ", stderr: ", r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(contains(r.err, b.named));
+    CHECK(r.out.empty());
+  }
+  auto help = run_process({node_binary(), "--help"}, "", 30s);
+  INFO("--help stdout: ", help.out, "\nstderr: ", help.err);
+  CHECK(help.exit_code == 0);
+  CHECK(contains(help.out + help.err, "--batch-size"));
+  CHECK(contains(help.out + help.err, "--bounded"));
+}
+
+} // TEST_SUITE
