@@ -149,6 +149,23 @@ std::vector<std::string> take_kafka_properties(int argc, char** argv,
   return rest;
 }
 
+/// Turns CAF's "parser_error(not_an_option, ({"argument" = "--x=1"}))" into
+/// "unknown option or bad value '--x=1' (not_an_option)".
+std::string describe_parse_error(const std::string& rendered) {
+  const std::string key = "\"argument\" = \"";
+  auto open = rendered.find('(');
+  auto comma = rendered.find(',');
+  auto at = rendered.find(key);
+  if (open == std::string::npos || comma == std::string::npos
+      || at == std::string::npos)
+    return "bad command line: " + rendered;
+  auto from = at + key.size();
+  auto arg = rendered.substr(from, rendered.find('"', from) - from);
+  auto what = rendered.substr(open + 1, comma - open - 1);
+  auto kind = what == "not_an_option" ? "unknown option" : "bad value in";
+  return std::string{kind} + " '" + arg + "' (" + what + ")";
+}
+
 /// The development environment of a node started without Kafka: the
 /// embedded broker, a resolver on an ephemeral port and the text generator.
 class embedded_environment {
@@ -200,7 +217,7 @@ int run_node(int argc, char** argv) {
   register_message_types(cfg);
   auto args = take_kafka_properties(argc, argv, cfg.opts);
   if (auto err = cfg.parse(std::move(args))) {
-    std::cerr << "rpcbatch-node: bad option: " << cfg.render(err)
+    std::cerr << "rpcbatch-node: " << describe_parse_error(cfg.render(err))
               << " (see --help)\n";
     return 2;
   }
