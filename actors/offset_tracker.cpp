@@ -2,11 +2,12 @@
 
 namespace rpcbatch {
 
-void offset_tracker::dispatched(int32_t partition, int64_t offset) {
+uint32_t offset_tracker::dispatched(int32_t partition, int64_t offset) {
   auto& ps = parts_[partition];
   ps.pending.emplace(offset, entry{});
   if (offset + 1 > ps.next)
     ps.next = offset + 1;
+  return epochs_[partition];
 }
 
 void offset_tracker::settle(partition_state& ps,
@@ -15,30 +16,40 @@ void offset_tracker::settle(partition_state& ps,
     ps.pending.erase(i);
 }
 
-void offset_tracker::counted(int32_t partition, int64_t offset,
-                             uint32_t words) {
-  auto& ps = parts_[partition];
-  auto i = ps.pending.find(offset);
-  if (i == ps.pending.end())
-    return;
-  i->second.counted = true;
-  i->second.remaining += words;
-  words_in_flight_ += words;
-  settle(ps, i);
+offset_tracker::entry* offset_tracker::find(const record_words& r,
+                                            partition_state*& ps) {
+  auto e = epochs_.find(r.partition);
+  if (e == epochs_.end() || e->second != r.epoch)
+    return nullptr;
+  auto p = parts_.find(r.partition);
+  if (p == parts_.end())
+    return nullptr;
+  auto i = p->second.pending.find(r.offset);
+  if (i == p->second.pending.end())
+    return nullptr;
+  ps = &p->second;
+  return &i->second;
 }
 
-void offset_tracker::acked(int32_t partition, int64_t offset,
-                           uint32_t words) {
-  auto p = parts_.find(partition);
-  if (p == parts_.end())
+void offset_tracker::counted(const record_words& r) {
+  partition_state* ps = nullptr;
+  auto* e = find(r, ps);
+  if (e == nullptr)
     return;
-  auto& ps = p->second;
-  auto i = ps.pending.find(offset);
-  if (i == ps.pending.end())
+  e->counted = true;
+  e->remaining += r.words;
+  words_in_flight_ += r.words;
+  settle(*ps, ps->pending.find(r.offset));
+}
+
+void offset_tracker::acked(const record_words& r) {
+  partition_state* ps = nullptr;
+  auto* e = find(r, ps);
+  if (e == nullptr)
     return;
-  i->second.remaining -= words;
-  words_in_flight_ -= words;
-  settle(ps, i);
+  e->remaining -= r.words;
+  words_in_flight_ -= r.words;
+  settle(*ps, ps->pending.find(r.offset));
 }
 
 std::optional<int64_t> offset_tracker::commit_point(int32_t partition) const {
@@ -84,12 +95,15 @@ std::size_t offset_tracker::pending_records() const {
 
 void offset_tracker::forget(int32_t partition) {
   auto p = parts_.find(partition);
-  if (p == parts_.end())
+  if (p == parts_.end()) {
+    ++epochs_[partition];
     return;
+  }
   for (auto& [offset, e] : p->second.pending)
     if (e.counted)
       words_in_flight_ -= e.remaining;
   parts_.erase(p);
+  ++epochs_[partition];
 }
 
 std::vector<int32_t> offset_tracker::partitions() const {

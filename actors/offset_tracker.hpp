@@ -1,7 +1,10 @@
 // Per-partition offset tracking for at-least-once commits: a record is done
 // once the tokenizer counted its words and the broker confirmed as many
 // outputs; the commit point of a partition is the lowest offset not done
-// (the highest contiguous done offset + 1).
+// (the highest contiguous done offset + 1). Every assignment of a partition
+// has its own epoch: counts and acknowledgements of an epoch that was
+// forgotten (revoked) are ignored, so that they cannot mix with the records
+// read again after the partition comes back.
 #pragma once
 
 #include <cstdint>
@@ -15,15 +18,16 @@ namespace rpcbatch {
 
 class offset_tracker {
 public:
-  /// A record was handed on; its word count is not known yet.
-  void dispatched(int32_t partition, int64_t offset);
+  /// A record was handed on; its word count is not known yet. Returns the
+  /// epoch that its counts and acknowledgements must carry.
+  uint32_t dispatched(int32_t partition, int64_t offset);
 
   /// The tokenizer found `words` words in the record.
-  void counted(int32_t partition, int64_t offset, uint32_t words);
+  void counted(const record_words& r);
 
-  /// The broker confirmed `words` outputs of the record. Acknowledgements may
-  /// arrive before the count; the record is done when both agree.
-  void acked(int32_t partition, int64_t offset, uint32_t words);
+  /// The broker confirmed `r.words` outputs of the record. Acknowledgements
+  /// may arrive before the count; the record is done when both agree.
+  void acked(const record_words& r);
 
   /// The offset to commit (next to read), if anything was dispatched.
   std::optional<int64_t> commit_point(int32_t partition) const;
@@ -45,7 +49,8 @@ public:
     return words_in_flight_;
   }
 
-  /// Forgets a partition (after it was revoked and committed).
+  /// Forgets a partition (after it was revoked and committed) and starts a
+  /// new epoch for it.
   void forget(int32_t partition);
 
   std::vector<int32_t> partitions() const;
@@ -66,7 +71,11 @@ private:
 
   void settle(partition_state& ps, std::map<int64_t, entry>::iterator i);
 
+  /// The entry of a record of the current epoch, or null.
+  entry* find(const record_words& r, partition_state*& ps);
+
   std::map<int32_t, partition_state> parts_;
+  std::map<int32_t, uint32_t> epochs_;
   int64_t words_in_flight_ = 0;
 };
 

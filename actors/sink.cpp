@@ -53,10 +53,10 @@ delivery_ack ack_of(const std::vector<element>& elements) {
   for (auto& e : elements) {
     auto& r = ack.records;
     if (!r.empty() && r.back().partition == e.partition
-        && r.back().offset == e.offset)
+        && r.back().offset == e.offset && r.back().epoch == e.epoch)
       ++r.back().words;
     else
-      r.push_back(record_words{e.partition, e.offset, 1});
+      r.push_back(record_words{e.partition, e.offset, 1, e.epoch});
   }
   return ack;
 }

@@ -139,7 +139,7 @@ source(source_actor::stateful_pointer<source_state> self, source_config cfg,
       if (!st.first_record)
         st.first_record = self->clock().now();
       for (auto& rec : batch.records) {
-        st.tracker.dispatched(rec.partition, rec.offset);
+        rec.epoch = st.tracker.dispatched(rec.partition, rec.offset);
         mark_position(st, rec.partition, rec.offset + 1);
       }
       st.records += batch.records.size();
@@ -149,7 +149,7 @@ source(source_actor::stateful_pointer<source_state> self, source_config cfg,
           [=](word_counts& counts) {
             auto& st = self->state;
             for (auto& r : counts.records) {
-              st.tracker.counted(r.partition, r.offset, r.words);
+              st.tracker.counted(r);
               st.words += r.words;
             }
             batch_counted(self);
@@ -165,7 +165,7 @@ source(source_actor::stateful_pointer<source_state> self, source_config cfg,
     [=](delivery_ack& ack) {
       auto& st = self->state;
       for (auto& r : ack.records) {
-        st.tracker.acked(r.partition, r.offset, r.words);
+        st.tracker.acked(r);
         st.words_acked += r.words;
       }
       check_progress(self);

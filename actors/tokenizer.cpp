@@ -19,11 +19,13 @@ tokenizer(tokenizer_actor::stateful_pointer<tokenizer_state> self,
         uint32_t n = 0;
         for_each_word(rec.value, [&](std::string_view w) {
           out.elements.push_back(
-            element{std::string{w}, rec.partition, rec.offset, rec.timestamp});
+            element{std::string{w}, rec.partition, rec.offset, rec.timestamp,
+                    rec.epoch});
           st.longest_word = std::max(st.longest_word, w.size());
           ++n;
         });
-        counts.records.push_back(record_words{rec.partition, rec.offset, n});
+        counts.records.push_back(
+          record_words{rec.partition, rec.offset, n, rec.epoch});
         ++st.records;
         st.words += n;
         st.bytes += rec.value.size();

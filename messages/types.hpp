@@ -20,6 +20,8 @@ struct input_record {
   /// The record value; null values arrive empty with `null_value` set.
   std::string value;
   bool null_value = false;
+  /// The source's assignment epoch of the partition (see offset_tracker).
+  uint32_t epoch = 0;
 };
 
 /// The records of one poll of the input topic (poll thread -> source ->
@@ -34,6 +36,7 @@ struct element {
   int32_t partition = 0;
   int64_t offset = 0;
   int64_t timestamp = 0;
+  uint32_t epoch = 0;
 };
 
 /// Words in record order (tokenizer -> router -> batcher).
@@ -46,6 +49,7 @@ struct record_words {
   int32_t partition = 0;
   int64_t offset = 0;
   uint32_t words = 0;
+  uint32_t epoch = 0;
 };
 
 /// How many words each record of a record_batch produced (tokenizer ->
@@ -113,7 +117,7 @@ struct partition_offsets {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, input_record& x) {
   return f(caf::meta::type_name("input_record"), x.partition, x.offset,
-           x.timestamp, x.value, x.null_value);
+           x.timestamp, x.value, x.null_value, x.epoch);
 }
 
 template <class Inspector>
@@ -124,7 +128,7 @@ typename Inspector::result_type inspect(Inspector& f, record_batch& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, element& x) {
   return f(caf::meta::type_name("element"), x.word, x.partition, x.offset,
-           x.timestamp);
+           x.timestamp, x.epoch);
 }
 
 template <class Inspector>
@@ -135,7 +139,7 @@ typename Inspector::result_type inspect(Inspector& f, word_batch& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, record_words& x) {
   return f(caf::meta::type_name("record_words"), x.partition, x.offset,
-           x.words);
+           x.words, x.epoch);
 }
 
 template <class Inspector>

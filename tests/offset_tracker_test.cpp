@@ -10,17 +10,17 @@ TEST_CASE("commit point is the lowest offset not done") {
   for (int64_t o = 100; o < 104; ++o)
     t.dispatched(0, o);
   CHECK(*t.commit_point(0) == 100);
-  t.counted(0, 100, 2);
-  t.counted(0, 101, 0); // no words: done at once
-  t.counted(0, 102, 1);
-  t.counted(0, 103, 1);
+  t.counted({0, 100, 2});
+  t.counted({0, 101, 0}); // no words: done at once
+  t.counted({0, 102, 1});
+  t.counted({0, 103, 1});
   CHECK(t.words_in_flight() == 4);
-  t.acked(0, 102, 1);
-  t.acked(0, 103, 1);
+  t.acked({0, 102, 1});
+  t.acked({0, 103, 1});
   CHECK(*t.commit_point(0) == 100); // 100 still pending
-  t.acked(0, 100, 1);
+  t.acked({0, 100, 1});
   CHECK(*t.commit_point(0) == 100);
-  t.acked(0, 100, 1);
+  t.acked({0, 100, 1});
   CHECK(*t.commit_point(0) == 104);
   CHECK(t.words_in_flight() == 0);
   CHECK(t.pending_records() == 0);
@@ -29,9 +29,9 @@ TEST_CASE("commit point is the lowest offset not done") {
 TEST_CASE("acknowledgements may come before the count") {
   offset_tracker t;
   t.dispatched(1, 7);
-  t.acked(1, 7, 3);
+  t.acked({1, 7, 3});
   CHECK(*t.commit_point(1) == 7);
-  t.counted(1, 7, 3);
+  t.counted({1, 7, 3});
   CHECK(*t.commit_point(1) == 8);
 }
 
@@ -39,14 +39,14 @@ TEST_CASE("take_commits reports only partitions that moved") {
   offset_tracker t;
   t.dispatched(0, 0);
   t.dispatched(1, 0);
-  t.counted(0, 0, 0);
-  t.counted(1, 0, 1);
+  t.counted({0, 0, 0});
+  t.counted({1, 0, 1});
   auto first = t.take_commits();
   REQUIRE(first.size() == 2);
   CHECK(first[0].offset == 1);
   CHECK(first[1].offset == 0);
   CHECK(t.take_commits().empty());
-  t.acked(1, 0, 1);
+  t.acked({1, 0, 1});
   auto second = t.take_commits();
   REQUIRE(second.size() == 1);
   CHECK(second[0].partition == 1);
@@ -56,11 +56,27 @@ TEST_CASE("take_commits reports only partitions that moved") {
 TEST_CASE("forget drops a partition and its words in flight") {
   offset_tracker t;
   t.dispatched(4, 0);
-  t.counted(4, 0, 5);
+  t.counted({4, 0, 5});
   CHECK(t.words_in_flight() == 5);
   t.forget(4);
   CHECK(t.words_in_flight() == 0);
   CHECK_FALSE(t.commit_point(4));
-  t.acked(4, 0, 5); // late: ignored
+  t.acked({4, 0, 5}); // late: ignored
+  CHECK(t.words_in_flight() == 0);
+}
+
+TEST_CASE("a partition that comes back ignores the old epoch's stragglers") {
+  offset_tracker t;
+  CHECK(t.dispatched(4, 10) == 0);
+  t.counted({4, 10, 2, 0});
+  t.forget(4); // revoked before its words were confirmed
+  CHECK(t.dispatched(4, 10) == 1); // read again after reassignment
+  t.acked({4, 10, 2, 0});          // late acknowledgement of the old epoch
+  t.counted({4, 10, 0, 0});        // late count of the old epoch
+  CHECK(*t.commit_point(4) == 10);
+  t.counted({4, 10, 2, 1});
+  CHECK(*t.commit_point(4) == 10);
+  t.acked({4, 10, 2, 1});
+  CHECK(*t.commit_point(4) == 11);
   CHECK(t.words_in_flight() == 0);
 }
