@@ -25,6 +25,23 @@
 
 namespace rpcbatch::test {
 
+/// In a forked child: wires stdin, stdout and stderr, restores the default
+/// signal state, and executes `args` (exit code 127 if that fails). Only
+/// async-signal-safe calls between fork and exec.
+[[noreturn]] inline void exec_child(char* const* args, int in, int out,
+                                    int err) {
+  if (in >= 0)
+    dup2(in, STDIN_FILENO);
+  dup2(out, STDOUT_FILENO);
+  dup2(err, STDERR_FILENO);
+  std::signal(SIGPIPE, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  execv(args[0], args);
+  _exit(127);
+}
+
 struct process_result {
   /// The exit code; 128 + N when killed by signal N; -1 if it never ran.
   int exit_code = -1;
@@ -55,18 +72,8 @@ run_process(const std::vector<std::string>& argv, const std::string& input = "",
     args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   auto pid = fork();
-  if (pid == 0) {
-    // Only async-signal-safe calls between fork and exec.
-    dup2(in[0], STDIN_FILENO);
-    dup2(out[1], STDOUT_FILENO);
-    dup2(err[1], STDERR_FILENO);
-    std::signal(SIGPIPE, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    execv(args[0], args.data());
-    _exit(127);
-  }
+  if (pid == 0)
+    exec_child(args.data(), in[0], out[1], err[1]);
   close(in[0]);
   close(out[1]);
   close(err[1]);
@@ -160,20 +167,8 @@ public:
       args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     pid_ = fork();
-    if (pid_ == 0) {
-      // Only async-signal-safe calls between fork and exec.
-      int null_in = open("/dev/null", O_RDONLY);
-      if (null_in >= 0)
-        dup2(null_in, STDIN_FILENO);
-      dup2(out[1], STDOUT_FILENO);
-      dup2(err[1], STDERR_FILENO);
-      std::signal(SIGPIPE, SIG_DFL);
-      sigset_t none;
-      sigemptyset(&none);
-      sigprocmask(SIG_SETMASK, &none, nullptr);
-      execv(args[0], args.data());
-      _exit(127);
-    }
+    if (pid_ == 0)
+      exec_child(args.data(), open("/dev/null", O_RDONLY), out[1], err[1]);
     close(out[1]);
     close(err[1]);
     if (pid_ < 0) {

@@ -17,8 +17,6 @@
 
 #include <boost/json/parse.hpp>
 #include <librdkafka/rdkafkacpp.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "actors/sink.hpp"
 #include "actors/tokenizer.hpp"
@@ -29,6 +27,7 @@
 #include "services/rpc_client.hpp"
 #include "services/textgen.hpp"
 #include "tests/bench/rpc_load.hpp"
+#include "tests/process.hpp"
 
 namespace {
 
@@ -46,41 +45,6 @@ constexpr const char* usage = R"(usage: rpcbatch-bench-pipeline [options]
   --latency-ms=N     resolver latency per call (default 0)
   --node-args="..."  extra node options, space separated
 )";
-
-struct child_run {
-  int exit_code = -1;
-  std::string out;
-};
-
-/// Runs a program, capturing stdout.
-child_run run_child(const std::vector<std::string>& argv) {
-  child_run result;
-  int out[2];
-  if (pipe(out) != 0)
-    return result;
-  auto pid = fork();
-  if (pid == 0) {
-    dup2(out[1], STDOUT_FILENO);
-    close(out[0]);
-    close(out[1]);
-    std::vector<char*> args;
-    for (auto& a : argv)
-      args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    _exit(127);
-  }
-  close(out[1]);
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(out[0], buf, sizeof(buf))) > 0)
-    result.out.append(buf, static_cast<std::size_t>(n));
-  close(out[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
 
 std::vector<std::string> split(const std::string& text, char sep) {
   std::vector<std::string> out;
@@ -193,7 +157,7 @@ int run(const command_line& cl) {
       "--stats-secs=0",
       "--log-level=warn"};
     argv.insert(argv.end(), extra.begin(), extra.end());
-    auto r = run_child(argv);
+    auto r = test::run_process(argv, "", std::chrono::minutes(30));
     auto lines_out = split(r.out, '\n');
     if (r.exit_code != 0 || lines_out.empty()) {
       std::printf("batch %s: node exited with %d\n", bs.c_str(), r.exit_code);
