@@ -1,0 +1,115 @@
+// Every message type of the protocol crosses a real CAF node boundary (two
+// actor systems connected by the io middleman over loopback): a type that is
+// not registered would be dropped silently between nodes.
+#include <doctest/doctest.h>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/deep_to_string.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include "messages/type_ids.hpp"
+
+using namespace rpcbatch;
+
+namespace {
+
+struct node_config : caf::actor_system_config {
+  node_config() {
+    load<caf::io::middleman>();
+    register_message_types(*this);
+  }
+};
+
+/// Two nodes: `remote` runs an actor that sends every message back.
+struct two_nodes {
+  node_config cfg_a;
+  node_config cfg_b;
+  caf::actor_system a{cfg_a};
+  caf::actor_system b{cfg_b};
+  caf::actor echo;
+
+  two_nodes() {
+    auto local = a.spawn([](caf::event_based_actor* self) -> caf::behavior {
+      self->set_default_handler(caf::reflect);
+      return {[](int32_t) {}};
+    });
+    auto port = a.middleman().publish(local, 0, "127.0.0.1");
+    REQUIRE(port);
+    auto remote = b.middleman().remote_actor("127.0.0.1", *port);
+    REQUIRE(remote);
+    echo = *remote;
+  }
+
+  ~two_nodes() {
+    caf::anon_send_exit(echo, caf::exit_reason::user_shutdown);
+  }
+
+  /// Sends `xs...` across and back; checks it arrives unchanged.
+  template <class... Ts>
+  void round_trip(Ts... xs) {
+    caf::scoped_actor self{b};
+    auto expected = caf::deep_to_string(std::forward_as_tuple(xs...));
+    bool answered = false;
+    self->request(echo, std::chrono::seconds(10), xs...)
+      .receive(
+        [&](Ts&... ys) {
+          answered = true;
+          CHECK(caf::deep_to_string(std::forward_as_tuple(ys...)) == expected);
+        },
+        [&](caf::error& err) { FAIL("no answer: " << b.render(err)); });
+    CHECK(answered);
+  }
+};
+
+element sample_element() {
+  return element{"don't", 2, 41, 1700000000123, 3};
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(two_nodes, "every message type crosses CAF nodes") {
+  input_record rec{1, 99, 1700000000000, std::string("a\0b\xff", 4), false, 7};
+  round_trip(rec);
+  round_trip(record_batch{{rec, input_record{0, 1, 2, "", true, 0}}});
+  round_trip(sample_element());
+  round_trip(word_batch{{sample_element(), sample_element()}});
+  round_trip(record_words{2, 41, 12, 3});
+  round_trip(word_counts{{record_words{2, 41, 12, 3}}});
+  round_trip(delivery_ack{{record_words{0, 5, 1, 0}}});
+  round_trip(rpc_job{4, 1, {"a", "b"}, {sample_element()}, {0, 1, 0}});
+  round_trip(resolved_batch{{sample_element()}, {5}});
+  round_trip(failed_batch{{sample_element()}, "UNAVAILABLE: down"});
+  round_trip(rpc_reply{9, 14, "down", {1, 2}});
+  round_trip(partition_offset{3, 1000});
+  round_trip(partition_offsets{{partition_offset{3, 1000}}});
+  round_trip(flush_atom::value, uint64_t{12});
+  round_trip(eow_atom::value);
+  round_trip(assigned_atom::value, partition_offsets{{{0, -1}}});
+  round_trip(eof_atom::value, int32_t{1}, int64_t{77});
+  round_trip(fatal_atom::value, std::string{"broken"});
+}
+
+TEST_CASE_FIXTURE(two_nodes, "actor handles cross CAF nodes and come back") {
+  auto batcher = b.spawn([]() -> batcher_actor::behavior_type {
+    return {
+      [](word_batch&) {},
+      [](flush_atom, uint64_t) {},
+      [](eow_atom) { return uint64_t{0}; },
+      [](status_atom) { return std::string{"{}"}; },
+    };
+  });
+  caf::scoped_actor self{b};
+  bool answered = false;
+  self->request(echo, std::chrono::seconds(10), batcher)
+    .receive(
+      [&](batcher_actor& back) {
+        answered = true;
+        CHECK(back == batcher);
+      },
+      [&](caf::error& err) { FAIL("no answer: " << b.render(err)); });
+  CHECK(answered);
+  caf::anon_send_exit(batcher, caf::exit_reason::user_shutdown);
+}
