@@ -301,8 +301,10 @@ void kafka_consumer::run() {
         continue;
     }
     record_batch batch;
+    std::size_t batch_bytes = 0;
     int timeout_ms = 100;
-    while (batch.records.size() < opts_.max_batch) {
+    while (batch.records.size() < opts_.max_batch
+           && batch_bytes < opts_.max_batch_bytes) {
       std::unique_ptr<RdKafka::Message> msg{consumer_->consume(timeout_ms)};
       timeout_ms = 0;
       auto code = msg->err();
@@ -320,6 +322,7 @@ void kafka_consumer::run() {
         else
           rec.value.assign(static_cast<const char*>(msg->payload()),
                            msg->len());
+        batch_bytes += msg->len();
         batch.records.push_back(std::move(rec));
       } else if (code == RdKafka::ERR__PARTITION_EOF) {
         // Records before the end go first.

@@ -30,8 +30,9 @@ struct consumer_options {
   /// librdkafka properties (bootstrap.servers, group.id, ...), applied on top
   /// of the defaults of this adapter.
   std::map<std::string, std::string> properties;
-  /// Most records handed over per batch.
+  /// Most records, and about the most value bytes, handed over per batch.
   std::size_t max_batch = 1000;
+  std::size_t max_batch_bytes = 1 << 20;
   /// How long a revoke waits for the source to release the partitions.
   std::chrono::milliseconds revoke_timeout{30000};
 };
