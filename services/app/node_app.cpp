@@ -149,6 +149,22 @@ std::vector<std::string> take_kafka_properties(int argc, char** argv,
   return rest;
 }
 
+/// The librdkafka properties of one client: bootstrap.servers, every
+/// --kafka.NAME, and every --kafka.<client>.NAME (e.g. "consumer.").
+std::map<std::string, std::string> kafka_properties(const node_options& opts,
+                                                    const std::string& client) {
+  std::map<std::string, std::string> props{
+    {"bootstrap.servers", opts.bootstrap_servers}};
+  for (auto& [k, v] : opts.kafka) {
+    if (k.compare(0, client.size(), client) == 0)
+      props[k.substr(client.size())] = v;
+    else if (k.compare(0, 9, "consumer.") != 0
+             && k.compare(0, 9, "producer.") != 0)
+      props[k] = v;
+  }
+  return props;
+}
+
 /// Turns CAF's "parser_error(not_an_option, ({"argument" = "--x=1"}))" into
 /// "unknown option or bad value '--x=1' (not_an_option)".
 std::string describe_parse_error(const std::string& rendered) {
@@ -241,17 +257,14 @@ int run_node(int argc, char** argv) {
   caf::actor_system sys{cfg};
   pipeline_adapters adapters;
   try {
-    std::map<std::string, std::string> common{
-      {"bootstrap.servers", opts.bootstrap_servers}};
-    for (auto& [k, v] : opts.kafka)
-      common[k] = v;
     consumer_options copts;
     copts.topic = opts.input_topic;
-    copts.properties = common;
+    copts.properties = kafka_properties(opts, "consumer.");
     copts.properties["group.id"] = opts.group_id;
     copts.properties["auto.offset.reset"] = opts.offset_reset;
     adapters.consumer = std::make_shared<kafka_consumer>(copts);
-    adapters.producer = std::make_shared<kafka_producer>(common);
+    adapters.producer = std::make_shared<kafka_producer>(
+      kafka_properties(opts, "producer."));
     adapters.rpc = std::make_shared<rpc_client>(opts.rpc_target);
     adapters.latency = std::make_shared<latency_histogram>();
   } catch (const std::exception& e) {
