@@ -7,6 +7,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <absl/synchronization/mutex.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -368,6 +370,8 @@ int resolver_server::start() {
   auto& opts = impl_->opts;
   if (impl_->started)
     throw std::runtime_error("resolver already started");
+  // See rpc_client(): Debian's Abseil checks lock order on every lock.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   auto [host, wanted_port] = split_host_port(opts.listen);
   if (opts.latency_ms < 0 || opts.fail_rate < 0 || opts.fail_rate > 1)
     throw std::runtime_error("resolver: latency_ms must be >= 0 and fail_rate"
