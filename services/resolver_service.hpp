@@ -1,8 +1,10 @@
 // The RpcService server (package chapter3) as a reusable class: the
 // rpcbatch-resolver binary, the tests and the node's embedded default all
 // start it in-process. It answers the length of each input in Unicode code
-// points, like the seed's Python server. Calls are served by gRPC's callback
-// API, so no thread is held per call, not even while an answer is delayed.
+// points, like the seed's Python server. Calls are served by gRPC's
+// asynchronous API from a completion-queue thread (one per 4 hardware
+// threads), so no thread is held per call, not even while an answer is
+// delayed.
 // gRPC headers stay in the .cpp.
 #pragma once
 

@@ -1,6 +1,7 @@
 // An asynchronous RpcService client: calls return at once and their callback
-// runs later on a gRPC thread, so that no caller (the rpc-caller actor above
-// all) ever blocks on the network. gRPC headers stay in the .cpp.
+// runs later on the client's completion thread, so that no caller (the
+// rpc-caller actor above all) ever blocks on the network. gRPC headers stay
+// in the .cpp.
 #pragma once
 
 #include <chrono>
@@ -39,8 +40,9 @@ void check_batch_size(rpc_result& result, std::size_t inputs);
 
 class rpc_client {
 public:
-  /// Runs exactly once per call, on a gRPC thread; it must not block, and it
-  /// must not destroy the client.
+  /// Runs exactly once per call, on the client's completion thread (one for
+  /// all calls, so a slow callback delays the others); it must not block,
+  /// and it must not destroy the client.
   using batch_callback = std::function<void(rpc_result)>;
 
   /// Creates the channel to `target` ("host:port"); connects lazily.
