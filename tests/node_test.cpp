@@ -24,6 +24,12 @@ bool contains(const std::string& text, const std::string& part) {
   INFO("exit code: ", (run).process.exit_code, "\nstdout: ",                   \
        tail((run).process.out, 1000), "\nstderr: ", tail((run).process.err))
 
+/// A run that drained completely: exit code 0 and a summary.
+#define REQUIRE_COMPLETE_RUN(run)                                              \
+  NODE_CONTEXT(run);                                                           \
+  REQUIRE((run).process.exit_code == 0);                                       \
+  REQUIRE((run).has_summary)
+
 /// Checks the summary against the input: every record and word seen, every
 /// word written (minus `dead_letters`), and the RPC calls that the resolver
 /// received.
@@ -114,9 +120,7 @@ TEST_CASE("node: a bounded run writes one output per word and commits the "
   auto words = count_words(corpus);
   auto run = run_node(
     env.node_command({"--bounded", "--offset-reset=earliest"}));
-  NODE_CONTEXT(run);
-  REQUIRE(run.process.exit_code == 0);
-  REQUIRE(run.has_summary);
+  REQUIRE_COMPLETE_RUN(run);
   auto diff = compare(expected, key_values(env.read(output_topic)));
   CHECK_MESSAGE(diff.empty(), diff.describe());
   CHECK(env.stored(dlq_topic) == 0);
@@ -154,9 +158,7 @@ TEST_CASE("node: a bounded run ends at the end of the input, not at the "
   auto run = run_node(env.node_command(
     {"--bounded", "--offset-reset=earliest", "--max-wait-secs=86400",
      "--drain-timeout-secs=15"}));
-  NODE_CONTEXT(run);
-  REQUIRE(run.process.exit_code == 0);
-  REQUIRE(run.has_summary);
+  REQUIRE_COMPLETE_RUN(run);
   auto diff = compare(expected_outputs(corpus),
                       key_values(env.read(output_topic)));
   CHECK_MESSAGE(diff.empty(), diff.describe());
@@ -173,9 +175,7 @@ TEST_CASE("node: with 30% of the RPC calls failing, retries lose nothing") {
   env.produce(corpus);
   auto run = run_node(env.node_command(
     {"--bounded", "--offset-reset=earliest", "--rpc-max-attempts=20"}));
-  NODE_CONTEXT(run);
-  REQUIRE(run.process.exit_code == 0);
-  REQUIRE(run.has_summary);
+  REQUIRE_COMPLETE_RUN(run);
   auto diff = compare(expected_outputs(corpus),
                       key_values(env.read(output_topic)));
   CHECK_MESSAGE(diff.empty(), diff.describe());
@@ -200,9 +200,7 @@ TEST_CASE("node: when every RPC call fails the words go to the dead-letter "
   env.produce(corpus);
   auto run = run_node(env.node_command(
     {"--bounded", "--offset-reset=earliest", "--rpc-max-attempts=2"}));
-  NODE_CONTEXT(run);
-  REQUIRE(run.process.exit_code == 0);
-  REQUIRE(run.has_summary);
+  REQUIRE_COMPLETE_RUN(run);
   auto words = count_words(corpus);
   CHECK(env.stored(output_topic) == 0);
   CHECK(env.committed() == env.ends());
@@ -256,9 +254,7 @@ TEST_CASE("node: SIGTERM drains and a restart in the same group completes "
   auto after_first = env.stored(output_topic);
   CHECK(after_first == static_cast<int64_t>(first_words));
   auto second = run_node(env.node_command(with(throttled, {"--bounded"})));
-  NODE_CONTEXT(second);
-  REQUIRE(second.process.exit_code == 0);
-  REQUIRE(second.has_summary);
+  REQUIRE_COMPLETE_RUN(second);
   // The signal came mid-stream: both runs had words to do.
   CHECK(first_words > 0);
   CHECK(summary_number(second.summary, "words") > 0);
@@ -301,9 +297,7 @@ TEST_CASE("node: after SIGKILL a restart in the same group loses no word") {
   auto resume_from = total(env.committed());
   CHECK(resume_from < static_cast<int64_t>(corpus.size()));
   auto second = run_node(env.node_command(with(args, {"--bounded"})));
-  NODE_CONTEXT(second);
-  REQUIRE(second.process.exit_code == 0);
-  REQUIRE(second.has_summary);
+  REQUIRE_COMPLETE_RUN(second);
   auto c = covers(expected_outputs(corpus),
                   key_values(env.read(output_topic)));
   CHECK(c.missing == 0);
@@ -353,9 +347,7 @@ TEST_CASE("node: bad records neither stall a partition nor stop the node") {
   expected.erase(expected.find({huge, expected_value(huge)}));
   auto run = run_node(
     env.node_command({"--bounded", "--offset-reset=earliest"}));
-  NODE_CONTEXT(run);
-  REQUIRE(run.process.exit_code == 0);
-  REQUIRE(run.has_summary);
+  REQUIRE_COMPLETE_RUN(run);
   auto diff = compare(expected, key_values(env.read(output_topic)));
   CHECK_MESSAGE(diff.empty(), diff.describe());
   CHECK(env.committed() == env.ends());
