@@ -2,6 +2,7 @@
 
 #include <boost/json/serialize.hpp>
 
+#include "actors/bucket_assignment.hpp"
 #include "actors/router.hpp"
 #include "actors/tokenizer.hpp"
 #include "services/histogram.hpp"
@@ -137,41 +138,31 @@ void print_stats(self_ptr self) {
   });
 }
 
-} // namespace
-
-node_actor::behavior_type
-node(node_actor::stateful_pointer<node_state> self, pipeline_config cfg,
-     pipeline_adapters adapters, std::function<void(node_outcome)> finished) {
+/// Spawns router, tokenizer and source in front of the batchers (index =
+/// bucket; `where` names the node of each, empty for this one), monitors
+/// them and starts the consumer.
+void start_front(self_ptr self, sink_actor snk,
+                 std::vector<batcher_actor> batchers,
+                 std::vector<std::string> where) {
   auto& st = self->state;
-  st.cfg = cfg;
-  st.adapters = adapters;
-  st.finished = std::move(finished);
-  st.started = self->clock().now();
   auto me = caf::actor_cast<node_actor>(self);
-  auto snk = self->spawn(sink, cfg.sink, adapters.producer, adapters.latency,
-                         me);
-  auto rpc = self->spawn(rpc_caller, cfg.rpc, adapters.rpc, snk);
-  std::vector<batcher_actor> batchers;
-  for (uint32_t k = 0; k < cfg.buckets; ++k) {
-    auto bcfg = cfg.batcher;
-    bcfg.bucket = k;
-    batchers.push_back(self->spawn(batcher, bcfg, rpc));
-  }
   auto rtr = self->spawn(router, batchers);
   auto tok = self->spawn(tokenizer, rtr);
-  st.source = self->spawn(source, cfg.source, adapters.consumer, tok, rtr, me);
+  st.source = self->spawn(source, st.cfg.source, st.adapters.consumer, tok,
+                          rtr, me);
   self->send(snk, st.source);
-  st.actors = {{"source", st.source}, {"tokenizer", tok}, {"router", rtr}};
-  for (uint32_t k = 0; k < cfg.buckets; ++k)
-    st.actors.emplace_back("batcher-" + std::to_string(k), batchers[k]);
-  st.actors.emplace_back("rpc-caller", rpc);
-  st.actors.emplace_back("sink", snk);
+  st.actors.emplace_back("source", st.source);
+  st.actors.emplace_back("tokenizer", tok);
+  st.actors.emplace_back("router", rtr);
+  for (std::size_t k = 0; k < batchers.size(); ++k) {
+    auto name = "batcher-" + std::to_string(k);
+    if (k < where.size() && !where[k].empty())
+      name += "@" + where[k];
+    st.actors.emplace_back(name, batchers[k]);
+  }
   for (auto& [name, handle] : st.actors)
-    self->monitor(handle);
-  self->set_down_handler([=](caf::down_msg& msg) {
-    fail(self, "an actor of the pipeline stopped: "
-                 + self->system().render(msg.reason));
-  });
+    if (handle != snk)
+      self->monitor(handle);
   // The poll thread talks to the source only by message.
   auto src = st.source;
   consumer_events events;
@@ -192,7 +183,77 @@ node(node_actor::stateful_pointer<node_state> self, pipeline_config cfg,
   events.fatal = [me](const std::string& error) {
     caf::anon_send(me, fatal_atom::value, error);
   };
-  adapters.consumer->start(std::move(events));
+  st.adapters.consumer->start(std::move(events));
+}
+
+/// Attaches to every batcher node, then assigns the buckets among them and
+/// starts the front of the pipeline. Losing a batcher node stops this node
+/// without committing what it had not confirmed (nothing is lost; the next
+/// run reads it again).
+void attach_batcher_nodes(self_ptr self, sink_actor snk) {
+  auto& st = self->state;
+  struct tally {
+    std::size_t pending;
+    std::map<std::string, std::vector<batcher_actor>> offered;
+  };
+  auto t = std::make_shared<tally>(tally{st.adapters.batcher_hosts.size(), {}});
+  for (auto& [name, host] : st.adapters.batcher_hosts)
+    self->request(host, std::chrono::seconds(30), attach_atom::value, snk,
+                  st.cfg.buckets)
+      .then(
+        [=, name = name](std::vector<batcher_actor>& offered) {
+          t->offered[name] = std::move(offered);
+          if (--t->pending > 0)
+            return;
+          std::vector<std::string> names;
+          for (auto& [node, ignored] : t->offered)
+            names.push_back(node);
+          auto owners = assign_buckets(self->state.cfg.buckets, names);
+          std::vector<batcher_actor> batchers;
+          for (uint32_t k = 0; k < owners.size(); ++k)
+            batchers.push_back(t->offered[owners[k]].at(k));
+          log::info("node", "buckets assigned to ", names.size(),
+                    " batcher node(s)");
+          start_front(self, snk, std::move(batchers), owners);
+        },
+        [=, name = name](caf::error& err) {
+          fail(self, "cannot attach to batcher node " + name + ": "
+                       + self->system().render(err));
+        });
+}
+
+} // namespace
+
+node_actor::behavior_type
+node(node_actor::stateful_pointer<node_state> self, pipeline_config cfg,
+     pipeline_adapters adapters, std::function<void(node_outcome)> finished) {
+  auto& st = self->state;
+  st.cfg = cfg;
+  st.adapters = adapters;
+  st.finished = std::move(finished);
+  st.started = self->clock().now();
+  auto me = caf::actor_cast<node_actor>(self);
+  auto snk = self->spawn(sink, cfg.sink, adapters.producer, adapters.latency,
+                         me);
+  self->monitor(snk);
+  st.actors = {{"sink", snk}};
+  self->set_down_handler([=](caf::down_msg& msg) {
+    fail(self, "an actor of the pipeline stopped: "
+                 + self->system().render(msg.reason));
+  });
+  if (adapters.batcher_hosts.empty()) {
+    auto rpc = self->spawn(rpc_caller, cfg.rpc, adapters.rpc, snk);
+    st.actors.emplace_back("rpc-caller", rpc);
+    std::vector<batcher_actor> batchers;
+    for (uint32_t k = 0; k < cfg.buckets; ++k) {
+      auto bcfg = cfg.batcher;
+      bcfg.bucket = k;
+      batchers.push_back(self->spawn(batcher, bcfg, rpc));
+    }
+    start_front(self, snk, std::move(batchers), {});
+  } else {
+    attach_batcher_nodes(self, snk);
+  }
   if (cfg.stats_interval.count() > 0)
     self->delayed_send(self, cfg.stats_interval, tick_atom::value);
   return {

@@ -42,6 +42,8 @@ struct pipeline_adapters {
   std::shared_ptr<kafka_producer> producer;
   std::shared_ptr<rpc_client> rpc;
   std::shared_ptr<latency_histogram> latency;
+  /// Batcher nodes (--role=ingest) by address; empty: batchers run here.
+  std::vector<std::pair<std::string, batcher_host_actor>> batcher_hosts;
 };
 
 /// How a run ended.

@@ -33,6 +33,7 @@ using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using drain_atom = caf::atom_constant<caf::atom("drain")>;
 using input_end_atom = caf::atom_constant<caf::atom("inputend")>;
 using fatal_atom = caf::atom_constant<caf::atom("fatal")>;
+using attach_atom = caf::atom_constant<caf::atom("attach")>;
 
 // -- interfaces ---------------------------------------------------------------
 
@@ -107,6 +108,14 @@ using rpc_caller_actor = status_client::extend<
   caf::reacts_to<rpc_reply>,
   /// The backoff of the job with this id ran out: call again.
   caf::reacts_to<retry_atom, uint64_t>>;
+
+/// Published by a batcher node (--role=batcher): serves ingest nodes.
+using batcher_host_actor = status_client::extend<
+  /// An ingest node attaches with its sink and number of buckets: the host
+  /// spawns an rpc-caller writing to that sink and one batcher per bucket,
+  /// and answers their handles (index = bucket).
+  caf::replies_to<attach_atom, sink_actor, uint32_t>::with<
+    std::vector<batcher_actor>>>;
 
 /// Supervises one node's pipeline: start, stats, drain and exit.
 using node_actor = status_client::extend<

@@ -391,3 +391,97 @@ TEST_CASE("node: bad options exit 2 with a message naming the option") {
 }
 
 } // TEST_SUITE
+
+// -- scale-out roles: an ingest node and batcher nodes over CAF's middleman --
+
+namespace {
+
+/// A batcher node (--role=batcher) on a free loopback port.
+struct batcher_node {
+  child_process process;
+  std::string address;
+
+  batcher_node(const environment& env, std::vector<std::string> extra = {})
+    : process(with({std::string{RPCBATCH_BIN_DIR} + "/rpcbatch-node",
+                    "--role=batcher", "--listen=127.0.0.1:0",
+                    "--rpc-target=" + env.rpc_target()},
+                   extra)) {
+    const std::string marker = "listening on ";
+    REQUIRE(process.wait_for_stdout(marker, 30s));
+    auto out = process.out();
+    auto from = out.find(marker) + marker.size();
+    address = out.substr(from, out.find('\n', from) - from);
+  }
+};
+
+} // namespace
+
+TEST_CASE("node: an ingest node and a batcher node process a corpus "
+          "exactly") {
+  environment env;
+  batcher_node batchers{env};
+  auto corpus = make_corpus(31, 400);
+  env.produce(corpus);
+  auto run = run_node(env.node_command(
+    {"--role=ingest", "--batcher-nodes=" + batchers.address, "--bounded",
+     "--offset-reset=earliest"}));
+  REQUIRE_COMPLETE_RUN(run);
+  auto diff = compare(expected_outputs(corpus),
+                      key_values(env.read(output_topic)));
+  CHECK_MESSAGE(diff.empty(), diff.describe());
+  CHECK(env.committed() == env.ends());
+  auto rpc = env.resolver().counts();
+  CHECK(rpc.batch_calls > 0);
+  CHECK(rpc.max_batch <= 10);
+  CHECK(contains(batchers.process.err(), "attached with 10 buckets"));
+}
+
+TEST_CASE("node: two batcher nodes share the buckets and the output stays "
+          "exact") {
+  environment env;
+  batcher_node first{env};
+  batcher_node second{env};
+  auto corpus = make_corpus(32, 300);
+  env.produce(corpus);
+  auto run = run_node(env.node_command(
+    {"--role=ingest",
+     "--batcher-nodes=" + first.address + "," + second.address, "--bounded",
+     "--offset-reset=earliest"}));
+  REQUIRE_COMPLETE_RUN(run);
+  CHECK(contains(run.process.err, "buckets assigned to 2 batcher node(s)"));
+  auto diff = compare(expected_outputs(corpus),
+                      key_values(env.read(output_topic)));
+  CHECK_MESSAGE(diff.empty(), diff.describe());
+  CHECK(env.committed() == env.ends());
+}
+
+TEST_CASE("node: losing its batcher node stops the ingest node without "
+          "losing a word") {
+  environment env{slow_rpc()};
+  auto corpus = make_corpus(33, 400);
+  env.produce(corpus);
+  auto lost = std::make_unique<batcher_node>(env);
+  child_process ingest{env.node_command(
+    with(throttled, {"--role=ingest", "--batcher-nodes=" + lost->address}))};
+  bool started = wait_until(
+    [&] { return ingest.exit_code() || env.stored(output_topic) > 0; }, 60s);
+  INFO("ingest stderr: ", tail(ingest.err()));
+  REQUIRE(started);
+  CHECK(lost->process.kill_and_wait() == 128 + SIGKILL);
+  auto code = ingest.wait(60s);
+  REQUIRE(code);
+  CHECK(*code == 1);
+  CHECK(contains(ingest.err(), "stopped"));
+  // A new batcher node and a restart: every word at least once.
+  batcher_node fresh{env};
+  auto second = run_node(env.node_command(with(
+    throttled, {"--role=ingest", "--batcher-nodes=" + fresh.address,
+                "--bounded"})));
+  REQUIRE_COMPLETE_RUN(second);
+  auto c = covers(expected_outputs(corpus),
+                  key_values(env.read(output_topic)));
+  CHECK(c.missing == 0);
+  CHECK(c.foreign == 0);
+  CHECK(env.committed() == env.ends());
+  MESSAGE(c.duplicates, " duplicate outputs after losing a batcher node");
+}

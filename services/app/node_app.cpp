@@ -9,9 +9,12 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/config_option_adder.hpp>
+#include <caf/io/middleman.hpp>
 #include <caf/send.hpp>
 
+#include "actors/batcher_host.hpp"
 #include "messages/type_ids.hpp"
+#include "services/cli.hpp"
 #include "services/embedded_broker.hpp"
 #include "services/histogram.hpp"
 #include "services/kafka_consumer.hpp"
@@ -61,7 +64,11 @@ node_config::node_config() {
     .add(opts.stats_secs, "stats-secs", "seconds between stats lines (0: off)")
     .add(opts.drain_timeout_secs, "drain-timeout-secs",
          "how long a drain waits for outstanding words")
-    .add(opts.log_level, "log-level", "debug, info, warn or error");
+    .add(opts.log_level, "log-level", "debug, info, warn or error")
+    .add(opts.role, "role", "all, ingest or batcher")
+    .add(opts.listen, "listen", "where a batcher node listens (HOST:PORT)")
+    .add(opts.batcher_nodes, "batcher-nodes",
+         "batcher nodes of an ingest node: HOST:PORT,HOST:PORT,...");
 }
 
 std::string validate(node_options& o) {
@@ -93,6 +100,12 @@ std::string validate(node_options& o) {
     return "--log-level must be debug, info, warn or error";
   if (o.rpc_target.find(':') == std::string::npos)
     return "--rpc-target must be HOST:PORT, not '" + o.rpc_target + "'";
+  if (o.role != "all" && o.role != "ingest" && o.role != "batcher")
+    return "--role must be all, ingest or batcher, not '" + o.role + "'";
+  if (o.role == "ingest" && o.batcher_nodes.empty())
+    return "--role=ingest needs --batcher-nodes=HOST:PORT,...";
+  if (o.listen.find(':') == std::string::npos)
+    return "--listen must be HOST:PORT, not '" + o.listen + "'";
   if (o.group_id.empty())
     o.group_id = o.output_topic + "-group";
   if (o.dlq_topic.empty())
@@ -227,6 +240,67 @@ private:
 
 } // namespace
 
+namespace {
+
+/// Connects to every batcher node of an ingest node (blocking: before any
+/// actor runs). Throws cli_error on a malformed list, std::runtime_error if
+/// a node cannot be reached.
+std::vector<std::pair<std::string, batcher_host_actor>>
+connect_batcher_nodes(caf::actor_system& sys, const std::string& list) {
+  std::vector<std::pair<std::string, batcher_host_actor>> out;
+  std::size_t from = 0;
+  while (from <= list.size()) {
+    auto comma = list.find(',', from);
+    auto item = list.substr(from, comma == std::string::npos ? std::string::npos
+                                                             : comma - from);
+    from = comma == std::string::npos ? list.size() + 1 : comma + 1;
+    if (item.empty())
+      continue;
+    auto [host, port] = split_host_port(item);
+    auto handle = sys.middleman().remote_actor<batcher_host_actor>(
+      host, static_cast<uint16_t>(port));
+    if (!handle)
+      throw std::runtime_error("cannot reach batcher node " + item + ": "
+                               + sys.render(handle.error()));
+    log::info("node", "connected to batcher node ", item);
+    out.emplace_back(item, *handle);
+  }
+  return out;
+}
+
+/// --role=batcher: publishes a batcher host on --listen and serves ingest
+/// nodes until SIGINT/SIGTERM.
+int run_batcher_node(node_config& cfg) {
+  auto& opts = cfg.opts;
+  std::string host;
+  int port = 0;
+  try {
+    std::tie(host, port) = split_host_port(opts.listen);
+  } catch (const cli_error& e) {
+    std::cerr << "rpcbatch-node: --listen: " << e.what() << "\n";
+    return 2;
+  }
+  caf::actor_system sys{cfg};
+  auto pipeline = to_pipeline(opts);
+  auto client = std::make_shared<rpc_client>(opts.rpc_target);
+  auto hst = sys.spawn(batcher_host, pipeline.batcher, pipeline.rpc, client);
+  auto bound = sys.middleman().publish(hst, static_cast<uint16_t>(port),
+                                       host.c_str());
+  if (!bound) {
+    std::cerr << "rpcbatch-node: cannot listen on " << opts.listen << ": "
+              << sys.render(bound.error()) << "\n";
+    caf::anon_send_exit(hst, caf::exit_reason::user_shutdown);
+    return 1;
+  }
+  std::cout << "rpcbatch-node batcher listening on " << host << ":" << *bound
+            << std::endl;
+  wait_stop_signal();
+  caf::anon_send_exit(hst, caf::exit_reason::user_shutdown);
+  return 0;
+}
+
+} // namespace
+
 int run_node(int argc, char** argv) {
   block_stop_signals();
   node_config cfg;
@@ -247,6 +321,10 @@ int run_node(int argc, char** argv) {
   log::level lvl;
   log::parse_level(opts.log_level, lvl);
   log::set_level(lvl);
+  if (opts.role != "all")
+    cfg.load<caf::io::middleman>();
+  if (opts.role == "batcher")
+    return run_batcher_node(cfg);
   std::unique_ptr<embedded_environment> env;
   if (opts.bootstrap_servers.empty()) {
     opts.offset_reset = "earliest";
@@ -270,6 +348,17 @@ int run_node(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::cerr << "rpcbatch-node: " << e.what() << "\n";
     return 2;
+  }
+  if (opts.role == "ingest") {
+    try {
+      adapters.batcher_hosts = connect_batcher_nodes(sys, opts.batcher_nodes);
+    } catch (const cli_error& e) {
+      std::cerr << "rpcbatch-node: --batcher-nodes: " << e.what() << "\n";
+      return 2;
+    } catch (const std::exception& e) {
+      std::cerr << "rpcbatch-node: " << e.what() << "\n";
+      return 1;
+    }
   }
   std::promise<node_outcome> done;
   auto outcome_future = done.get_future();

@@ -34,6 +34,12 @@ struct node_options {
   double stats_secs = 5;
   double drain_timeout_secs = 60;
   std::string log_level = "info";
+  /// all (the whole pipeline), ingest (source to router and sink; batchers
+  /// on --batcher-nodes) or batcher (batchers and rpc-caller for ingest
+  /// nodes, published on --listen).
+  std::string role = "all";
+  std::string listen = "127.0.0.1:4250";
+  std::string batcher_nodes;
   /// librdkafka properties given as --kafka.NAME=VALUE.
   std::map<std::string, std::string> kafka;
 };
