@@ -147,6 +147,7 @@ void start_front(self_ptr self, sink_actor snk,
   auto& st = self->state;
   auto me = caf::actor_cast<node_actor>(self);
   auto rtr = self->spawn(router, batchers);
+  st.router = rtr;
   auto tok = self->spawn(tokenizer, rtr);
   st.source = self->spawn(source, st.cfg.source, st.adapters.consumer, tok,
                           rtr, me);
@@ -161,7 +162,8 @@ void start_front(self_ptr self, sink_actor snk,
     st.actors.emplace_back(name, batchers[k]);
   }
   for (auto& [name, handle] : st.actors)
-    if (handle != snk)
+    if (handle != snk
+        && st.remote_batchers.count(handle->address()) == 0)
       self->monitor(handle);
   // The poll thread talks to the source only by message.
   auto src = st.source;
@@ -186,6 +188,49 @@ void start_front(self_ptr self, sink_actor snk,
   st.adapters.consumer->start(std::move(events));
 }
 
+/// Assigns the buckets among the batcher nodes that offered batchers,
+/// moving as few as possible, and watches the batchers in use.
+std::vector<batcher_actor> assign_remote_buckets(self_ptr self) {
+  auto& st = self->state;
+  std::vector<std::string> names;
+  for (auto& [node, ignored] : st.offered)
+    names.push_back(node);
+  st.owners = assign_buckets(st.cfg.buckets, names, st.owners);
+  std::vector<batcher_actor> batchers;
+  for (uint32_t k = 0; k < st.owners.size(); ++k) {
+    auto& b = st.offered[st.owners[k]].at(k);
+    if (st.remote_batchers.emplace(b.address(), st.owners[k]).second)
+      self->monitor(b);
+    batchers.push_back(b);
+  }
+  return batchers;
+}
+
+/// A batcher node went away: its buckets move to the others, and what was in
+/// flight is read again (its words may have been lost with the node).
+void lose_batcher_node(self_ptr self, const std::string& node) {
+  auto& st = self->state;
+  // Every batcher of the node reports; the first report does the work.
+  if (st.offered.erase(node) == 0)
+    return;
+  if (st.offered.empty()) {
+    fail(self, "batcher node " + node + " stopped and no batcher node is "
+                 "left");
+    return;
+  }
+  log::warn("node", "batcher node ", node, " is gone: its buckets move to ",
+            st.offered.size(), " other node(s)");
+  auto batchers = assign_remote_buckets(self);
+  for (auto& [name, handle] : st.actors)
+    if (name.compare(0, 8, "batcher-") == 0) {
+      auto k = std::stoul(name.substr(8));
+      name = "batcher-" + std::to_string(k) + "@" + st.owners[k];
+      handle = batchers[k];
+    }
+  self->send(st.router, std::move(batchers));
+  self->send(st.source, rewind_atom::value);
+}
+
 /// Attaches to every batcher node, then assigns the buckets among them and
 /// starts the front of the pipeline. Losing a batcher node stops this node
 /// without committing what it had not confirmed (nothing is lost; the next
@@ -205,16 +250,12 @@ void attach_batcher_nodes(self_ptr self, sink_actor snk) {
           t->offered[name] = std::move(offered);
           if (--t->pending > 0)
             return;
-          std::vector<std::string> names;
-          for (auto& [node, ignored] : t->offered)
-            names.push_back(node);
-          auto owners = assign_buckets(self->state.cfg.buckets, names);
-          std::vector<batcher_actor> batchers;
-          for (uint32_t k = 0; k < owners.size(); ++k)
-            batchers.push_back(t->offered[owners[k]].at(k));
-          log::info("node", "buckets assigned to ", names.size(),
+          auto& st = self->state;
+          st.offered = std::move(t->offered);
+          auto batchers = assign_remote_buckets(self);
+          log::info("node", "buckets assigned to ", st.offered.size(),
                     " batcher node(s)");
-          start_front(self, snk, std::move(batchers), owners);
+          start_front(self, snk, std::move(batchers), st.owners);
         },
         [=, name = name](caf::error& err) {
           fail(self, "cannot attach to batcher node " + name + ": "
@@ -238,6 +279,12 @@ node(node_actor::stateful_pointer<node_state> self, pipeline_config cfg,
   self->monitor(snk);
   st.actors = {{"sink", snk}};
   self->set_down_handler([=](caf::down_msg& msg) {
+    auto& st = self->state;
+    auto remote = st.remote_batchers.find(msg.source);
+    if (remote != st.remote_batchers.end()) {
+      lose_batcher_node(self, remote->second);
+      return;
+    }
     fail(self, "an actor of the pipeline stopped: "
                  + self->system().render(msg.reason));
   });

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -71,6 +72,12 @@ struct node_state {
   actor_list actors;
   caf::actor_clock::time_point started;
   bool finishing = false;
+  /// Ingest role: the batchers every batcher node offered (index = bucket),
+  /// the owner of every bucket, and the node of every batcher in use.
+  std::map<std::string, std::vector<batcher_actor>> offered;
+  std::vector<std::string> owners;
+  std::map<caf::actor_addr, std::string> remote_batchers;
+  router_actor router;
 };
 
 node_actor::behavior_type

@@ -27,6 +27,11 @@ router(router_actor::stateful_pointer<router_state> self,
       }
       ++st.batches;
     },
+    [=](std::vector<batcher_actor>& batchers) {
+      auto& st = self->state;
+      if (batchers.size() == st.batchers.size())
+        st.batchers = std::move(batchers);
+    },
     [=](eow_atom) -> caf::result<uint64_t> {
       auto& st = self->state;
       ++st.end_of_windows;

@@ -25,6 +25,8 @@ bool all_settled(const source_state& st, const std::vector<int32_t>& parts) {
   return true;
 }
 
+void begin_drain(self_ptr self);
+
 /// Everything that may change when words complete or time passes.
 void check_progress(self_ptr self) {
   auto& st = self->state;
@@ -64,16 +66,21 @@ void check_progress(self_ptr self) {
       if (!done)
         log::warn("source", "drain: ", st.tracker.pending_records(),
                   " record(s) still pending; committing what is done");
-      st.drain_promise.deliver(done, partition_offsets{st.tracker.commits_of(
+      st.drain_promise.deliver(done && !st.rewound_while_draining,
+                               partition_offsets{st.tracker.commits_of(
                                        st.tracker.partitions())});
     }
   }
   // Bounded input: every assigned partition reached its start-up end.
-  if (st.cfg.bounded && !st.input_end_sent && !st.assigned.empty()) {
+  if (st.cfg.bounded && (!st.input_end_sent || st.drain_again)
+      && !st.assigned.empty()) {
     bool all = true;
     for (auto p : st.assigned)
       all = all && st.finished.count(p) > 0;
-    if (all) {
+    if (all && st.drain_again) {
+      st.drain_again = false;
+      begin_drain(self);
+    } else if (all && !st.input_end_sent) {
       st.input_end_sent = true;
       self->send(st.node, input_end_atom::value);
     }
@@ -106,6 +113,16 @@ void batch_counted(self_ptr self) {
     st.eow_after.pop_front();
     send_end_of_window(self);
   }
+}
+
+/// Stops consuming and flushes every bucket; the drain promise is kept
+/// once every record is done (check_progress).
+void begin_drain(self_ptr self) {
+  auto& st = self->state;
+  st.draining = true;
+  st.consumer->stop_fetching();
+  st.drain_deadline = self->clock().now() + st.cfg.drain_timeout;
+  end_of_window(self);
 }
 
 void mark_position(source_state& st, int32_t partition, int64_t next) {
@@ -203,14 +220,35 @@ source(source_actor::stateful_pointer<source_state> self, source_config cfg,
       check_progress(self);
       self->delayed_send(self, st.cfg.commit_interval, tick_atom::value);
     },
+    [=](rewind_atom) {
+      auto& st = self->state;
+      auto points = st.tracker.commits_of(st.tracker.partitions());
+      log::warn("source", "reading ", st.tracker.pending_records(),
+                " unconfirmed record(s) again from the commit points");
+      for (auto& p : points)
+        st.tracker.forget(p.partition);
+      st.consumer->seek(std::move(points));
+      if (st.draining && !st.cfg.bounded) {
+        st.rewound_while_draining = true;
+      } else if (st.draining) {
+        // Undo the drain: read up to the end again, then drain again.
+        st.draining = false;
+        st.drain_again = true;
+        st.drain_deadline.reset();
+        st.consumer->resume_fetching();
+        st.finished.clear();
+      } else {
+        // Bounded mode: the end must be reached again.
+        st.finished.clear();
+        st.input_end_sent = false;
+      }
+      check_progress(self);
+    },
     [=](drain_atom) -> caf::result<bool, partition_offsets> {
       auto& st = self->state;
-      st.draining = true;
-      st.consumer->stop_fetching();
-      st.drain_deadline = self->clock().now() + st.cfg.drain_timeout;
       st.drain_promise = self->make_response_promise<bool, partition_offsets>();
       auto result = st.drain_promise;
-      end_of_window(self);
+      begin_drain(self);
       return result;
     },
     [=](status_atom) {

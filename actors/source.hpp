@@ -48,6 +48,10 @@ struct source_state {
   std::map<int32_t, int64_t> end_offsets;
   std::set<int32_t> finished;
   bool input_end_sent = false;
+  /// A rewind came during a streaming drain: what it forgot is not written.
+  bool rewound_while_draining = false;
+  /// A rewind undid a bounded drain: drain again at the end of the input.
+  bool drain_again = false;
   bool paused = false;
   bool draining = false;
   /// A revoke waiting for its partitions' words.

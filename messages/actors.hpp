@@ -34,6 +34,7 @@ using drain_atom = caf::atom_constant<caf::atom("drain")>;
 using input_end_atom = caf::atom_constant<caf::atom("inputend")>;
 using fatal_atom = caf::atom_constant<caf::atom("fatal")>;
 using attach_atom = caf::atom_constant<caf::atom("attach")>;
+using rewind_atom = caf::atom_constant<caf::atom("rewind")>;
 
 // -- interfaces ---------------------------------------------------------------
 
@@ -57,6 +58,8 @@ using batcher_actor = status_client::extend<
 using router_actor = status_client::extend<
   /// Splits the batch by bucket, one message per batcher.
   caf::reacts_to<word_batch>,
+  /// New owners of the buckets (index = bucket), after a batcher node left.
+  caf::reacts_to<std::vector<batcher_actor>>,
   /// End of window for every bucket; answers once all batchers flushed,
   /// with the number of elements flushed.
   caf::replies_to<eow_atom>::with<uint64_t>>;
@@ -83,6 +86,9 @@ using source_actor = status_client::extend<
   caf::reacts_to<eof_atom, int32_t, int64_t>,
   /// Periodic commit and resume check.
   caf::reacts_to<tick_atom>,
+  /// Words were lost with a batcher node: forget everything in flight and
+  /// read it again from the commit points (at least once).
+  caf::reacts_to<rewind_atom>,
   /// Stops consuming, flushes every bucket and waits for every word; answers
   /// whether all of it got done (false: gave up waiting) and the offsets to
   /// commit last.

@@ -68,6 +68,9 @@ public:
   /// Commits these offsets (asynchronously, from the poll thread).
   void commit(std::vector<partition_offset> offsets);
 
+  /// Moves the read position of these partitions (from the poll thread).
+  void seek(std::vector<partition_offset> offsets);
+
   /// Pauses or resumes fetching of every assigned partition.
   void set_paused(bool paused);
 
@@ -79,6 +82,9 @@ public:
 
   /// Stops handing out records (drain); the group membership stays.
   void stop_fetching();
+
+  /// Hands out records again after stop_fetching() (a drain undone).
+  void resume_fetching();
 
   /// Answers a revoke: commits `offsets` and lets the rebalance go on.
   void release(std::vector<partition_offset> offsets);
@@ -128,6 +134,7 @@ private:
   mutable std::mutex mtx_;
   std::condition_variable cv_;
   std::vector<partition_offset> to_commit_;
+  std::vector<partition_offset> to_seek_;
   /// Batches handed over and not yet taken.
   int untaken_ = 0;
   bool want_paused_ = false;

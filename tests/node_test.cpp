@@ -485,3 +485,33 @@ TEST_CASE("node: losing its batcher node stops the ingest node without "
   CHECK(env.committed() == env.ends());
   MESSAGE(c.duplicates, " duplicate outputs after losing a batcher node");
 }
+
+TEST_CASE("node: when one of two batcher nodes is killed its buckets move "
+          "and the bounded run completes with every word") {
+  environment env{slow_rpc()};
+  auto corpus = make_corpus(34, 1500);
+  env.produce(corpus);
+  batcher_node survivor{env};
+  auto doomed = std::make_unique<batcher_node>(env);
+  child_process ingest{env.node_command(with(
+    throttled, {"--role=ingest", "--bounded",
+                "--batcher-nodes=" + survivor.address + ","
+                  + doomed->address}))};
+  bool started = wait_until(
+    [&] { return ingest.exit_code() || env.stored(output_topic) > 0; }, 60s);
+  INFO("ingest stderr: ", tail(ingest.err()));
+  REQUIRE(started);
+  REQUIRE_FALSE(ingest.exit_code());
+  CHECK(doomed->process.kill_and_wait() == 128 + SIGKILL);
+  CHECK_FALSE(ingest.exit_code()); // killed mid-stream
+  auto code = ingest.wait(120s);
+  REQUIRE(code);
+  CHECK(*code == 0);
+  CHECK(contains(ingest.err(), "is gone: its buckets move to 1 other node"));
+  auto c = covers(expected_outputs(corpus),
+                  key_values(env.read(output_topic)));
+  CHECK(c.missing == 0);
+  CHECK(c.foreign == 0);
+  CHECK(env.committed() == env.ends());
+  MESSAGE(c.duplicates, " duplicate outputs after a batcher node was killed");
+}
