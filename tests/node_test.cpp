@@ -460,7 +460,8 @@ TEST_CASE("node: losing its batcher node stops the ingest node without "
   environment env{slow_rpc()};
   auto corpus = make_corpus(33, 400);
   env.produce(corpus);
-  auto lost = std::make_unique<batcher_node>(env);
+  auto lost = std::make_unique<batcher_node>(
+    env, std::vector<std::string>{"--rpc-max-inflight=1"});
   child_process ingest{env.node_command(
     with(throttled, {"--role=ingest", "--batcher-nodes=" + lost->address}))};
   bool started = wait_until(
@@ -491,8 +492,11 @@ TEST_CASE("node: when one of two batcher nodes is killed its buckets move "
   environment env{slow_rpc()};
   auto corpus = make_corpus(34, 1500);
   env.produce(corpus);
-  batcher_node survivor{env};
-  auto doomed = std::make_unique<batcher_node>(env);
+  // One call in flight per batcher node: slow enough to kill one mid-stream.
+  const std::vector<std::string> slow = {"--rpc-max-inflight=1",
+                                         "--max-wait-secs=1"};
+  batcher_node survivor{env, slow};
+  auto doomed = std::make_unique<batcher_node>(env, slow);
   child_process ingest{env.node_command(with(
     throttled, {"--role=ingest", "--bounded",
                 "--batcher-nodes=" + survivor.address + ","
