@@ -33,6 +33,9 @@ node_config::node_config() {
   // overrides this).
   set("work-stealing.aggressive-poll-attempts", 1);
   set("work-stealing.moderate-poll-attempts", 1);
+  // Between nodes: heartbeats every second, a silent peer is down after 5 s.
+  set("middleman.heartbeat-interval", caf::timespan{std::chrono::seconds(1)});
+  set("middleman.connection-timeout", caf::timespan{std::chrono::seconds(5)});
   caf::config_option_adder{custom_options_, "global"}
     .add(opts.bootstrap_servers, "bootstrap-servers",
          "Kafka bootstrap servers (none: run the embedded broker, resolver "
