@@ -24,6 +24,15 @@ bool contains(const std::string& text, const std::string& part) {
   INFO("exit code: ", (run).process.exit_code, "\nstdout: ",                   \
        tail((run).process.out, 1000), "\nstderr: ", tail((run).process.err))
 
+/// A node started as a child process is still running and has written its
+/// first outputs (mid-stream from here on).
+#define REQUIRE_RUNNING_WITH_OUTPUT(env, child)                                \
+  INFO("node stderr: ", tail((child).err()));                                  \
+  REQUIRE(wait_until(                                                          \
+    [&] { return (child).exit_code() || (env).stored(output_topic) > 0; },     \
+    60s));                                                                     \
+  REQUIRE_FALSE((child).exit_code())
+
 /// A run that drained completely: exit code 0 and a summary.
 #define REQUIRE_COMPLETE_RUN(run)                                              \
   NODE_CONTEXT(run);                                                           \
@@ -234,12 +243,7 @@ TEST_CASE("node: SIGTERM drains and a restart in the same group completes "
   child_process streaming{env.node_command(throttled)};
   // Mid-stream: some outputs are written, the rest of the input arrives
   // while the node runs, and the signal comes right after it.
-  bool started = wait_until(
-    [&] { return streaming.exit_code() || env.stored(output_topic) > 0; },
-    60s);
-  INFO("first node stderr: ", tail(streaming.err()));
-  REQUIRE(started);
-  REQUIRE_FALSE(streaming.exit_code());
+  REQUIRE_RUNNING_WITH_OUTPUT(env, streaming);
   env.produce(slice(corpus, half, corpus.size()));
   REQUIRE(streaming.signal(SIGTERM));
   auto code = streaming.wait(90s);
@@ -279,12 +283,7 @@ TEST_CASE("node: after SIGKILL a restart in the same group loses no word") {
   auto args = with(throttled, {"--kafka.session.timeout.ms=3000",
                                "--kafka.heartbeat.interval.ms=1000"});
   child_process streaming{env.node_command(args)};
-  bool started = wait_until(
-    [&] { return streaming.exit_code() || env.stored(output_topic) > 0; },
-    60s);
-  INFO("first node stderr: ", tail(streaming.err()));
-  REQUIRE(started);
-  REQUIRE_FALSE(streaming.exit_code());
+  REQUIRE_RUNNING_WITH_OUTPUT(env, streaming);
   env.produce(slice(corpus, half, corpus.size()));
   // Killed once it committed something, so that the restart resumes from
   // committed offsets rather than from the start.
@@ -464,10 +463,7 @@ TEST_CASE("node: losing its batcher node stops the ingest node without "
     env, std::vector<std::string>{"--rpc-max-inflight=1"});
   child_process ingest{env.node_command(
     with(throttled, {"--role=ingest", "--batcher-nodes=" + lost->address}))};
-  bool started = wait_until(
-    [&] { return ingest.exit_code() || env.stored(output_topic) > 0; }, 60s);
-  INFO("ingest stderr: ", tail(ingest.err()));
-  REQUIRE(started);
+  REQUIRE_RUNNING_WITH_OUTPUT(env, ingest);
   CHECK(lost->process.kill_and_wait() == 128 + SIGKILL);
   auto code = ingest.wait(60s);
   REQUIRE(code);
@@ -501,11 +497,7 @@ TEST_CASE("node: when one of two batcher nodes is killed its buckets move "
     throttled, {"--role=ingest", "--bounded",
                 "--batcher-nodes=" + survivor.address + ","
                   + doomed->address}))};
-  bool started = wait_until(
-    [&] { return ingest.exit_code() || env.stored(output_topic) > 0; }, 60s);
-  INFO("ingest stderr: ", tail(ingest.err()));
-  REQUIRE(started);
-  REQUIRE_FALSE(ingest.exit_code());
+  REQUIRE_RUNNING_WITH_OUTPUT(env, ingest);
   CHECK(doomed->process.kill_and_wait() == 128 + SIGKILL);
   CHECK_FALSE(ingest.exit_code()); // killed mid-stream
   auto code = ingest.wait(120s);
