@@ -96,16 +96,16 @@ batcher(batcher_actor::stateful_pointer<batcher_state> self,
           0, std::chrono::duration_cast<std::chrono::milliseconds>(
                st.deadline - self->clock().now())
                .count());
-      return status_json({{"bucket", st.cfg.bucket},
-                          {"bag_size", st.bag.size()},
-                          {"counter", st.counter},
-                          {"bag_bytes", st.bag_bytes},
-                          {"generation", st.generation},
-                          {"timer_armed", st.timer_armed},
-                          {"ms_to_flush", ms_to_flush},
-                          {"flushes", std::move(flushes)},
-                          {"elements_flushed", st.elements_flushed},
-                          {"stale_timers", st.stale_timers}});
+      return status_json(self, {{"bucket", st.cfg.bucket},
+                                {"bag_size", st.bag.size()},
+                                {"counter", st.counter},
+                                {"bag_bytes", st.bag_bytes},
+                                {"generation", st.generation},
+                                {"timer_armed", st.timer_armed},
+                                {"ms_to_flush", ms_to_flush},
+                                {"flushes", std::move(flushes)},
+                                {"elements_flushed", st.elements_flushed},
+                                {"stale_timers", st.stale_timers}});
     },
   };
 }

@@ -32,10 +32,11 @@ batcher_host(batcher_host_actor::stateful_pointer<batcher_host_state> self,
                 buckets, " buckets");
       return out;
     },
+    [=](actors_atom) { return self->state.actors; },
     [=](status_atom) {
       auto& st = self->state;
-      return status_json({{"attachments", st.attachments},
-                          {"actors", st.actors.size()}});
+      return status_json(self, {{"attachments", st.attachments},
+                                {"actors", st.actors.size()}});
     },
   };
 }

@@ -315,13 +315,14 @@ node(node_actor::stateful_pointer<node_state> self, pipeline_config cfg,
       self->delayed_send(self, self->state.cfg.stats_interval,
                          tick_atom::value);
     },
+    [=](actors_atom) { return self->state.actors; },
     [=](status_atom) {
       auto& st = self->state;
-      return status_json({{"buckets", st.cfg.buckets},
-                          {"batch_size", st.cfg.batcher.batch_size},
-                          {"uptime_s", seconds_since(self)},
-                          {"draining", st.finishing},
-                          {"actors", st.actors.size()}});
+      return status_json(self, {{"buckets", st.cfg.buckets},
+                                {"batch_size", st.cfg.batcher.batch_size},
+                                {"uptime_s", seconds_since(self)},
+                                {"draining", st.finishing},
+                                {"actors", st.actors.size()}});
     },
   };
 }

@@ -60,8 +60,6 @@ struct node_outcome {
   std::string summary;
 };
 
-using actor_list = std::vector<std::pair<std::string, status_client>>;
-
 struct node_state {
   static inline const char* name = "node";
   pipeline_config cfg;

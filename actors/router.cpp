@@ -62,10 +62,10 @@ router(router_actor::stateful_pointer<router_state> self,
       boost::json::array routed;
       for (auto n : st.routed)
         routed.push_back(n);
-      return status_json({{"buckets", st.batchers.size()},
-                          {"batches", st.batches},
-                          {"routed_by_bucket", std::move(routed)},
-                          {"end_of_windows", st.end_of_windows}});
+      return status_json(self, {{"buckets", st.batchers.size()},
+                                {"batches", st.batches},
+                                {"routed_by_bucket", std::move(routed)},
+                                {"end_of_windows", st.end_of_windows}});
     },
   };
 }

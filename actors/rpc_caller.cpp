@@ -1,5 +1,6 @@
 #include "actors/rpc_caller.hpp"
 
+#include <algorithm>
 
 #include "actors/status.hpp"
 #include "services/log.hpp"
@@ -115,6 +116,11 @@ rpc_caller(rpc_caller_actor::stateful_pointer<rpc_caller_state> self,
                     .count();
         st.latency_us_sum += us;
         st.latency_us_max = std::max<uint64_t>(st.latency_us_max, us);
+        auto& bounds = rpc_caller_state::latency_bounds_us;
+        auto bucket = std::lower_bound(bounds.begin(), bounds.end(),
+                                       static_cast<uint64_t>(us))
+                      - bounds.begin();
+        ++st.latency_counts[bucket];
         st.elements_resolved += lengths.size();
         self->send(st.sink, resolved_batch{std::move(entry.job.elements),
                                            std::move(lengths)});
@@ -157,20 +163,29 @@ rpc_caller(rpc_caller_actor::stateful_pointer<rpc_caller_state> self,
       for (auto& [code, n] : st.errors_by_code)
         errors[code] = n;
       auto mean_us = st.ok_calls ? st.latency_us_sum / st.ok_calls : 0;
-      return status_json({{"calls", st.calls},
-                          {"ok_calls", st.ok_calls},
-                          {"failed_calls", st.failed_calls},
-                          {"retries", st.retries},
-                          {"dead_letter_jobs", st.dead_letter_jobs},
-                          {"inflight", st.inflight},
-                          {"max_inflight", st.cfg.max_inflight},
-                          {"waiting", st.waiting.size()},
-                          {"backing_off", st.backing_off},
-                          {"words_requested", st.words_requested},
-                          {"elements_resolved", st.elements_resolved},
-                          {"mean_latency_us", mean_us},
-                          {"max_latency_us", st.latency_us_max},
-                          {"errors_by_code", std::move(errors)}});
+      boost::json::array bounds;
+      boost::json::array counts;
+      for (auto b : rpc_caller_state::latency_bounds_us)
+        bounds.push_back(b);
+      for (auto n : st.latency_counts)
+        counts.push_back(n);
+      return status_json(self, {{"calls", st.calls},
+                                {"ok_calls", st.ok_calls},
+                                {"failed_calls", st.failed_calls},
+                                {"retries", st.retries},
+                                {"dead_letter_jobs", st.dead_letter_jobs},
+                                {"inflight", st.inflight},
+                                {"max_inflight", st.cfg.max_inflight},
+                                {"waiting", st.waiting.size()},
+                                {"backing_off", st.backing_off},
+                                {"words_requested", st.words_requested},
+                                {"elements_resolved", st.elements_resolved},
+                                {"mean_latency_us", mean_us},
+                                {"max_latency_us", st.latency_us_max},
+                                {"latency_us_sum", st.latency_us_sum},
+                                {"latency_bounds_us", std::move(bounds)},
+                                {"latency_counts", std::move(counts)},
+                                {"errors_by_code", std::move(errors)}});
     },
   };
 }

@@ -4,6 +4,7 @@
 // credit window bounds how many can wait), and the dead-letter path.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -32,6 +33,12 @@ struct rpc_caller_config {
 struct rpc_caller_state {
   static inline const char* name = "rpc-caller";
 
+  /// Upper bounds (microseconds) of the call latency histogram's buckets;
+  /// one more bucket counts the calls above the last bound.
+  static constexpr std::array<uint64_t, 12> latency_bounds_us
+    = {500,    1000,   2500,   5000,    10000,   25000,
+       50000,  100000, 250000, 500000, 1000000, 5000000};
+
   struct job_entry {
     rpc_job job;
     int attempts = 0;
@@ -59,6 +66,7 @@ struct rpc_caller_state {
   /// Call latency in microseconds, summed over successful calls.
   uint64_t latency_us_sum = 0;
   uint64_t latency_us_max = 0;
+  std::array<uint64_t, latency_bounds_us.size() + 1> latency_counts{};
 };
 
 rpc_caller_actor::behavior_type

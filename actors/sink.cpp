@@ -161,7 +161,7 @@ sink(sink_actor::stateful_pointer<sink_state> self, sink_config cfg,
     },
     [=](status_atom) {
       auto& st = self->state;
-      return status_json(
+      return status_json(self,
         {{"output_topic", st.cfg.output_topic},
          {"dead_letter_topic", st.cfg.dead_letter_topic},
          {"batches", st.batches},

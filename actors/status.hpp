@@ -11,6 +11,14 @@ namespace rpcbatch {
 /// Serialises a status object.
 std::string status_json(const boost::json::object& obj);
 
+/// Serialises a status object with the actor's mailbox size added. Call it
+/// from the actor's own handler: the mailbox is not safe to read elsewhere.
+template <class Self>
+std::string status_json(Self* self, boost::json::object obj) {
+  obj["mailbox"] = self->mailbox().size();
+  return status_json(obj);
+}
+
 /// Parses a status answer (null if it is not JSON).
 boost::json::value parse_status(const std::string& text);
 

@@ -40,12 +40,12 @@ tokenizer(tokenizer_actor::stateful_pointer<tokenizer_state> self,
     },
     [=](status_atom) {
       auto& st = self->state;
-      return status_json({{"records", st.records},
-                          {"words", st.words},
-                          {"bytes", st.bytes},
-                          {"records_without_words", st.empty_records},
-                          {"null_records", st.null_records},
-                          {"longest_word", st.longest_word}});
+      return status_json(self, {{"records", st.records},
+                                {"words", st.words},
+                                {"bytes", st.bytes},
+                                {"records_without_words", st.empty_records},
+                                {"null_records", st.null_records},
+                                {"longest_word", st.longest_word}});
     },
   };
 }

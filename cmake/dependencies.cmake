@@ -17,6 +17,16 @@ set_target_properties(caf::io PROPERTIES
   INTERFACE_LINK_LIBRARIES caf::core)
 
 pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka++ rdkafka)
+# cpp-httplib 0.11 (libcpp-httplib-dev): /metrics, /healthz, /readyz.
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+
+# GNU readline (libreadline-dev): the console's prompt.
+find_path(READLINE_INCLUDE_DIR readline/readline.h REQUIRED)
+find_library(READLINE_LIBRARY readline REQUIRED)
+add_library(readline::readline UNKNOWN IMPORTED)
+set_target_properties(readline::readline PROPERTIES
+  IMPORTED_LOCATION ${READLINE_LIBRARY}
+  INTERFACE_INCLUDE_DIRECTORIES ${READLINE_INCLUDE_DIR})
 
 find_package(Protobuf REQUIRED)
 find_package(gRPC CONFIG REQUIRED)

@@ -9,6 +9,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <caf/atom.hpp>
 #include <caf/replies_to.hpp>
@@ -35,6 +37,11 @@ using input_end_atom = caf::atom_constant<caf::atom("inputend")>;
 using fatal_atom = caf::atom_constant<caf::atom("fatal")>;
 using attach_atom = caf::atom_constant<caf::atom("attach")>;
 using rewind_atom = caf::atom_constant<caf::atom("rewind")>;
+using actors_atom = caf::atom_constant<caf::atom("actors")>;
+using events_atom = caf::atom_constant<caf::atom("events")>;
+using nodes_atom = caf::atom_constant<caf::atom("nodes")>;
+using metrics_atom = caf::atom_constant<caf::atom("metrics")>;
+using control_atom = caf::atom_constant<caf::atom("control")>;
 
 // -- interfaces ---------------------------------------------------------------
 
@@ -42,6 +49,14 @@ using rewind_atom = caf::atom_constant<caf::atom("rewind")>;
 using status_client = caf::typed_actor<
   /// Answers the actor's state as a JSON object (text).
   caf::replies_to<status_atom>::with<std::string>>;
+
+/// Every actor of a node (or of a batcher host) by name, for the inspector.
+using actor_list = std::vector<std::pair<std::string, status_client>>;
+
+/// What knows a set of actors: the node, the batcher host.
+using actor_directory = caf::typed_actor<
+  /// Answers every actor it knows, by name.
+  caf::replies_to<actors_atom>::with<actor_list>>;
 
 /// Groups a bucket's words into bags and flushes them to the rpc-caller.
 using batcher_actor = status_client::extend<
@@ -121,7 +136,9 @@ using batcher_host_actor = status_client::extend<
   /// spawns an rpc-caller writing to that sink and one batcher per bucket,
   /// and answers their handles (index = bucket).
   caf::replies_to<attach_atom, sink_actor, uint32_t>::with<
-    std::vector<batcher_actor>>>;
+    std::vector<batcher_actor>>>
+  /// Every actor spawned for attached ingest nodes, by name.
+  ::extend_with<actor_directory>;
 
 /// Supervises one node's pipeline: start, stats, drain and exit.
 using node_actor = status_client::extend<
@@ -132,6 +149,31 @@ using node_actor = status_client::extend<
   /// An unrecoverable error: stop at once without committing more.
   caf::reacts_to<fatal_atom, std::string>,
   /// Periodic stats line.
-  caf::reacts_to<tick_atom>>;
+  caf::reacts_to<tick_atom>>
+  /// Every actor of the pipeline, by name.
+  ::extend_with<actor_directory>;
+
+/// The inspector of a node (published on --console-port): what the console
+/// and the HTTP endpoints see. Answers are JSON text, so that they cross
+/// nodes without further types.
+using inspector_actor = status_client::extend<
+  /// Periodic sample of every actor's status (events, rates).
+  caf::reacts_to<tick_atom>,
+  /// The summary of this node and of the nodes it reaches: role, uptime,
+  /// version, options in effect, totals, remote nodes.
+  caf::replies_to<nodes_atom>::with<std::string>,
+  /// Every actor: name, node, mailbox size, words/s, a one-line summary and
+  /// its full status.
+  caf::replies_to<actors_atom>::with<std::string>,
+  /// One actor's full status; an error if no actor has that name.
+  caf::replies_to<status_atom, std::string>::with<std::string>,
+  /// The last N events (flushes, RPC errors, retries, rebalances, nodes
+  /// down and up), oldest first.
+  caf::replies_to<events_atom, uint32_t>::with<std::string>,
+  /// Every counter in Prometheus text format.
+  caf::replies_to<metrics_atom>::with<std::string>,
+  /// An operator control (flush BATCHER, pause, resume, drain) and its
+  /// argument; refused unless the node runs with --console-control.
+  caf::replies_to<control_atom, std::string, std::string>::with<std::string>>;
 
 } // namespace rpcbatch

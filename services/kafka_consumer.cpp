@@ -127,8 +127,54 @@ void kafka_consumer::seek(std::vector<partition_offset> offsets) {
 
 void kafka_consumer::set_paused(bool paused) {
   std::lock_guard<std::mutex> guard{mtx_};
-  want_paused_ = paused;
+  backpressure_ = paused;
+  want_paused_ = paused || held_;
   paused_ = paused;
+}
+
+void kafka_consumer::hold(bool held) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  held_ = held;
+  want_paused_ = backpressure_ || held;
+}
+
+std::size_t kafka_consumer::assigned_partitions() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return assignment_.size();
+}
+
+void kafka_consumer::update_lag() {
+  auto now = std::chrono::steady_clock::now();
+  if (now - lag_updated_ < std::chrono::seconds(1))
+    return;
+  lag_updated_ = now;
+  std::vector<partition_offset> parts;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    for (auto p : assignment_)
+      parts.push_back(partition_offset{p, 0});
+  }
+  if (parts.empty()) {
+    lag_ = 0;
+    return;
+  }
+  // Both calls answer from local state: the high watermark of the last
+  // fetch and the consumer's position.
+  auto tps = to_partitions(opts_.topic, parts);
+  if (consumer_->position(tps.list) != RdKafka::ERR_NO_ERROR)
+    return;
+  int64_t lag = 0;
+  for (auto* tp : tps.list) {
+    int64_t low = 0;
+    int64_t high = 0;
+    if (consumer_->get_watermark_offsets(opts_.topic, tp->partition(), &low,
+                                         &high)
+          != RdKafka::ERR_NO_ERROR
+        || high < 0 || tp->offset() < 0)
+      continue; // nothing fetched yet: unknown
+    lag += std::max<int64_t>(0, high - tp->offset());
+  }
+  lag_ = lag;
 }
 
 void kafka_consumer::batch_taken() {
@@ -311,6 +357,7 @@ void kafka_consumer::run() {
   constexpr int max_untaken = 2;
   while (running_) {
     apply_requests();
+    update_lag();
     {
       // Wait for the source to catch up (short waits: rebalances and
       // requests are served between them).

@@ -80,6 +80,23 @@ public:
   /// the pipeline.
   void batch_taken();
 
+  /// An operator's pause (the console's pause/resume), independent of the
+  /// source's backpressure pause: fetching pauses while either holds.
+  void hold(bool held);
+
+  bool held() const {
+    return held_;
+  }
+
+  /// Records between the read position and the end of every assigned
+  /// partition, as of the last fetch (updated about once a second).
+  int64_t lag() const {
+    return lag_;
+  }
+
+  /// How many partitions the group assigned to this consumer.
+  std::size_t assigned_partitions() const;
+
   /// Stops handing out records (drain); the group membership stays.
   void stop_fetching();
 
@@ -117,6 +134,7 @@ private:
   void commit_now(const std::vector<partition_offset>& offsets, bool sync);
   void on_assign(std::vector<partition_offset> parts);
   void on_revoke(std::vector<partition_offset> parts);
+  void update_lag();
 
   consumer_options opts_;
   consumer_events events_;
@@ -130,6 +148,9 @@ private:
   std::atomic<bool> closing_{false};
   std::atomic<uint64_t> commits_{0};
   std::atomic<uint64_t> commit_failures_{0};
+  std::atomic<bool> held_{false};
+  std::atomic<int64_t> lag_{0};
+  std::chrono::steady_clock::time_point lag_updated_;
 
   mutable std::mutex mtx_;
   std::condition_variable cv_;
@@ -137,6 +158,8 @@ private:
   std::vector<partition_offset> to_seek_;
   /// Batches handed over and not yet taken.
   int untaken_ = 0;
+  /// The source's backpressure pause; want_paused_ adds the operator's.
+  bool backpressure_ = false;
   bool want_paused_ = false;
   bool is_paused_ = false;
   std::optional<std::vector<partition_offset>> released_;

@@ -72,6 +72,7 @@ node_config::node_config() {
     .add(opts.listen, "listen", "where a batcher node listens (HOST:PORT)")
     .add(opts.batcher_nodes, "batcher-nodes",
          "batcher nodes of an ingest node: HOST:PORT,HOST:PORT,...");
+  add_console_options(custom_options_, console);
 }
 
 std::string validate(node_options& o) {
@@ -297,6 +298,14 @@ int run_batcher_node(node_config& cfg) {
   }
   std::cout << "rpcbatch-node batcher listening on " << host << ":" << *bound
             << std::endl;
+  std::unique_ptr<node_console> console;
+  try {
+    console = start_node_console(sys, cfg, {hst, {}, {}, {}}, client);
+  } catch (const std::exception& e) {
+    std::cerr << "rpcbatch-node: " << e.what() << "\n";
+    caf::anon_send_exit(hst, caf::exit_reason::user_shutdown);
+    return 1;
+  }
   wait_stop_signal();
   caf::anon_send_exit(hst, caf::exit_reason::user_shutdown);
   return 0;
@@ -324,7 +333,7 @@ int run_node(int argc, char** argv) {
   log::level lvl;
   log::parse_level(opts.log_level, lvl);
   log::set_level(lvl);
-  if (opts.role != "all")
+  if (opts.role != "all" || cfg.console.needs_middleman())
     cfg.load<caf::io::middleman>();
   if (opts.role == "batcher")
     return run_batcher_node(cfg);
@@ -367,6 +376,14 @@ int run_node(int argc, char** argv) {
   auto outcome_future = done.get_future();
   auto n = sys.spawn(node, to_pipeline(opts), adapters,
                      [&done](node_outcome x) { done.set_value(std::move(x)); });
+  std::unique_ptr<node_console> console;
+  try {
+    console = start_node_console(
+      sys, cfg, {n, n, adapters.consumer, adapters.batcher_hosts},
+      adapters.rpc);
+  } catch (const std::exception& e) {
+    caf::anon_send(n, fatal_atom::value, std::string{e.what()});
+  }
   bool draining = false;
   while (outcome_future.wait_for(std::chrono::milliseconds(0))
          != std::future_status::ready) {

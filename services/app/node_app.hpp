@@ -9,6 +9,7 @@
 #include <caf/actor_system_config.hpp>
 
 #include "actors/node.hpp"
+#include "services/app/node_console.hpp"
 
 namespace rpcbatch {
 
@@ -50,6 +51,12 @@ class node_config : public caf::actor_system_config {
 public:
   node_config();
   node_options opts;
+  console_options console;
+
+  /// Every option, with where its value is stored.
+  const caf::config_option_set& options() const {
+    return custom_options_;
+  }
 };
 
 /// Checks values and fills derived defaults (group id, dead-letter topic);

@@ -1,0 +1,359 @@
+#include "actors/inspector.hpp"
+
+#include <ctime>
+#include <functional>
+#include <set>
+
+#include <boost/json/serialize.hpp>
+
+#include "actors/inspection.hpp"
+#include "actors/node.hpp"
+#include "actors/status.hpp"
+#include "services/kafka_consumer.hpp"
+
+namespace rpcbatch {
+
+namespace {
+
+using self_ptr = inspector_actor::stateful_pointer<inspector_state>;
+
+/// Every actor the inspector reaches, with the status each answered.
+struct view {
+  actor_list actors;
+  boost::json::object status;
+};
+
+double uptime(self_ptr self) {
+  return std::chrono::duration<double>(self->clock().now()
+                                       - self->state.started)
+    .count();
+}
+
+std::string error_json(const std::string& text) {
+  return status_json({{"error", text}});
+}
+
+std::string utc_now() {
+  auto now = std::chrono::system_clock::now();
+  auto t = std::chrono::system_clock::to_time_t(now);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+              now.time_since_epoch())
+              .count()
+            % 1000;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  return buf;
+}
+
+/// A batcher node answered (or not): an event when that changes.
+void node_seen(self_ptr self, const std::string& address, bool up) {
+  auto& st = self->state;
+  auto [i, added] = st.nodes_up.emplace(address, up);
+  if (!added && i->second == up)
+    return;
+  i->second = up;
+  st.record(make_event(up ? "node_up" : "node_down", address,
+                       up ? "batcher node answers"
+                          : "batcher node does not answer"),
+            uptime(self));
+}
+
+/// Asks every actor for its status; the source's entry gets the consumer's
+/// lag and the operator's pause.
+void collect(self_ptr self, actor_list actors,
+             std::function<void(view)> done) {
+  auto list = std::make_shared<actor_list>(std::move(actors));
+  collect_status(self, *list,
+                 [self, list, done](boost::json::object status) {
+                   auto& consumer = self->state.targets.consumer;
+                   if (auto src = status.if_contains("source");
+                       consumer && src && src->is_object()) {
+                     src->as_object()["consumer_lag"] = consumer->lag();
+                     src->as_object()["operator_paused"] = consumer->held();
+                   }
+                   done(view{std::move(*list), std::move(status)});
+                 });
+}
+
+/// Adds the actors of every batcher node that the directory did not name
+/// already (as "ADDRESS/NAME"), then collects.
+void add_remote_actors(self_ptr self, actor_list local,
+                       std::function<void(view)> done) {
+  auto& nodes = self->state.targets.batcher_nodes;
+  struct tally {
+    std::size_t pending;
+    actor_list actors;
+    std::set<caf::actor_addr> known;
+  };
+  auto t = std::make_shared<tally>(tally{nodes.size(), std::move(local), {}});
+  for (auto& [name, handle] : t->actors)
+    t->known.insert(handle.address());
+  auto settle = [self, t, done] {
+    if (--t->pending == 0)
+      collect(self, std::move(t->actors), done);
+  };
+  for (auto& [address, host] : nodes)
+    self->request(host, std::chrono::seconds(3), actors_atom::value)
+      .then(
+        [self, t, settle, address = address](actor_list& remote) {
+          node_seen(self, address, true);
+          for (auto& [name, handle] : remote)
+            if (t->known.count(handle.address()) == 0)
+              t->actors.emplace_back(address + "/" + name, handle);
+          settle();
+        },
+        [self, settle, address = address](caf::error&) {
+          node_seen(self, address, false);
+          settle();
+        });
+}
+
+/// Every actor of the node (and of its batcher nodes) with its status.
+void gather(self_ptr self, std::function<void(view)> done) {
+  self
+    ->request(self->state.targets.directory, std::chrono::seconds(5),
+              actors_atom::value)
+    .then(
+      [self, done](actor_list& local) {
+        if (self->state.targets.batcher_nodes.empty())
+          collect(self, std::move(local), done);
+        else
+          add_remote_actors(self, std::move(local), done);
+      },
+      [done](caf::error&) { done(view{}); });
+}
+
+/// Answers a request with what `f` makes of a fresh view.
+template <class F>
+caf::result<std::string> with_view(self_ptr self, F f) {
+  auto rp = self->make_response_promise<std::string>();
+  gather(self, [rp, f](view v) mutable { rp.deliver(f(v)); });
+  return rp;
+}
+
+/// Samples every actor: events from the differences, words/s rates.
+void take_sample(self_ptr self) {
+  auto& st = self->state;
+  if (st.sampling)
+    return;
+  st.sampling = true;
+  gather(self, [self](view v) {
+    auto& st = self->state;
+    st.sampling = false;
+    auto now = self->clock().now();
+    for (auto& e : diff_events(st.sample, v.status))
+      st.record(std::move(e), uptime(self));
+    if (st.sampled_at) {
+      auto dt = std::chrono::duration<double>(now - *st.sampled_at).count();
+      st.rates.clear();
+      for (auto& [name, value] : v.status) {
+        auto field = throughput_field(role_of(name));
+        auto before = st.sample.if_contains(name);
+        if (*field == '\0' || dt <= 0 || before == nullptr
+            || !before->is_object() || !value.is_object())
+          continue;
+        auto d = number_at(value.as_object(), field)
+                 - number_at(before->as_object(), field);
+        st.rates[std::string{name}] = std::max(0.0, d / dt);
+      }
+    }
+    st.sample = std::move(v.status);
+    st.sampled_at = now;
+  });
+}
+
+double rate_of(const inspector_state& st, const std::string& name) {
+  auto i = st.rates.find(name);
+  return i == st.rates.end() ? 0.0 : i->second;
+}
+
+std::string describe_nodes(self_ptr self, const view& v) {
+  auto& st = self->state;
+  auto totals = node_totals(v.status);
+  totals["words_per_s"] = rate_of(st, "tokenizer");
+  boost::json::array out;
+  out.push_back({{"node", "local"},
+                 {"role", st.cfg.role},
+                 {"version", st.cfg.version},
+                 {"uptime_s", uptime(self)},
+                 {"control", st.cfg.control},
+                 {"actors", v.actors.size()},
+                 {"totals", std::move(totals)},
+                 {"options", st.cfg.options}});
+  for (auto& [address, host] : st.targets.batcher_nodes) {
+    uint64_t actors = 0;
+    double rate = 0;
+    for (auto& [name, handle] : v.actors)
+      if (node_of(name) == address) {
+        ++actors;
+        rate += rate_of(st, name);
+      }
+    auto up = st.nodes_up.find(address);
+    out.push_back({{"node", address},
+                   {"role", "batcher"},
+                   {"up", up != st.nodes_up.end() && up->second},
+                   {"actors", actors},
+                   {"words_per_s", rate}});
+  }
+  return boost::json::serialize(out);
+}
+
+std::string describe_actors(self_ptr self, const view& v) {
+  auto& st = self->state;
+  boost::json::array out;
+  for (auto& [name, handle] : v.actors) {
+    auto s = v.status.if_contains(name);
+    boost::json::object entry{{"name", name},
+                              {"node", node_of(name)},
+                              {"role", role_of(name)},
+                              {"words_per_s", rate_of(st, name)}};
+    if (s != nullptr && s->is_object()) {
+      entry["mailbox"] = number_at(s->as_object(), "mailbox");
+      entry["summary"] = summary_line(role_of(name), s->as_object());
+      entry["status"] = *s;
+    } else {
+      entry["summary"] = "(no answer)";
+    }
+    out.push_back(std::move(entry));
+  }
+  return boost::json::serialize(out);
+}
+
+/// The batcher called `name`: exactly, or "batcher-K" for "batcher-K@NODE".
+std::optional<batcher_actor> find_batcher(const view& v,
+                                          const std::string& name) {
+  for (auto& [n, handle] : v.actors)
+    if (role_of(n) == "batcher"
+        && (n == name || n.substr(0, n.find('@')) == name))
+      return caf::actor_cast<batcher_actor>(handle);
+  return std::nullopt;
+}
+
+caf::result<std::string> control(self_ptr self, const std::string& command,
+                                 const std::string& argument) {
+  auto& st = self->state;
+  if (!st.cfg.control)
+    return error_json("refused: controls are off; start the node with "
+                      "--console-control to allow them");
+  auto done = [self, command, argument](std::string detail) {
+    self->state.record(make_event("control", "console",
+                                  command
+                                    + (argument.empty() ? "" : " " + argument)
+                                    + ": " + detail),
+                       uptime(self));
+    return status_json({{"ok", true}, {"detail", detail}});
+  };
+  if (command == "pause" || command == "resume") {
+    if (!st.targets.consumer)
+      return error_json("this node has no consumer to " + command);
+    st.targets.consumer->hold(command == "pause");
+    return done(command == "pause" ? "consumption paused"
+                                   : "consumption resumed");
+  }
+  if (command == "drain") {
+    if (!st.targets.node)
+      return error_json("this node has no pipeline to drain");
+    self->send(st.targets.node, drain_atom::value);
+    return done("draining: the node stops once every word is written");
+  }
+  if (command != "flush")
+    return error_json("unknown control '" + command
+                      + "' (flush BATCHER, pause, resume, drain)");
+  auto rp = self->make_response_promise<std::string>();
+  gather(self, [self, rp, argument, done](view v) mutable {
+    auto b = find_batcher(v, argument);
+    if (!b) {
+      rp.deliver(error_json("no batcher named '" + argument + "'"));
+      return;
+    }
+    self->request(*b, std::chrono::seconds(5), eow_atom::value)
+      .then(
+        [rp, done](uint64_t n) mutable {
+          rp.deliver(done("flushed " + std::to_string(n) + " element(s)"));
+        },
+        [self, rp](caf::error& err) mutable {
+          rp.deliver(error_json("flush failed: " + self->system().render(err)));
+        });
+  });
+  return rp;
+}
+
+} // namespace
+
+void inspector_state::record(boost::json::object event,
+                             double uptime_seconds) {
+  event["id"] = next_event++;
+  event["time"] = utc_now();
+  event["uptime_s"] = uptime_seconds;
+  events.push_back(std::move(event));
+  while (events.size() > cfg.max_events)
+    events.pop_front();
+}
+
+inspector_actor::behavior_type
+inspector(inspector_actor::stateful_pointer<inspector_state> self,
+          inspector_config cfg, inspector_targets targets) {
+  auto& st = self->state;
+  st.cfg = std::move(cfg);
+  st.targets = std::move(targets);
+  st.started = self->clock().now();
+  if (st.cfg.sample_interval.count() > 0)
+    self->delayed_send(self, st.cfg.sample_interval, tick_atom::value);
+  return {
+    [=](tick_atom) {
+      take_sample(self);
+      self->delayed_send(self, self->state.cfg.sample_interval,
+                         tick_atom::value);
+    },
+    [=](status_atom) {
+      auto& st = self->state;
+      return status_json(self, {{"role", st.cfg.role},
+                                {"events", st.next_event - 1},
+                                {"control", st.cfg.control},
+                                {"batcher_nodes",
+                                 st.targets.batcher_nodes.size()}});
+    },
+    [=](nodes_atom) {
+      return with_view(self,
+                       [self](const view& v) { return describe_nodes(self, v); });
+    },
+    [=](actors_atom) {
+      return with_view(self, [self](const view& v) {
+        return describe_actors(self, v);
+      });
+    },
+    [=](status_atom, std::string& name) {
+      return with_view(self, [name](const view& v) {
+        auto s = v.status.if_contains(name);
+        if (s != nullptr)
+          return boost::json::serialize(*s);
+        for (auto& [n, handle] : v.actors)
+          if (n == name)
+            return error_json("actor '" + name + "' did not answer");
+        return error_json("no actor named '" + name + "'");
+      });
+    },
+    [=](events_atom, uint32_t n) {
+      auto& events = self->state.events;
+      boost::json::array out;
+      auto from = events.size() > n ? events.size() - n : 0;
+      for (auto i = from; i < events.size(); ++i)
+        out.push_back(events[i]);
+      return boost::json::serialize(out);
+    },
+    [=](metrics_atom) {
+      return with_view(self, [self](const view& v) {
+        return prometheus_text(v.status, uptime(self));
+      });
+    },
+    [=](control_atom, std::string& command, std::string& argument) {
+      return control(self, command, argument);
+    },
+  };
+}
+
+} // namespace rpcbatch

@@ -1,0 +1,81 @@
+// The inspector: what the console (over CAF's middleman) and the HTTP
+// endpoints see of a node. It knows every actor of the node by name through
+// the node's (or the batcher host's) directory, and on an ingest node the
+// actors of its batcher nodes too, so one console shows the whole cluster.
+// It samples every actor's status periodically: the differences between two
+// samples are the events (kept in a bounded ring) and the words/s rates.
+// Operator controls (flush, pause, resume, drain) are refused unless the
+// node allows them.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <boost/json/object.hpp>
+#include <caf/timespan.hpp>
+
+#include "messages/actors.hpp"
+
+namespace rpcbatch {
+
+class kafka_consumer;
+
+struct inspector_config {
+  /// all, ingest or batcher.
+  std::string role = "all";
+  std::string version;
+  /// The node's options in effect (name -> value).
+  boost::json::object options;
+  /// Whether operator controls are allowed (--console-control).
+  bool control = false;
+  /// How often every actor's status is sampled for events and rates.
+  caf::timespan sample_interval = std::chrono::seconds(1);
+  /// How many events the ring keeps.
+  std::size_t max_events = 1000;
+};
+
+/// What the inspector looks at; only the directory is required.
+struct inspector_targets {
+  /// The node or the batcher host: answers the actors by name.
+  actor_directory directory;
+  /// The node (drain); null on a batcher node.
+  node_actor node;
+  /// The consumer (pause, resume, lag); null on a batcher node.
+  std::shared_ptr<kafka_consumer> consumer;
+  /// An ingest node's batcher nodes by address.
+  std::vector<std::pair<std::string, batcher_host_actor>> batcher_nodes;
+};
+
+struct inspector_state {
+  static inline const char* name = "inspector";
+  inspector_config cfg;
+  inspector_targets targets;
+  caf::actor_clock::time_point started;
+  /// The last sample: every actor's status by name, and when it was taken.
+  boost::json::object sample;
+  std::optional<caf::actor_clock::time_point> sampled_at;
+  bool sampling = false;
+  /// Words per second of every actor over the last sample interval.
+  std::map<std::string, double> rates;
+  /// The most recent events, oldest first; ids count every event ever.
+  std::deque<boost::json::object> events;
+  uint64_t next_event = 1;
+  /// Whether each batcher node answered the last time it was asked.
+  std::map<std::string, bool> nodes_up;
+
+  /// Appends an event (with id and times) and drops the oldest beyond the
+  /// ring's size.
+  void record(boost::json::object event, double uptime_seconds);
+};
+
+inspector_actor::behavior_type
+inspector(inspector_actor::stateful_pointer<inspector_state> self,
+          inspector_config cfg, inspector_targets targets);
+
+} // namespace rpcbatch

@@ -1,0 +1,196 @@
+#include "services/app/node_console.hpp"
+
+#include <iostream>
+#include <stdexcept>
+#include <thread>
+
+#include <caf/config_option_adder.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+#include <httplib.h>
+
+#include "services/app/node_app.hpp"
+#include "services/kafka_consumer.hpp"
+#include "services/log.hpp"
+#include "services/rpc_client.hpp"
+
+#ifndef RPCBATCH_VERSION
+#define RPCBATCH_VERSION "unknown"
+#endif
+
+namespace rpcbatch {
+
+const char* rpcbatch_version() {
+  return RPCBATCH_VERSION;
+}
+
+void add_console_options(caf::config_option_set& options,
+                         console_options& opts) {
+  caf::config_option_adder{options, "global"}
+    .add(opts.console_port, "console-port",
+         "publish the inspector for rpcbatch-console on this port (0: any "
+         "free port; default off)")
+    .add(opts.console_host, "console-host", "address the console port binds")
+    .add(opts.console_control, "console-control",
+         "allow the console's flush, pause, resume and drain")
+    .add(opts.http_port, "http-port",
+         "serve /metrics, /healthz and /readyz on this port (0: any free "
+         "port; default off)")
+    .add(opts.http_host, "http-host", "address the HTTP port binds");
+}
+
+boost::json::object options_in_effect(const caf::config_option_set& options) {
+  boost::json::object out;
+  for (auto& opt : options) {
+    auto long_name = opt.long_name();
+    auto category = opt.category();
+    std::string name(long_name.begin(), long_name.end());
+    if (std::string(category.begin(), category.end()) != "global"
+        || name == "help" || name == "long-help"
+        || name == "dump-config")
+      continue;
+    if (auto value = opt.get()) {
+      auto text = caf::to_string(*value);
+      if (text.size() >= 2 && text.front() == '"' && text.back() == '"')
+        text = text.substr(1, text.size() - 2);
+      out[name] = text;
+    }
+  }
+  return out;
+}
+
+namespace {
+
+/// Checks a port option: -1 (off) or 0..65535.
+int port_number(int port, const char* option) {
+  if (port < -1 || port > 65535)
+    throw std::runtime_error(std::string{"--"} + option
+                             + " must be a port number (0 to 65535)");
+  return port;
+}
+
+} // namespace
+
+/// The HTTP endpoints on their own threads (cpp-httplib): /metrics asks the
+/// inspector; /healthz and /readyz look at the adapters directly.
+struct node_console::http {
+  httplib::Server server;
+  std::thread thread;
+
+  http(caf::actor_system& sys, inspector_actor insp,
+       std::shared_ptr<kafka_consumer> consumer,
+       std::shared_ptr<rpc_client> rpc) {
+    server.new_task_queue = [] { return new httplib::ThreadPool(2); };
+    server.Get("/metrics", [&sys, insp](const httplib::Request&,
+                                        httplib::Response& res) {
+      caf::scoped_actor self{sys};
+      self->request(insp, std::chrono::seconds(10), metrics_atom::value)
+        .receive(
+          [&](std::string& text) {
+            res.set_content(text, "text/plain; version=0.0.4");
+          },
+          [&](caf::error& err) {
+            res.status = 503;
+            res.set_content("inspector: " + sys.render(err) + "\n",
+                            "text/plain");
+          });
+    });
+    server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content("ok\n", "text/plain");
+    });
+    server.Get("/readyz", [consumer, rpc](const httplib::Request&,
+                                          httplib::Response& res) {
+      std::string body;
+      bool ready = true;
+      if (consumer) {
+        auto n = consumer->assigned_partitions();
+        ready = ready && n > 0;
+        body += "consumer: " + std::to_string(n) + " partition(s) assigned\n";
+      }
+      if (rpc) {
+        auto ok = rpc->wait_connected(std::chrono::seconds(1));
+        ready = ready && ok;
+        body += "rpc target " + rpc->target()
+                + (ok ? ": reachable\n" : ": not reachable\n");
+      }
+      res.status = ready ? 200 : 503;
+      res.set_content((ready ? "ready\n" : "not ready\n") + body,
+                      "text/plain");
+    });
+  }
+
+  /// Binds (port 0: any free port) and serves; returns the port.
+  int start(const std::string& host, int port) {
+    auto bound = port == 0 ? server.bind_to_any_port(host)
+                           : (server.bind_to_port(host, port) ? port : -1);
+    if (bound < 0)
+      throw std::runtime_error("cannot listen for HTTP on " + host + ":"
+                               + std::to_string(port));
+    thread = std::thread([this] { server.listen_after_bind(); });
+    return bound;
+  }
+
+  ~http() {
+    server.stop();
+    if (thread.joinable())
+      thread.join();
+  }
+};
+
+node_console::node_console(caf::actor_system& sys,
+                           const console_options& opts, inspector_config cfg,
+                           inspector_targets targets,
+                           std::shared_ptr<rpc_client> rpc)
+  : sys_(sys) {
+  auto console_port = port_number(opts.console_port, "console-port");
+  auto http_port = port_number(opts.http_port, "http-port");
+  cfg.control = opts.console_control;
+  cfg.version = rpcbatch_version();
+  auto consumer = targets.consumer;
+  inspector_ = sys.spawn(inspector, std::move(cfg), std::move(targets));
+  if (console_port >= 0) {
+    auto bound = sys.middleman().publish(inspector_,
+                                         static_cast<uint16_t>(console_port),
+                                         opts.console_host.c_str());
+    if (!bound) {
+      caf::anon_send_exit(inspector_, caf::exit_reason::user_shutdown);
+      throw std::runtime_error("cannot listen for the console on "
+                               + opts.console_host + ":"
+                               + std::to_string(console_port) + ": "
+                               + sys.render(bound.error()));
+    }
+    std::cout << "rpcbatch-node console listening on " << opts.console_host
+              << ":" << *bound << std::endl;
+  }
+  if (http_port >= 0) {
+    http_ = std::make_unique<http>(sys, inspector_, consumer, rpc);
+    int bound = 0;
+    try {
+      bound = http_->start(opts.http_host, http_port);
+    } catch (...) {
+      caf::anon_send_exit(inspector_, caf::exit_reason::user_shutdown);
+      throw;
+    }
+    std::cout << "rpcbatch-node http listening on " << opts.http_host << ":"
+              << bound << std::endl;
+  }
+}
+
+std::unique_ptr<node_console>
+start_node_console(caf::actor_system& sys, const node_config& cfg,
+                   inspector_targets targets, std::shared_ptr<rpc_client> rpc) {
+  if (cfg.console.console_port < 0 && cfg.console.http_port < 0)
+    return nullptr;
+  inspector_config icfg;
+  icfg.role = cfg.opts.role;
+  icfg.options = options_in_effect(cfg.options());
+  return std::make_unique<node_console>(sys, cfg.console, std::move(icfg),
+                                        std::move(targets), std::move(rpc));
+}
+
+node_console::~node_console() {
+  http_.reset();
+  caf::anon_send_exit(inspector_, caf::exit_reason::user_shutdown);
+}
+
+} // namespace rpcbatch

@@ -1,0 +1,79 @@
+// The node's observation points: the inspector published on CAF's
+// middleman for rpcbatch-console (--console-port) and the HTTP endpoints
+// /metrics, /healthz and /readyz (--http-port). Both are off by default and
+// listen on loopback unless told otherwise.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <caf/actor_system.hpp>
+#include <caf/config_option_set.hpp>
+
+#include "actors/inspector.hpp"
+
+namespace rpcbatch {
+
+class node_config;
+class rpc_client;
+
+struct console_options {
+  /// -1: off; 0: any free port (printed at start-up).
+  int console_port = -1;
+  std::string console_host = "127.0.0.1";
+  /// Allows the console's flush, pause, resume and drain.
+  bool console_control = false;
+  /// -1: off; 0: any free port (printed at start-up).
+  int http_port = -1;
+  std::string http_host = "127.0.0.1";
+
+  /// Whether the node needs CAF's middleman for them.
+  bool needs_middleman() const {
+    return console_port >= 0;
+  }
+};
+
+/// Adds --console-port, --console-host, --console-control, --http-port and
+/// --http-host to the global category of `options`.
+void add_console_options(caf::config_option_set& options,
+                         console_options& opts);
+
+/// The options of the global category with their values, for the node
+/// summary (help flags left out).
+boost::json::object options_in_effect(const caf::config_option_set& options);
+
+/// The running inspector and HTTP server; stops both when destroyed.
+class node_console {
+public:
+  /// Spawns the inspector and publishes it and the HTTP endpoints as
+  /// `opts` asks (prints "rpcbatch-node console listening on HOST:PORT"
+  /// and "rpcbatch-node http listening on HOST:PORT"). Throws
+  /// std::runtime_error if a port cannot be bound. `rpc` (may be null)
+  /// is what /readyz checks.
+  node_console(caf::actor_system& sys, const console_options& opts,
+               inspector_config cfg, inspector_targets targets,
+               std::shared_ptr<rpc_client> rpc);
+
+  ~node_console();
+
+  node_console(const node_console&) = delete;
+  node_console& operator=(const node_console&) = delete;
+
+private:
+  struct http;
+  caf::actor_system& sys_;
+  inspector_actor inspector_;
+  std::unique_ptr<http> http_;
+};
+
+/// Starts what the node's options ask for (null if both ports are off),
+/// with the node's role and options in effect. Throws std::runtime_error if
+/// a port cannot be bound.
+std::unique_ptr<node_console>
+start_node_console(caf::actor_system& sys, const node_config& cfg,
+                   inspector_targets targets, std::shared_ptr<rpc_client> rpc);
+
+/// The project version.
+const char* rpcbatch_version();
+
+} // namespace rpcbatch

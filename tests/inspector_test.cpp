@@ -1,0 +1,264 @@
+// The inspector on the deterministic scheduler: real batchers behind a
+// directory of mock actors; what the console asks (actors, status, events,
+// controls) and the Prometheus text. Plus the pure functions it uses.
+#include "actors/inspector.hpp"
+
+#include <regex>
+#include <sstream>
+
+#include <boost/json/parse.hpp>
+#include <doctest/doctest.h>
+
+#include "actors/batcher.hpp"
+#include "actors/inspection.hpp"
+#include "fixture.hpp"
+
+using namespace rpcbatch;
+using namespace std::chrono_literals;
+
+namespace {
+
+status_client spawn_mock(caf::actor_system& sys, std::string status) {
+  return sys.spawn([status]() -> status_client::behavior_type {
+    return {[status](status_atom) { return status; }};
+  });
+}
+
+/// The actors of a pipeline: mocks, but ten real batchers writing to a
+/// recording rpc-caller.
+struct inspector_fixture : test::deterministic {
+  test::recorded<rpc_job> jobs = std::make_shared<std::vector<rpc_job>>();
+  std::vector<batcher_actor> batchers;
+  actor_list actors;
+  actor_directory directory;
+  std::vector<caf::actor> spawned;
+
+  inspector_fixture() {
+    auto recorder = jobs;
+    auto rpc = sys.spawn([recorder]() -> rpc_caller_actor::behavior_type {
+      return {
+        [recorder](rpc_job& job) { recorder->push_back(std::move(job)); },
+        [](rpc_reply&) {},
+        [](retry_atom, uint64_t) {},
+        [](status_atom) {
+          return std::string{R"({"calls":0,"inflight":0,"mailbox":0})"};
+        },
+      };
+    });
+    actors.emplace_back("sink", spawn_mock(sys, R"({"outputs":0})"));
+    actors.emplace_back("rpc-caller", rpc);
+    actors.emplace_back("source", spawn_mock(sys, R"({"records":5})"));
+    actors.emplace_back("tokenizer",
+                        spawn_mock(sys, R"({"records":5,"words":40})"));
+    actors.emplace_back("router", spawn_mock(sys, R"({"batches":5})"));
+    for (uint32_t k = 0; k < 10; ++k) {
+      batcher_config cfg;
+      cfg.bucket = k;
+      cfg.batch_size = 10;
+      cfg.max_wait = 4s;
+      batchers.push_back(sys.spawn(batcher, cfg, rpc));
+      actors.emplace_back("batcher-" + std::to_string(k), batchers.back());
+    }
+    auto list = actors;
+    directory = sys.spawn([list]() -> actor_directory::behavior_type {
+      return {[list](actors_atom) { return list; }};
+    });
+    for (auto& [name, handle] : actors)
+      spawned.push_back(caf::actor_cast<caf::actor>(handle));
+    spawned.push_back(caf::actor_cast<caf::actor>(directory));
+    run();
+  }
+
+  ~inspector_fixture() {
+    for (auto& a : spawned)
+      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  }
+
+  inspector_actor make(bool control = false) {
+    inspector_config cfg;
+    cfg.control = control;
+    cfg.sample_interval = 1s;
+    auto aut = sys.spawn(inspector, cfg, inspector_targets{directory, {}, {},
+                                                           {}});
+    spawned.push_back(caf::actor_cast<caf::actor>(aut));
+    run();
+    return aut;
+  }
+
+  template <class... Ts>
+  boost::json::value ask_json(const inspector_actor& aut, Ts... xs) {
+    return boost::json::parse(ask<std::string>(aut, xs...));
+  }
+
+  void put(uint32_t bucket, std::initializer_list<const char*> words) {
+    word_batch b;
+    int64_t offset = 0;
+    for (auto w : words)
+      b.elements.push_back(element{w, 0, offset++, 1000});
+    caf::anon_send(batchers.at(bucket), std::move(b));
+    run();
+  }
+};
+
+bool has_event(const boost::json::value& events, const std::string& kind,
+               const std::string& actor, const std::string& detail) {
+  for (auto& e : events.as_array()) {
+    auto& o = e.as_object();
+    if (o.at("kind").as_string() == kind && o.at("actor").as_string() == actor
+        && o.at("detail").as_string() == detail)
+      return true;
+  }
+  return false;
+}
+
+} // namespace
+
+TEST_SUITE("inspector") {
+
+TEST_CASE_FIXTURE(inspector_fixture, "inspector: actors lists every actor") {
+  auto aut = make();
+  auto answer = ask_json(aut, actors_atom::value);
+  std::set<std::string> names;
+  for (auto& a : answer.as_array()) {
+    names.insert(std::string{a.at("name").as_string()});
+    CHECK(a.as_object().contains("mailbox"));
+    CHECK(a.as_object().contains("summary"));
+  }
+  std::set<std::string> expected{"source", "tokenizer", "router",
+                                 "rpc-caller", "sink"};
+  for (int k = 0; k < 10; ++k)
+    expected.insert("batcher-" + std::to_string(k));
+  CHECK(names == expected);
+}
+
+TEST_CASE_FIXTURE(inspector_fixture,
+                  "inspector: status of a batcher shows its bag and counter") {
+  auto aut = make();
+  put(3, {"apple", "avocado", "apple"});
+  auto st = ask_json(aut, status_atom::value, std::string{"batcher-3"});
+  REQUIRE(st.is_object());
+  CHECK(st.at("bag_size").to_number<int>() == 3);
+  CHECK(st.at("counter").to_number<int>() == 3);
+  CHECK(st.at("bucket").to_number<int>() == 3);
+  CHECK(st.at("timer_armed").as_bool());
+  CHECK(st.at("mailbox").to_number<int>() == 0);
+  auto missing = ask_json(aut, status_atom::value, std::string{"batcher-42"});
+  CHECK(missing.as_object().contains("error"));
+}
+
+TEST_CASE_FIXTURE(inspector_fixture,
+                  "inspector: events show a timer flush after max_wait") {
+  auto aut = make();
+  put(3, {"apple"});
+  for (int i = 0; i < 3; ++i)
+    advance(1s);
+  auto events = ask_json(aut, events_atom::value, uint32_t{100});
+  CHECK_FALSE(has_event(events, "flush", "batcher-3", "trigger timer"));
+  CHECK(jobs->empty());
+  // max_wait (4 s) passes; the next sample sees the flush.
+  advance(1s);
+  advance(1s);
+  REQUIRE(jobs->size() == 1);
+  events = ask_json(aut, events_atom::value, uint32_t{100});
+  CHECK(has_event(events, "flush", "batcher-3", "trigger timer"));
+  // A count flush is an event too; the ring answers the last N.
+  put(5, {"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"});
+  advance(1s);
+  events = ask_json(aut, events_atom::value, uint32_t{1});
+  REQUIRE(events.as_array().size() == 1);
+  CHECK(has_event(events, "flush", "batcher-5", "trigger count"));
+}
+
+TEST_CASE_FIXTURE(inspector_fixture,
+                  "inspector: controls are refused unless allowed") {
+  auto refusing = make(false);
+  put(3, {"apple", "avocado"});
+  for (auto cmd : {"flush", "pause", "resume", "drain"}) {
+    auto answer = ask_json(refusing, control_atom::value, std::string{cmd},
+                           std::string{"batcher-3"});
+    auto err = answer.as_object().if_contains("error");
+    REQUIRE(err != nullptr);
+    CHECK(std::string{err->as_string()}.find("refused") != std::string::npos);
+  }
+  CHECK(jobs->empty());
+  auto allowing = make(true);
+  auto answer = ask_json(allowing, control_atom::value, std::string{"flush"},
+                         std::string{"batcher-3"});
+  CHECK(answer.at("ok").as_bool());
+  REQUIRE(jobs->size() == 1);
+  CHECK(jobs->at(0).trigger
+        == static_cast<uint8_t>(flush_trigger::end_of_window));
+  CHECK(jobs->at(0).elements.size() == 2);
+  // No consumer and no node here: pause and drain say so.
+  CHECK(ask_json(allowing, control_atom::value, std::string{"pause"},
+                 std::string{})
+          .as_object()
+          .contains("error"));
+  auto events = ask_json(allowing, events_atom::value, uint32_t{10});
+  CHECK(has_event(events, "control", "console",
+                  "flush batcher-3: flushed 2 element(s)"));
+}
+
+TEST_CASE_FIXTURE(inspector_fixture,
+                  "inspector: metrics are Prometheus text with the batchers' "
+                  "bags") {
+  auto aut = make();
+  put(7, {"x", "y"});
+  auto text = ask<std::string>(aut, metrics_atom::value);
+  std::regex sample{R"(^[a-zA-Z_:][a-zA-Z0-9_:]*)"
+                    R"((\{[a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*")"
+                    R"((,[a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*")*\})?)"
+                    R"( ([-+0-9.eE]+|[-+]Inf|NaN)$)"};
+  std::istringstream in{text};
+  int samples = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("# ", 0) == 0)
+      continue;
+    CHECK_MESSAGE(std::regex_match(line, sample), line);
+    ++samples;
+  }
+  CHECK(samples > 20);
+  CHECK(text.find("rpcbatch_batcher_bag_size{actor=\"batcher-7\","
+                  "node=\"local\"} 2\n")
+        != std::string::npos);
+  CHECK(text.find("rpcbatch_words_total 40\n") != std::string::npos);
+}
+
+TEST_CASE("inspection: roles and nodes from actor names") {
+  CHECK(role_of("batcher-3") == "batcher");
+  CHECK(role_of("batcher-3@10.0.0.2:4250") == "batcher");
+  CHECK(role_of("10.0.0.2:4250/ingest-1/batcher-3") == "batcher");
+  CHECK(role_of("10.0.0.2:4250/ingest-1/rpc-caller") == "rpc-caller");
+  CHECK(role_of("batcher-host") == "batcher-host");
+  CHECK(node_of("batcher-3") == "local");
+  CHECK(node_of("batcher-3@10.0.0.2:4250") == "10.0.0.2:4250");
+  CHECK(node_of("10.0.0.2:4250/ingest-1/rpc-caller") == "10.0.0.2:4250");
+}
+
+TEST_CASE("inspection: events between two samples") {
+  auto before = boost::json::parse(
+                  R"({"batcher-1@a:1":{"flushes":{"count":2,"timer":1}},
+                      "rpc-caller":{"failed_calls":1,"retries":1,
+                                    "errors_by_code":{"UNAVAILABLE":1}},
+                      "source":{"assigned":[0,1],"revokes":0}})")
+                  .as_object();
+  auto after = boost::json::parse(
+                 R"({"batcher-1@b:2":{"flushes":{"count":2,"timer":3}},
+                     "rpc-caller":{"failed_calls":3,"retries":2,
+                                   "errors_by_code":{"UNAVAILABLE":3}},
+                     "source":{"assigned":[0],"revokes":1}})")
+                 .as_object();
+  auto events = diff_events(before, after);
+  boost::json::array all;
+  for (auto& e : events)
+    all.push_back(e);
+  boost::json::value v = all;
+  CHECK(has_event(v, "flush", "batcher-1@b:2", "trigger timer"));
+  CHECK(has_event(v, "rpc_error", "rpc-caller", "UNAVAILABLE x2"));
+  CHECK(has_event(v, "retry", "rpc-caller", "calls retried"));
+  CHECK(has_event(v, "rebalance", "source", "partitions revoked"));
+  CHECK(has_event(v, "rebalance", "source", "assigned [0]"));
+  CHECK(has_event(v, "rebalance", "batcher-1", "moved from a:1 to b:2"));
+}
+
+} // TEST_SUITE
