@@ -212,7 +212,8 @@ std::string describe_actors(self_ptr self, const view& v) {
                               {"role", role_of(name)},
                               {"words_per_s", rate_of(st, name)}};
     if (s != nullptr && s->is_object()) {
-      entry["mailbox"] = number_at(s->as_object(), "mailbox");
+      entry["mailbox"] = static_cast<uint64_t>(
+        number_at(s->as_object(), "mailbox"));
       entry["summary"] = summary_line(role_of(name), s->as_object());
       entry["status"] = *s;
     } else {

@@ -146,7 +146,8 @@ TEST_CASE("console: actors, status, events and refused controls on a "
   for (auto& name : pipeline_names())
     CHECK_MESSAGE(contains(table.out, name + " "), name);
   std::set<std::string> names;
-  for (auto& a : node.json({"actors"}).as_array())
+  auto actors = node.json({"actors"});
+  for (auto& a : actors.as_array())
     names.insert(std::string{a.at("name").as_string()});
   CHECK(names == pipeline_names());
   // status: pretty JSON of one batcher.
@@ -202,7 +203,8 @@ TEST_CASE("console: controls with --console-control: pause, resume, flush, "
   std::string full;
   REQUIRE(wait_until(
     [&] {
-      for (auto& a : node.json({"actors"}).as_array())
+      auto actors = node.json({"actors"});
+      for (auto& a : actors.as_array())
         if (a.at("role").as_string() == "batcher"
             && a.at("status").at("bag_size").to_number<int>() > 0)
           full = std::string{a.at("name").as_string()};
@@ -307,7 +309,7 @@ TEST_CASE("console: an unreachable node is a clear error and exit code 1") {
 }
 
 TEST_CASE("console: /metrics is Prometheus text and matches the node's "
-          "summary; /healthz and /readyz answer") {
+          "summary, /healthz and /readyz answer") {
   environment env;
   auto corpus = make_corpus(10, 300);
   env.produce(corpus);
