@@ -343,49 +343,50 @@ std::string prometheus_text(const boost::json::object& status,
   x.single("rpcbatch_up", "gauge", "The node answers.", 1);
   x.single("rpcbatch_uptime_seconds", "gauge", "Seconds since start.",
            uptime_seconds);
-  struct counter {
+  /// One sample per metric: a field summed over the actors of a role.
+  struct summed {
     const char* name;
+    const char* type;
     const char* role;
     const char* field;
     const char* help;
   };
-  static constexpr counter counters[] = {
-    {"rpcbatch_records_total", "tokenizer", "records", "Records consumed."},
-    {"rpcbatch_words_total", "tokenizer", "words", "Words tokenized."},
-    {"rpcbatch_outputs_total", "sink", "outputs", "Output records written."},
-    {"rpcbatch_dead_letters_total", "sink", "dead_letters",
+  static constexpr summed metrics[] = {
+    {"rpcbatch_records_total", "counter", "tokenizer", "records",
+     "Records consumed."},
+    {"rpcbatch_words_total", "counter", "tokenizer", "words",
+     "Words tokenized."},
+    {"rpcbatch_outputs_total", "counter", "sink", "outputs",
+     "Output records written."},
+    {"rpcbatch_dead_letters_total", "counter", "sink", "dead_letters",
      "Dead-letter records written."},
-    {"rpcbatch_rpc_calls_total", "rpc-caller", "calls",
+    {"rpcbatch_rpc_calls_total", "counter", "rpc-caller", "calls",
      "resolveBatch calls started (retries included)."},
-    {"rpcbatch_rpc_errors_total", "rpc-caller", "failed_calls",
+    {"rpcbatch_rpc_errors_total", "counter", "rpc-caller", "failed_calls",
      "resolveBatch calls that failed."},
-    {"rpcbatch_rpc_retries_total", "rpc-caller", "retries",
+    {"rpcbatch_rpc_retries_total", "counter", "rpc-caller", "retries",
      "resolveBatch calls retried after a transient error."},
-    {"rpcbatch_kafka_deliveries_total", "sink", "delivered",
+    {"rpcbatch_kafka_deliveries_total", "counter", "sink", "delivered",
      "Records the broker confirmed."},
-    {"rpcbatch_kafka_delivery_errors_total", "sink", "delivery_failures",
-     "Records the broker failed to store."},
-    {"rpcbatch_kafka_produce_errors_total", "sink", "produce_errors",
-     "Records that could not be queued for the broker."},
-    {"rpcbatch_kafka_commits_total", "source", "commits",
+    {"rpcbatch_kafka_delivery_errors_total", "counter", "sink",
+     "delivery_failures", "Records the broker failed to store."},
+    {"rpcbatch_kafka_produce_errors_total", "counter", "sink",
+     "produce_errors", "Records that could not be queued for the broker."},
+    {"rpcbatch_kafka_commits_total", "counter", "source", "commits",
      "Offset commits done."},
-  };
-  for (auto& c : counters)
-    x.single(c.name, "counter", c.help, sum_of(status, c.role, c.field));
-  static constexpr counter gauges[] = {
-    {"rpcbatch_rpc_inflight", "rpc-caller", "inflight",
+    {"rpcbatch_rpc_inflight", "gauge", "rpc-caller", "inflight",
      "resolveBatch calls in flight."},
-    {"rpcbatch_rpc_waiting", "rpc-caller", "waiting",
+    {"rpcbatch_rpc_waiting", "gauge", "rpc-caller", "waiting",
      "Batches waiting for a free call slot."},
-    {"rpcbatch_words_in_flight", "source", "words_in_flight",
+    {"rpcbatch_words_in_flight", "gauge", "source", "words_in_flight",
      "Words consumed and not yet confirmed by the broker."},
-    {"rpcbatch_consumer_lag", "source", "consumer_lag",
+    {"rpcbatch_consumer_lag", "gauge", "source", "consumer_lag",
      "Records between the read position and the end of the input."},
-    {"rpcbatch_kafka_queued", "sink", "queued",
+    {"rpcbatch_kafka_queued", "gauge", "sink", "queued",
      "Records waiting in the producer's queue."},
   };
-  for (auto& g : gauges)
-    x.single(g.name, "gauge", g.help, sum_of(status, g.role, g.field));
+  for (auto& m : metrics)
+    x.single(m.name, m.type, m.help, sum_of(status, m.role, m.field));
   x.family("rpcbatch_flushes_total", "counter", "Batcher flushes by trigger.");
   for (auto t : all_triggers) {
     double n = 0;

@@ -290,6 +290,76 @@ TEST_CASE("console: watch redraws in a terminal and quits on q") {
   CHECK(node.process.wait(60s) == 0);
 }
 
+TEST_CASE("console: the prompt reads commands until quit") {
+  environment env;
+  observed_node node{env};
+  auto r = run_process({std::string{RPCBATCH_BIN_DIR} + "/rpcbatch-console",
+                        "--connect=127.0.0.1:"
+                          + std::to_string(node.console_port)},
+                       "help\nactors\nstatus nobody\nstatus batcher-3\nquit\n"
+                       "nodes\n",
+                       30s);
+  INFO("stdout: ", r.out, "\nstderr: ", r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(contains(r.out, "flush BATCHER | pause | resume | drain"));
+  CHECK(contains(r.out, "batcher-9 "));
+  CHECK(contains(r.err, "no actor named 'nobody'"));
+  CHECK(contains(r.out, "\"bucket\": 3"));
+  CHECK_FALSE(contains(r.out, "role all")); // after quit: not run
+  node.process.signal(SIGTERM);
+  CHECK(node.process.wait(60s) == 0);
+}
+
+TEST_CASE("console: an ingest node's console reaches its batcher nodes") {
+  environment env;
+  env.produce(make_corpus(11, 100));
+  child_process batchers{{std::string{RPCBATCH_BIN_DIR} + "/rpcbatch-node",
+                          "--role=batcher", "--listen=127.0.0.1:0",
+                          "--rpc-target=" + env.rpc_target(),
+                          "--console-port=0"}};
+  const std::string marker = "batcher listening on ";
+  REQUIRE(batchers.wait_for_stdout(marker, 30s));
+  auto out = batchers.out();
+  auto from = out.find(marker) + marker.size();
+  auto address = out.substr(from, out.find('\n', from) - from);
+  auto batcher_console = listening_port(batchers, "console");
+  observed_node ingest{env, {"--role=ingest", "--batcher-nodes=" + address}};
+  INFO("ingest stderr: ", tail(ingest.process.err()));
+  // One console shows the cluster: local actors, the batchers in use on the
+  // batcher node, and the batcher node's rpc-caller.
+  std::set<std::string> expected{"source", "tokenizer", "router", "sink",
+                                 address + "/ingest-1/rpc-caller"};
+  for (int k = 0; k < 10; ++k)
+    expected.insert("batcher-" + std::to_string(k) + "@" + address);
+  std::set<std::string> names;
+  REQUIRE(wait_until(
+    [&] {
+      names.clear();
+      auto actors = ingest.json({"actors"});
+      for (auto& a : actors.as_array())
+        names.insert(std::string{a.at("name").as_string()});
+      return names == expected;
+    },
+    30s, 200ms));
+  auto batcher3 = ingest.json({"status", "batcher-3@" + address});
+  CHECK(batcher3.at("bucket").to_number<int>() == 3);
+  auto nodes = ingest.json({"nodes"});
+  REQUIRE(nodes.as_array().size() == 2);
+  CHECK(nodes.as_array()[1].at("node").as_string() == address);
+  CHECK(nodes.as_array()[1].at("up").as_bool());
+  CHECK(nodes.as_array()[1].at("actors").to_number<int>() == 11);
+  // The batcher node's own console knows what it spawned for the ingest.
+  auto own = run_process(
+    {std::string{RPCBATCH_BIN_DIR} + "/rpcbatch-console",
+     "--connect=127.0.0.1:" + std::to_string(batcher_console), "actors"},
+    "", 30s);
+  CHECK(own.exit_code == 0);
+  CHECK(contains(own.out, "ingest-1/rpc-caller "));
+  CHECK(contains(own.out, "ingest-1/batcher-9 "));
+  ingest.process.signal(SIGTERM);
+  CHECK(ingest.process.wait(60s) == 0);
+}
+
 TEST_CASE("console: an unreachable node is a clear error and exit code 1") {
   auto port = unused_port();
   auto started = std::chrono::steady_clock::now();

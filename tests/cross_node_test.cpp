@@ -90,6 +90,14 @@ TEST_CASE_FIXTURE(two_nodes, "every message type crosses CAF nodes") {
   round_trip(assigned_atom::value, partition_offsets{{{0, -1}}});
   round_trip(eof_atom::value, int32_t{1}, int64_t{77});
   round_trip(fatal_atom::value, std::string{"broken"});
+  // The inspector's requests (rpcbatch-console to a node).
+  round_trip(nodes_atom::value);
+  round_trip(actors_atom::value);
+  round_trip(status_atom::value, std::string{"batcher-3"});
+  round_trip(events_atom::value, uint32_t{20});
+  round_trip(metrics_atom::value);
+  round_trip(control_atom::value, std::string{"flush"},
+             std::string{"batcher-3"});
 }
 
 TEST_CASE_FIXTURE(two_nodes, "actor handles cross CAF nodes and come back") {
@@ -108,6 +116,19 @@ TEST_CASE_FIXTURE(two_nodes, "actor handles cross CAF nodes and come back") {
       [&](batcher_actor& back) {
         answered = true;
         CHECK(back == batcher);
+      },
+      [&](caf::error& err) { FAIL("no answer: " << b.render(err)); });
+  CHECK(answered);
+  // A batcher host's directory (an ingest node's inspector asks for it).
+  answered = false;
+  self->request(echo, std::chrono::seconds(10),
+                actor_list{{"ingest-1/batcher-0", batcher}})
+    .receive(
+      [&](actor_list& back) {
+        answered = true;
+        REQUIRE(back.size() == 1);
+        CHECK(back[0].first == "ingest-1/batcher-0");
+        CHECK(back[0].second.address() == batcher.address());
       },
       [&](caf::error& err) { FAIL("no answer: " << b.render(err)); });
   CHECK(answered);
