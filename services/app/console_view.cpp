@@ -247,7 +247,7 @@ std::string watch_frame(const std::string& target,
       break;
     if (width > 0 && static_cast<int>(line.size()) > width)
       line.resize(static_cast<std::size_t>(width));
-    out += line + "\r\n";
+    out += line + "\n";
   }
   return out;
 }
