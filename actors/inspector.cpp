@@ -112,17 +112,64 @@ void add_remote_actors(self_ptr self, actor_list local,
         });
 }
 
-/// Every actor of the node (and of its batcher nodes) with its status.
+/// A fresh view: the events since the last one, and the rates once half a
+/// sample interval passed since their base.
+void absorb(self_ptr self, uint64_t number, const view& v) {
+  auto& st = self->state;
+  if (number < st.last_view)
+    return;
+  st.last_view = number;
+  // An actor that did not answer keeps its last status, so that its
+  // counters do not start from 0 again when it answers next time.
+  auto next = v.status;
+  for (auto& [name, handle] : v.actors)
+    if (!next.contains(name))
+      if (auto before = st.last.if_contains(name))
+        next[name] = *before;
+  for (auto& e : diff_events(st.last, next))
+    st.record(std::move(e), uptime(self));
+  st.last = std::move(next);
+  auto now = self->clock().now();
+  if (st.rate_base_at) {
+    auto dt = std::chrono::duration<double>(now - *st.rate_base_at).count();
+    auto min_dt = std::chrono::duration<double>(st.cfg.sample_interval)
+                    .count()
+                  / 2;
+    if (dt <= 0 || dt < min_dt)
+      return;
+    st.rates.clear();
+    for (auto& [name, value] : v.status) {
+      auto field = throughput_field(role_of(name));
+      auto before = st.rate_base.if_contains(name);
+      if (*field == '\0' || before == nullptr || !before->is_object()
+          || !value.is_object())
+        continue;
+      auto d = number_at(value.as_object(), field)
+               - number_at(before->as_object(), field);
+      st.rates[std::string{name}] = std::max(0.0, d / dt);
+    }
+  }
+  st.rate_base = v.status;
+  st.rate_base_at = now;
+}
+
+/// Every actor of the node (and of its batcher nodes) with its status;
+/// absorbed before `done` sees it.
 void gather(self_ptr self, std::function<void(view)> done) {
+  auto number = ++self->state.views_started;
+  auto absorbed = [self, number, done](view v) {
+    absorb(self, number, v);
+    done(std::move(v));
+  };
   self
     ->request(self->state.targets.directory, std::chrono::seconds(5),
               actors_atom::value)
     .then(
-      [self, done](actor_list& local) {
+      [self, absorbed](actor_list& local) {
         if (self->state.targets.batcher_nodes.empty())
-          collect(self, std::move(local), done);
+          collect(self, std::move(local), absorbed);
         else
-          add_remote_actors(self, std::move(local), done);
+          add_remote_actors(self, std::move(local), absorbed);
       },
       [done](caf::error&) { done(view{}); });
 }
@@ -135,35 +182,13 @@ caf::result<std::string> with_view(self_ptr self, F f) {
   return rp;
 }
 
-/// Samples every actor: events from the differences, words/s rates.
+/// The periodic sample (unless one is still under way).
 void take_sample(self_ptr self) {
   auto& st = self->state;
   if (st.sampling)
     return;
   st.sampling = true;
-  gather(self, [self](view v) {
-    auto& st = self->state;
-    st.sampling = false;
-    auto now = self->clock().now();
-    for (auto& e : diff_events(st.sample, v.status))
-      st.record(std::move(e), uptime(self));
-    if (st.sampled_at) {
-      auto dt = std::chrono::duration<double>(now - *st.sampled_at).count();
-      st.rates.clear();
-      for (auto& [name, value] : v.status) {
-        auto field = throughput_field(role_of(name));
-        auto before = st.sample.if_contains(name);
-        if (*field == '\0' || dt <= 0 || before == nullptr
-            || !before->is_object() || !value.is_object())
-          continue;
-        auto d = number_at(value.as_object(), field)
-                 - number_at(before->as_object(), field);
-        st.rates[std::string{name}] = std::max(0.0, d / dt);
-      }
-    }
-    st.sample = std::move(v.status);
-    st.sampled_at = now;
-  });
+  gather(self, [self](view) { self->state.sampling = false; });
 }
 
 double rate_of(const inspector_state& st, const std::string& name) {

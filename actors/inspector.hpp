@@ -57,12 +57,20 @@ struct inspector_state {
   inspector_config cfg;
   inspector_targets targets;
   caf::actor_clock::time_point started;
-  /// The last sample: every actor's status by name, and when it was taken.
-  boost::json::object sample;
-  std::optional<caf::actor_clock::time_point> sampled_at;
+  /// The newest view absorbed: every actor's status by name. Each view
+  /// (periodic or asked for) yields the events since the one before; views
+  /// are numbered when they start, and an older one arriving late is not
+  /// absorbed.
+  boost::json::object last;
+  uint64_t views_started = 0;
+  uint64_t last_view = 0;
+  /// A periodic sample is under way.
   bool sampling = false;
-  /// Words per second of every actor over the last sample interval.
+  /// Words per second of every actor, over at least half a sample interval
+  /// since `rate_base` was taken.
   std::map<std::string, double> rates;
+  boost::json::object rate_base;
+  std::optional<caf::actor_clock::time_point> rate_base_at;
   /// The most recent events, oldest first; ids count every event ever.
   std::deque<boost::json::object> events;
   uint64_t next_event = 1;

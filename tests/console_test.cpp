@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <doctest/doctest.h>
 #include <httplib.h>
 #include <netinet/in.h>
@@ -114,6 +115,31 @@ int unused_port() {
   return ntohs(addr.sin_port);
 }
 
+/// A batcher node (--role=batcher) with its console, on free ports.
+struct batcher_node {
+  child_process process;
+  std::string address;
+  int console_port = 0;
+
+  explicit batcher_node(const environment& env)
+    : process({std::string{RPCBATCH_BIN_DIR} + "/rpcbatch-node",
+               "--role=batcher", "--listen=127.0.0.1:0",
+               "--rpc-target=" + env.rpc_target(), "--console-port=0"}) {
+    auto port = listening_port(process, "batcher");
+    address = "127.0.0.1:" + std::to_string(port);
+    console_port = listening_port(process, "console");
+  }
+};
+
+bool has_event(const boost::json::value& events, const std::string& kind,
+               const std::string& detail_part) {
+  for (auto& e : events.as_array())
+    if (e.at("kind").as_string() == kind
+        && contains(std::string{e.at("detail").as_string()}, detail_part))
+      return true;
+  return false;
+}
+
 std::set<std::string> pipeline_names() {
   std::set<std::string> names{"source", "tokenizer", "router", "rpc-caller",
                               "sink"};
@@ -123,11 +149,7 @@ std::set<std::string> pipeline_names() {
 }
 
 bool has_timer_flush(const boost::json::value& events) {
-  for (auto& e : events.as_array())
-    if (e.at("kind").as_string() == "flush"
-        && e.at("detail").as_string() == "trigger timer")
-      return true;
-  return false;
+  return has_event(events, "flush", "trigger timer");
 }
 
 } // namespace
@@ -313,16 +335,8 @@ TEST_CASE("console: the prompt reads commands until quit") {
 TEST_CASE("console: an ingest node's console reaches its batcher nodes") {
   environment env;
   env.produce(make_corpus(11, 100));
-  child_process batchers{{std::string{RPCBATCH_BIN_DIR} + "/rpcbatch-node",
-                          "--role=batcher", "--listen=127.0.0.1:0",
-                          "--rpc-target=" + env.rpc_target(),
-                          "--console-port=0"}};
-  const std::string marker = "batcher listening on ";
-  REQUIRE(batchers.wait_for_stdout(marker, 30s));
-  auto out = batchers.out();
-  auto from = out.find(marker) + marker.size();
-  auto address = out.substr(from, out.find('\n', from) - from);
-  auto batcher_console = listening_port(batchers, "console");
+  batcher_node batchers{env};
+  auto& address = batchers.address;
   observed_node ingest{env, {"--role=ingest", "--batcher-nodes=" + address}};
   INFO("ingest stderr: ", tail(ingest.process.err()));
   // One console shows the cluster: local actors, the batchers in use on the
@@ -351,11 +365,49 @@ TEST_CASE("console: an ingest node's console reaches its batcher nodes") {
   // The batcher node's own console knows what it spawned for the ingest.
   auto own = run_process(
     {std::string{RPCBATCH_BIN_DIR} + "/rpcbatch-console",
-     "--connect=127.0.0.1:" + std::to_string(batcher_console), "actors"},
+     "--connect=127.0.0.1:" + std::to_string(batchers.console_port),
+     "actors"},
     "", 30s);
   CHECK(own.exit_code == 0);
   CHECK(contains(own.out, "ingest-1/rpc-caller "));
   CHECK(contains(own.out, "ingest-1/batcher-9 "));
+  ingest.process.signal(SIGTERM);
+  CHECK(ingest.process.wait(60s) == 0);
+}
+
+TEST_CASE("console: events show a batcher node going down and its buckets "
+          "moving") {
+  environment env;
+  env.produce(make_corpus(12, 100));
+  batcher_node first{env};
+  batcher_node second{env};
+  observed_node ingest{env, {"--role=ingest", "--batcher-nodes="
+                                                + first.address + ","
+                                                + second.address}};
+  INFO("ingest stderr: ", tail(ingest.process.err()));
+  REQUIRE(wait_until(
+    [&] {
+      auto nodes = ingest.json({"nodes"});
+      return nodes.as_array().size() == 3
+             && nodes.as_array()[1].at("up").as_bool()
+             && nodes.as_array()[2].at("up").as_bool();
+    },
+    30s, 200ms));
+  first.process.kill_and_wait();
+  boost::json::value events;
+  INFO("events: ", boost::json::serialize(events));
+  REQUIRE(wait_until(
+    [&] {
+      events = ingest.json({"events", "1000"});
+      return has_event(events, "node_down", "does not answer")
+             && has_event(events, "rebalance",
+                          "moved from " + first.address + " to "
+                            + second.address);
+    },
+    30s, 200ms));
+  auto nodes = ingest.json({"nodes"});
+  CHECK(nodes.as_array()[1].at("node").as_string() == first.address);
+  CHECK_FALSE(nodes.as_array()[1].at("up").as_bool());
   ingest.process.signal(SIGTERM);
   CHECK(ingest.process.wait(60s) == 0);
 }
