@@ -344,8 +344,9 @@ inspector(inspector_actor::stateful_pointer<inspector_state> self,
                                  st.targets.batcher_nodes.size()}});
     },
     [=](nodes_atom) {
-      return with_view(self,
-                       [self](const view& v) { return describe_nodes(self, v); });
+      return with_view(self, [self](const view& v) {
+        return describe_nodes(self, v);
+      });
     },
     [=](actors_atom) {
       return with_view(self, [self](const view& v) {

@@ -72,6 +72,12 @@ struct observed_node {
     return boost::json::parse(r.out);
   }
 
+  /// SIGTERM: the node drains and exits 0.
+  void stop() {
+    process.signal(SIGTERM);
+    CHECK(process.wait(60s) == 0);
+  }
+
   httplib::Result get(const std::string& path) const {
     httplib::Client client{"127.0.0.1", http_port};
     client.set_read_timeout(15s);
@@ -204,8 +210,7 @@ TEST_CASE("console: actors, status, events and refused controls on a "
   }
   // The node is still streaming; a signal drains it.
   CHECK_FALSE(node.process.exit_code());
-  node.process.signal(SIGTERM);
-  CHECK(node.process.wait(60s) == 0);
+  node.stop();
 }
 
 TEST_CASE("console: controls with --console-control: pause, resume, flush, "
@@ -308,8 +313,7 @@ TEST_CASE("console: watch redraws in a terminal and quits on q") {
   close(master);
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
-  node.process.signal(SIGTERM);
-  CHECK(node.process.wait(60s) == 0);
+  node.stop();
 }
 
 TEST_CASE("console: the prompt reads commands until quit") {
@@ -328,8 +332,7 @@ TEST_CASE("console: the prompt reads commands until quit") {
   CHECK(contains(r.err, "no actor named 'nobody'"));
   CHECK(contains(r.out, "\"bucket\": 3"));
   CHECK_FALSE(contains(r.out, "role all")); // after quit: not run
-  node.process.signal(SIGTERM);
-  CHECK(node.process.wait(60s) == 0);
+  node.stop();
 }
 
 TEST_CASE("console: an ingest node's console reaches its batcher nodes") {
@@ -371,8 +374,7 @@ TEST_CASE("console: an ingest node's console reaches its batcher nodes") {
   CHECK(own.exit_code == 0);
   CHECK(contains(own.out, "ingest-1/rpc-caller "));
   CHECK(contains(own.out, "ingest-1/batcher-9 "));
-  ingest.process.signal(SIGTERM);
-  CHECK(ingest.process.wait(60s) == 0);
+  ingest.stop();
 }
 
 TEST_CASE("console: events show a batcher node going down and its buckets "
@@ -408,8 +410,7 @@ TEST_CASE("console: events show a batcher node going down and its buckets "
   auto nodes = ingest.json({"nodes"});
   CHECK(nodes.as_array()[1].at("node").as_string() == first.address);
   CHECK_FALSE(nodes.as_array()[1].at("up").as_bool());
-  ingest.process.signal(SIGTERM);
-  CHECK(ingest.process.wait(60s) == 0);
+  ingest.stop();
 }
 
 TEST_CASE("console: an unreachable node is a clear error and exit code 1") {

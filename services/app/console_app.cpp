@@ -35,7 +35,8 @@ namespace rpcbatch {
 
 namespace {
 
-constexpr const char* usage = R"(usage: rpcbatch-console --connect=HOST:PORT [--json] [COMMAND [ARG]]
+constexpr const char* usage = R"(usage: rpcbatch-console --connect=HOST:PORT
+         [--json] [--interval=SECS] [COMMAND [ARG]]
 
 Inspects a running rpcbatch-node (started with --console-port=PORT).
 
@@ -48,9 +49,10 @@ commands:
                    trigger, RPC errors, retries, rebalances, nodes down/up
   watch            live table of the actors, refreshed every --interval
                    seconds; q quits
-  flush BATCHER    end-of-window flush of one bucket now      (controls: the
-  pause / resume   stop or restart consuming                   node needs
-  drain            flush everything, commit and stop the node  --console-control)
+  flush BATCHER    end-of-window flush of one bucket now
+  pause / resume   stop or restart consuming
+  drain            flush everything, commit and stop the node
+                   (these controls need --console-control on the node)
   help             this list
 without a command: an interactive prompt (line editing, history).
 
@@ -62,7 +64,7 @@ options:
 
 constexpr const char* commands_help = R"(commands:
   nodes | actors | status NAME | events [N] | watch
-  flush BATCHER | pause | resume | drain   (need --console-control on the node)
+  flush BATCHER | pause | resume | drain  (need --console-control)
   help | quit
 )";
 

@@ -83,7 +83,9 @@ private:
 };
 
 void pretty(std::ostringstream& out, const boost::json::value& v, int depth) {
-  auto indent = [&](int d) { out << std::string(static_cast<std::size_t>(2 * d), ' '); };
+  auto indent = [&](int d) {
+    out << std::string(static_cast<std::size_t>(2 * d), ' ');
+  };
   if (v.is_object() && !v.as_object().empty()) {
     out << "{\n";
     std::size_t i = 0;
