@@ -395,21 +395,27 @@ TEST_CASE("node: bad options exit 2 with a message naming the option") {
 
 namespace {
 
-/// A batcher node (--role=batcher) on a free loopback port.
+/// Where a node printed that it listens (HOST:PORT).
+std::string listening_address(child_process& process) {
+  const std::string marker = "listening on ";
+  REQUIRE(process.wait_for_stdout(marker, 30s));
+  auto out = process.out();
+  auto from = out.find(marker) + marker.size();
+  return out.substr(from, out.find('\n', from) - from);
+}
+
+/// A batcher node (--role=batcher), on a free loopback port unless told.
 struct batcher_node {
   child_process process;
   std::string address;
 
-  batcher_node(const environment& env, std::vector<std::string> extra = {})
+  batcher_node(const environment& env, std::vector<std::string> extra = {},
+               const std::string& listen = "127.0.0.1:0")
     : process(with({std::string{RPCBATCH_BIN_DIR} + "/rpcbatch-node",
-                    "--role=batcher", "--listen=127.0.0.1:0",
+                    "--role=batcher", "--listen=" + listen,
                     "--rpc-target=" + env.rpc_target()},
-                   extra)) {
-    const std::string marker = "listening on ";
-    REQUIRE(process.wait_for_stdout(marker, 30s));
-    auto out = process.out();
-    auto from = out.find(marker) + marker.size();
-    address = out.substr(from, out.find('\n', from) - from);
+                   extra)),
+      address(listening_address(process)) {
   }
 };
 
@@ -454,33 +460,66 @@ TEST_CASE("node: two batcher nodes share the buckets and the output stays "
   CHECK(env.committed() == env.ends());
 }
 
-TEST_CASE("node: losing its batcher node stops the ingest node without "
-          "losing a word") {
+TEST_CASE("node: an ingest node that lost its only batcher node waits for "
+          "it to come back and loses no word") {
   environment env{slow_rpc()};
   auto corpus = make_corpus(33, 400);
   env.produce(corpus);
   auto lost = std::make_unique<batcher_node>(
     env, std::vector<std::string>{"--rpc-max-inflight=1"});
-  child_process ingest{env.node_command(
-    with(throttled, {"--role=ingest", "--batcher-nodes=" + lost->address}))};
+  auto address = lost->address;
+  child_process ingest{env.node_command(with(
+    throttled, {"--role=ingest", "--bounded", "--batcher-nodes=" + address}))};
   REQUIRE_RUNNING_WITH_OUTPUT(env, ingest);
   CHECK(lost->process.kill_and_wait() == 128 + SIGKILL);
-  auto code = ingest.wait(60s);
+  REQUIRE(ingest.wait_for_stderr("no batcher node is left", 30s));
+  CHECK(ingest.wait_for_stderr("trying again in", 30s));
+  CHECK_FALSE(ingest.exit_code());
+  // The node comes back on the same address: the ingest node reattaches.
+  batcher_node back{env, {}, address};
+  auto code = ingest.wait(120s);
   REQUIRE(code);
-  CHECK(*code == 1);
-  CHECK(contains(ingest.err(), "stopped"));
-  // A new batcher node and a restart: every word at least once.
-  batcher_node fresh{env};
-  auto second = run_node(env.node_command(with(
-    throttled, {"--role=ingest", "--batcher-nodes=" + fresh.address,
-                "--bounded"})));
-  REQUIRE_COMPLETE_RUN(second);
+  CHECK(*code == 0);
+  CHECK(contains(back.process.err(), "attached with 10 buckets"));
   auto c = covers(expected_outputs(corpus),
                   key_values(env.read(output_topic)));
   CHECK(c.missing == 0);
   CHECK(c.foreign == 0);
   CHECK(env.committed() == env.ends());
-  MESSAGE(c.duplicates, " duplicate outputs after losing a batcher node");
+  MESSAGE(c.duplicates, " duplicate outputs after the only batcher node "
+                        "came back");
+}
+
+TEST_CASE("node: a batcher node that joins mid-stream takes over buckets and "
+          "the output stays exact") {
+  environment env{slow_rpc()};
+  auto corpus = make_corpus(35, 600);
+  auto half = corpus.size() / 2;
+  env.produce(slice(corpus, 0, half));
+  const std::vector<std::string> slow = {"--rpc-max-inflight=1"};
+  batcher_node first{env, slow};
+  child_process ingest{env.node_command(
+    with(throttled, {"--role=ingest", "--listen=127.0.0.1:0",
+                     "--batcher-nodes=" + first.address}))};
+  auto ingest_address = listening_address(ingest);
+  REQUIRE_RUNNING_WITH_OUTPUT(env, ingest);
+  batcher_node second{env, with(slow, {"--join=" + ingest_address})};
+  REQUIRE(ingest.wait_for_stderr("bucket(s) move to it", 30s));
+  CHECK(contains(ingest.err(), "batcher node " + second.address
+                                 + " joined: 5 bucket(s) move to it"));
+  // The rest of the input arrives after the join, then a drain.
+  env.produce(slice(corpus, half, corpus.size()));
+  auto words = static_cast<int64_t>(count_words(corpus));
+  CHECK(wait_until([&] { return env.stored(output_topic) >= words; }, 120s));
+  REQUIRE(ingest.signal(SIGTERM));
+  auto code = ingest.wait(60s);
+  REQUIRE(code);
+  CHECK(*code == 0);
+  CHECK(contains(second.process.err(), "attached with 10 buckets"));
+  auto diff = compare(expected_outputs(corpus),
+                      key_values(env.read(output_topic)));
+  CHECK_MESSAGE(diff.empty(), diff.describe());
+  CHECK(env.committed() == env.ends());
 }
 
 TEST_CASE("node: when one of two batcher nodes is killed its buckets move "
