@@ -393,38 +393,10 @@ TEST_CASE("node: bad options exit 2 with a message naming the option") {
 
 // -- scale-out roles: an ingest node and batcher nodes over CAF's middleman --
 
-namespace {
-
-/// Where a node printed that it listens (HOST:PORT).
-std::string listening_address(child_process& process) {
-  const std::string marker = "listening on ";
-  REQUIRE(process.wait_for_stdout(marker, 30s));
-  auto out = process.out();
-  auto from = out.find(marker) + marker.size();
-  return out.substr(from, out.find('\n', from) - from);
-}
-
-/// A batcher node (--role=batcher), on a free loopback port unless told.
-struct batcher_node {
-  child_process process;
-  std::string address;
-
-  batcher_node(const environment& env, std::vector<std::string> extra = {},
-               const std::string& listen = "127.0.0.1:0")
-    : process(with({std::string{RPCBATCH_BIN_DIR} + "/rpcbatch-node",
-                    "--role=batcher", "--listen=" + listen,
-                    "--rpc-target=" + env.rpc_target()},
-                   extra)),
-      address(listening_address(process)) {
-  }
-};
-
-} // namespace
-
 TEST_CASE("node: an ingest node and a batcher node process a corpus "
           "exactly") {
   environment env;
-  batcher_node batchers{env};
+  batcher_node batchers{env.rpc_target()};
   auto corpus = make_corpus(31, 400);
   env.produce(corpus);
   auto run = run_node(env.node_command(
@@ -439,13 +411,16 @@ TEST_CASE("node: an ingest node and a batcher node process a corpus "
   CHECK(rpc.batch_calls > 0);
   CHECK(rpc.max_batch <= 10);
   CHECK(contains(batchers.process.err(), "attached with 10 buckets"));
+  // The batcher node stops what it ran for the ingest node that left.
+  CHECK(batchers.process.wait_for_stderr("went away: its 11 actors stop",
+                                         30s));
 }
 
 TEST_CASE("node: two batcher nodes share the buckets and the output stays "
           "exact") {
   environment env;
-  batcher_node first{env};
-  batcher_node second{env};
+  batcher_node first{env.rpc_target()};
+  batcher_node second{env.rpc_target()};
   auto corpus = make_corpus(32, 300);
   env.produce(corpus);
   auto run = run_node(env.node_command(
@@ -466,7 +441,7 @@ TEST_CASE("node: an ingest node that lost its only batcher node waits for "
   auto corpus = make_corpus(33, 400);
   env.produce(corpus);
   auto lost = std::make_unique<batcher_node>(
-    env, std::vector<std::string>{"--rpc-max-inflight=1"});
+    env.rpc_target(), std::vector<std::string>{"--rpc-max-inflight=1"});
   auto address = lost->address;
   child_process ingest{env.node_command(with(
     throttled, {"--role=ingest", "--bounded", "--batcher-nodes=" + address}))};
@@ -476,7 +451,7 @@ TEST_CASE("node: an ingest node that lost its only batcher node waits for "
   CHECK(ingest.wait_for_stderr("trying again in", 30s));
   CHECK_FALSE(ingest.exit_code());
   // The node comes back on the same address: the ingest node reattaches.
-  batcher_node back{env, {}, address};
+  batcher_node back{env.rpc_target(), {}, address};
   auto code = ingest.wait(120s);
   REQUIRE(code);
   CHECK(*code == 0);
@@ -497,13 +472,14 @@ TEST_CASE("node: a batcher node that joins mid-stream takes over buckets and "
   auto half = corpus.size() / 2;
   env.produce(slice(corpus, 0, half));
   const std::vector<std::string> slow = {"--rpc-max-inflight=1"};
-  batcher_node first{env, slow};
+  batcher_node first{env.rpc_target(), slow};
   child_process ingest{env.node_command(
     with(throttled, {"--role=ingest", "--listen=127.0.0.1:0",
                      "--batcher-nodes=" + first.address}))};
   auto ingest_address = listening_address(ingest);
   REQUIRE_RUNNING_WITH_OUTPUT(env, ingest);
-  batcher_node second{env, with(slow, {"--join=" + ingest_address})};
+  batcher_node second{env.rpc_target(),
+                      with(slow, {"--join=" + ingest_address})};
   REQUIRE(ingest.wait_for_stderr("bucket(s) move to it", 30s));
   CHECK(contains(ingest.err(), "batcher node " + second.address
                                  + " joined: 5 bucket(s) move to it"));
@@ -530,8 +506,8 @@ TEST_CASE("node: when one of two batcher nodes is killed its buckets move "
   // One call in flight per batcher node: slow enough to kill one mid-stream.
   const std::vector<std::string> slow = {"--rpc-max-inflight=1",
                                          "--max-wait-secs=1"};
-  batcher_node survivor{env, slow};
-  auto doomed = std::make_unique<batcher_node>(env, slow);
+  batcher_node survivor{env.rpc_target(), slow};
+  auto doomed = std::make_unique<batcher_node>(env.rpc_target(), slow);
   child_process ingest{env.node_command(with(
     throttled, {"--role=ingest", "--bounded",
                 "--batcher-nodes=" + survivor.address + ","
