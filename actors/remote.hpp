@@ -1,6 +1,8 @@
 // Reaching an actor published on another node without blocking the caller:
 // CAF's middleman actor connects, and the handle is checked against the
-// interface the caller expects. Failed attempts are retried with backoff.
+// interface the caller expects. Node links use TLS when CAF's OpenSSL module
+// is loaded (the openssl.* options). Failed attempts are retried with
+// backoff.
 #pragma once
 
 #include <algorithm>
@@ -13,6 +15,7 @@
 #include <caf/actor_cast.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/io/middleman_actor.hpp>
+#include <caf/openssl/manager.hpp>
 #include <caf/timespan.hpp>
 
 #include "services/cli.hpp"
@@ -32,7 +35,9 @@ void connect_remote(Self* self, const std::string& address,
     failed(e.what());
     return;
   }
-  auto mm = self->system().middleman().actor_handle();
+  auto& sys = self->system();
+  auto mm = sys.has_openssl_manager() ? sys.openssl_manager().actor_handle()
+                                      : sys.middleman().actor_handle();
   self
     ->request(mm, std::chrono::seconds(10), caf::connect_atom::value,
               where.first, static_cast<uint16_t>(where.second))

@@ -442,7 +442,7 @@ std::string listening_address(child_process& process,
                              + process.err());
   auto out = process.out();
   auto from = out.find(marker) + marker.size();
-  return out.substr(from, out.find('\n', from) - from);
+  return out.substr(from, out.find_first_of(" \n", from) - from);
 }
 
 namespace {

@@ -12,6 +12,8 @@
 #include <caf/actor_system.hpp>
 #include <caf/config_option_adder.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
+#include <caf/openssl/publish.hpp>
 #include <caf/send.hpp>
 
 #include "actors/batcher_host.hpp"
@@ -281,15 +283,19 @@ uint16_t listen(caf::actor_system& sys, const node_options& opts,
                 const Handle& handle) {
   auto [host, port] = split_host_port(opts.listen);
   // Reusing the address lets a node restart on its port at once.
-  auto bound = sys.middleman().publish(handle, static_cast<uint16_t>(port),
-                                       host.c_str(), true);
+  auto bound = sys.has_openssl_manager()
+                 ? caf::openssl::publish(handle, static_cast<uint16_t>(port),
+                                         host.c_str(), true)
+                 : sys.middleman().publish(handle, static_cast<uint16_t>(port),
+                                           host.c_str(), true);
   if (!bound) {
     std::cerr << "rpcbatch-node: cannot listen on " << opts.listen << ": "
               << sys.render(bound.error()) << "\n";
     return 0;
   }
   std::cout << "rpcbatch-node " << opts.role << " listening on " << host
-            << ":" << *bound << std::endl;
+            << ":" << *bound << (sys.has_openssl_manager() ? " (TLS)" : "")
+            << std::endl;
   return *bound;
 }
 
@@ -337,8 +343,13 @@ int run_node(int argc, char** argv) {
   log::level lvl;
   log::parse_level(opts.log_level, lvl);
   log::set_level(lvl);
-  if (opts.role != "all")
+  if (opts.role != "all") {
     cfg.load<caf::io::middleman>();
+    // Node links use TLS once a certificate or CA is given (openssl.*).
+    if (!cfg.openssl_certificate.empty() || !cfg.openssl_cafile.empty()
+        || !cfg.openssl_capath.empty())
+      cfg.load<caf::openssl::manager>();
+  }
   if (opts.role == "batcher")
     return run_batcher_node(cfg);
   std::unique_ptr<embedded_environment> env;
