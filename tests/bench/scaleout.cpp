@@ -122,6 +122,23 @@ void recovery(const environment& env, const std::vector<kafka_value>& corpus,
               static_cast<long>(moved), n,
               static_cast<long long>(records.size() - after),
               static_cast<long long>(words));
+  // When the ingest node saw the loss: its log line's UTC time of day.
+  auto err = ingest.err();
+  auto gone = err.find(" is gone");
+  auto line = err.rfind('\n', gone) + 1;
+  if (gone != std::string::npos && err.size() > line + 12) {
+    auto t = err.substr(line, 12); // HH:MM:SS.mmm
+    auto of_day = ((std::stoll(t.substr(0, 2)) * 60 + std::stoll(t.substr(3, 2)))
+                     * 60
+                   + std::stoll(t.substr(6, 2)))
+                    * 1000
+                  + std::stoll(t.substr(9, 3));
+    auto delta = (of_day - killed_at % 86400000 + 86400000) % 86400000;
+    std::printf("recovery: the ingest node saw the loss %lld ms after the "
+                "kill\n",
+                static_cast<long long>(delta > 43200000 ? delta - 86400000
+                                                        : delta));
+  }
   if (first < 0)
     std::printf("recovery: no output from the moved buckets after the kill\n");
   else
