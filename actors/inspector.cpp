@@ -1,5 +1,6 @@
 #include "actors/inspector.hpp"
 
+#include <algorithm>
 #include <ctime>
 #include <functional>
 #include <set>
@@ -79,24 +80,40 @@ void collect(self_ptr self, actor_list actors,
                  });
 }
 
-/// Adds the actors of every batcher node that the directory did not name
-/// already (as "ADDRESS/NAME"), then collects.
+/// Adds the actors of every batcher host in the directory's list that the
+/// list does not name already (as "ADDRESS/NAME"), then collects. Nodes
+/// that left the list count as down.
 void add_remote_actors(self_ptr self, actor_list local,
                        std::function<void(view)> done) {
-  auto& nodes = self->state.targets.batcher_nodes;
+  std::vector<std::pair<std::string, actor_directory>> hosts;
+  for (auto& [name, handle] : local)
+    if (role_of(name) == "batcher-host" && node_of(name) != "local")
+      hosts.emplace_back(node_of(name),
+                         caf::actor_cast<actor_directory>(handle));
+  for (auto& [address, up] : self->state.nodes_up) {
+    auto listed = std::any_of(hosts.begin(), hosts.end(), [&](auto& h) {
+      return h.first == address;
+    });
+    if (!listed && up)
+      node_seen(self, address, false);
+  }
+  if (hosts.empty()) {
+    collect(self, std::move(local), std::move(done));
+    return;
+  }
   struct tally {
     std::size_t pending;
     actor_list actors;
     std::set<caf::actor_addr> known;
   };
-  auto t = std::make_shared<tally>(tally{nodes.size(), std::move(local), {}});
+  auto t = std::make_shared<tally>(tally{hosts.size(), std::move(local), {}});
   for (auto& [name, handle] : t->actors)
     t->known.insert(handle.address());
   auto settle = [self, t, done] {
     if (--t->pending == 0)
       collect(self, std::move(t->actors), done);
   };
-  for (auto& [address, host] : nodes)
+  for (auto& [address, host] : hosts)
     self->request(host, std::chrono::seconds(3), actors_atom::value)
       .then(
         [self, t, settle, address = address](actor_list& remote) {
@@ -166,10 +183,7 @@ void gather(self_ptr self, std::function<void(view)> done) {
               actors_atom::value)
     .then(
       [self, absorbed](actor_list& local) {
-        if (self->state.targets.batcher_nodes.empty())
-          collect(self, std::move(local), absorbed);
-        else
-          add_remote_actors(self, std::move(local), absorbed);
+        add_remote_actors(self, std::move(local), absorbed);
       },
       [done](caf::error&) { done(view{}); });
 }
@@ -209,7 +223,7 @@ std::string describe_nodes(self_ptr self, const view& v) {
                  {"actors", v.actors.size()},
                  {"totals", std::move(totals)},
                  {"options", st.cfg.options}});
-  for (auto& [address, host] : st.targets.batcher_nodes) {
+  for (auto& [address, up] : st.nodes_up) {
     uint64_t actors = 0;
     double rate = 0;
     for (auto& [name, handle] : v.actors)
@@ -217,10 +231,9 @@ std::string describe_nodes(self_ptr self, const view& v) {
         ++actors;
         rate += rate_of(st, name);
       }
-    auto up = st.nodes_up.find(address);
     out.push_back({{"node", address},
                    {"role", "batcher"},
-                   {"up", up != st.nodes_up.end() && up->second},
+                   {"up", up},
                    {"actors", actors},
                    {"words_per_s", rate}});
   }
@@ -340,8 +353,7 @@ inspector(inspector_actor::stateful_pointer<inspector_state> self,
       return status_json(self, {{"role", st.cfg.role},
                                 {"events", st.next_event - 1},
                                 {"control", st.cfg.control},
-                                {"batcher_nodes",
-                                 st.targets.batcher_nodes.size()}});
+                                {"batcher_nodes", st.nodes_up.size()}});
     },
     [=](nodes_atom) {
       return with_view(self, [self](const view& v) {

@@ -1,7 +1,8 @@
 // The inspector: what the console (over CAF's middleman) and the HTTP
 // endpoints see of a node. It knows every actor of the node by name through
-// the node's (or the batcher host's) directory, and on an ingest node the
-// actors of its batcher nodes too, so one console shows the whole cluster.
+// the node's (or the batcher host's) directory; on an ingest node the
+// directory names the hosts of the batcher nodes in use too, and their
+// actors join the view, so one console shows the whole cluster.
 // It samples every actor's status periodically: the differences between two
 // samples are the events (kept in a bounded ring) and the words/s rates.
 // Operator controls (flush, pause, resume, drain) are refused unless the
@@ -48,8 +49,6 @@ struct inspector_targets {
   node_actor node;
   /// The consumer (pause, resume, lag); null on a batcher node.
   std::shared_ptr<kafka_consumer> consumer;
-  /// An ingest node's batcher nodes by address.
-  std::vector<std::pair<std::string, batcher_host_actor>> batcher_nodes;
 };
 
 struct inspector_state {
@@ -74,7 +73,8 @@ struct inspector_state {
   /// The most recent events, oldest first; ids count every event ever.
   std::deque<boost::json::object> events;
   uint64_t next_event = 1;
-  /// Whether each batcher node answered the last time it was asked.
+  /// Whether each batcher node seen so far is in use and answered the last
+  /// time it was asked.
   std::map<std::string, bool> nodes_up;
 
   /// Appends an event (with id and times) and drops the oldest beyond the

@@ -16,7 +16,7 @@ packages=(
   libcaf-dev librdkafka-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libboost-json1.81-dev doctest-dev libcpp-httplib-dev libreadline-dev
-  kcat python3 python3-grpcio python3-grpc-tools
+  kcat openssl python3 python3-grpcio python3-grpc-tools
 )
 
 missing=()

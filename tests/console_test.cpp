@@ -121,19 +121,15 @@ int unused_port() {
   return ntohs(addr.sin_port);
 }
 
-/// A batcher node (--role=batcher) with its console, on free ports.
-struct batcher_node {
-  child_process process;
-  std::string address;
-  int console_port = 0;
+/// A batcher node (see the harness) with its console on a free port.
+struct inspected_batcher_node {
+  batcher_node node;
+  int console_port;
 
-  explicit batcher_node(const environment& env)
-    : process({std::string{RPCBATCH_BIN_DIR} + "/rpcbatch-node",
-               "--role=batcher", "--listen=127.0.0.1:0",
-               "--rpc-target=" + env.rpc_target(), "--console-port=0"}) {
-    auto port = listening_port(process, "batcher");
-    address = "127.0.0.1:" + std::to_string(port);
-    console_port = listening_port(process, "console");
+  explicit inspected_batcher_node(const environment& env)
+    : node(env.rpc_target(), {"--console-port=0"}),
+      console_port(listening_port(node.process, "console")) {
+    // nop
   }
 };
 
@@ -338,13 +334,14 @@ TEST_CASE("console: the prompt reads commands until quit") {
 TEST_CASE("console: an ingest node's console reaches its batcher nodes") {
   environment env;
   env.produce(make_corpus(11, 100));
-  batcher_node batchers{env};
-  auto& address = batchers.address;
+  inspected_batcher_node batchers{env};
+  auto& address = batchers.node.address;
   observed_node ingest{env, {"--role=ingest", "--batcher-nodes=" + address}};
   INFO("ingest stderr: ", tail(ingest.process.err()));
-  // One console shows the cluster: local actors, the batchers in use on the
-  // batcher node, and the batcher node's rpc-caller.
+  // One console shows the cluster: local actors, the batcher node's host,
+  // the batchers in use there, and its rpc-caller.
   std::set<std::string> expected{"source", "tokenizer", "router", "sink",
+                                 "batcher-host@" + address,
                                  address + "/ingest-1/rpc-caller"};
   for (int k = 0; k < 10; ++k)
     expected.insert("batcher-" + std::to_string(k) + "@" + address);
@@ -364,7 +361,7 @@ TEST_CASE("console: an ingest node's console reaches its batcher nodes") {
   REQUIRE(nodes.as_array().size() == 2);
   CHECK(nodes.as_array()[1].at("node").as_string() == address);
   CHECK(nodes.as_array()[1].at("up").as_bool());
-  CHECK(nodes.as_array()[1].at("actors").to_number<int>() == 11);
+  CHECK(nodes.as_array()[1].at("actors").to_number<int>() == 12);
   // The batcher node's own console knows what it spawned for the ingest.
   auto own = run_process(
     {std::string{RPCBATCH_BIN_DIR} + "/rpcbatch-console",
@@ -381,8 +378,8 @@ TEST_CASE("console: events show a batcher node going down and its buckets "
           "moving") {
   environment env;
   env.produce(make_corpus(12, 100));
-  batcher_node first{env};
-  batcher_node second{env};
+  batcher_node first{env.rpc_target()};
+  batcher_node second{env.rpc_target()};
   observed_node ingest{env, {"--role=ingest", "--batcher-nodes="
                                                 + first.address + ","
                                                 + second.address}};

@@ -98,6 +98,10 @@ TEST_CASE_FIXTURE(two_nodes, "every message type crosses CAF nodes") {
   round_trip(metrics_atom::value);
   round_trip(control_atom::value, std::string{"flush"},
              std::string{"batcher-3"});
+  round_trip(handover_atom::value, std::vector<batcher_actor>{});
+  round_trip(join_atom::value, std::string{"10.0.0.7:4250"},
+             std::vector<std::string>{"10.0.0.2:4260", "10.0.0.3:4260"});
+  round_trip(reconnect_atom::value, std::string{"10.0.0.2:4260"});
 }
 
 TEST_CASE_FIXTURE(two_nodes, "actor handles cross CAF nodes and come back") {

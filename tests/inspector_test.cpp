@@ -78,8 +78,8 @@ struct inspector_fixture : test::deterministic {
     inspector_config cfg;
     cfg.control = control;
     cfg.sample_interval = 1s;
-    auto aut = sys.spawn(inspector, cfg, inspector_targets{directory, {}, {},
-                                                           {}});
+    auto aut = sys.spawn(inspector, cfg,
+                         inspector_targets{directory, {}, {}});
     spawned.push_back(caf::actor_cast<caf::actor>(aut));
     run();
     return aut;
