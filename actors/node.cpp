@@ -384,7 +384,8 @@ node(node_actor::stateful_pointer<node_state> self, pipeline_config cfg,
   self->set_down_handler([=](caf::down_msg& msg) {
     auto& st = self->state;
     if (auto i = st.hosts.find(msg.source); i != st.hosts.end()) {
-      lose_batcher_node(self, i->second);
+      // A copy: lose_batcher_node erases the entry that holds the name.
+      lose_batcher_node(self, std::string{i->second});
       return;
     }
     fail(self, "an actor of the pipeline stopped: "
