@@ -376,7 +376,11 @@ TEST_CASE("node: bad options exit 2 with a message naming the option") {
                                   {"--max-wait-secs=abc", "max-wait-secs"},
                                   {"--no-such-option=1", "no-such-option"},
                                   {"--kafka.no.such.property=1",
-                                   "no.such.property"}}) {
+                                   "no.such.property"},
+                                  {"--join=127.0.0.1:4260", "--join"},
+                                  {"--role=ingest", "--batcher-nodes"},
+                                  {"--batcher-nodes=127.0.0.1:4250",
+                                   "--batcher-nodes"}}) {
     auto r = run_process(env.node_command({b.arg}), "", 30s);
     INFO(b.arg, " -> exit ", r.exit_code, ", stderr: ", r.err);
     CHECK(r.exit_code == 2);
