@@ -376,7 +376,11 @@ TEST_CASE("node: bad options exit 2 with a message naming the option") {
                                   {"--max-wait-secs=abc", "max-wait-secs"},
                                   {"--no-such-option=1", "no-such-option"},
                                   {"--kafka.no.such.property=1",
-                                   "no.such.property"}}) {
+                                   "no.such.property"},
+                                  {"--join=127.0.0.1:4260", "--join"},
+                                  {"--role=ingest", "--batcher-nodes"},
+                                  {"--batcher-nodes=127.0.0.1:4250",
+                                   "--batcher-nodes"}}) {
     auto r = run_process(env.node_command({b.arg}), "", 30s);
     INFO(b.arg, " -> exit ", r.exit_code, ", stderr: ", r.err);
     CHECK(r.exit_code == 2);
@@ -526,6 +530,39 @@ TEST_CASE("node: when one of two batcher nodes is killed its buckets move "
   CHECK(c.foreign == 0);
   CHECK(env.committed() == env.ends());
   MESSAGE(c.duplicates, " duplicate outputs after a batcher node was killed");
+}
+
+TEST_CASE("node: two ingest nodes share the input through the consumer "
+          "group and one batcher node") {
+  environment env;
+  batcher_node batchers{env.rpc_target()};
+  auto corpus = make_corpus(37, 600);
+  env.produce(corpus);
+  auto command = env.node_command(
+    {"--role=ingest", "--batcher-nodes=" + batchers.address,
+     "--offset-reset=earliest", "--max-inflight-words=2000"});
+  child_process first{command};
+  child_process second{command};
+  auto words = static_cast<int64_t>(count_words(corpus));
+  CHECK(wait_until([&] { return env.stored(output_topic) >= words; }, 120s));
+  // Both drain and commit their own partitions.
+  REQUIRE(first.signal(SIGTERM));
+  REQUIRE(second.signal(SIGTERM));
+  REQUIRE(first.wait(90s));
+  REQUIRE(second.wait(90s));
+  auto a = finished_run(first);
+  auto b = finished_run(second);
+  CHECK(a.process.exit_code == 0);
+  CHECK(b.process.exit_code == 0);
+  CHECK(contains(batchers.process.err(), "ingest node 2 attached"));
+  auto c = covers(expected_outputs(corpus),
+                  key_values(env.read(output_topic)));
+  CHECK(c.missing == 0);
+  CHECK(c.foreign == 0);
+  CHECK(env.committed() == env.ends());
+  MESSAGE("records: ", a.has_summary ? summary_number(a.summary, "records") : 0,
+          " and ", b.has_summary ? summary_number(b.summary, "records") : 0,
+          "; ", c.duplicates, " duplicate outputs");
 }
 
 namespace {

@@ -117,6 +117,10 @@ std::string validate(node_options& o) {
   if (o.role == "ingest" && o.batcher_nodes.empty() && o.listen.empty())
     return "--role=ingest needs --batcher-nodes=HOST:PORT,... or "
            "--listen=HOST:PORT for batcher nodes to join";
+  if (!o.join.empty() && o.role != "batcher")
+    return "--join is for --role=batcher";
+  if (!o.batcher_nodes.empty() && o.role != "ingest")
+    return "--batcher-nodes is for --role=ingest";
   if (o.role == "batcher" && o.listen.empty())
     o.listen = "127.0.0.1:4250";
   try {
