@@ -213,7 +213,22 @@ std::string kafka_consumer::close(std::vector<partition_offset> final_offsets) {
   std::string result;
   if (!final_offsets.empty()) {
     auto tps = to_partitions(opts_.topic, final_offsets);
+    // A member that leaves at the same time rebalances the group, and the
+    // broker refuses commits in the middle of that: take part in the
+    // rebalance (nothing is consumed any more) and commit again.
+    auto deadline = std::chrono::steady_clock::now()
+                    + std::min<std::chrono::milliseconds>(
+                      opts_.revoke_timeout, std::chrono::seconds(10));
     auto err = consumer_->commitSync(tps.list);
+    while ((err == RdKafka::ERR_REBALANCE_IN_PROGRESS
+            || err == RdKafka::ERR_ILLEGAL_GENERATION
+            || err == RdKafka::ERR_UNKNOWN_MEMBER_ID)
+           && std::chrono::steady_clock::now() < deadline) {
+      log::info(component, "final offset commit: ", RdKafka::err2str(err),
+                "; committing again after the rebalance");
+      std::unique_ptr<RdKafka::Message>{consumer_->consume(100)};
+      err = consumer_->commitSync(tps.list);
+    }
     if (err != RdKafka::ERR_NO_ERROR && err != RdKafka::ERR__NO_OFFSET)
       result = "final offset commit failed: " + RdKafka::err2str(err);
     else
@@ -281,6 +296,12 @@ void kafka_consumer::apply_requests() {
 }
 
 void kafka_consumer::on_assign(std::vector<partition_offset> parts) {
+  if (!running_) {
+    // Rejoining only to commit the final offsets: consume nothing.
+    auto tps = to_partitions(opts_.topic, parts);
+    consumer_->pause(tps.list);
+    return;
+  }
   bool paused;
   {
     std::lock_guard<std::mutex> guard{mtx_};
