@@ -1,6 +1,6 @@
-// rpcbatch-node: options (command line > config file > defaults), the
-// embedded development environment, and one pipeline run from start to
-// drain.
+// rpcbatch-node: options (command line > RPCBATCH_* environment variables >
+// config file > defaults), the embedded development environment, and one
+// pipeline run from start to drain.
 #pragma once
 
 #include <map>
@@ -50,6 +50,11 @@ class node_config : public caf::actor_system_config {
 public:
   node_config();
   node_options opts;
+
+  /// The options, for RPCBATCH_* variables (services/env_config.hpp).
+  const caf::config_option_set& options() const {
+    return custom_options_;
+  }
 };
 
 /// Checks values and fills derived defaults (group id, dead-letter topic);
