@@ -25,6 +25,7 @@ RUN apt-get update \
       libboost-json1.81.0 \
       libcaf-core0.17 \
       libcaf-io0.17 \
+      libcaf-openssl0.17 \
       libgrpc++1.51 \
       libprotobuf32 \
       librdkafka++1 \

@@ -1,9 +1,43 @@
 #include "actors/batcher_host.hpp"
 
+#include "actors/remote.hpp"
 #include "actors/status.hpp"
 #include "services/log.hpp"
 
 namespace rpcbatch {
+
+namespace {
+
+using self_ptr = batcher_host_actor::stateful_pointer<batcher_host_state>;
+
+/// Offers this node to the ingest node at `address`; tries again later if it
+/// cannot be reached.
+void join(self_ptr self, const std::string& address) {
+  auto retry = [=](const std::string& why) {
+    auto& delay = self->state.backoff[address];
+    delay = next_backoff(delay);
+    log::warn("batcher-host", "cannot join ingest node ", address, " (", why,
+              "); trying again in ",
+              std::chrono::duration_cast<std::chrono::milliseconds>(delay)
+                .count(),
+              " ms");
+    self->delayed_send(self, delay, reconnect_atom::value, address);
+  };
+  connect_remote<ingest_actor>(
+    self, address,
+    [=](ingest_actor ingest) {
+      auto& st = self->state;
+      st.backoff.erase(address);
+      st.joined[ingest.address()] = address;
+      self->monitor(ingest);
+      self->send(ingest, join_atom::value,
+                 caf::actor_cast<batcher_host_actor>(self), st.node_name);
+      log::info("batcher-host", "offered this node to ingest node ", address);
+    },
+    retry);
+}
+
+} // namespace
 
 batcher_host_actor::behavior_type
 batcher_host(batcher_host_actor::stateful_pointer<batcher_host_state> self,
@@ -12,30 +46,63 @@ batcher_host(batcher_host_actor::stateful_pointer<batcher_host_state> self,
   self->state.batcher = batcher_cfg;
   self->state.rpc = rpc_cfg;
   self->state.client = std::move(client);
+  self->set_down_handler([=](caf::down_msg& msg) {
+    auto& st = self->state;
+    if (auto i = st.attached.find(msg.source); i != st.attached.end()) {
+      for (auto& [name, handle] : i->second.actors)
+        self->send_exit(handle, caf::exit_reason::user_shutdown);
+      log::info("batcher-host", "ingest node ", i->second.number,
+                " went away: its ", i->second.actors.size(),
+                " actors stop");
+      st.attached.erase(i);
+      ++st.detachments;
+    }
+    if (auto i = st.joined.find(msg.source); i != st.joined.end()) {
+      auto address = i->second;
+      st.joined.erase(i);
+      join(self, address);
+    }
+  });
   return {
     [=](attach_atom, sink_actor& snk, uint32_t buckets)
       -> std::vector<batcher_actor> {
       auto& st = self->state;
       auto n = ++st.attachments;
       auto prefix = "ingest-" + std::to_string(n) + "/";
+      auto& entry = st.attached[snk.address()];
+      entry.number = n;
+      self->monitor(snk);
       auto rpc = self->spawn(rpc_caller, st.rpc, st.client, snk);
-      st.actors.emplace_back(prefix + "rpc-caller", rpc);
+      entry.actors.emplace_back(prefix + "rpc-caller", rpc);
       std::vector<batcher_actor> out;
       for (uint32_t k = 0; k < buckets; ++k) {
-        auto cfg = st.batcher;
-        cfg.bucket = k;
-        out.push_back(self->spawn(batcher, cfg, rpc));
-        st.actors.emplace_back(prefix + "batcher-" + std::to_string(k),
-                               out.back());
+        auto bcfg = st.batcher;
+        bcfg.bucket = k;
+        out.push_back(self->spawn(batcher, bcfg, rpc));
+        entry.actors.emplace_back(prefix + "batcher-" + std::to_string(k),
+                                  out.back());
       }
       log::info("batcher-host", "ingest node ", n, " attached with ",
                 buckets, " buckets");
       return out;
     },
+    [=](join_atom, std::string& name, std::vector<std::string>& addresses) {
+      self->state.node_name = std::move(name);
+      for (auto& address : addresses)
+        join(self, address);
+    },
+    [=](reconnect_atom, const std::string& address) { join(self, address); },
     [=](status_atom) {
       auto& st = self->state;
-      return status_json({{"attachments", st.attachments},
-                          {"actors", st.actors.size()}});
+      std::size_t actors = 0;
+      for (auto& [sink, entry] : st.attached)
+        actors += entry.actors.size();
+      return status_json({{"name", st.node_name},
+                          {"attachments", st.attachments},
+                          {"detachments", st.detachments},
+                          {"attached", st.attached.size()},
+                          {"joined", st.joined.size()},
+                          {"actors", actors}});
     },
   };
 }

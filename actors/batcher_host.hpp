@@ -2,11 +2,17 @@
 // middleman. Every ingest node that attaches gets its own rpc-caller and one
 // batcher per bucket, so per-bucket batching stays per ingest node; results
 // go back to the ingest node's sink, whose acknowledgements stay local to
-// its offset tracking.
+// its offset tracking. When that sink goes away (the ingest node stopped or
+// its link broke), the host stops what it spawned for it. With --join, the
+// host offers itself to ingest nodes, and again whenever the link breaks.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
+
+#include <caf/timespan.hpp>
 
 #include "actors/batcher.hpp"
 #include "actors/rpc_caller.hpp"
@@ -20,10 +26,20 @@ struct batcher_host_state {
   static inline const char* name = "batcher-host";
   batcher_config batcher;
   rpc_caller_config rpc;
+  /// This node's name for the ingest nodes it joins (HOST:PORT).
+  std::string node_name;
   std::shared_ptr<rpc_client> client;
-  /// Everything spawned for attached ingest nodes.
-  std::vector<std::pair<std::string, status_client>> actors;
+  /// What was spawned for each attached ingest node, by its sink.
+  struct attachment {
+    uint64_t number;
+    std::vector<std::pair<std::string, status_client>> actors;
+  };
+  std::map<caf::actor_addr, attachment> attached;
+  /// Ingest nodes this node joined (monitored) -> address.
+  std::map<caf::actor_addr, std::string> joined;
+  std::map<std::string, caf::timespan> backoff;
   uint64_t attachments = 0;
+  uint64_t detachments = 0;
 };
 
 batcher_host_actor::behavior_type

@@ -1,8 +1,11 @@
 #include "actors/node.hpp"
 
+#include <algorithm>
+
 #include <boost/json/serialize.hpp>
 
 #include "actors/bucket_assignment.hpp"
+#include "actors/remote.hpp"
 #include "actors/router.hpp"
 #include "actors/tokenizer.hpp"
 #include "services/histogram.hpp"
@@ -138,33 +141,47 @@ void print_stats(self_ptr self) {
   });
 }
 
+/// Lists the batchers in use under "batcher-K" (with "@NODE" when remote);
+/// buckets without an owner are left out.
+void list_batchers(self_ptr self, const std::vector<batcher_actor>& batchers) {
+  auto& actors = self->state.actors;
+  actors.erase(std::remove_if(actors.begin(), actors.end(),
+                              [](auto& entry) {
+                                return entry.first.compare(0, 8, "batcher-")
+                                       == 0;
+                              }),
+               actors.end());
+  auto& owners = self->state.owners;
+  for (std::size_t k = 0; k < batchers.size(); ++k) {
+    if (batchers[k] == nullptr)
+      continue;
+    auto name = "batcher-" + std::to_string(k);
+    if (k < owners.size())
+      name += "@" + owners[k];
+    actors.emplace_back(std::move(name), batchers[k]);
+  }
+}
+
 /// Spawns router, tokenizer and source in front of the batchers (index =
-/// bucket; `where` names the node of each, empty for this one), monitors
-/// them and starts the consumer.
-void start_front(self_ptr self, sink_actor snk,
-                 std::vector<batcher_actor> batchers,
-                 std::vector<std::string> where) {
+/// bucket; null: no owner yet), monitors the local actors and starts the
+/// consumer.
+void start_front(self_ptr self, std::vector<batcher_actor> batchers) {
   auto& st = self->state;
+  st.front_started = true;
   auto me = caf::actor_cast<node_actor>(self);
   auto rtr = self->spawn(router, batchers);
   st.router = rtr;
   auto tok = self->spawn(tokenizer, rtr);
   st.source = self->spawn(source, st.cfg.source, st.adapters.consumer, tok,
                           rtr, me);
-  self->send(snk, st.source);
+  self->send(st.sink, st.source);
   st.actors.emplace_back("source", st.source);
   st.actors.emplace_back("tokenizer", tok);
   st.actors.emplace_back("router", rtr);
-  for (std::size_t k = 0; k < batchers.size(); ++k) {
-    auto name = "batcher-" + std::to_string(k);
-    if (k < where.size() && !where[k].empty())
-      name += "@" + where[k];
-    st.actors.emplace_back(name, batchers[k]);
-  }
   for (auto& [name, handle] : st.actors)
-    if (handle != snk
-        && st.remote_batchers.count(handle->address()) == 0)
+    if (handle != st.sink && handle->node() == self->node())
       self->monitor(handle);
+  list_batchers(self, batchers);
   // The poll thread talks to the source only by message.
   auto src = st.source;
   consumer_events events;
@@ -188,108 +205,193 @@ void start_front(self_ptr self, sink_actor snk,
   st.adapters.consumer->start(std::move(events));
 }
 
-/// Assigns the buckets among the batcher nodes that offered batchers,
-/// moving as few as possible, and watches the batchers in use.
-std::vector<batcher_actor> assign_remote_buckets(self_ptr self) {
+// -- ingest role: batchers on batcher nodes ----------------------------------
+
+/// Assigns the buckets among the attached batcher nodes, moving as few as
+/// possible; answers the new owners (null: no node left) and how many
+/// buckets changed owner.
+std::pair<std::vector<batcher_actor>, uint32_t> assign(self_ptr self) {
   auto& st = self->state;
   std::vector<std::string> names;
-  for (auto& [node, ignored] : st.offered)
-    names.push_back(node);
-  st.owners = assign_buckets(st.cfg.buckets, names, st.owners);
+  for (auto& [name, ignored] : st.batcher_nodes)
+    names.push_back(name);
+  auto owners = assign_buckets(st.cfg.buckets, names, st.owners);
+  uint32_t moved = 0;
   std::vector<batcher_actor> batchers;
-  for (uint32_t k = 0; k < st.owners.size(); ++k) {
-    auto& b = st.offered[st.owners[k]].at(k);
-    if (st.remote_batchers.emplace(b.address(), st.owners[k]).second)
-      self->monitor(b);
-    batchers.push_back(b);
+  for (uint32_t k = 0; k < owners.size(); ++k) {
+    if (k >= st.owners.size() || st.owners[k] != owners[k])
+      ++moved;
+    auto i = st.batcher_nodes.find(owners[k]);
+    batchers.push_back(i == st.batcher_nodes.end() ? batcher_actor{}
+                                                   : i->second.batchers.at(k));
   }
-  return batchers;
+  st.owners = std::move(owners);
+  return {std::move(batchers), moved};
 }
 
-/// A batcher node went away: its buckets move to the others, and what was in
-/// flight is read again (its words may have been lost with the node).
-void lose_batcher_node(self_ptr self, const std::string& node) {
+void start_ingest_front(self_ptr self) {
   auto& st = self->state;
-  // Every batcher of the node reports; the first report does the work.
-  if (st.offered.erase(node) == 0)
-    return;
-  if (st.offered.empty()) {
-    fail(self, "batcher node " + node + " stopped and no batcher node is "
-                 "left");
-    return;
-  }
-  log::warn("node", "batcher node ", node, " is gone: its buckets move to ",
-            st.offered.size(), " other node(s)");
-  auto batchers = assign_remote_buckets(self);
-  for (auto& [name, handle] : st.actors)
-    if (name.compare(0, 8, "batcher-") == 0) {
-      auto k = std::stoul(name.substr(8));
-      name = "batcher-" + std::to_string(k) + "@" + st.owners[k];
-      handle = batchers[k];
-    }
-  self->send(st.router, std::move(batchers));
-  self->send(st.source, rewind_atom::value);
+  auto batchers = assign(self).first;
+  if (st.batcher_nodes.empty())
+    log::warn("node", "no batcher node reachable yet: words wait in the "
+                      "router (consuming pauses at --max-inflight-words)");
+  else
+    log::info("node", "buckets assigned to ", st.batcher_nodes.size(),
+              " batcher node(s)");
+  start_front(self, std::move(batchers));
 }
 
-/// Attaches to every batcher node, then assigns the buckets among them and
-/// starts the front of the pipeline. Losing a batcher node stops this node
-/// without committing what it had not confirmed (nothing is lost; the next
-/// run reads it again).
-void attach_batcher_nodes(self_ptr self, sink_actor snk) {
+/// One first attempt settled; the pipeline starts after the last.
+void first_attempt_settled(self_ptr self) {
   auto& st = self->state;
-  struct tally {
-    std::size_t pending;
-    std::map<std::string, std::vector<batcher_actor>> offered;
-  };
-  auto t = std::make_shared<tally>(tally{st.adapters.batcher_hosts.size(), {}});
-  for (auto& [name, host] : st.adapters.batcher_hosts)
-    self->request(host, std::chrono::seconds(30), attach_atom::value, snk,
-                  st.cfg.buckets)
-      .then(
-        [=, name = name](std::vector<batcher_actor>& offered) {
-          t->offered[name] = std::move(offered);
-          if (--t->pending > 0)
-            return;
-          auto& st = self->state;
-          st.offered = std::move(t->offered);
-          auto batchers = assign_remote_buckets(self);
-          log::info("node", "buckets assigned to ", st.offered.size(),
-                    " batcher node(s)");
-          start_front(self, snk, std::move(batchers), st.owners);
-        },
-        [=, name = name](caf::error& err) {
-          fail(self, "cannot attach to batcher node " + name + ": "
-                       + self->system().render(err));
-        });
+  if (st.first_attempts > 0 && --st.first_attempts == 0 && !st.front_started)
+    start_ingest_front(self);
+}
+
+bool configured(self_ptr self, const std::string& name) {
+  auto& nodes = self->state.placement.nodes;
+  return std::find(nodes.begin(), nodes.end(), name) != nodes.end();
+}
+
+/// A configured batcher node is not attached: try it again later, waiting
+/// longer after every failure.
+void retry_later(self_ptr self, const std::string& name,
+                 const std::string& why) {
+  auto& st = self->state;
+  if (!configured(self, name)) {
+    log::warn("node", "batcher node ", name, ": ", why);
+    return;
+  }
+  auto& delay = st.backoff[name];
+  delay = next_backoff(delay);
+  log::warn("node", "batcher node ", name, ": ", why, "; trying again in ",
+            std::chrono::duration_cast<std::chrono::milliseconds>(delay)
+              .count(),
+            " ms");
+  self->delayed_send(self, delay, reconnect_atom::value, name);
+}
+
+void lose_batcher_node(self_ptr self, const std::string& name);
+
+/// A batcher node offered its batchers: it gets its share of the buckets;
+/// buckets that move drain on their old node first.
+void add_batcher_node(self_ptr self, const std::string& name,
+                      batcher_host_actor host,
+                      std::vector<batcher_actor> batchers) {
+  auto& st = self->state;
+  if (batchers.size() != st.cfg.buckets) {
+    log::error("node", "batcher node ", name, " offered ", batchers.size(),
+               " batchers for ", st.cfg.buckets, " buckets");
+    return;
+  }
+  if (auto i = st.batcher_nodes.find(name); i != st.batcher_nodes.end()) {
+    if (i->second.host == host)
+      return;
+    lose_batcher_node(self, name); // restarted before its loss was seen
+  }
+  st.batcher_nodes[name] = {host, std::move(batchers)};
+  st.hosts[host.address()] = name;
+  st.backoff.erase(name);
+  self->monitor(host);
+  if (!st.front_started)
+    return;
+  ++st.joins;
+  auto [owners, moved] = assign(self);
+  log::info("node", "batcher node ", name, " joined: ", moved,
+            " bucket(s) move to it (", st.batcher_nodes.size(),
+            " batcher node(s))");
+  list_batchers(self, owners);
+  self->send(st.router, handover_atom::value, std::move(owners));
+}
+
+/// Attaches to a batcher node's host: it spawns batchers for this node.
+void attach(self_ptr self, const std::string& name, batcher_host_actor host,
+            bool first) {
+  auto& st = self->state;
+  self->request(host, std::chrono::seconds(30), attach_atom::value, st.sink,
+                st.cfg.buckets)
+    .then(
+      [=](std::vector<batcher_actor>& batchers) {
+        log::info("node", "attached to batcher node ", name);
+        add_batcher_node(self, name, host, std::move(batchers));
+        if (first)
+          first_attempt_settled(self);
+      },
+      [=](caf::error& err) {
+        retry_later(self, name,
+                    "cannot attach: " + self->system().render(err));
+        if (first)
+          first_attempt_settled(self);
+      });
+}
+
+/// Connects to a configured batcher node and attaches to it.
+void connect_batcher_node(self_ptr self, const std::string& name,
+                          bool first) {
+  connect_remote<batcher_host_actor>(
+    self, name,
+    [=](batcher_host_actor host) { attach(self, name, host, first); },
+    [=](std::string why) {
+      retry_later(self, name, "cannot connect: " + why);
+      if (first)
+        first_attempt_settled(self);
+    });
+}
+
+/// A batcher node went away: its buckets move to the others (or wait for
+/// one to come back), and what was in flight is read again (its words may
+/// have been lost with the node).
+void lose_batcher_node(self_ptr self, const std::string& name) {
+  auto& st = self->state;
+  auto i = st.batcher_nodes.find(name);
+  if (i == st.batcher_nodes.end())
+    return;
+  st.hosts.erase(i->second.host.address());
+  st.batcher_nodes.erase(i);
+  ++st.losses;
+  if (st.front_started) {
+    auto owners = assign(self).first;
+    if (st.batcher_nodes.empty())
+      log::warn("node", "batcher node ", name, " is gone and no batcher node "
+                "is left: words wait in the router until one comes back");
+    else
+      log::warn("node", "batcher node ", name, " is gone: its buckets move "
+                "to ", st.batcher_nodes.size(), " other node(s)");
+    list_batchers(self, owners);
+    self->send(st.router, std::move(owners));
+    self->send(st.source, rewind_atom::value);
+  }
+  retry_later(self, name, "connection lost");
 }
 
 } // namespace
 
 node_actor::behavior_type
 node(node_actor::stateful_pointer<node_state> self, pipeline_config cfg,
-     pipeline_adapters adapters, std::function<void(node_outcome)> finished) {
+     pipeline_adapters adapters, batcher_placement placement,
+     std::function<void(node_outcome)> finished) {
   auto& st = self->state;
   st.cfg = cfg;
   st.adapters = adapters;
+  st.placement = std::move(placement);
   st.finished = std::move(finished);
   st.started = self->clock().now();
   auto me = caf::actor_cast<node_actor>(self);
-  auto snk = self->spawn(sink, cfg.sink, adapters.producer, adapters.latency,
-                         me);
-  self->monitor(snk);
-  st.actors = {{"sink", snk}};
+  st.sink = self->spawn(sink, cfg.sink, adapters.producer, adapters.latency,
+                        me);
+  self->monitor(st.sink);
+  st.actors = {{"sink", st.sink}};
   self->set_down_handler([=](caf::down_msg& msg) {
     auto& st = self->state;
-    auto remote = st.remote_batchers.find(msg.source);
-    if (remote != st.remote_batchers.end()) {
-      lose_batcher_node(self, remote->second);
+    if (auto i = st.hosts.find(msg.source); i != st.hosts.end()) {
+      lose_batcher_node(self, i->second);
       return;
     }
     fail(self, "an actor of the pipeline stopped: "
                  + self->system().render(msg.reason));
   });
-  if (adapters.batcher_hosts.empty()) {
-    auto rpc = self->spawn(rpc_caller, cfg.rpc, adapters.rpc, snk);
+  if (!st.placement.remote) {
+    auto rpc = self->spawn(rpc_caller, cfg.rpc, adapters.rpc, st.sink);
     st.actors.emplace_back("rpc-caller", rpc);
     std::vector<batcher_actor> batchers;
     for (uint32_t k = 0; k < cfg.buckets; ++k) {
@@ -297,9 +399,13 @@ node(node_actor::stateful_pointer<node_state> self, pipeline_config cfg,
       bcfg.bucket = k;
       batchers.push_back(self->spawn(batcher, bcfg, rpc));
     }
-    start_front(self, snk, std::move(batchers), {});
+    start_front(self, std::move(batchers));
+  } else if (st.placement.nodes.empty()) {
+    start_ingest_front(self); // batcher nodes join by themselves
   } else {
-    attach_batcher_nodes(self, snk);
+    st.first_attempts = st.placement.nodes.size();
+    for (auto& name : st.placement.nodes)
+      connect_batcher_node(self, name, true);
   }
   if (cfg.stats_interval.count() > 0)
     self->delayed_send(self, cfg.stats_interval, tick_atom::value);
@@ -315,13 +421,31 @@ node(node_actor::stateful_pointer<node_state> self, pipeline_config cfg,
       self->delayed_send(self, self->state.cfg.stats_interval,
                          tick_atom::value);
     },
+    [=](reconnect_atom, const std::string& name) {
+      auto& st = self->state;
+      if (st.batcher_nodes.count(name) == 0)
+        connect_batcher_node(self, name, false);
+    },
+    [=](join_atom, batcher_host_actor& host, std::string& name) {
+      auto& st = self->state;
+      if (!st.placement.remote || host == nullptr)
+        return;
+      log::info("node", "batcher node ", name, " asks to join");
+      attach(self, name, std::move(host), false);
+    },
     [=](status_atom) {
       auto& st = self->state;
+      boost::json::array nodes;
+      for (auto& [name, ignored] : st.batcher_nodes)
+        nodes.emplace_back(name);
       return status_json({{"buckets", st.cfg.buckets},
                           {"batch_size", st.cfg.batcher.batch_size},
                           {"uptime_s", seconds_since(self)},
                           {"draining", st.finishing},
-                          {"actors", st.actors.size()}});
+                          {"actors", st.actors.size()},
+                          {"batcher_nodes", std::move(nodes)},
+                          {"joins", st.joins},
+                          {"losses", st.losses}});
     },
   };
 }

@@ -43,8 +43,15 @@ struct pipeline_adapters {
   std::shared_ptr<kafka_producer> producer;
   std::shared_ptr<rpc_client> rpc;
   std::shared_ptr<latency_histogram> latency;
-  /// Batcher nodes (--role=ingest) by address; empty: batchers run here.
-  std::vector<std::pair<std::string, batcher_host_actor>> batcher_hosts;
+};
+
+/// Where the batchers run.
+struct batcher_placement {
+  /// False: on this node (--role=all). True: on batcher nodes (--role=ingest).
+  bool remote = false;
+  /// Batcher nodes to attach to (HOST:PORT), tried again with backoff while
+  /// they cannot be reached; more may join by themselves.
+  std::vector<std::string> nodes;
 };
 
 /// How a run ended.
@@ -72,17 +79,35 @@ struct node_state {
   actor_list actors;
   caf::actor_clock::time_point started;
   bool finishing = false;
-  /// Ingest role: the batchers every batcher node offered (index = bucket),
-  /// the owner of every bucket, and the node of every batcher in use.
-  std::map<std::string, std::vector<batcher_actor>> offered;
-  std::vector<std::string> owners;
-  std::map<caf::actor_addr, std::string> remote_batchers;
   router_actor router;
+  sink_actor sink;
+  // -- ingest role ---------------------------------------------------------
+  batcher_placement placement;
+  /// An attached batcher node: its host and the batchers it offered (index
+  /// = bucket).
+  struct batcher_node {
+    batcher_host_actor host;
+    std::vector<batcher_actor> batchers;
+  };
+  std::map<std::string, batcher_node> batcher_nodes;
+  /// Monitored hosts -> node name.
+  std::map<caf::actor_addr, std::string> hosts;
+  /// The owner of every bucket (empty: none).
+  std::vector<std::string> owners;
+  /// The delay before the next attempt, per configured node not attached.
+  std::map<std::string, caf::timespan> backoff;
+  /// Configured nodes whose first attempt has not settled yet: the pipeline
+  /// starts once none is left.
+  std::size_t first_attempts = 0;
+  bool front_started = false;
+  uint64_t joins = 0;
+  uint64_t losses = 0;
 };
 
 node_actor::behavior_type
 node(node_actor::stateful_pointer<node_state> self, pipeline_config cfg,
-     pipeline_adapters adapters, std::function<void(node_outcome)> finished);
+     pipeline_adapters adapters, batcher_placement placement,
+     std::function<void(node_outcome)> finished);
 
 /// Asks every actor for its status and calls `done` with one JSON object
 /// (name -> status); actors that do not answer within 5 s are left out.

@@ -1,70 +1,160 @@
 #include "actors/router.hpp"
 
+#include <algorithm>
 #include <memory>
-
 
 #include "actors/status.hpp"
 
 namespace rpcbatch {
 
+namespace {
+
+using self_ptr = router_actor::stateful_pointer<router_state>;
+
+bool moving(const router_state::bucket& b) {
+  return b.next != nullptr;
+}
+
+/// Gives the bucket its owner and sends the words it held.
+void settle(self_ptr self, router_state::bucket& b, batcher_actor owner) {
+  b.owner = std::move(owner);
+  b.next = batcher_actor{};
+  ++b.generation;
+  if (b.owner != nullptr && !b.held.empty()) {
+    word_batch held;
+    held.elements.swap(b.held);
+    self->send(b.owner, std::move(held));
+  }
+}
+
+/// Flushes every owned bucket; `rp` gets the number of elements flushed.
+void end_window(self_ptr self, caf::response_promise rp) {
+  struct tally {
+    std::size_t pending = 0;
+    uint64_t flushed = 0;
+    caf::response_promise rp;
+    void settle(uint64_t n) {
+      flushed += n;
+      if (--pending == 0)
+        rp.deliver(flushed);
+    }
+  };
+  auto t = std::make_shared<tally>();
+  t->rp = std::move(rp);
+  for (auto& b : self->state.buckets)
+    if (b.owner != nullptr)
+      ++t->pending;
+  if (t->pending == 0) {
+    t->rp.deliver(uint64_t{0});
+    return;
+  }
+  for (auto& b : self->state.buckets)
+    if (b.owner != nullptr)
+      self->request(b.owner, caf::infinite, eow_atom::value)
+        .then([t](uint64_t n) { t->settle(n); },
+              [t](caf::error&) { t->settle(0); });
+}
+
+/// Answers the end-of-window requests that waited for handovers.
+void release_waiting(self_ptr self) {
+  auto& st = self->state;
+  if (std::any_of(st.buckets.begin(), st.buckets.end(), moving))
+    return;
+  auto waiting = std::move(st.waiting);
+  st.waiting.clear();
+  for (auto& rp : waiting)
+    end_window(self, std::move(rp));
+}
+
+} // namespace
+
 router_actor::behavior_type
 router(router_actor::stateful_pointer<router_state> self,
        std::vector<batcher_actor> batchers) {
-  self->state.batchers = std::move(batchers);
-  self->state.routed.resize(self->state.batchers.size());
+  for (auto& b : batchers)
+    self->state.buckets.push_back({std::move(b), {}, {}, 0, 0});
   return {
     [=](word_batch& batch) {
       auto& st = self->state;
-      auto n = static_cast<uint32_t>(st.batchers.size());
+      auto n = static_cast<uint32_t>(st.buckets.size());
       std::vector<word_batch> parts(n);
       for (auto& e : batch.elements)
         parts[bucket_of(e.word, n)].elements.push_back(std::move(e));
       for (uint32_t k = 0; k < n; ++k) {
-        if (parts[k].elements.empty())
+        auto& part = parts[k].elements;
+        if (part.empty())
           continue;
-        st.routed[k] += parts[k].elements.size();
-        self->send(st.batchers[k], std::move(parts[k]));
+        auto& b = st.buckets[k];
+        b.routed += part.size();
+        if (b.owner == nullptr || moving(b))
+          b.held.insert(b.held.end(), std::make_move_iterator(part.begin()),
+                        std::make_move_iterator(part.end()));
+        else
+          self->send(b.owner, std::move(parts[k]));
       }
       ++st.batches;
     },
-    [=](std::vector<batcher_actor>& batchers) {
+    [=](std::vector<batcher_actor>& owners) {
       auto& st = self->state;
-      if (batchers.size() == st.batchers.size())
-        st.batchers = std::move(batchers);
+      if (owners.size() != st.buckets.size())
+        return;
+      for (std::size_t k = 0; k < owners.size(); ++k)
+        settle(self, st.buckets[k], std::move(owners[k]));
+      release_waiting(self);
+    },
+    [=](handover_atom, std::vector<batcher_actor>& owners) {
+      auto& st = self->state;
+      if (owners.size() != st.buckets.size())
+        return;
+      for (std::size_t k = 0; k < owners.size(); ++k) {
+        auto& b = st.buckets[k];
+        if (owners[k] == (moving(b) ? b.next : b.owner))
+          continue;
+        if (b.owner == nullptr || owners[k] == b.owner) {
+          settle(self, b, std::move(owners[k]));
+          continue;
+        }
+        // The old owner flushes its bag first; what it answers comes after
+        // every word sent to it.
+        ++st.handovers;
+        b.next = std::move(owners[k]);
+        auto generation = ++b.generation;
+        auto done = [=] {
+          auto& b = self->state.buckets[k];
+          if (b.generation != generation)
+            return;
+          settle(self, b, b.next);
+          release_waiting(self);
+        };
+        self->request(b.owner, std::chrono::seconds(30), eow_atom::value)
+          .then([done](uint64_t) { done(); }, [done](caf::error&) { done(); });
+      }
+      release_waiting(self);
     },
     [=](eow_atom) -> caf::result<uint64_t> {
       auto& st = self->state;
       ++st.end_of_windows;
       auto rp = self->make_response_promise<uint64_t>();
-      struct tally {
-        std::size_t pending;
-        uint64_t flushed = 0;
-      };
-      auto t = std::make_shared<tally>(tally{st.batchers.size()});
-      if (t->pending == 0)
-        rp.deliver(uint64_t{0});
-      for (auto& b : st.batchers)
-        self->request(b, caf::infinite, eow_atom::value)
-          .then(
-            [=](uint64_t n) mutable {
-              t->flushed += n;
-              if (--t->pending == 0)
-                rp.deliver(t->flushed);
-            },
-            [=](caf::error& err) mutable {
-              if (--t->pending == 0)
-                rp.deliver(t->flushed);
-            });
+      st.waiting.push_back(rp);
+      release_waiting(self);
       return rp;
     },
     [=](status_atom) {
       auto& st = self->state;
       boost::json::array routed;
-      for (auto n : st.routed)
-        routed.push_back(n);
-      return status_json({{"buckets", st.batchers.size()},
+      boost::json::array held;
+      uint64_t owned = 0;
+      for (auto& b : st.buckets) {
+        routed.push_back(b.routed);
+        held.push_back(b.held.size());
+        owned += b.owner != nullptr ? 1 : 0;
+      }
+      return status_json({{"buckets", st.buckets.size()},
+                          {"owned_buckets", owned},
                           {"batches", st.batches},
                           {"routed_by_bucket", std::move(routed)},
+                          {"held_by_bucket", std::move(held)},
+                          {"handovers", st.handovers},
                           {"end_of_windows", st.end_of_windows}});
     },
   };

@@ -1,10 +1,15 @@
 // The bucket router: bucket = (first byte of the word) % buckets, as the
-// seed's to_buckets(); one batcher per bucket.
+// seed's to_buckets(); one batcher (owner) per bucket. A bucket without an
+// owner (no batcher node left) holds its words until one is given; a bucket
+// handed over to a new owner holds its words until the old owner flushed
+// (end of window), so a bag never mixes two owners.
 #pragma once
 
 #include <cstdint>
 #include <string_view>
 #include <vector>
+
+#include <caf/response_promise.hpp>
 
 #include "messages/actors.hpp"
 
@@ -17,10 +22,23 @@ inline uint32_t bucket_of(std::string_view word, uint32_t buckets) {
 
 struct router_state {
   static inline const char* name = "router";
-  std::vector<batcher_actor> batchers;
-  std::vector<uint64_t> routed;
+  struct bucket {
+    /// Null while the bucket has no owner.
+    batcher_actor owner;
+    /// Words waiting for an owner or for a handover to finish.
+    std::vector<element> held;
+    /// Where the bucket goes once the old owner flushed (null: no handover).
+    batcher_actor next;
+    /// Stamps handovers; a newer assignment makes an older one stale.
+    uint64_t generation = 0;
+    uint64_t routed = 0;
+  };
+  std::vector<bucket> buckets;
+  /// End-of-window requests waiting for handovers to finish.
+  std::vector<caf::response_promise> waiting;
   uint64_t batches = 0;
   uint64_t end_of_windows = 0;
+  uint64_t handovers = 0;
 };
 
 router_actor::behavior_type

@@ -20,11 +20,12 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libboost-json1.81-dev
 )
-# The tests: doctest; kcat and Python gRPC for interoperability; Compose and
-# YAML to validate deploy/compose and deploy/k8s.
+# The tests: doctest; kcat and Python gRPC for interoperability; openssl for
+# TLS certificates; Compose and YAML to validate deploy/compose and
+# deploy/k8s.
 test_packages=(
   doctest-dev
-  kcat python3 python3-grpcio python3-grpc-tools
+  kcat openssl python3 python3-grpcio python3-grpc-tools
   docker-compose python3-yaml
 )
 [ "$tests" = OFF ] || packages+=("${test_packages[@]}")

@@ -35,6 +35,9 @@ using input_end_atom = caf::atom_constant<caf::atom("inputend")>;
 using fatal_atom = caf::atom_constant<caf::atom("fatal")>;
 using attach_atom = caf::atom_constant<caf::atom("attach")>;
 using rewind_atom = caf::atom_constant<caf::atom("rewind")>;
+using handover_atom = caf::atom_constant<caf::atom("handover")>;
+using join_atom = caf::atom_constant<caf::atom("join")>;
+using reconnect_atom = caf::atom_constant<caf::atom("reconnect")>;
 
 // -- interfaces ---------------------------------------------------------------
 
@@ -58,10 +61,14 @@ using batcher_actor = status_client::extend<
 using router_actor = status_client::extend<
   /// Splits the batch by bucket, one message per batcher.
   caf::reacts_to<word_batch>,
-  /// New owners of the buckets (index = bucket), after a batcher node left.
+  /// New owners of the buckets (index = bucket; null: none, hold the
+  /// words), at once: after a batcher node left, its batchers are gone.
   caf::reacts_to<std::vector<batcher_actor>>,
-  /// End of window for every bucket; answers once all batchers flushed,
-  /// with the number of elements flushed.
+  /// New owners after a batcher node joined: a bucket that moves holds its
+  /// words until its old owner flushed (end of window), then switches.
+  caf::reacts_to<handover_atom, std::vector<batcher_actor>>,
+  /// End of window for every owned bucket (after any handover); answers
+  /// once all owners flushed, with the number of elements flushed.
   caf::replies_to<eow_atom>::with<uint64_t>>;
 
 /// Splits record values into words.
@@ -115,16 +122,29 @@ using rpc_caller_actor = status_client::extend<
   /// The backoff of the job with this id ran out: call again.
   caf::reacts_to<retry_atom, uint64_t>>;
 
-/// Published by a batcher node (--role=batcher): serves ingest nodes.
+/// Published by a batcher node (--role=batcher): serves ingest nodes. The
+/// actors it spawned for an ingest node stop when that node's sink does.
 using batcher_host_actor = status_client::extend<
   /// An ingest node attaches with its sink and number of buckets: the host
   /// spawns an rpc-caller writing to that sink and one batcher per bucket,
   /// and answers their handles (index = bucket).
   caf::replies_to<attach_atom, sink_actor, uint32_t>::with<
-    std::vector<batcher_actor>>>;
+    std::vector<batcher_actor>>,
+  /// Offer this node, under this name (HOST:PORT), to the ingest nodes at
+  /// these addresses (--join), and again whenever a link to one breaks.
+  caf::reacts_to<join_atom, std::string, std::vector<std::string>>,
+  /// Time to offer this node to the ingest node at this address again.
+  caf::reacts_to<reconnect_atom, std::string>>;
 
-/// Supervises one node's pipeline: start, stats, drain and exit.
-using node_actor = status_client::extend<
+/// What a batcher node started with --join sees of an ingest node.
+using ingest_actor = caf::typed_actor<
+  /// A batcher node offers itself (its host and its name, HOST:PORT): the
+  /// ingest node attaches to it and hands it its share of the buckets.
+  caf::reacts_to<join_atom, batcher_host_actor, std::string>>;
+
+/// Supervises one node's pipeline: start, stats, drain and exit. An ingest
+/// node publishes it on --listen (as an ingest_actor) for joining nodes.
+using node_actor = ingest_actor::extend_with<status_client>::extend<
   /// Bounded mode: every assigned partition reached its end offset.
   caf::reacts_to<input_end_atom>,
   /// A stop signal: drain gracefully, then finish.
@@ -132,6 +152,8 @@ using node_actor = status_client::extend<
   /// An unrecoverable error: stop at once without committing more.
   caf::reacts_to<fatal_atom, std::string>,
   /// Periodic stats line.
-  caf::reacts_to<tick_atom>>;
+  caf::reacts_to<tick_atom>,
+  /// Time to try the batcher node at this address (HOST:PORT) again.
+  caf::reacts_to<reconnect_atom, std::string>>;
 
 } // namespace rpcbatch

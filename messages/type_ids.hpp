@@ -33,6 +33,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(rpcbatch, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::source_actor))
   CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::node_actor))
   CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::batcher_host_actor))
+  CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::ingest_actor))
   CAF_ADD_TYPE_ID(rpcbatch, (std::vector<rpcbatch::batcher_actor>))
 CAF_END_TYPE_ID_BLOCK(rpcbatch)
 

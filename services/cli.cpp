@@ -126,4 +126,19 @@ std::pair<std::string, int> split_host_port(const std::string& text) {
   return {host, static_cast<int>(port)};
 }
 
+std::vector<std::string> split_address_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t from = 0;
+  while (from <= text.size()) {
+    auto comma = std::min(text.find(',', from), text.size());
+    auto item = text.substr(from, comma - from);
+    from = comma + 1;
+    if (item.empty())
+      continue;
+    split_host_port(item);
+    out.push_back(std::move(item));
+  }
+  return out;
+}
+
 } // namespace rpcbatch

@@ -61,4 +61,8 @@ int run_tool(int argc, char** argv, const char* usage,
 /// Splits "host:port" ("[::1]:50051" too); throws cli_error if malformed.
 std::pair<std::string, int> split_host_port(const std::string& text);
 
+/// Splits "HOST:PORT,HOST:PORT,..." (empty items skipped); throws cli_error
+/// if an item is malformed.
+std::vector<std::string> split_address_list(const std::string& text);
+
 } // namespace rpcbatch

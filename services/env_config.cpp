@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include <caf/config_option.hpp>
+#include <caf/settings.hpp>
 
 #include "services/cli.hpp"
 
@@ -101,10 +102,12 @@ std::vector<std::string> env_option_names(const caf::config_option_set& opts) {
   std::vector<std::string> out;
   for (auto& opt : opts) {
     auto name = opt.long_name();
-    if (opt.category() != "global" || name == "help" || name == "long-help"
-        || name == "dump-config")
-      continue;
-    out.emplace_back(name.begin(), name.end());
+    auto category = opt.category();
+    if (category != "global")
+      out.emplace_back(std::string{category.begin(), category.end()} + "."
+                       + std::string{name.begin(), name.end()});
+    else if (name != "help" && name != "long-help" && name != "dump-config")
+      out.emplace_back(name.begin(), name.end());
   }
   return out;
 }
@@ -178,7 +181,7 @@ caf::error parse_with_env(caf::actor_system_config& cfg,
                       + std::string{type.begin(), type.end()} + " for --"
                       + x.option);
     }
-    cfg.content[x.option] = std::move(*parsed);
+    caf::put(cfg.content, x.option, std::move(*parsed));
   }
   kafka.insert(env.kafka.begin(), env.kafka.end());
   return {};

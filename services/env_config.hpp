@@ -1,7 +1,8 @@
 // Configuration from environment variables, for containers: every option
-// --NAME of a program's global category is also the variable RPCBATCH_NAME
-// (upper case, '-' and '.' as '_'), e.g. --batch-size is RPCBATCH_BATCH_SIZE
-// and --bounded is RPCBATCH_BOUNDED=true. RPCBATCH_KAFKA_NAME passes a
+// --NAME (or --CATEGORY.NAME) of a program is also the variable
+// RPCBATCH_NAME (upper case, '-' and '.' as '_'), e.g. --batch-size is
+// RPCBATCH_BATCH_SIZE, --bounded is RPCBATCH_BOUNDED=true and
+// --openssl.cafile is RPCBATCH_OPENSSL_CAFILE. RPCBATCH_KAFKA_NAME passes a
 // librdkafka property like --kafka.name (lower case, '_' as '.').
 //
 // Precedence: command line > environment > config file > default. Variables
@@ -51,8 +52,9 @@ env_settings read_env(const std::vector<std::string>& environment,
                       const std::vector<std::string>& options,
                       const std::vector<std::string>& args);
 
-/// The long names of the global options in `opts` that variables may set:
-/// all but help, long-help and dump-config.
+/// The names of the options in `opts` that variables may set: NAME for the
+/// global category (all but help, long-help and dump-config), CATEGORY.NAME
+/// for the others.
 std::vector<std::string> env_option_names(const caf::config_option_set& opts);
 
 /// The entries of this process's environment.

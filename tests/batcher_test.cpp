@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <optional>
+
 #include "actors/router.hpp"
 #include "actors/status.hpp"
 #include "fixture.hpp"
@@ -198,6 +200,112 @@ TEST_CASE_FIXTURE(router_fixture, "router sends each word to its bucket") {
     CHECK(got[k]->empty());
   // End of window reaches every batcher and sums their answers.
   CHECK(ask<uint64_t>(aut, eow_atom::value) == 45);
+}
+
+namespace {
+
+/// A batcher that logs what it gets and answers an end of window only when
+/// the test says so (with a flush message, from inside the actor).
+struct slow_batcher {
+  std::shared_ptr<std::vector<std::string>> log
+    = std::make_shared<std::vector<std::string>>();
+  std::shared_ptr<std::vector<caf::response_promise>> pending
+    = std::make_shared<std::vector<caf::response_promise>>();
+  batcher_actor handle;
+
+  explicit slow_batcher(caf::actor_system& sys) {
+    auto log = this->log;
+    auto pending = this->pending;
+    handle = sys.spawn(
+      [=](batcher_actor::pointer self) -> batcher_actor::behavior_type {
+        return {
+          [log](word_batch& b) {
+            for (auto& e : b.elements)
+              log->push_back(e.word);
+          },
+          [pending](flush_atom, uint64_t n) {
+            for (auto& rp : *pending)
+              rp.deliver(n);
+            pending->clear();
+          },
+          [=](eow_atom) -> caf::result<uint64_t> {
+            log->push_back("<end of window>");
+            pending->push_back(self->make_response_promise<uint64_t>());
+            return pending->back();
+          },
+          [](status_atom) { return std::string{"{}"}; },
+        };
+      });
+  }
+};
+
+} // namespace
+
+TEST_CASE_FIXTURE(router_fixture,
+                  "a bucket handed over holds its words until the old owner "
+                  "flushed") {
+  slow_batcher old{sys};
+  auto owners = batchers;
+  owners[7] = old.handle;
+  auto aut = sys.spawn(router, owners);
+  caf::anon_send(aut, words({"apple"}));
+  run();
+  caf::anon_send(aut, handover_atom::value, batchers); // bucket 7 moves
+  caf::anon_send(aut, words({"avocado", "banana"}));
+  run();
+  // The old owner got its word, then the end of window; the new owner
+  // nothing yet; other buckets are not held up.
+  CHECK(*old.log == std::vector<std::string>{"apple", "<end of window>"});
+  CHECK(got[7]->empty());
+  REQUIRE(got[8]->size() == 1);
+  // An end of window waits for the handover.
+  auto answered = std::make_shared<std::optional<uint64_t>>();
+  sys.spawn([=](caf::event_based_actor* self) {
+    self->request(aut, caf::infinite, eow_atom::value)
+      .then([=](uint64_t n) { *answered = n; });
+  });
+  run();
+  CHECK_FALSE(answered->has_value());
+  // The old owner flushed: the held word goes to the new owner.
+  REQUIRE(old.pending->size() == 1);
+  caf::anon_send(old.handle, flush_atom::value, uint64_t{1});
+  run();
+  REQUIRE(got[7]->size() == 1);
+  CHECK(got[7]->at(0).elements.at(0).word == "avocado");
+  CHECK(answered->value_or(0) == 45);
+  caf::anon_send(aut, words({"apricot"}));
+  run();
+  CHECK(got[7]->size() == 2);
+  CHECK(old.log->size() == 2);
+}
+
+TEST_CASE_FIXTURE(router_fixture,
+                  "a bucket without an owner holds its words until it gets "
+                  "one") {
+  auto owners = batchers;
+  owners[3] = batcher_actor{}; // 'g' = 103 -> 3
+  auto aut = sys.spawn(router, owners);
+  caf::anon_send(aut, words({"grape", "apple", "guava"}));
+  run();
+  REQUIRE(got[7]->size() == 1);
+  CHECK(got[3]->empty());
+  // End of window: every owned bucket flushes (3 is left out).
+  CHECK(ask<uint64_t>(aut, eow_atom::value) == 42);
+  // An owner at once (after a node loss): the held words go to it in order.
+  caf::anon_send(aut, batchers);
+  run();
+  REQUIRE(got[3]->size() == 1);
+  auto& held = got[3]->at(0).elements;
+  REQUIRE(held.size() == 2);
+  CHECK(held[0].word == "grape");
+  CHECK(held[1].word == "guava");
+  // And a node loss takes the owner away again.
+  owners = batchers;
+  owners[7] = batcher_actor{};
+  caf::anon_send(aut, owners);
+  caf::anon_send(aut, words({"apple"}));
+  run();
+  CHECK(got[7]->size() == 1);
 }
 
 TEST_CASE("buckets follow the seed's ord(word[0]) % 10") {

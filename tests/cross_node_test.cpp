@@ -90,6 +90,10 @@ TEST_CASE_FIXTURE(two_nodes, "every message type crosses CAF nodes") {
   round_trip(assigned_atom::value, partition_offsets{{{0, -1}}});
   round_trip(eof_atom::value, int32_t{1}, int64_t{77});
   round_trip(fatal_atom::value, std::string{"broken"});
+  round_trip(handover_atom::value, std::vector<batcher_actor>{});
+  round_trip(join_atom::value, std::string{"10.0.0.7:4250"},
+             std::vector<std::string>{"10.0.0.2:4260", "10.0.0.3:4260"});
+  round_trip(reconnect_atom::value, std::string{"10.0.0.2:4260"});
 }
 
 TEST_CASE_FIXTURE(two_nodes, "actor handles cross CAF nodes and come back") {

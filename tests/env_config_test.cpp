@@ -196,6 +196,20 @@ TEST_CASE("env_config: a config file value of the wrong type or an unknown "
   CHECK(cli.cfg.opts.max_wait_secs == doctest::Approx(0.5));
 }
 
+TEST_CASE("env_config: options of other categories are variables too") {
+  node_config cfg;
+  auto names = env_option_names(cfg.options());
+  CHECK(std::count(names.begin(), names.end(), "openssl.cafile") == 1);
+  parsed_node n{{"--openssl.key=cli.key"},
+                {"RPCBATCH_OPENSSL_CAFILE=/etc/rpcbatch/ca.pem",
+                 "RPCBATCH_OPENSSL_KEY=env.key"}};
+  REQUIRE(n.error.empty());
+  CHECK(n.cfg.openssl_cafile == "/etc/rpcbatch/ca.pem");
+  CHECK(caf::get_or(n.cfg.content, "openssl.cafile", std::string{})
+        == "/etc/rpcbatch/ca.pem");
+  CHECK(n.cfg.openssl_key == "cli.key");
+}
+
 TEST_CASE("env_config: a bad value names its variable") {
   try {
     parsed_node n{{}, {"RPCBATCH_BATCH_SIZE=ten"}};

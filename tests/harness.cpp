@@ -184,6 +184,7 @@ std::vector<kafka_record> read_topic(const std::string& bootstrap,
     kafka_record r;
     r.partition = m->partition();
     r.offset = m->offset();
+    r.timestamp = m->timestamp().timestamp;
     if (m->key_pointer() == nullptr)
       r.null_key = true;
     else
@@ -432,6 +433,38 @@ node_run with_summary(process_result p) {
 }
 
 } // namespace
+
+std::string listening_address(child_process& process,
+                              milliseconds timeout) {
+  const std::string marker = "listening on ";
+  if (!process.wait_for_stdout(marker, timeout))
+    throw std::runtime_error("the node did not start listening: "
+                             + process.err());
+  auto out = process.out();
+  auto from = out.find(marker) + marker.size();
+  return out.substr(from, out.find_first_of(" \n", from) - from);
+}
+
+namespace {
+
+std::vector<std::string> batcher_command(const std::string& rpc_target,
+                                         const std::vector<std::string>& extra,
+                                         const std::string& listen) {
+  std::vector<std::string> argv{node_binary(), "--role=batcher",
+                                "--listen=" + listen,
+                                "--rpc-target=" + rpc_target};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return argv;
+}
+
+} // namespace
+
+batcher_node::batcher_node(const std::string& rpc_target,
+                           const std::vector<std::string>& extra,
+                           const std::string& listen)
+  : process(batcher_command(rpc_target, extra, listen)),
+    address(listening_address(process)) {
+}
 
 node_run run_node(const std::vector<std::string>& command,
                   milliseconds timeout) {

@@ -44,6 +44,8 @@ using kafka_value = std::optional<std::string>;
 struct kafka_record {
   int32_t partition = 0;
   int64_t offset = 0;
+  /// Milliseconds since the epoch (the producer's create time).
+  int64_t timestamp = 0;
   std::string key;
   std::string value;
   bool null_key = false;
@@ -210,6 +212,23 @@ struct node_run {
   /// The summary line (empty object if the node printed none).
   boost::json::object summary;
   bool has_summary = false;
+};
+
+/// Where a node printed that it listens ("... listening on HOST:PORT");
+/// throws std::runtime_error if it did not within `timeout`.
+std::string listening_address(child_process& process,
+                              std::chrono::milliseconds timeout
+                              = std::chrono::seconds{30});
+
+/// A batcher node (--role=batcher) calling `rpc_target`, on a free loopback
+/// port unless `listen` says otherwise; `extra` options are appended.
+struct batcher_node {
+  child_process process;
+  std::string address;
+
+  batcher_node(const std::string& rpc_target,
+               const std::vector<std::string>& extra = {},
+               const std::string& listen = "127.0.0.1:0");
 };
 
 /// Runs the node with `command` (see environment::node_command) until it

@@ -4,6 +4,7 @@
 #include "tests/harness.hpp"
 
 #include <csignal>
+#include <filesystem>
 #include <numeric>
 #include <random>
 
@@ -375,7 +376,11 @@ TEST_CASE("node: bad options exit 2 with a message naming the option") {
                                   {"--max-wait-secs=abc", "max-wait-secs"},
                                   {"--no-such-option=1", "no-such-option"},
                                   {"--kafka.no.such.property=1",
-                                   "no.such.property"}}) {
+                                   "no.such.property"},
+                                  {"--join=127.0.0.1:4260", "--join"},
+                                  {"--role=ingest", "--batcher-nodes"},
+                                  {"--batcher-nodes=127.0.0.1:4250",
+                                   "--batcher-nodes"}}) {
     auto r = run_process(env.node_command({b.arg}), "", 30s);
     INFO(b.arg, " -> exit ", r.exit_code, ", stderr: ", r.err);
     CHECK(r.exit_code == 2);
@@ -393,32 +398,10 @@ TEST_CASE("node: bad options exit 2 with a message naming the option") {
 
 // -- scale-out roles: an ingest node and batcher nodes over CAF's middleman --
 
-namespace {
-
-/// A batcher node (--role=batcher) on a free loopback port.
-struct batcher_node {
-  child_process process;
-  std::string address;
-
-  batcher_node(const environment& env, std::vector<std::string> extra = {})
-    : process(with({std::string{RPCBATCH_BIN_DIR} + "/rpcbatch-node",
-                    "--role=batcher", "--listen=127.0.0.1:0",
-                    "--rpc-target=" + env.rpc_target()},
-                   extra)) {
-    const std::string marker = "listening on ";
-    REQUIRE(process.wait_for_stdout(marker, 30s));
-    auto out = process.out();
-    auto from = out.find(marker) + marker.size();
-    address = out.substr(from, out.find('\n', from) - from);
-  }
-};
-
-} // namespace
-
 TEST_CASE("node: an ingest node and a batcher node process a corpus "
           "exactly") {
   environment env;
-  batcher_node batchers{env};
+  batcher_node batchers{env.rpc_target()};
   auto corpus = make_corpus(31, 400);
   env.produce(corpus);
   auto run = run_node(env.node_command(
@@ -433,13 +416,16 @@ TEST_CASE("node: an ingest node and a batcher node process a corpus "
   CHECK(rpc.batch_calls > 0);
   CHECK(rpc.max_batch <= 10);
   CHECK(contains(batchers.process.err(), "attached with 10 buckets"));
+  // The batcher node stops what it ran for the ingest node that left.
+  CHECK(batchers.process.wait_for_stderr("went away: its 11 actors stop",
+                                         30s));
 }
 
 TEST_CASE("node: two batcher nodes share the buckets and the output stays "
           "exact") {
   environment env;
-  batcher_node first{env};
-  batcher_node second{env};
+  batcher_node first{env.rpc_target()};
+  batcher_node second{env.rpc_target()};
   auto corpus = make_corpus(32, 300);
   env.produce(corpus);
   auto run = run_node(env.node_command(
@@ -454,33 +440,67 @@ TEST_CASE("node: two batcher nodes share the buckets and the output stays "
   CHECK(env.committed() == env.ends());
 }
 
-TEST_CASE("node: losing its batcher node stops the ingest node without "
-          "losing a word") {
+TEST_CASE("node: an ingest node that lost its only batcher node waits for "
+          "it to come back and loses no word") {
   environment env{slow_rpc()};
   auto corpus = make_corpus(33, 400);
   env.produce(corpus);
   auto lost = std::make_unique<batcher_node>(
-    env, std::vector<std::string>{"--rpc-max-inflight=1"});
-  child_process ingest{env.node_command(
-    with(throttled, {"--role=ingest", "--batcher-nodes=" + lost->address}))};
+    env.rpc_target(), std::vector<std::string>{"--rpc-max-inflight=1"});
+  auto address = lost->address;
+  child_process ingest{env.node_command(with(
+    throttled, {"--role=ingest", "--bounded", "--batcher-nodes=" + address}))};
   REQUIRE_RUNNING_WITH_OUTPUT(env, ingest);
   CHECK(lost->process.kill_and_wait() == 128 + SIGKILL);
-  auto code = ingest.wait(60s);
+  REQUIRE(ingest.wait_for_stderr("no batcher node is left", 30s));
+  CHECK(ingest.wait_for_stderr("trying again in", 30s));
+  CHECK_FALSE(ingest.exit_code());
+  // The node comes back on the same address: the ingest node reattaches.
+  batcher_node back{env.rpc_target(), {}, address};
+  auto code = ingest.wait(120s);
   REQUIRE(code);
-  CHECK(*code == 1);
-  CHECK(contains(ingest.err(), "stopped"));
-  // A new batcher node and a restart: every word at least once.
-  batcher_node fresh{env};
-  auto second = run_node(env.node_command(with(
-    throttled, {"--role=ingest", "--batcher-nodes=" + fresh.address,
-                "--bounded"})));
-  REQUIRE_COMPLETE_RUN(second);
+  CHECK(*code == 0);
+  CHECK(contains(back.process.err(), "attached with 10 buckets"));
   auto c = covers(expected_outputs(corpus),
                   key_values(env.read(output_topic)));
   CHECK(c.missing == 0);
   CHECK(c.foreign == 0);
   CHECK(env.committed() == env.ends());
-  MESSAGE(c.duplicates, " duplicate outputs after losing a batcher node");
+  MESSAGE(c.duplicates, " duplicate outputs after the only batcher node "
+                        "came back");
+}
+
+TEST_CASE("node: a batcher node that joins mid-stream takes over buckets and "
+          "the output stays exact") {
+  environment env{slow_rpc()};
+  auto corpus = make_corpus(35, 600);
+  auto half = corpus.size() / 2;
+  env.produce(slice(corpus, 0, half));
+  const std::vector<std::string> slow = {"--rpc-max-inflight=1"};
+  batcher_node first{env.rpc_target(), slow};
+  child_process ingest{env.node_command(
+    with(throttled, {"--role=ingest", "--listen=127.0.0.1:0",
+                     "--batcher-nodes=" + first.address}))};
+  auto ingest_address = listening_address(ingest);
+  REQUIRE_RUNNING_WITH_OUTPUT(env, ingest);
+  batcher_node second{env.rpc_target(),
+                      with(slow, {"--join=" + ingest_address})};
+  REQUIRE(ingest.wait_for_stderr("bucket(s) move to it", 30s));
+  CHECK(contains(ingest.err(), "batcher node " + second.address
+                                 + " joined: 5 bucket(s) move to it"));
+  // The rest of the input arrives after the join, then a drain.
+  env.produce(slice(corpus, half, corpus.size()));
+  auto words = static_cast<int64_t>(count_words(corpus));
+  CHECK(wait_until([&] { return env.stored(output_topic) >= words; }, 120s));
+  REQUIRE(ingest.signal(SIGTERM));
+  auto code = ingest.wait(60s);
+  REQUIRE(code);
+  CHECK(*code == 0);
+  CHECK(contains(second.process.err(), "attached with 10 buckets"));
+  auto diff = compare(expected_outputs(corpus),
+                      key_values(env.read(output_topic)));
+  CHECK_MESSAGE(diff.empty(), diff.describe());
+  CHECK(env.committed() == env.ends());
 }
 
 TEST_CASE("node: when one of two batcher nodes is killed its buckets move "
@@ -491,8 +511,8 @@ TEST_CASE("node: when one of two batcher nodes is killed its buckets move "
   // One call in flight per batcher node: slow enough to kill one mid-stream.
   const std::vector<std::string> slow = {"--rpc-max-inflight=1",
                                          "--max-wait-secs=1"};
-  batcher_node survivor{env, slow};
-  auto doomed = std::make_unique<batcher_node>(env, slow);
+  batcher_node survivor{env.rpc_target(), slow};
+  auto doomed = std::make_unique<batcher_node>(env.rpc_target(), slow);
   child_process ingest{env.node_command(with(
     throttled, {"--role=ingest", "--bounded",
                 "--batcher-nodes=" + survivor.address + ","
@@ -510,4 +530,106 @@ TEST_CASE("node: when one of two batcher nodes is killed its buckets move "
   CHECK(c.foreign == 0);
   CHECK(env.committed() == env.ends());
   MESSAGE(c.duplicates, " duplicate outputs after a batcher node was killed");
+}
+
+TEST_CASE("node: two ingest nodes share the input through the consumer "
+          "group and one batcher node") {
+  environment env;
+  batcher_node batchers{env.rpc_target()};
+  auto corpus = make_corpus(37, 600);
+  env.produce(corpus);
+  auto command = env.node_command(
+    {"--role=ingest", "--batcher-nodes=" + batchers.address,
+     "--offset-reset=earliest", "--max-inflight-words=2000"});
+  child_process first{command};
+  child_process second{command};
+  auto words = static_cast<int64_t>(count_words(corpus));
+  CHECK(wait_until([&] { return env.stored(output_topic) >= words; }, 120s));
+  // Both drain and commit their own partitions.
+  REQUIRE(first.signal(SIGTERM));
+  REQUIRE(second.signal(SIGTERM));
+  REQUIRE(first.wait(90s));
+  REQUIRE(second.wait(90s));
+  auto a = finished_run(first);
+  auto b = finished_run(second);
+  CHECK(a.process.exit_code == 0);
+  CHECK(b.process.exit_code == 0);
+  CHECK(contains(batchers.process.err(), "ingest node 2 attached"));
+  auto c = covers(expected_outputs(corpus),
+                  key_values(env.read(output_topic)));
+  CHECK(c.missing == 0);
+  CHECK(c.foreign == 0);
+  CHECK(env.committed() == env.ends());
+  MESSAGE("records: ", a.has_summary ? summary_number(a.summary, "records") : 0,
+          " and ", b.has_summary ? summary_number(b.summary, "records") : 0,
+          "; ", c.duplicates, " duplicate outputs");
+}
+
+namespace {
+
+/// A CA and a certificate it signed for 127.0.0.1, made with the openssl
+/// command in a fresh directory; `other` is signed by nobody else's CA.
+struct test_certificates {
+  std::string dir;
+
+  test_certificates() {
+    char name[] = "/tmp/rpcbatch-tls-XXXXXX";
+    REQUIRE(mkdtemp(name) != nullptr);
+    dir = name;
+    auto openssl = [&](std::vector<std::string> args) {
+      args.insert(args.begin(), "/usr/bin/openssl");
+      auto r = run_process(args);
+      REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    };
+    openssl({"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+             "-subj", "/CN=rpcbatch test CA", "-keyout", dir + "/ca.key",
+             "-out", dir + "/ca.pem"});
+    openssl({"req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+             "-keyout", dir + "/node.key", "-out", dir + "/node.csr"});
+    openssl({"x509", "-req", "-days", "2", "-in", dir + "/node.csr", "-CA",
+             dir + "/ca.pem", "-CAkey", dir + "/ca.key", "-CAcreateserial",
+             "-out", dir + "/node.pem"});
+    openssl({"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+             "-subj", "/CN=stranger", "-keyout", dir + "/other.key", "-out",
+             dir + "/other.pem"});
+  }
+
+  ~test_certificates() {
+    std::filesystem::remove_all(dir);
+  }
+
+  /// The openssl.* options with the node certificate (or the stranger's).
+  std::vector<std::string> options(bool stranger = false) const {
+    auto cert = dir + (stranger ? "/other" : "/node");
+    return {"--openssl.certificate=" + cert + ".pem",
+            "--openssl.key=" + cert + ".key",
+            "--openssl.cafile=" + dir + (stranger ? "/other.pem" : "/ca.pem")};
+  }
+};
+
+} // namespace
+
+TEST_CASE("node: node links with TLS carry the corpus exactly and refuse "
+          "nodes without a certificate of the CA") {
+  test_certificates certs;
+  environment env;
+  batcher_node batchers{env.rpc_target(), certs.options()};
+  CHECK(contains(batchers.process.out(), "(TLS)"));
+  // Neither a plain node nor one with a stranger's certificate gets in.
+  for (auto extra : {std::vector<std::string>{}, certs.options(true)}) {
+    child_process refused{env.node_command(with(
+      extra, {"--role=ingest", "--batcher-nodes=" + batchers.address}))};
+    CHECK(refused.wait_for_stderr("cannot connect", 30s));
+    CHECK_FALSE(contains(batchers.process.err(), "attached"));
+  }
+  auto corpus = make_corpus(36, 200);
+  env.produce(corpus);
+  auto run = run_node(env.node_command(with(
+    certs.options(), {"--role=ingest", "--batcher-nodes=" + batchers.address,
+                      "--bounded", "--offset-reset=earliest"})));
+  REQUIRE_COMPLETE_RUN(run);
+  auto diff = compare(expected_outputs(corpus),
+                      key_values(env.read(output_topic)));
+  CHECK_MESSAGE(diff.empty(), diff.describe());
+  CHECK(contains(batchers.process.err(), "attached with 10 buckets"));
 }

@@ -73,6 +73,7 @@ TEST_CASE_FIXTURE(test::deterministic,
     return {
       [routed](word_batch& b) { routed->push_back(std::move(b)); },
       [](std::vector<batcher_actor>&) {},
+      [](handover_atom, std::vector<batcher_actor>&) {},
       [](eow_atom) { return uint64_t{0}; },
       [](status_atom) { return std::string{"{}"}; },
     };

@@ -7,9 +7,13 @@
 #include <iostream>
 #include <thread>
 
+#include <unistd.h>
+
 #include <caf/actor_system.hpp>
 #include <caf/config_option_adder.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
+#include <caf/openssl/publish.hpp>
 #include <caf/send.hpp>
 
 #include "actors/batcher_host.hpp"
@@ -70,9 +74,13 @@ node_config::node_config() {
          "how long a drain waits for outstanding words")
     .add(opts.log_level, "log-level", "debug, info, warn or error")
     .add(opts.role, "role", "all, ingest or batcher")
-    .add(opts.listen, "listen", "where a batcher node listens (HOST:PORT)")
+    .add(opts.listen, "listen",
+         "where a batcher node listens (HOST:PORT, default 127.0.0.1:4250), "
+         "or where an ingest node lets batcher nodes join")
     .add(opts.batcher_nodes, "batcher-nodes",
-         "batcher nodes of an ingest node: HOST:PORT,HOST:PORT,...");
+         "batcher nodes of an ingest node: HOST:PORT,HOST:PORT,...")
+    .add(opts.join, "join",
+         "ingest nodes a batcher node offers itself to: HOST:PORT,...");
 }
 
 std::string validate(node_options& o) {
@@ -106,10 +114,23 @@ std::string validate(node_options& o) {
     return "--rpc-target must be HOST:PORT, not '" + o.rpc_target + "'";
   if (o.role != "all" && o.role != "ingest" && o.role != "batcher")
     return "--role must be all, ingest or batcher, not '" + o.role + "'";
-  if (o.role == "ingest" && o.batcher_nodes.empty())
-    return "--role=ingest needs --batcher-nodes=HOST:PORT,...";
-  if (o.listen.find(':') == std::string::npos)
-    return "--listen must be HOST:PORT, not '" + o.listen + "'";
+  if (o.role == "ingest" && o.batcher_nodes.empty() && o.listen.empty())
+    return "--role=ingest needs --batcher-nodes=HOST:PORT,... or "
+           "--listen=HOST:PORT for batcher nodes to join";
+  if (!o.join.empty() && o.role != "batcher")
+    return "--join is for --role=batcher";
+  if (!o.batcher_nodes.empty() && o.role != "ingest")
+    return "--batcher-nodes is for --role=ingest";
+  if (o.role == "batcher" && o.listen.empty())
+    o.listen = "127.0.0.1:4250";
+  try {
+    if (!o.listen.empty())
+      split_host_port(o.listen);
+    split_address_list(o.batcher_nodes);
+    split_address_list(o.join);
+  } catch (const cli_error& e) {
+    return std::string{"--listen, --batcher-nodes, --join: "} + e.what();
+  }
   if (o.group_id.empty())
     o.group_id = o.output_topic + "-group";
   if (o.dlq_topic.empty())
@@ -246,58 +267,60 @@ private:
 
 namespace {
 
-/// Connects to every batcher node of an ingest node (blocking: before any
-/// actor runs). Throws cli_error on a malformed list, std::runtime_error if
-/// a node cannot be reached.
-std::vector<std::pair<std::string, batcher_host_actor>>
-connect_batcher_nodes(caf::actor_system& sys, const std::string& list) {
-  std::vector<std::pair<std::string, batcher_host_actor>> out;
-  std::size_t from = 0;
-  while (from <= list.size()) {
-    auto comma = list.find(',', from);
-    auto item = list.substr(from, comma == std::string::npos ? std::string::npos
-                                                             : comma - from);
-    from = comma == std::string::npos ? list.size() + 1 : comma + 1;
-    if (item.empty())
-      continue;
-    auto [host, port] = split_host_port(item);
-    auto handle = sys.middleman().remote_actor<batcher_host_actor>(
-      host, static_cast<uint16_t>(port));
-    if (!handle)
-      throw std::runtime_error("cannot reach batcher node " + item + ": "
-                               + sys.render(handle.error()));
-    log::info("node", "connected to batcher node ", item);
-    out.emplace_back(item, *handle);
+/// The name under which a node listening on host:port is known to others:
+/// the machine's name if it listens on every interface.
+std::string advertised(const std::string& host, uint16_t port) {
+  auto name = host;
+  if (host.empty() || host == "0.0.0.0" || host == "::") {
+    char buf[256] = {};
+    if (gethostname(buf, sizeof(buf) - 1) == 0)
+      name = buf;
   }
-  return out;
+  if (name.find(':') != std::string::npos)
+    name = "[" + name + "]";
+  return name + ":" + std::to_string(port);
+}
+
+/// Publishes `handle` on --listen; prints "rpcbatch-node ROLE listening on
+/// HOST:PORT" and answers the port, or prints the error and answers 0.
+template <class Handle>
+uint16_t listen(caf::actor_system& sys, const node_options& opts,
+                const Handle& handle) {
+  auto [host, port] = split_host_port(opts.listen);
+  // Reusing the address lets a node restart on its port at once.
+  auto bound = sys.has_openssl_manager()
+                 ? caf::openssl::publish(handle, static_cast<uint16_t>(port),
+                                         host.c_str(), true)
+                 : sys.middleman().publish(handle, static_cast<uint16_t>(port),
+                                           host.c_str(), true);
+  if (!bound) {
+    std::cerr << "rpcbatch-node: cannot listen on " << opts.listen << ": "
+              << sys.render(bound.error()) << "\n";
+    return 0;
+  }
+  std::cout << "rpcbatch-node " << opts.role << " listening on " << host
+            << ":" << *bound << (sys.has_openssl_manager() ? " (TLS)" : "")
+            << std::endl;
+  return *bound;
 }
 
 /// --role=batcher: publishes a batcher host on --listen and serves ingest
 /// nodes until SIGINT/SIGTERM.
 int run_batcher_node(node_config& cfg) {
   auto& opts = cfg.opts;
-  std::string host;
-  int port = 0;
-  try {
-    std::tie(host, port) = split_host_port(opts.listen);
-  } catch (const cli_error& e) {
-    std::cerr << "rpcbatch-node: --listen: " << e.what() << "\n";
-    return 2;
-  }
   caf::actor_system sys{cfg};
   auto pipeline = to_pipeline(opts);
   auto client = std::make_shared<rpc_client>(opts.rpc_target);
   auto hst = sys.spawn(batcher_host, pipeline.batcher, pipeline.rpc, client);
-  auto bound = sys.middleman().publish(hst, static_cast<uint16_t>(port),
-                                       host.c_str());
-  if (!bound) {
-    std::cerr << "rpcbatch-node: cannot listen on " << opts.listen << ": "
-              << sys.render(bound.error()) << "\n";
+  auto port = listen(sys, opts, hst);
+  if (port == 0) {
     caf::anon_send_exit(hst, caf::exit_reason::user_shutdown);
     return 1;
   }
-  std::cout << "rpcbatch-node batcher listening on " << host << ":" << *bound
-            << std::endl;
+  if (!opts.join.empty())
+    caf::anon_send(hst, join_atom::value,
+                   advertised(split_host_port(opts.listen).first, port),
+                   split_address_list(opts.join));
   wait_stop_signal();
   caf::anon_send_exit(hst, caf::exit_reason::user_shutdown);
   return 0;
@@ -333,8 +356,13 @@ int run_node(int argc, char** argv) {
   log::level lvl;
   log::parse_level(opts.log_level, lvl);
   log::set_level(lvl);
-  if (opts.role != "all")
+  if (opts.role != "all") {
     cfg.load<caf::io::middleman>();
+    // Node links use TLS once a certificate or CA is given (openssl.*).
+    if (!cfg.openssl_certificate.empty() || !cfg.openssl_cafile.empty()
+        || !cfg.openssl_capath.empty())
+      cfg.load<caf::openssl::manager>();
+  }
   if (opts.role == "batcher")
     return run_batcher_node(cfg);
   std::unique_ptr<embedded_environment> env;
@@ -361,21 +389,17 @@ int run_node(int argc, char** argv) {
     std::cerr << "rpcbatch-node: " << e.what() << "\n";
     return 2;
   }
-  if (opts.role == "ingest") {
-    try {
-      adapters.batcher_hosts = connect_batcher_nodes(sys, opts.batcher_nodes);
-    } catch (const cli_error& e) {
-      std::cerr << "rpcbatch-node: --batcher-nodes: " << e.what() << "\n";
-      return 2;
-    } catch (const std::exception& e) {
-      std::cerr << "rpcbatch-node: " << e.what() << "\n";
-      return 1;
-    }
-  }
+  batcher_placement placement;
+  placement.remote = opts.role == "ingest";
+  placement.nodes = split_address_list(opts.batcher_nodes);
   std::promise<node_outcome> done;
   auto outcome_future = done.get_future();
-  auto n = sys.spawn(node, to_pipeline(opts), adapters,
+  auto n = sys.spawn(node, to_pipeline(opts), adapters, placement,
                      [&done](node_outcome x) { done.set_value(std::move(x)); });
+  if (placement.remote && !opts.listen.empty()
+      && listen(sys, opts, caf::actor_cast<ingest_actor>(n)) == 0)
+    caf::anon_send(n, fatal_atom::value,
+                   std::string{"cannot listen on "} + opts.listen);
   bool draining = false;
   while (outcome_future.wait_for(std::chrono::milliseconds(0))
          != std::future_status::ready) {

@@ -38,8 +38,12 @@ struct node_options {
   /// on --batcher-nodes) or batcher (batchers and rpc-caller for ingest
   /// nodes, published on --listen).
   std::string role = "all";
-  std::string listen = "127.0.0.1:4250";
+  /// Batcher: where it listens (default 127.0.0.1:4250). Ingest: where
+  /// batcher nodes join it (default: nowhere).
+  std::string listen;
   std::string batcher_nodes;
+  /// Batcher: ingest nodes it offers itself to.
+  std::string join;
   /// librdkafka properties given as --kafka.NAME=VALUE.
   std::map<std::string, std::string> kafka;
 };

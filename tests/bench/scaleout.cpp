@@ -1,0 +1,177 @@
+// rpcbatch-bench-scaleout: batcher nodes on loopback against the embedded
+// broker and an in-process resolver with a per-call latency (RPC latency
+// bound, where more batcher nodes should help).
+//
+// 1. Throughput: an ingest node with 1, then 2 batcher nodes processes the
+//    same input (--bounded, a fresh group and output topic each); prints
+//    words/s from the ingest node's summary.
+// 2. Recovery: an ingest node streams the input through 2 batcher nodes;
+//    once outputs flow, one batcher node is killed (SIGKILL). Prints the
+//    time from the kill to the first output of a bucket that node owned
+//    (Kafka create time of the record), and the duplicates that the re-read
+//    unconfirmed window produced.
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/json/parse.hpp>
+
+#include "actors/bucket_assignment.hpp"
+#include "actors/router.hpp"
+#include "services/cli.hpp"
+#include "services/textgen.hpp"
+#include "tests/harness.hpp"
+
+namespace {
+
+using namespace rpcbatch;
+using namespace rpcbatch::test;
+using namespace std::chrono_literals;
+
+constexpr const char* usage = R"(usage: rpcbatch-bench-scaleout [options]
+
+  --lines=N          input lines of ~200 bytes (~35 words) (default 4000)
+  --latency-ms=N     resolver latency per call (default 5)
+  --buckets=N        node buckets (default 10)
+)";
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+/// Node options common to every run of the benchmark.
+std::vector<std::string> ingest_command(const environment& env,
+                                        const std::string& run,
+                                        const std::string& buckets,
+                                        std::vector<std::string> extra) {
+  auto argv = env.node_command(
+    {"--role=ingest", "--offset-reset=earliest", "--group-id=bench-" + run,
+     "--output-topic=out-" + run, "--buckets=" + buckets, "--stats-secs=0",
+     "--log-level=warn"});
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return argv;
+}
+
+/// Words/s of a bounded run through `nodes` batcher nodes.
+double throughput(const environment& env, int nodes,
+                  const std::string& buckets) {
+  std::vector<std::unique_ptr<batcher_node>> batchers;
+  std::string list;
+  for (int i = 0; i < nodes; ++i) {
+    batchers.push_back(std::make_unique<batcher_node>(env.rpc_target()));
+    list += (list.empty() ? "" : ",") + batchers.back()->address;
+  }
+  auto run = run_node(ingest_command(env, std::to_string(nodes), buckets,
+                                     {"--bounded", "--batcher-nodes=" + list}),
+                      30min);
+  if (run.process.exit_code != 0 || !run.has_summary)
+    throw std::runtime_error("ingest node exited with "
+                             + std::to_string(run.process.exit_code) + ": "
+                             + tail(run.process.err));
+  return run.summary.at("words_per_s").to_number<double>();
+}
+
+void recovery(const environment& env, const std::vector<kafka_value>& corpus,
+              const std::string& buckets) {
+  auto n = static_cast<uint32_t>(std::stoul(buckets));
+  auto words = static_cast<int64_t>(count_words(corpus));
+  const std::string topic = "out-recovery";
+  batcher_node survivor{env.rpc_target()};
+  auto victim = std::make_unique<batcher_node>(env.rpc_target());
+  auto victim_name = victim->address;
+  auto owners = assign_buckets(n, {survivor.address, victim_name});
+  child_process ingest{ingest_command(
+    env, "recovery", buckets,
+    {"--batcher-nodes=" + survivor.address + "," + victim_name})};
+  auto stored = [&] {
+    try {
+      return env.stored(topic);
+    } catch (const std::runtime_error&) { // not created yet
+      return int64_t{0};
+    }
+  };
+  if (!wait_until([&] { return stored() > words / 4; }, 5min))
+    throw std::runtime_error("no outputs: " + tail(ingest.err()));
+  victim->process.kill_and_wait();
+  auto killed_at = now_ms();
+  if (!wait_until([&] { return stored() >= words; }, 10min))
+    throw std::runtime_error("outputs stopped: " + tail(ingest.err()));
+  ingest.signal(SIGTERM);
+  ingest.wait(2min);
+  int64_t first = -1;
+  int64_t after = 0;
+  auto records = env.read(topic);
+  for (auto& r : records) {
+    if (r.timestamp <= killed_at || r.key.empty())
+      continue;
+    ++after;
+    if (owners[bucket_of(r.key, n)] == victim_name
+        && (first < 0 || r.timestamp < first))
+      first = r.timestamp;
+  }
+  auto moved = std::count(owners.begin(), owners.end(), victim_name);
+  std::printf("recovery: killed 1 of 2 batcher nodes (%ld of %u buckets) "
+              "with %lld of %lld outputs written\n",
+              static_cast<long>(moved), n,
+              static_cast<long long>(records.size() - after),
+              static_cast<long long>(words));
+  // When the ingest node saw the loss: its log line's UTC time of day.
+  auto err = ingest.err();
+  auto gone = err.find(" is gone");
+  auto line = err.rfind('\n', gone) + 1;
+  if (gone != std::string::npos && err.size() > line + 12) {
+    auto t = err.substr(line, 12); // HH:MM:SS.mmm
+    auto of_day = ((std::stoll(t.substr(0, 2)) * 60 + std::stoll(t.substr(3, 2)))
+                     * 60
+                   + std::stoll(t.substr(6, 2)))
+                    * 1000
+                  + std::stoll(t.substr(9, 3));
+    auto delta = (of_day - killed_at % 86400000 + 86400000) % 86400000;
+    std::printf("recovery: the ingest node saw the loss %lld ms after the "
+                "kill\n",
+                static_cast<long long>(delta > 43200000 ? delta - 86400000
+                                                        : delta));
+  }
+  if (first < 0)
+    std::printf("recovery: no output from the moved buckets after the kill\n");
+  else
+    std::printf("recovery: first output from a moved bucket %lld ms after "
+                "the kill\n",
+                static_cast<long long>(first - killed_at));
+  std::printf("recovery: %lld duplicate outputs (%.1f%% of the words)\n",
+              static_cast<long long>(records.size()) - words,
+              100.0 * static_cast<double>(records.size() - words) / words);
+}
+
+int run(const command_line& cl) {
+  cl.allow_only({"lines", "latency-ms", "buckets"});
+  auto lines = static_cast<std::size_t>(cl.integer("lines", 4000, 1, 1e6));
+  resolver_options ropts;
+  ropts.latency_ms = static_cast<int>(cl.integer("latency-ms", 5, 0, 60000));
+  auto buckets = std::to_string(cl.integer("buckets", 10, 1, 256));
+  environment env{ropts};
+  auto corpus = make_corpus(7, lines);
+  env.produce(corpus);
+  std::printf("input: %zu lines, %llu words; resolver latency %d ms\n",
+              corpus.size(),
+              static_cast<unsigned long long>(count_words(corpus)),
+              ropts.latency_ms);
+  for (int nodes : {1, 2})
+    std::printf("throughput: %d batcher node(s): %.0f words/s\n", nodes,
+                throughput(env, nodes, buckets));
+  recovery(env, corpus, buckets);
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  return run_tool(argc, argv, usage, run);
+}
