@@ -6,18 +6,29 @@
 #   deploy/setup.sh              # packages + build
 #   deploy/setup.sh --deps-only  # packages only (the Dockerfile's first stage)
 #   BUILD_DIR=out SANITIZE=ON deploy/setup.sh
+#   TESTS=OFF deploy/setup.sh    # without the test suite and the packages
+#                                # only its tests use (the Dockerfile)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build_dir=${BUILD_DIR:-$here/build}
+tests=${TESTS:-ON}
 
 packages=(
   build-essential cmake pkg-config
   libcaf-dev librdkafka-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libboost-json1.81-dev doctest-dev libcpp-httplib-dev libreadline-dev
-  kcat openssl python3 python3-grpcio python3-grpc-tools
+  libboost-json1.81-dev libcpp-httplib-dev libreadline-dev
 )
+# The tests: doctest; kcat and Python gRPC for interoperability; openssl for
+# TLS certificates; Compose and YAML to validate deploy/compose and
+# deploy/k8s.
+test_packages=(
+  doctest-dev
+  kcat openssl python3 python3-grpcio python3-grpc-tools
+  docker-compose python3-yaml
+)
+[ "$tests" = OFF ] || packages+=("${test_packages[@]}")
 
 missing=()
 for p in "${packages[@]}"; do
@@ -35,6 +46,6 @@ fi
 [ "${1:-}" = "--deps-only" ] && exit 0
 
 cmake -S "$here" -B "$build_dir" -DCMAKE_BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo} \
-  -DSANITIZE=${SANITIZE:-OFF} >/dev/null
+  -DSANITIZE=${SANITIZE:-OFF} -DRPCBATCH_TESTS="$tests" >/dev/null
 cmake --build "$build_dir" -j "$(nproc)"
 echo "setup: built into $build_dir/bin"

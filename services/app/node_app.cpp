@@ -20,6 +20,7 @@
 #include "messages/type_ids.hpp"
 #include "services/cli.hpp"
 #include "services/embedded_broker.hpp"
+#include "services/env_config.hpp"
 #include "services/histogram.hpp"
 #include "services/kafka_consumer.hpp"
 #include "services/kafka_producer.hpp"
@@ -341,7 +342,15 @@ int run_node(int argc, char** argv) {
   node_config cfg;
   register_message_types(cfg);
   auto args = take_kafka_properties(argc, argv, cfg.opts);
-  if (auto err = cfg.parse(std::move(args))) {
+  caf::error err;
+  try {
+    err = parse_with_env(cfg, cfg.options(), std::move(args),
+                         process_environment(), cfg.opts.kafka);
+  } catch (const cli_error& e) {
+    std::cerr << "rpcbatch-node: " << e.what() << "\n";
+    return 2;
+  }
+  if (err) {
     std::cerr << "rpcbatch-node: " << describe_parse_error(cfg.render(err))
               << " (see --help)\n";
     return 2;

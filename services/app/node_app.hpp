@@ -1,6 +1,6 @@
-// rpcbatch-node: options (command line > config file > defaults), the
-// embedded development environment, and one pipeline run from start to
-// drain.
+// rpcbatch-node: options (command line > RPCBATCH_* environment variables >
+// config file > defaults), the embedded development environment, and one
+// pipeline run from start to drain.
 #pragma once
 
 #include <map>
@@ -57,7 +57,8 @@ public:
   node_options opts;
   console_options console;
 
-  /// Every option, with where its value is stored.
+  /// Every option, with where its value is stored (also for the RPCBATCH_*
+  /// variables, services/env_config.hpp).
   const caf::config_option_set& options() const {
     return custom_options_;
   }

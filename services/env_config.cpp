@@ -1,0 +1,190 @@
+#include "services/env_config.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include <caf/config_option.hpp>
+#include <caf/settings.hpp>
+
+#include "services/cli.hpp"
+
+extern char** environ;
+
+namespace rpcbatch {
+
+namespace {
+
+constexpr std::string_view kafka_prefix = "KAFKA_";
+constexpr std::string_view config_file = "config-file";
+
+/// Whether `args` sets option `name` (--name or --name=...).
+bool on_command_line(const std::vector<std::string>& args,
+                     const std::string& name) {
+  auto flag = "--" + name;
+  return std::any_of(args.begin(), args.end(), [&](const std::string& arg) {
+    return arg == flag
+           || (arg.size() > flag.size() && arg.compare(0, flag.size(), flag) == 0
+               && arg[flag.size()] == '=');
+  });
+}
+
+/// "SECURITY_PROTOCOL" -> "security.protocol".
+std::string kafka_property(std::string_view name) {
+  std::string out;
+  for (char c : name)
+    out += c == '_' ? '.'
+                    : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+} // namespace
+
+std::string env_name(std::string_view name) {
+  std::string out{env_prefix};
+  for (char c : name)
+    out += c == '-' || c == '.'
+             ? '_'
+             : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+env_settings read_env(const std::vector<std::string>& environment,
+                      const std::vector<std::string>& options,
+                      const std::vector<std::string>& args) {
+  std::map<std::string, std::string> option_of; // variable -> option
+  for (auto& name : options)
+    option_of.emplace(env_name(name), name);
+  env_settings out;
+  std::vector<std::string> unknown;
+  for (auto& entry : environment) {
+    if (entry.compare(0, env_prefix.size(), env_prefix) != 0)
+      continue;
+    auto eq = entry.find('=');
+    auto variable = entry.substr(0, eq);
+    auto value = eq == std::string::npos ? std::string{} : entry.substr(eq + 1);
+    std::string_view rest{variable};
+    rest.remove_prefix(env_prefix.size());
+    if (rest.size() > kafka_prefix.size()
+        && rest.compare(0, kafka_prefix.size(), kafka_prefix) == 0) {
+      rest.remove_prefix(kafka_prefix.size());
+      out.kafka[kafka_property(rest)] = value;
+      continue;
+    }
+    auto i = option_of.find(variable);
+    if (i == option_of.end()) {
+      unknown.push_back(variable);
+      continue;
+    }
+    auto& option = i->second;
+    if (on_command_line(args, option))
+      continue;
+    if (option == config_file)
+      out.arguments.push_back("--" + option + "=" + value);
+    else
+      out.values.push_back({variable, option, value});
+  }
+  if (!unknown.empty()) {
+    std::sort(unknown.begin(), unknown.end());
+    std::string names;
+    for (auto& u : unknown)
+      names += (names.empty() ? "" : ", ") + u;
+    throw cli_error("unknown environment variable"
+                    + std::string{unknown.size() > 1 ? "s " : " "} + names
+                    + " (" + std::string{env_prefix}
+                    + "NAME stands for the option --name, see --help; "
+                      "librdkafka properties are "
+                    + std::string{env_prefix} + "KAFKA_NAME)");
+  }
+  return out;
+}
+
+std::vector<std::string> env_option_names(const caf::config_option_set& opts) {
+  std::vector<std::string> out;
+  for (auto& opt : opts) {
+    auto name = opt.long_name();
+    auto category = opt.category();
+    if (category != "global")
+      out.emplace_back(std::string{category.begin(), category.end()} + "."
+                       + std::string{name.begin(), name.end()});
+    else if (name != "help" && name != "long-help" && name != "dump-config")
+      out.emplace_back(name.begin(), name.end());
+  }
+  return out;
+}
+
+std::vector<std::string> process_environment() {
+  std::vector<std::string> out;
+  for (auto entry = environ; entry != nullptr && *entry != nullptr; ++entry)
+    out.emplace_back(*entry);
+  return out;
+}
+
+namespace {
+
+/// CAF 0.17 drops a config file's value silently when its type does not
+/// match the option's (max-wait-secs=4 for a decimal option, a quoted
+/// number) and ignores unknown names. Reads the file again as plain settings:
+/// a whole number for a decimal option counts as that decimal; any other
+/// mismatch, and a name that is no option, are errors. Options that `args`
+/// (the command line) sets stay as they are.
+void check_config_file(const std::string& path,
+                       const caf::config_option_set& opts,
+                       const std::vector<std::string>& args,
+                       caf::settings& content) {
+  auto raw = caf::actor_system_config::parse_config_file(path.c_str());
+  if (!raw)
+    return; // no such file: CAF has decided whether that is an error
+  for (auto& [key, value] : *raw) {
+    if (caf::holds_alternative<caf::settings>(value))
+      continue; // a section: CAF's own categories ([scheduler], ...)
+    std::string name{key.begin(), key.end()};
+    auto opt = opts.cli_long_name_lookup(name);
+    if (opt == nullptr)
+      throw cli_error("config file " + path + ": unknown option '" + name
+                      + "' (see --help)");
+    if (!opt->check(value) || on_command_line(args, name))
+      continue;
+    auto whole = caf::get_if<caf::config_value::integer>(&value);
+    caf::config_value real{whole ? static_cast<double>(*whole) : 0.0};
+    if (whole == nullptr || opt->check(real)) {
+      auto type = opt->type_name();
+      throw cli_error("config file " + path + ": " + name + "="
+                      + caf::to_string(value) + " is not a valid "
+                      + std::string{type.begin(), type.end()});
+    }
+    opt->store(real);
+    content[name] = std::move(real);
+  }
+}
+
+} // namespace
+
+caf::error parse_with_env(caf::actor_system_config& cfg,
+                          const caf::config_option_set& opts,
+                          std::vector<std::string> args,
+                          const std::vector<std::string>& environment,
+                          std::map<std::string, std::string>& kafka) {
+  auto env = read_env(environment, env_option_names(opts), args);
+  args.insert(args.begin(), env.arguments.begin(), env.arguments.end());
+  if (auto err = cfg.parse(args))
+    return err;
+  if (cfg.cli_helptext_printed)
+    return {};
+  check_config_file(cfg.config_file_path, opts, args, cfg.content);
+  // Over the config file's values, as CAF's parser stores --name=value.
+  for (auto& x : env.values) {
+    auto opt = opts.cli_long_name_lookup(x.option);
+    auto parsed = opt->parse(x.value);
+    if (!parsed) {
+      auto type = opt->type_name();
+      throw cli_error(x.variable + "='" + x.value + "' is not a valid "
+                      + std::string{type.begin(), type.end()} + " for --"
+                      + x.option);
+    }
+    caf::put(cfg.content, x.option, std::move(*parsed));
+  }
+  kafka.insert(env.kafka.begin(), env.kafka.end());
+  return {};
+}
+
+} // namespace rpcbatch

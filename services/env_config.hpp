@@ -1,0 +1,77 @@
+// Configuration from environment variables, for containers: every option
+// --NAME (or --CATEGORY.NAME) of a program is also the variable
+// RPCBATCH_NAME (upper case, '-' and '.' as '_'), e.g. --batch-size is
+// RPCBATCH_BATCH_SIZE, --bounded is RPCBATCH_BOUNDED=true and
+// --openssl.cafile is RPCBATCH_OPENSSL_CAFILE. RPCBATCH_KAFKA_NAME passes a
+// librdkafka property like --kafka.name (lower case, '_' as '.').
+//
+// Precedence: command line > environment > config file > default. Variables
+// therefore apply after CAF has parsed the command line and the config file,
+// except for the config file's own path (RPCBATCH_CONFIG_FILE), which CAF
+// needs before it parses.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/actor_system_config.hpp>
+#include <caf/config_option_set.hpp>
+
+namespace rpcbatch {
+
+inline constexpr std::string_view env_prefix = "RPCBATCH_";
+
+/// The variable for option `name`: "batch-size" -> "RPCBATCH_BATCH_SIZE".
+std::string env_name(std::string_view name);
+
+/// One option set by a variable.
+struct env_value {
+  std::string variable;
+  std::string option;
+  std::string value;
+};
+
+/// What the variables of one environment contribute to a command line.
+struct env_settings {
+  /// Arguments for CAF's parser: --config-file=FILE, if set.
+  std::vector<std::string> arguments;
+  /// Options that the command line does not set, to store after parsing.
+  std::vector<env_value> values;
+  /// librdkafka properties from RPCBATCH_KAFKA_* (name -> value).
+  std::map<std::string, std::string> kafka;
+};
+
+/// Reads the RPCBATCH_ variables of `environment` ("NAME=VALUE" entries, as
+/// in environ) for a program with the long options `options` whose command
+/// line is `args`: options that `args` sets (--NAME or --NAME=...) are
+/// skipped, because the command line wins. Throws cli_error naming every
+/// RPCBATCH_ variable that stands for no option.
+env_settings read_env(const std::vector<std::string>& environment,
+                      const std::vector<std::string>& options,
+                      const std::vector<std::string>& args);
+
+/// The names of the options in `opts` that variables may set: NAME for the
+/// global category (all but help, long-help and dump-config), CATEGORY.NAME
+/// for the others.
+std::vector<std::string> env_option_names(const caf::config_option_set& opts);
+
+/// The entries of this process's environment.
+std::vector<std::string> process_environment();
+
+/// Parses `args` (the command line without the program name) and the config
+/// file into `cfg`, then layers the variables of `environment` in between
+/// (see above); librdkafka properties from variables join `kafka` unless
+/// already there (from the command line). `opts` are `cfg`'s options.
+/// Unlike CAF alone, a config file value of the wrong type or a name that is
+/// no option is an error (a whole number for a decimal option is fine).
+/// Returns CAF's error for a bad command line or a malformed config file;
+/// throws cli_error for a bad variable or config file value.
+caf::error parse_with_env(caf::actor_system_config& cfg,
+                          const caf::config_option_set& opts,
+                          std::vector<std::string> args,
+                          const std::vector<std::string>& environment,
+                          std::map<std::string, std::string>& kafka);
+
+} // namespace rpcbatch

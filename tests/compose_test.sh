@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# deploy/compose without a container engine: every compose file is valid
+# for Debian's docker-compose (`config -q`, with each of its profiles), and
+# the full stack is wired as the README says: Kafka in KRaft mode without
+# ZooKeeper, the seed's topics with 3 partitions, every batcher node listed
+# on the ingest node and listening on all interfaces inside the network,
+# every published port on the host's loopback only, and the default set
+# (no profile) just Kafka, its UI, the topics and the resolver.
+# Usage: compose_test.sh BIN_DIR
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+files=("$top"/deploy/compose/*.yaml)
+[ -e "${files[0]}" ] || { echo "FAIL: no compose files in deploy/compose" >&2; exit 1; }
+
+for f in "${files[@]}"; do
+  profiles=$(python3 -c '
+import sys, yaml
+doc = yaml.safe_load(open(sys.argv[1]))
+print(" ".join(sorted({p for s in doc["services"].values() for p in s.get("profiles", [])})))
+' "$f")
+  docker-compose -f "$f" config -q
+  for p in $profiles; do
+    docker-compose -f "$f" --profile "$p" config -q
+  done
+  echo "valid: $(basename "$f") (profiles: ${profiles:-none})"
+done
+
+compose=$top/deploy/compose/compose.yaml
+docker-compose -f "$compose" --profile nodes config >"${TMPDIR:-/tmp}/rpcbatch-compose-$$.yaml"
+trap 'rm -f "${TMPDIR:-/tmp}/rpcbatch-compose-$$.yaml"' EXIT
+
+python3 - "${TMPDIR:-/tmp}/rpcbatch-compose-$$.yaml" <<'PY'
+import sys, yaml
+
+config = yaml.safe_load(open(sys.argv[1]))
+services = config["services"]
+default = {name for name, s in services.items() if not s.get("profiles")}
+failures = []
+
+def fail(msg):
+    failures.append(msg)
+
+def env(service):
+    e = services[service].get("environment") or {}
+    if isinstance(e, list):
+        e = dict(x.split("=", 1) for x in e)
+    return {k: str(v) for k, v in e.items()}
+
+if default != {"kafka", "kafka-ui", "topics", "resolver"}:
+    fail(f"without a profile the stack is {sorted(default)}, not Kafka, its UI, "
+         "the topics and the resolver")
+
+# Kafka: the official image in KRaft mode, no ZooKeeper anywhere.
+kafka = services.get("kafka", {})
+if not str(kafka.get("image", "")).startswith("apache/kafka:"):
+    fail(f"kafka is not the official apache/kafka image: {kafka.get('image')}")
+if "controller" not in env("kafka").get("KAFKA_PROCESS_ROLES", ""):
+    fail("kafka is not a KRaft controller (KAFKA_PROCESS_ROLES)")
+if any("zookeeper" in name or "zookeeper" in str(s.get("image", ""))
+       for name, s in services.items()):
+    fail("a ZooKeeper service is there")
+
+# The topics: the seed's three, 3 partitions each, created before the nodes.
+script = " ".join(services.get("topics", {}).get("command") or [])
+for topic in ("input-topic", "rpc-pardo-stateful", "rpc-pardo-stateful-dlq"):
+    if topic not in script:
+        fail(f"the topics service does not create {topic}")
+if "--partitions 3" not in script or "--create" not in script:
+    fail("the topics service does not create topics with 3 partitions")
+
+# The nodes: one ingest node, two or more batcher nodes, all listed.
+roles = {name: env(name).get("RPCBATCH_ROLE") for name in services}
+ingest = [n for n, r in roles.items() if r == "ingest"]
+batchers = sorted(n for n, r in roles.items() if r == "batcher")
+if len(ingest) != 1 or len(batchers) < 2:
+    fail(f"expected one ingest node and at least two batcher nodes: {roles}")
+listed = set()
+for n in ingest:
+    listed = set(env(n).get("RPCBATCH_BATCHER_NODES", "").split(","))
+    deps = services[n].get("depends_on") or {}
+    for b in batchers:
+        if deps.get(b, {}).get("condition") != "service_healthy":
+            fail(f"{n} does not wait until {b} accepts node links")
+for b in batchers:
+    listen = env(b).get("RPCBATCH_LISTEN", "")
+    host, _, port = listen.rpartition(":")
+    if host != "0.0.0.0":
+        fail(f"{b} listens on {listen!r}, not on 0.0.0.0 inside its container")
+    if f"{b}:{port}" not in listed:
+        fail(f"{b}:{port} is not in the ingest node's RPCBATCH_BATCHER_NODES {sorted(listed)}")
+for n in ingest + batchers:
+    if env(n).get("RPCBATCH_HTTP_HOST") != "0.0.0.0":
+        fail(f"{n}'s HTTP endpoints are not reachable from outside its container")
+if not any(str(s.get("entrypoint", "")).find("rpcbatch-textgen") >= 0 for s in services.values()):
+    fail("no text generator")
+if not any(str(s.get("entrypoint", "")).find("rpcbatch-resolver") >= 0
+           and "--listen=0.0.0.0:50051" in (s.get("command") or [])
+           for s in services.values()):
+    fail("no resolver listening on 0.0.0.0:50051")
+
+# Published ports: on 127.0.0.1 only; the ingest node's console and metrics.
+published = {}
+for name, s in services.items():
+    for p in s.get("ports") or []:
+        text = p if isinstance(p, str) else f"{p.get('host_ip', '')}:{p.get('published')}:{p.get('target')}"
+        if not text.startswith("127.0.0.1:"):
+            fail(f"{name} publishes {text} beyond the host's loopback")
+        published.setdefault(name, []).append(text.split(":")[2].split("/")[0])
+for n in ingest:
+    for var in ("RPCBATCH_CONSOLE_PORT", "RPCBATCH_HTTP_PORT"):
+        port = env(n).get(var)
+        if port is None or port not in published.get(n, []):
+            fail(f"{n} does not publish its {var} ({port})")
+
+for f in failures:
+    print("FAIL:", f)
+print(f"{len(services)} services; ingest {ingest}, batchers {batchers}")
+sys.exit(1 if failures else 0)
+PY
