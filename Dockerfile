@@ -26,9 +26,11 @@ RUN apt-get update \
       libcaf-core0.17 \
       libcaf-io0.17 \
       libcaf-openssl0.17 \
+      libcpp-httplib0.11 \
       libgrpc++1.51 \
       libprotobuf32 \
       librdkafka++1 \
+      libreadline8 \
  && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --user-group --uid 10001 --no-create-home \
       --home-dir /nonexistent --shell /usr/sbin/nologin rpcbatch
