@@ -98,6 +98,10 @@ env_settings read_env(const std::vector<std::string>& environment,
   return out;
 }
 
+bool is_cli_action(std::string_view name) {
+  return name == "help" || name == "long-help" || name == "dump-config";
+}
+
 std::vector<std::string> env_option_names(const caf::config_option_set& opts) {
   std::vector<std::string> out;
   for (auto& opt : opts) {
@@ -106,7 +110,7 @@ std::vector<std::string> env_option_names(const caf::config_option_set& opts) {
     if (category != "global")
       out.emplace_back(std::string{category.begin(), category.end()} + "."
                        + std::string{name.begin(), name.end()});
-    else if (name != "help" && name != "long-help" && name != "dump-config")
+    else if (!is_cli_action(name))
       out.emplace_back(name.begin(), name.end());
   }
   return out;

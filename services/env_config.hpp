@@ -52,6 +52,10 @@ env_settings read_env(const std::vector<std::string>& environment,
                       const std::vector<std::string>& options,
                       const std::vector<std::string>& args);
 
+/// Whether a global option is one of CAF's actions (help, long-help,
+/// dump-config) rather than a setting.
+bool is_cli_action(std::string_view name);
+
 /// The names of the options in `opts` that variables may set: NAME for the
 /// global category (all but help, long-help and dump-config), CATEGORY.NAME
 /// for the others.

@@ -10,6 +10,7 @@
 #include <httplib.h>
 
 #include "services/app/node_app.hpp"
+#include "services/env_config.hpp"
 #include "services/kafka_consumer.hpp"
 #include "services/log.hpp"
 #include "services/rpc_client.hpp"
@@ -46,8 +47,7 @@ boost::json::object options_in_effect(const caf::config_option_set& options) {
     auto category = opt.category();
     std::string name(long_name.begin(), long_name.end());
     if (std::string(category.begin(), category.end()) != "global"
-        || name == "help" || name == "long-help"
-        || name == "dump-config")
+        || is_cli_action(name))
       continue;
     if (auto value = opt.get()) {
       auto text = caf::to_string(*value);
