@@ -110,7 +110,7 @@ std::vector<std::string> env_option_names(const caf::config_option_set& opts) {
     if (category != "global")
       out.emplace_back(std::string{category.begin(), category.end()} + "."
                        + std::string{name.begin(), name.end()});
-    else if (!is_cli_action(name))
+    else if (!is_cli_action({name.data(), name.size()}))
       out.emplace_back(name.begin(), name.end());
   }
   return out;
