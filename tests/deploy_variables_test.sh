@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Every RPCBATCH_* variable that deploy/ sets (compose files, Kubernetes
+# manifests, the example config) names an option of rpcbatch-node: NAME in
+# lower case with '_' as '-' (or CATEGORY.NAME), as its --long-help lists
+# it. RPCBATCH_KAFKA_* are librdkafka properties and pass through.
+# Usage: deploy_variables_test.sh BIN_DIR
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+help=$("$1/rpcbatch-node" --long-help 2>&1)
+
+names=$(grep -ohE "RPCBATCH_[A-Z0-9_]+:|RPCBATCH_[A-Z0-9_]+=|name: RPCBATCH_[A-Z0-9_]+" \
+          "$top"/deploy/compose/*.yaml "$top"/deploy/k8s/*.yaml \
+        | grep -oE "RPCBATCH_[A-Z0-9_]+" | sort -u)
+[ -n "$names" ] || { echo "FAIL: no RPCBATCH_ variable found in deploy/"; exit 1; }
+
+failed=0
+for var in $names; do
+  case $var in RPCBATCH_KAFKA_*) continue ;; esac
+  name=$(echo "${var#RPCBATCH_}" | tr 'A-Z_' 'a-z-')
+  dotted=${name/-/.}
+  if grep -qE -- "--($name|$dotted)[=< ]" <<<"$help"; then
+    echo "ok: $var is --$name"
+  else
+    echo "FAIL: $var names no option of rpcbatch-node"
+    failed=1
+  fi
+done
+exit $failed
