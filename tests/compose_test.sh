@@ -2,8 +2,9 @@
 # deploy/compose without a container engine: every compose file is valid
 # for Debian's docker-compose (`config -q`, with each of its profiles), and
 # the full stack is wired as the README says: Kafka in KRaft mode without
-# ZooKeeper, the seed's topics with 3 partitions, every batcher node listed
-# on the ingest node and listening on all interfaces inside the network,
+# ZooKeeper, the seed's topics with 3 partitions, batcher nodes (two by
+# default, more with --scale) that join the ingest node, every node
+# listening on all interfaces inside the network,
 # every published port on the host's loopback only, and the default set
 # (no profile) just Kafka, its UI, the topics and the resolver.
 # Usage: compose_test.sh BIN_DIR
@@ -69,26 +70,26 @@ for topic in ("input-topic", "rpc-pardo-stateful", "rpc-pardo-stateful-dlq"):
 if "--partitions 3" not in script or "--create" not in script:
     fail("the topics service does not create topics with 3 partitions")
 
-# The nodes: one ingest node, two or more batcher nodes, all listed.
+# The nodes: one ingest node listening for joins, and batcher nodes (two
+# or more replicas) that join it.
 roles = {name: env(name).get("RPCBATCH_ROLE") for name in services}
 ingest = [n for n, r in roles.items() if r == "ingest"]
 batchers = sorted(n for n, r in roles.items() if r == "batcher")
-if len(ingest) != 1 or len(batchers) < 2:
+replicas = sum(int(services[b].get("scale", 1)) for b in batchers)
+if len(ingest) != 1 or replicas < 2:
     fail(f"expected one ingest node and at least two batcher nodes: {roles}")
-listed = set()
-for n in ingest:
-    listed = set(env(n).get("RPCBATCH_BATCHER_NODES", "").split(","))
-    deps = services[n].get("depends_on") or {}
-    for b in batchers:
-        if deps.get(b, {}).get("condition") != "service_healthy":
-            fail(f"{n} does not wait until {b} accepts node links")
-for b in batchers:
-    listen = env(b).get("RPCBATCH_LISTEN", "")
+def listens_everywhere(name):
+    listen = env(name).get("RPCBATCH_LISTEN", "")
     host, _, port = listen.rpartition(":")
     if host != "0.0.0.0":
-        fail(f"{b} listens on {listen!r}, not on 0.0.0.0 inside its container")
-    if f"{b}:{port}" not in listed:
-        fail(f"{b}:{port} is not in the ingest node's RPCBATCH_BATCHER_NODES {sorted(listed)}")
+        fail(f"{name} listens on {listen!r}, not on 0.0.0.0 inside its container")
+    return port
+doors = {f"{n}:{listens_everywhere(n)}" for n in ingest}
+for b in batchers:
+    listens_everywhere(b)
+    if env(b).get("RPCBATCH_JOIN") not in doors:
+        fail(f"{b} does not join the ingest node ({env(b).get('RPCBATCH_JOIN')!r}, "
+             f"not one of {sorted(doors)})")
 for n in ingest + batchers:
     if env(n).get("RPCBATCH_HTTP_HOST") != "0.0.0.0":
         fail(f"{n}'s HTTP endpoints are not reachable from outside its container")
@@ -115,6 +116,6 @@ for n in ingest:
 
 for f in failures:
     print("FAIL:", f)
-print(f"{len(services)} services; ingest {ingest}, batchers {batchers}")
+print(f"{len(services)} services; ingest {ingest}, batchers {batchers} x {replicas}")
 sys.exit(1 if failures else 0)
 PY
