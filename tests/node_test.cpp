@@ -83,6 +83,26 @@ coverage covers(const record_multiset& expected,
   return c;
 }
 
+/// The output topic holds exactly the outputs of `corpus` (multiset
+/// equality: every word once, nothing else).
+void check_exact_output(const environment& env,
+                        const std::vector<kafka_value>& corpus) {
+  auto diff = compare(expected_outputs(corpus),
+                      key_values(env.read(output_topic)));
+  CHECK_MESSAGE(diff.empty(), diff.describe());
+}
+
+/// The output topic holds every output of `corpus` at least once and
+/// nothing else; answers the coverage (with the duplicates).
+coverage check_every_word(const environment& env,
+                          const std::vector<kafka_value>& corpus) {
+  auto c = covers(expected_outputs(corpus),
+                  key_values(env.read(output_topic)));
+  CHECK(c.missing == 0);
+  CHECK(c.foreign == 0);
+  return c;
+}
+
 std::vector<kafka_value> slice(const std::vector<kafka_value>& xs,
                                std::size_t from, std::size_t to) {
   return {xs.begin() + static_cast<std::ptrdiff_t>(from),
@@ -169,9 +189,7 @@ TEST_CASE("node: a bounded run ends at the end of the input, not at the "
     {"--bounded", "--offset-reset=earliest", "--max-wait-secs=86400",
      "--drain-timeout-secs=15"}));
   REQUIRE_COMPLETE_RUN(run);
-  auto diff = compare(expected_outputs(corpus),
-                      key_values(env.read(output_topic)));
-  CHECK_MESSAGE(diff.empty(), diff.describe());
+  check_exact_output(env, corpus);
   CHECK(env.committed() == env.ends());
   CHECK(summary_number(run.summary, "flushes.timer") == 0);
   CHECK(summary_number(run.summary, "flushes.end_of_window") > 0);
@@ -186,9 +204,7 @@ TEST_CASE("node: with 30% of the RPC calls failing, retries lose nothing") {
   auto run = run_node(env.node_command(
     {"--bounded", "--offset-reset=earliest", "--rpc-max-attempts=20"}));
   REQUIRE_COMPLETE_RUN(run);
-  auto diff = compare(expected_outputs(corpus),
-                      key_values(env.read(output_topic)));
-  CHECK_MESSAGE(diff.empty(), diff.describe());
+  check_exact_output(env, corpus);
   CHECK(env.stored(dlq_topic) == 0);
   CHECK(env.committed() == env.ends());
   auto rpc = env.resolver().counts();
@@ -263,9 +279,7 @@ TEST_CASE("node: SIGTERM drains and a restart in the same group completes "
   // The signal came mid-stream: both runs had words to do.
   CHECK(first_words > 0);
   CHECK(summary_number(second.summary, "words") > 0);
-  auto diff = compare(expected_outputs(corpus),
-                      key_values(env.read(output_topic)));
-  CHECK_MESSAGE(diff.empty(), diff.describe());
+  check_exact_output(env, corpus);
   CHECK(env.committed() == env.ends());
   CHECK(summary_number(first.summary, "words")
           + summary_number(second.summary, "words")
@@ -298,10 +312,7 @@ TEST_CASE("node: after SIGKILL a restart in the same group loses no word") {
   CHECK(resume_from < static_cast<int64_t>(corpus.size()));
   auto second = run_node(env.node_command(with(args, {"--bounded"})));
   REQUIRE_COMPLETE_RUN(second);
-  auto c = covers(expected_outputs(corpus),
-                  key_values(env.read(output_topic)));
-  CHECK(c.missing == 0);
-  CHECK(c.foreign == 0);
+  auto c = check_every_word(env, corpus);
   CHECK(env.committed() == env.ends());
   // The restart read only what was not committed.
   CHECK(summary_number(second.summary, "records")
@@ -408,9 +419,7 @@ TEST_CASE("node: an ingest node and a batcher node process a corpus "
     {"--role=ingest", "--batcher-nodes=" + batchers.address, "--bounded",
      "--offset-reset=earliest"}));
   REQUIRE_COMPLETE_RUN(run);
-  auto diff = compare(expected_outputs(corpus),
-                      key_values(env.read(output_topic)));
-  CHECK_MESSAGE(diff.empty(), diff.describe());
+  check_exact_output(env, corpus);
   CHECK(env.committed() == env.ends());
   auto rpc = env.resolver().counts();
   CHECK(rpc.batch_calls > 0);
@@ -434,9 +443,7 @@ TEST_CASE("node: two batcher nodes share the buckets and the output stays "
      "--offset-reset=earliest"}));
   REQUIRE_COMPLETE_RUN(run);
   CHECK(contains(run.process.err, "buckets assigned to 2 batcher node(s)"));
-  auto diff = compare(expected_outputs(corpus),
-                      key_values(env.read(output_topic)));
-  CHECK_MESSAGE(diff.empty(), diff.describe());
+  check_exact_output(env, corpus);
   CHECK(env.committed() == env.ends());
 }
 
@@ -461,10 +468,7 @@ TEST_CASE("node: an ingest node that lost its only batcher node waits for "
   REQUIRE(code);
   CHECK(*code == 0);
   CHECK(contains(back.process.err(), "attached with 10 buckets"));
-  auto c = covers(expected_outputs(corpus),
-                  key_values(env.read(output_topic)));
-  CHECK(c.missing == 0);
-  CHECK(c.foreign == 0);
+  auto c = check_every_word(env, corpus);
   CHECK(env.committed() == env.ends());
   MESSAGE(c.duplicates, " duplicate outputs after the only batcher node "
                         "came back");
@@ -497,9 +501,7 @@ TEST_CASE("node: a batcher node that joins mid-stream takes over buckets and "
   REQUIRE(code);
   CHECK(*code == 0);
   CHECK(contains(second.process.err(), "attached with 10 buckets"));
-  auto diff = compare(expected_outputs(corpus),
-                      key_values(env.read(output_topic)));
-  CHECK_MESSAGE(diff.empty(), diff.describe());
+  check_exact_output(env, corpus);
   CHECK(env.committed() == env.ends());
 }
 
@@ -524,10 +526,7 @@ TEST_CASE("node: when one of two batcher nodes is killed its buckets move "
   REQUIRE(code);
   CHECK(*code == 0);
   CHECK(contains(ingest.err(), "is gone: its buckets move to 1 other node"));
-  auto c = covers(expected_outputs(corpus),
-                  key_values(env.read(output_topic)));
-  CHECK(c.missing == 0);
-  CHECK(c.foreign == 0);
+  auto c = check_every_word(env, corpus);
   CHECK(env.committed() == env.ends());
   MESSAGE(c.duplicates, " duplicate outputs after a batcher node was killed");
 }
@@ -561,10 +560,7 @@ TEST_CASE("node: two ingest nodes share the input through the consumer "
   REQUIRE(a.has_summary);
   REQUIRE(b.has_summary);
   CHECK(contains(batchers.process.err(), "ingest node 2 attached"));
-  auto c = covers(expected_outputs(corpus),
-                  key_values(env.read(output_topic)));
-  CHECK(c.missing == 0);
-  CHECK(c.foreign == 0);
+  auto c = check_every_word(env, corpus);
   auto ra = summary_number(a.summary, "records");
   auto rb = summary_number(b.summary, "records");
   CHECK(ra + rb >= corpus.size());
@@ -636,8 +632,6 @@ TEST_CASE("node: node links with TLS carry the corpus exactly and refuse "
     certs.options(), {"--role=ingest", "--batcher-nodes=" + batchers.address,
                       "--bounded", "--offset-reset=earliest"})));
   REQUIRE_COMPLETE_RUN(run);
-  auto diff = compare(expected_outputs(corpus),
-                      key_values(env.read(output_topic)));
-  CHECK_MESSAGE(diff.empty(), diff.describe());
+  check_exact_output(env, corpus);
   CHECK(contains(batchers.process.err(), "attached with 10 buckets"));
 }
