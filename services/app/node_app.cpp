@@ -335,6 +335,60 @@ int run_batcher_node(node_config& cfg) {
   return 0;
 }
 
+/// The adapters of an ingest or all-in-one node; throws if one cannot be
+/// made (e.g. a bad librdkafka property).
+pipeline_adapters make_adapters(const node_options& opts) {
+  pipeline_adapters adapters;
+  consumer_options copts;
+  copts.topic = opts.input_topic;
+  copts.properties = kafka_properties(opts, "consumer.");
+  copts.properties["group.id"] = opts.group_id;
+  copts.properties["auto.offset.reset"] = opts.offset_reset;
+  adapters.consumer = std::make_shared<kafka_consumer>(copts);
+  adapters.producer = std::make_shared<kafka_producer>(
+    kafka_properties(opts, "producer."));
+  adapters.rpc = std::make_shared<rpc_client>(opts.rpc_target);
+  adapters.latency = std::make_shared<latency_histogram>();
+  return adapters;
+}
+
+/// Waits for the node's outcome; the first SIGINT/SIGTERM asks the node to
+/// drain (after `on_drain`), a second one aborts at once.
+node_outcome wait_for_outcome(std::future<node_outcome>& outcome,
+                              const node_actor& n,
+                              const std::function<void()>& on_drain) {
+  bool draining = false;
+  while (outcome.wait_for(std::chrono::milliseconds(0))
+         != std::future_status::ready) {
+    auto sig = wait_stop_signal_for(std::chrono::milliseconds(100));
+    if (sig == 0)
+      continue;
+    if (draining) {
+      log::error("node", "second signal: aborting without a drain");
+      std::_Exit(130);
+    }
+    draining = true;
+    on_drain();
+    caf::anon_send(n, drain_atom::value);
+  }
+  return outcome.get();
+}
+
+/// The last commit (synchronous, only after a run that may commit), then
+/// leaving the group; answers the exit code.
+int close_consumer(kafka_consumer& consumer, const node_outcome& outcome) {
+  if (!outcome.ok) {
+    consumer.close({});
+    return 1;
+  }
+  auto err = consumer.close(outcome.final_offsets);
+  if (!err.empty()) {
+    log::error("node", err);
+    return 1;
+  }
+  return outcome.complete ? 0 : 3;
+}
+
 } // namespace
 
 int run_node(int argc, char** argv) {
@@ -384,16 +438,7 @@ int run_node(int argc, char** argv) {
   caf::actor_system sys{cfg};
   pipeline_adapters adapters;
   try {
-    consumer_options copts;
-    copts.topic = opts.input_topic;
-    copts.properties = kafka_properties(opts, "consumer.");
-    copts.properties["group.id"] = opts.group_id;
-    copts.properties["auto.offset.reset"] = opts.offset_reset;
-    adapters.consumer = std::make_shared<kafka_consumer>(copts);
-    adapters.producer = std::make_shared<kafka_producer>(
-      kafka_properties(opts, "producer."));
-    adapters.rpc = std::make_shared<rpc_client>(opts.rpc_target);
-    adapters.latency = std::make_shared<latency_histogram>();
+    adapters = make_adapters(opts);
   } catch (const std::exception& e) {
     std::cerr << "rpcbatch-node: " << e.what() << "\n";
     return 2;
@@ -416,36 +461,11 @@ int run_node(int argc, char** argv) {
   } catch (const std::exception& e) {
     caf::anon_send(n, fatal_atom::value, std::string{e.what()});
   }
-  bool draining = false;
-  while (outcome_future.wait_for(std::chrono::milliseconds(0))
-         != std::future_status::ready) {
-    auto sig = wait_stop_signal_for(std::chrono::milliseconds(100));
-    if (sig == 0)
-      continue;
-    if (draining) {
-      log::error("node", "second signal: aborting without a drain");
-      std::_Exit(130);
-    }
-    draining = true;
+  auto outcome = wait_for_outcome(outcome_future, n, [&env] {
     if (env)
       env->stop_text();
-    caf::anon_send(n, drain_atom::value);
-  }
-  auto outcome = outcome_future.get();
-  int code = 0;
-  if (outcome.ok) {
-    // The last commit, synchronous, then leave the group.
-    auto err = adapters.consumer->close(outcome.final_offsets);
-    if (!err.empty()) {
-      log::error("node", err);
-      code = 1;
-    } else if (!outcome.complete) {
-      code = 3;
-    }
-  } else {
-    adapters.consumer->close({});
-    code = 1;
-  }
+  });
+  auto code = close_consumer(*adapters.consumer, outcome);
   std::cout << outcome.summary << std::endl;
   return code;
 }
