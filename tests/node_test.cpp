@@ -258,13 +258,14 @@ TEST_CASE("node: SIGTERM drains and a restart in the same group completes "
   auto half = corpus.size() / 2;
   env.produce(slice(corpus, 0, half));
   child_process streaming{env.node_command(throttled)};
-  // Mid-stream: some outputs are written, the rest of the input arrives
-  // while the node runs, and the signal comes right after it.
+  // Mid-stream: some outputs are written when the signal comes; the rest
+  // of the input arrives after the drain, so that the restart has work
+  // whatever the timing.
   REQUIRE_RUNNING_WITH_OUTPUT(env, streaming);
-  env.produce(slice(corpus, half, corpus.size()));
   REQUIRE(streaming.signal(SIGTERM));
   auto code = streaming.wait(90s);
   REQUIRE(code.has_value());
+  env.produce(slice(corpus, half, corpus.size()));
   auto first = finished_run(streaming);
   CHECK(*code == 0);
   REQUIRE(first.has_summary);
