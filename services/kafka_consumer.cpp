@@ -1,5 +1,7 @@
 #include "services/kafka_consumer.hpp"
 
+#include <algorithm>
+
 #include <librdkafka/rdkafkacpp.h>
 
 #include "services/kafka.hpp"
@@ -66,6 +68,11 @@ public:
                         partition_list& offsets) override {
     if (err == RdKafka::ERR_NO_ERROR || err == RdKafka::ERR__NO_OFFSET) {
       ++owner_.commits_;
+      std::vector<partition_offset> done;
+      for (auto* tp : offsets)
+        if (tp->err() == RdKafka::ERR_NO_ERROR)
+          done.push_back(partition_offset{tp->partition(), tp->offset()});
+      owner_.confirmed(done);
       return;
     }
     ++owner_.commit_failures_;
@@ -211,6 +218,9 @@ std::string kafka_consumer::close(std::vector<partition_offset> final_offsets) {
   if (thread_.joinable())
     thread_.join();
   std::string result;
+  // Offsets committed before (an idle node, everything confirmed) need no
+  // commit, and so no group that may be rebalancing right now.
+  final_offsets = not_yet_confirmed(std::move(final_offsets));
   if (!final_offsets.empty()) {
     auto tps = to_partitions(opts_.topic, final_offsets);
     // A member that leaves at the same time rebalances the group, and the
@@ -251,10 +261,31 @@ void kafka_consumer::commit_now(const std::vector<partition_offset>& offsets,
   auto err = consumer_->commitSync(tps.list);
   if (err == RdKafka::ERR_NO_ERROR || err == RdKafka::ERR__NO_OFFSET) {
     ++commits_;
+    confirmed(offsets);
   } else {
     ++commit_failures_;
     log::warn(component, "offset commit failed: ", RdKafka::err2str(err));
   }
+}
+
+void kafka_consumer::confirmed(const std::vector<partition_offset>& offsets) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (auto& x : offsets) {
+    auto& known = confirmed_[x.partition];
+    known = std::max(known, x.offset);
+  }
+}
+
+std::vector<partition_offset>
+kafka_consumer::not_yet_confirmed(std::vector<partition_offset> offsets) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto done = [&](const partition_offset& x) {
+    auto i = confirmed_.find(x.partition);
+    return i != confirmed_.end() && i->second >= x.offset;
+  };
+  offsets.erase(std::remove_if(offsets.begin(), offsets.end(), done),
+                offsets.end());
+  return offsets;
 }
 
 void kafka_consumer::apply_requests() {

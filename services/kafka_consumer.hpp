@@ -106,8 +106,9 @@ public:
   /// Answers a revoke: commits `offsets` and lets the rebalance go on.
   void release(std::vector<partition_offset> offsets);
 
-  /// Commits `final_offsets` synchronously, leaves the group and joins the
-  /// poll thread. Returns an error text, empty on success.
+  /// Commits `final_offsets` synchronously (those the broker has not yet
+  /// confirmed), leaves the group and joins the poll thread. Returns an
+  /// error text, empty on success.
   std::string close(std::vector<partition_offset> final_offsets);
 
   /// End offsets of every partition of the topic when the thread started.
@@ -135,6 +136,9 @@ private:
   void on_assign(std::vector<partition_offset> parts);
   void on_revoke(std::vector<partition_offset> parts);
   void update_lag();
+  void confirmed(const std::vector<partition_offset>& offsets);
+  std::vector<partition_offset>
+  not_yet_confirmed(std::vector<partition_offset> offsets) const;
 
   consumer_options opts_;
   consumer_events events_;
@@ -165,6 +169,8 @@ private:
   std::optional<std::vector<partition_offset>> released_;
   std::map<int32_t, int64_t> end_offsets_;
   std::vector<int32_t> assignment_;
+  /// The highest offset per partition the broker confirmed as committed.
+  std::map<int32_t, int64_t> confirmed_;
 };
 
 } // namespace rpcbatch
