@@ -169,7 +169,7 @@ void start_front(self_ptr self, std::vector<batcher_actor> batchers) {
   auto& st = self->state;
   st.front_started = true;
   auto me = caf::actor_cast<node_actor>(self);
-  auto rtr = self->spawn(router, batchers);
+  auto rtr = self->spawn(router, batchers, st.placement.remote);
   st.router = rtr;
   auto tok = self->spawn(tokenizer, rtr);
   st.source = self->spawn(source, st.cfg.source, st.adapters.consumer, tok,
@@ -339,13 +339,14 @@ void connect_batcher_node(self_ptr self, const std::string& name,
 }
 
 /// A batcher node went away: its buckets move to the others (or wait for
-/// one to come back), and what was in flight is read again (its words may
-/// have been lost with the node).
+/// one to come back), and the router sends the words that were on it and
+/// are not done yet to their buckets' new owners.
 void lose_batcher_node(self_ptr self, const std::string& name) {
   auto& st = self->state;
   auto i = st.batcher_nodes.find(name);
   if (i == st.batcher_nodes.end())
     return;
+  auto lost = i->second.host.node();
   st.hosts.erase(i->second.host.address());
   st.batcher_nodes.erase(i);
   ++st.losses;
@@ -358,8 +359,7 @@ void lose_batcher_node(self_ptr self, const std::string& name) {
       log::warn("node", "batcher node ", name, " is gone: its buckets move "
                 "to ", st.batcher_nodes.size(), " other node(s)");
     list_batchers(self, owners);
-    self->send(st.router, std::move(owners));
-    self->send(st.source, rewind_atom::value);
+    self->send(st.router, lost_atom::value, lost, std::move(owners));
   }
   retry_later(self, name, "connection lost");
 }

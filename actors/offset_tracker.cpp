@@ -16,15 +16,16 @@ void offset_tracker::settle(partition_state& ps,
     ps.pending.erase(i);
 }
 
-offset_tracker::entry* offset_tracker::find(const record_words& r,
+offset_tracker::entry* offset_tracker::find(int32_t partition, int64_t offset,
+                                            uint32_t epoch,
                                             partition_state*& ps) {
-  auto e = epochs_.find(r.partition);
-  if (e == epochs_.end() || e->second != r.epoch)
+  auto e = epochs_.find(partition);
+  if (e == epochs_.end() || e->second != epoch)
     return nullptr;
-  auto p = parts_.find(r.partition);
+  auto p = parts_.find(partition);
   if (p == parts_.end())
     return nullptr;
-  auto i = p->second.pending.find(r.offset);
+  auto i = p->second.pending.find(offset);
   if (i == p->second.pending.end())
     return nullptr;
   ps = &p->second;
@@ -33,7 +34,7 @@ offset_tracker::entry* offset_tracker::find(const record_words& r,
 
 void offset_tracker::counted(const record_words& r) {
   partition_state* ps = nullptr;
-  auto* e = find(r, ps);
+  auto* e = find(r.partition, r.offset, r.epoch, ps);
   if (e == nullptr)
     return;
   e->counted = true;
@@ -42,14 +43,24 @@ void offset_tracker::counted(const record_words& r) {
   settle(*ps, ps->pending.find(r.offset));
 }
 
-void offset_tracker::acked(const record_words& r) {
+uint32_t offset_tracker::acked(const record_ack& r) {
   partition_state* ps = nullptr;
-  auto* e = find(r, ps);
+  auto* e = find(r.partition, r.offset, r.epoch, ps);
   if (e == nullptr)
-    return;
-  e->remaining -= r.words;
-  words_in_flight_ -= r.words;
+    return 0;
+  uint32_t fresh = 0;
+  for (auto index : r.words) {
+    if (index >= e->confirmed.size())
+      e->confirmed.resize(index + 1);
+    if (!e->confirmed[index]) {
+      e->confirmed[index] = true;
+      ++fresh;
+    }
+  }
+  e->remaining -= fresh;
+  words_in_flight_ -= fresh;
   settle(*ps, ps->pending.find(r.offset));
+  return fresh;
 }
 
 std::optional<int64_t> offset_tracker::commit_point(int32_t partition) const {
@@ -69,6 +80,14 @@ std::vector<partition_offset> offset_tracker::take_commits() {
       out.push_back(partition_offset{partition, *point});
     }
   }
+  return out;
+}
+
+std::vector<partition_done> offset_tracker::progress() const {
+  std::vector<partition_done> out;
+  for (auto& [partition, epoch] : epochs_)
+    out.push_back(
+      partition_done{partition, epoch, commit_point(partition).value_or(0)});
   return out;
 }
 

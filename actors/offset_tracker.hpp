@@ -1,6 +1,7 @@
 // Per-partition offset tracking for at-least-once commits: a record is done
-// once the tokenizer counted its words and the broker confirmed as many
-// outputs; the commit point of a partition is the lowest offset not done
+// once the tokenizer counted its words and the broker confirmed the output
+// of each of them (by position, so a word written twice counts once); the
+// commit point of a partition is the lowest offset not done
 // (the highest contiguous done offset + 1). Every assignment of a partition
 // has its own epoch: counts and acknowledgements of an epoch that was
 // forgotten (revoked) are ignored, so that they cannot mix with the records
@@ -25,15 +26,20 @@ public:
   /// The tokenizer found `words` words in the record.
   void counted(const record_words& r);
 
-  /// The broker confirmed `r.words` outputs of the record. Acknowledgements
-  /// may arrive before the count; the record is done when both agree.
-  void acked(const record_words& r);
+  /// The broker confirmed the outputs of the words at positions `r.words`
+  /// of the record. Acknowledgements may arrive before the count; the record
+  /// is done when every counted word was confirmed. Returns how many of
+  /// them were not confirmed before.
+  uint32_t acked(const record_ack& r);
 
   /// The offset to commit (next to read), if anything was dispatched.
   std::optional<int64_t> commit_point(int32_t partition) const;
 
   /// Commit points of every partition that moved since the last call.
   std::vector<partition_offset> take_commits();
+
+  /// How far every partition ever dispatched is done, with its epoch.
+  std::vector<partition_done> progress() const;
 
   /// Commit points of `partitions` (whether they moved or not).
   std::vector<partition_offset>
@@ -60,6 +66,8 @@ private:
     /// Words counted minus words confirmed.
     int64_t remaining = 0;
     bool counted = false;
+    /// Positions confirmed so far.
+    std::vector<bool> confirmed;
   };
 
   struct partition_state {
@@ -72,7 +80,8 @@ private:
   void settle(partition_state& ps, std::map<int64_t, entry>::iterator i);
 
   /// The entry of a record of the current epoch, or null.
-  entry* find(const record_words& r, partition_state*& ps);
+  entry* find(int32_t partition, int64_t offset, uint32_t epoch,
+              partition_state*& ps);
 
   std::map<int32_t, partition_state> parts_;
   std::map<int32_t, uint32_t> epochs_;

@@ -15,6 +15,43 @@ bool moving(const router_state::bucket& b) {
   return b.next != nullptr;
 }
 
+/// Sends words to a batcher, keeping a copy when the router keeps them.
+void deliver(self_ptr self, const batcher_actor& to, word_batch batch) {
+  auto& st = self->state;
+  if (st.keep_sent) {
+    auto& by_partition = st.sent[to.node()];
+    for (auto& e : batch.elements)
+      by_partition[e.partition].push_back(e);
+    st.kept += batch.elements.size();
+  }
+  self->send(to, std::move(batch));
+}
+
+/// Sends each element to its bucket's owner, or holds it; answers the
+/// buckets that got words.
+std::vector<bool> route(self_ptr self, std::vector<element>& elements) {
+  auto& st = self->state;
+  auto n = static_cast<uint32_t>(st.buckets.size());
+  std::vector<word_batch> parts(n);
+  for (auto& e : elements)
+    parts[bucket_of(e.word, n)].elements.push_back(std::move(e));
+  std::vector<bool> got(n);
+  for (uint32_t k = 0; k < n; ++k) {
+    auto& part = parts[k].elements;
+    if (part.empty())
+      continue;
+    got[k] = true;
+    auto& b = st.buckets[k];
+    b.routed += part.size();
+    if (b.owner == nullptr || moving(b))
+      b.held.insert(b.held.end(), std::make_move_iterator(part.begin()),
+                    std::make_move_iterator(part.end()));
+    else
+      deliver(self, b.owner, std::move(parts[k]));
+  }
+  return got;
+}
+
 /// Gives the bucket its owner and sends the words it held.
 void settle(self_ptr self, router_state::bucket& b, batcher_actor owner) {
   b.owner = std::move(owner);
@@ -23,8 +60,49 @@ void settle(self_ptr self, router_state::bucket& b, batcher_actor owner) {
   if (b.owner != nullptr && !b.held.empty()) {
     word_batch held;
     held.elements.swap(b.held);
-    self->send(b.owner, std::move(held));
+    deliver(self, b.owner, std::move(held));
   }
+}
+
+/// Every word kept for the lost node goes to its bucket's owner now, and
+/// is flushed at once: it has waited long enough.
+void send_again(self_ptr self, const caf::node_id& lost) {
+  auto& st = self->state;
+  auto i = st.sent.find(lost);
+  if (i == st.sent.end())
+    return;
+  std::vector<element> again;
+  for (auto& [partition, words] : i->second)
+    again.insert(again.end(), std::make_move_iterator(words.begin()),
+                 std::make_move_iterator(words.end()));
+  st.sent.erase(i);
+  st.kept -= again.size();
+  st.resent += again.size();
+  auto got = route(self, again);
+  for (std::size_t k = 0; k < got.size(); ++k) {
+    auto& b = st.buckets[k];
+    if (got[k] && b.owner != nullptr && !moving(b))
+      self->request(b.owner, std::chrono::seconds(30), eow_atom::value)
+        .then([](uint64_t) {}, [](caf::error&) {});
+  }
+}
+
+/// Drops kept words of records that are done (or will be read again).
+void forget_done(router_state& st, const std::vector<partition_done>& done) {
+  for (auto& [node, by_partition] : st.sent)
+    for (auto& d : done) {
+      auto i = by_partition.find(d.partition);
+      if (i == by_partition.end())
+        continue;
+      auto& words = i->second;
+      while (!words.empty()
+             && (words.front().epoch < d.epoch
+                 || (words.front().epoch == d.epoch
+                     && words.front().offset < d.below))) {
+        words.pop_front();
+        --st.kept;
+      }
+    }
 }
 
 /// Flushes every owned bucket; `rp` gets the number of elements flushed.
@@ -70,37 +148,36 @@ void release_waiting(self_ptr self) {
 
 router_actor::behavior_type
 router(router_actor::stateful_pointer<router_state> self,
-       std::vector<batcher_actor> batchers) {
+       std::vector<batcher_actor> batchers, bool keep_sent) {
+  self->state.keep_sent = keep_sent;
   for (auto& b : batchers)
     self->state.buckets.push_back({std::move(b), {}, {}, 0, 0});
+  auto reassign = [=](std::vector<batcher_actor>& owners) {
+    auto& st = self->state;
+    if (owners.size() != st.buckets.size())
+      return false;
+    for (std::size_t k = 0; k < owners.size(); ++k)
+      settle(self, st.buckets[k], std::move(owners[k]));
+    return true;
+  };
   return {
     [=](word_batch& batch) {
-      auto& st = self->state;
-      auto n = static_cast<uint32_t>(st.buckets.size());
-      std::vector<word_batch> parts(n);
-      for (auto& e : batch.elements)
-        parts[bucket_of(e.word, n)].elements.push_back(std::move(e));
-      for (uint32_t k = 0; k < n; ++k) {
-        auto& part = parts[k].elements;
-        if (part.empty())
-          continue;
-        auto& b = st.buckets[k];
-        b.routed += part.size();
-        if (b.owner == nullptr || moving(b))
-          b.held.insert(b.held.end(), std::make_move_iterator(part.begin()),
-                        std::make_move_iterator(part.end()));
-        else
-          self->send(b.owner, std::move(parts[k]));
-      }
-      ++st.batches;
+      route(self, batch.elements);
+      ++self->state.batches;
     },
     [=](std::vector<batcher_actor>& owners) {
-      auto& st = self->state;
-      if (owners.size() != st.buckets.size())
+      if (reassign(owners))
+        release_waiting(self);
+    },
+    [=](lost_atom, caf::node_id& lost, std::vector<batcher_actor>& owners) {
+      if (!reassign(owners))
         return;
-      for (std::size_t k = 0; k < owners.size(); ++k)
-        settle(self, st.buckets[k], std::move(owners[k]));
+      ++self->state.nodes_lost;
+      send_again(self, lost);
       release_waiting(self);
+    },
+    [=](std::vector<partition_done>& done) {
+      forget_done(self->state, done);
     },
     [=](handover_atom, std::vector<batcher_actor>& owners) {
       auto& st = self->state;
@@ -155,6 +232,9 @@ router(router_actor::stateful_pointer<router_state> self,
                                 {"routed_by_bucket", std::move(routed)},
                                 {"held_by_bucket", std::move(held)},
                                 {"handovers", st.handovers},
+                                {"kept_for_resend", st.kept},
+                                {"resent", st.resent},
+                                {"batcher_nodes_lost", st.nodes_lost},
                                 {"end_of_windows", st.end_of_windows}});
     },
   };

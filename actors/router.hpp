@@ -2,10 +2,15 @@
 // seed's to_buckets(); one batcher (owner) per bucket. A bucket without an
 // owner (no batcher node left) holds its words until one is given; a bucket
 // handed over to a new owner holds its words until the old owner flushed
-// (end of window), so a bag never mixes two owners.
+// (end of window), so a bag never mixes two owners. An ingest node's router
+// keeps every word it sent to a batcher node until the source reports its
+// record done; when that node is lost, those words go to the buckets' new
+// owners (the source confirms each word once, however often it is written).
 #pragma once
 
 #include <cstdint>
+#include <deque>
+#include <map>
 #include <string_view>
 #include <vector>
 
@@ -34,6 +39,14 @@ struct router_state {
     uint64_t routed = 0;
   };
   std::vector<bucket> buckets;
+  /// Whether sent words are kept (batchers on other nodes).
+  bool keep_sent = false;
+  /// Words sent and not known done, by batcher node and partition, in the
+  /// order sent.
+  std::map<caf::node_id, std::map<int32_t, std::deque<element>>> sent;
+  uint64_t kept = 0;
+  uint64_t resent = 0;
+  uint64_t nodes_lost = 0;
   /// End-of-window requests waiting for handovers to finish.
   std::vector<caf::response_promise> waiting;
   uint64_t batches = 0;
@@ -41,8 +54,10 @@ struct router_state {
   uint64_t handovers = 0;
 };
 
+/// A router for `batchers` (index = bucket); `keep_sent` when they may be
+/// on other nodes.
 router_actor::behavior_type
 router(router_actor::stateful_pointer<router_state> self,
-       std::vector<batcher_actor> batchers);
+       std::vector<batcher_actor> batchers, bool keep_sent);
 
 } // namespace rpcbatch

@@ -47,16 +47,16 @@ namespace {
 
 using self_ptr = sink_actor::stateful_pointer<sink_state>;
 
-/// Acknowledgement of a batch: words per record, merging neighbours.
+/// Acknowledgement of a batch: the words of each record, merging
+/// neighbours.
 delivery_ack ack_of(const std::vector<element>& elements) {
   delivery_ack ack;
   for (auto& e : elements) {
     auto& r = ack.records;
-    if (!r.empty() && r.back().partition == e.partition
-        && r.back().offset == e.offset && r.back().epoch == e.epoch)
-      ++r.back().words;
-    else
-      r.push_back(record_words{e.partition, e.offset, 1, e.epoch});
+    if (r.empty() || r.back().partition != e.partition
+        || r.back().offset != e.offset || r.back().epoch != e.epoch)
+      r.push_back(record_ack{e.partition, e.offset, e.epoch, {}});
+    r.back().words.push_back(e.index);
   }
   return ack;
 }

@@ -25,8 +25,6 @@ bool all_settled(const source_state& st, const std::vector<int32_t>& parts) {
   return true;
 }
 
-void begin_drain(self_ptr self);
-
 /// Everything that may change when words complete or time passes.
 void check_progress(self_ptr self) {
   auto& st = self->state;
@@ -66,21 +64,16 @@ void check_progress(self_ptr self) {
       if (!done)
         log::warn("source", "drain: ", st.tracker.pending_records(),
                   " record(s) still pending; committing what is done");
-      st.drain_promise.deliver(done && !st.rewound_while_draining,
-                               partition_offsets{st.tracker.commits_of(
+      st.drain_promise.deliver(done, partition_offsets{st.tracker.commits_of(
                                        st.tracker.partitions())});
     }
   }
   // Bounded input: every assigned partition reached its start-up end.
-  if (st.cfg.bounded && (!st.input_end_sent || st.drain_again)
-      && !st.assigned.empty()) {
+  if (st.cfg.bounded && !st.input_end_sent && !st.assigned.empty()) {
     bool all = true;
     for (auto p : st.assigned)
       all = all && st.finished.count(p) > 0;
-    if (all && st.drain_again) {
-      st.drain_again = false;
-      begin_drain(self);
-    } else if (all && !st.input_end_sent) {
+    if (all) {
       st.input_end_sent = true;
       self->send(st.node, input_end_atom::value);
     }
@@ -182,8 +175,9 @@ source(source_actor::stateful_pointer<source_state> self, source_config cfg,
     [=](delivery_ack& ack) {
       auto& st = self->state;
       for (auto& r : ack.records) {
-        st.tracker.acked(r);
-        st.words_acked += r.words;
+        auto fresh = st.tracker.acked(r);
+        st.words_acked += fresh;
+        st.words_confirmed_again += r.words.size() - fresh;
       }
       check_progress(self);
     },
@@ -217,32 +211,10 @@ source(source_actor::stateful_pointer<source_state> self, source_config cfg,
         ++st.commit_requests;
         st.consumer->commit(std::move(commits));
       }
+      // The router forgets the words it kept of records now done.
+      self->send(st.router, st.tracker.progress());
       check_progress(self);
       self->delayed_send(self, st.cfg.commit_interval, tick_atom::value);
-    },
-    [=](rewind_atom) {
-      auto& st = self->state;
-      auto points = st.tracker.commits_of(st.tracker.partitions());
-      log::warn("source", "reading ", st.tracker.pending_records(),
-                " unconfirmed record(s) again from the commit points");
-      for (auto& p : points)
-        st.tracker.forget(p.partition);
-      st.consumer->seek(std::move(points));
-      if (st.draining && !st.cfg.bounded) {
-        st.rewound_while_draining = true;
-      } else if (st.draining) {
-        // Undo the drain: read up to the end again, then drain again.
-        st.draining = false;
-        st.drain_again = true;
-        st.drain_deadline.reset();
-        st.consumer->resume_fetching();
-        st.finished.clear();
-      } else {
-        // Bounded mode: the end must be reached again.
-        st.finished.clear();
-        st.input_end_sent = false;
-      }
-      check_progress(self);
     },
     [=](drain_atom) -> caf::result<bool, partition_offsets> {
       auto& st = self->state;
@@ -270,6 +242,7 @@ source(source_actor::stateful_pointer<source_state> self, source_config cfg,
          {"active_seconds", active},
          {"words", st.words},
          {"words_acked", st.words_acked},
+         {"words_confirmed_again", st.words_confirmed_again},
          {"words_in_flight", st.tracker.words_in_flight()},
          {"records_pending", st.tracker.pending_records()},
          {"assigned", std::move(assigned)},

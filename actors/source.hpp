@@ -48,10 +48,6 @@ struct source_state {
   std::map<int32_t, int64_t> end_offsets;
   std::set<int32_t> finished;
   bool input_end_sent = false;
-  /// A rewind came during a streaming drain: what it forgot is not written.
-  bool rewound_while_draining = false;
-  /// A rewind undid a bounded drain: drain again at the end of the input.
-  bool drain_again = false;
   bool paused = false;
   bool draining = false;
   /// A revoke waiting for its partitions' words.
@@ -70,6 +66,9 @@ struct source_state {
   uint64_t records = 0;
   uint64_t words = 0;
   uint64_t words_acked = 0;
+  /// Outputs confirmed for words already confirmed (sent again after a
+  /// batcher node was lost).
+  uint64_t words_confirmed_again = 0;
   uint64_t dropped_while_draining = 0;
   uint64_t pauses = 0;
   uint64_t revokes = 0;

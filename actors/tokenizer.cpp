@@ -20,7 +20,7 @@ tokenizer(tokenizer_actor::stateful_pointer<tokenizer_state> self,
         for_each_word(rec.value, [&](std::string_view w) {
           out.elements.push_back(
             element{std::string{w}, rec.partition, rec.offset, rec.timestamp,
-                    rec.epoch});
+                    rec.epoch, n});
           st.longest_word = std::max(st.longest_word, w.size());
           ++n;
         });

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <caf/atom.hpp>
+#include <caf/node_id.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_actor.hpp>
@@ -36,7 +37,6 @@ using drain_atom = caf::atom_constant<caf::atom("drain")>;
 using input_end_atom = caf::atom_constant<caf::atom("inputend")>;
 using fatal_atom = caf::atom_constant<caf::atom("fatal")>;
 using attach_atom = caf::atom_constant<caf::atom("attach")>;
-using rewind_atom = caf::atom_constant<caf::atom("rewind")>;
 using handover_atom = caf::atom_constant<caf::atom("handover")>;
 using join_atom = caf::atom_constant<caf::atom("join")>;
 using reconnect_atom = caf::atom_constant<caf::atom("reconnect")>;
@@ -45,6 +45,7 @@ using events_atom = caf::atom_constant<caf::atom("events")>;
 using nodes_atom = caf::atom_constant<caf::atom("nodes")>;
 using metrics_atom = caf::atom_constant<caf::atom("metrics")>;
 using control_atom = caf::atom_constant<caf::atom("control")>;
+using lost_atom = caf::atom_constant<caf::atom("lost")>;
 
 // -- interfaces ---------------------------------------------------------------
 
@@ -82,6 +83,14 @@ using router_actor = status_client::extend<
   /// New owners after a batcher node joined: a bucket that moves holds its
   /// words until its old owner flushed (end of window), then switches.
   caf::reacts_to<handover_atom, std::vector<batcher_actor>>,
+  /// A batcher node is gone: new owners at once, as above, and every word
+  /// sent to a batcher on that node and not yet done goes again to the new
+  /// owner of its bucket (ingest nodes keep them until their records are
+  /// done).
+  caf::reacts_to<lost_atom, caf::node_id, std::vector<batcher_actor>>,
+  /// How far records are done (from the source): the words kept for sending
+  /// again that belong to them are dropped.
+  caf::reacts_to<std::vector<partition_done>>,
   /// End of window for every owned bucket (after any handover); answers
   /// once all owners flushed, with the number of elements flushed.
   caf::replies_to<eow_atom>::with<uint64_t>>;
@@ -108,9 +117,6 @@ using source_actor = status_client::extend<
   caf::reacts_to<eof_atom, int32_t, int64_t>,
   /// Periodic commit and resume check.
   caf::reacts_to<tick_atom>,
-  /// Words were lost with a batcher node: forget everything in flight and
-  /// read it again from the commit points (at least once).
-  caf::reacts_to<rewind_atom>,
   /// Stops consuming, flushes every bucket and waits for every word; answers
   /// whether all of it got done (false: gave up waiting) and the offsets to
   /// commit last.

@@ -37,6 +37,9 @@ struct element {
   int64_t offset = 0;
   int64_t timestamp = 0;
   uint32_t epoch = 0;
+  /// The word's position in its record (0, 1, ...): a word sent twice
+  /// (after a batcher node was lost) is confirmed once.
+  uint32_t index = 0;
 };
 
 /// Words in record order (tokenizer -> router -> batcher).
@@ -58,9 +61,26 @@ struct word_counts {
   std::vector<record_words> records;
 };
 
+/// Words of one record whose output the broker confirmed, by position.
+struct record_ack {
+  int32_t partition = 0;
+  int64_t offset = 0;
+  uint32_t epoch = 0;
+  std::vector<uint32_t> words;
+};
+
 /// Words of records whose output the broker acknowledged (sink -> source).
 struct delivery_ack {
-  std::vector<record_words> records;
+  std::vector<record_ack> records;
+};
+
+/// How far a partition's records are done (source -> router, so that it
+/// forgets the words it kept for sending again): every record of an older
+/// epoch, and those of this epoch below `below`.
+struct partition_done {
+  int32_t partition = 0;
+  uint32_t epoch = 0;
+  int64_t below = 0;
 };
 
 /// Why a batcher flushed.
@@ -128,7 +148,7 @@ typename Inspector::result_type inspect(Inspector& f, record_batch& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, element& x) {
   return f(caf::meta::type_name("element"), x.word, x.partition, x.offset,
-           x.timestamp, x.epoch);
+           x.timestamp, x.epoch, x.index);
 }
 
 template <class Inspector>
@@ -145,6 +165,18 @@ typename Inspector::result_type inspect(Inspector& f, record_words& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, word_counts& x) {
   return f(caf::meta::type_name("word_counts"), x.records);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, record_ack& x) {
+  return f(caf::meta::type_name("record_ack"), x.partition, x.offset,
+           x.epoch, x.words);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, partition_done& x) {
+  return f(caf::meta::type_name("partition_done"), x.partition, x.epoch,
+           x.below);
 }
 
 template <class Inspector>

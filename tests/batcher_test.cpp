@@ -185,7 +185,7 @@ struct router_fixture : test::deterministic {
 } // namespace
 
 TEST_CASE_FIXTURE(router_fixture, "router sends each word to its bucket") {
-  auto aut = sys.spawn(router, batchers);
+  auto aut = sys.spawn(router, batchers, false);
   // 'a' = 97 -> 7, 'b' = 98 -> 8, 'Z' = 90 -> 0, '\'' = 39 -> 9.
   caf::anon_send(aut, words({"apple", "banana", "Zebra", "'tis", "avocado"}));
   run();
@@ -247,7 +247,7 @@ TEST_CASE_FIXTURE(router_fixture,
   slow_batcher old{sys};
   auto owners = batchers;
   owners[7] = old.handle;
-  auto aut = sys.spawn(router, owners);
+  auto aut = sys.spawn(router, owners, false);
   caf::anon_send(aut, words({"apple"}));
   run();
   caf::anon_send(aut, handover_atom::value, batchers); // bucket 7 moves
@@ -284,7 +284,7 @@ TEST_CASE_FIXTURE(router_fixture,
                   "one") {
   auto owners = batchers;
   owners[3] = batcher_actor{}; // 'g' = 103 -> 3
-  auto aut = sys.spawn(router, owners);
+  auto aut = sys.spawn(router, owners, false);
   caf::anon_send(aut, words({"grape", "apple", "guava"}));
   run();
   REQUIRE(got[7]->size() == 1);
@@ -306,6 +306,45 @@ TEST_CASE_FIXTURE(router_fixture,
   caf::anon_send(aut, words({"apple"}));
   run();
   CHECK(got[7]->size() == 1);
+}
+
+TEST_CASE_FIXTURE(router_fixture,
+                  "an ingest node's router sends the words of a lost batcher "
+                  "node again, except those of records done") {
+  auto aut = sys.spawn(router, batchers, true);
+  // Offsets 0, 1, 2: apple and avocado to bucket 7, banana to bucket 8.
+  caf::anon_send(aut, words({"apple", "avocado", "banana"}));
+  run();
+  REQUIRE(got[7]->size() == 1);
+  REQUIRE(got[8]->size() == 1);
+  // The record at offset 0 is done; those at 1 and 2 are not.
+  caf::anon_send(aut, std::vector<partition_done>{{0, 0, 1}});
+  // The batchers' node is lost (in this test every batcher is on this
+  // node): buckets 7 and 8 move to a new owner, which gets the words not
+  // done and flushes them at once.
+  slow_batcher heir{sys};
+  auto owners = batchers;
+  owners[7] = heir.handle;
+  owners[8] = heir.handle;
+  caf::anon_send(aut, lost_atom::value, sys.node(), owners);
+  run();
+  CHECK(*heir.log
+        == std::vector<std::string>{"avocado", "banana", "<end of window>",
+                                    "<end of window>"});
+  auto field = [&](const char* name) {
+    auto status = parse_status(ask<std::string>(aut, status_atom::value));
+    return status.as_object().at(name).to_number<int64_t>();
+  };
+  CHECK(field("resent") == 2);
+  caf::anon_send(heir.handle, flush_atom::value, uint64_t{2});
+  // Words sent to the new owner are kept until done, like any others.
+  caf::anon_send(aut, words({"apricot"}, 3));
+  run();
+  CHECK(heir.log->back() == "apricot");
+  CHECK(field("kept_for_resend") == 3);
+  caf::anon_send(aut, std::vector<partition_done>{{0, 0, 4}});
+  run();
+  CHECK(field("kept_for_resend") == 0);
 }
 
 TEST_CASE("buckets follow the seed's ord(word[0]) % 10") {

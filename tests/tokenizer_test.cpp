@@ -74,6 +74,8 @@ TEST_CASE_FIXTURE(test::deterministic,
       [routed](word_batch& b) { routed->push_back(std::move(b)); },
       [](std::vector<batcher_actor>&) {},
       [](handover_atom, std::vector<batcher_actor>&) {},
+      [](lost_atom, caf::node_id&, std::vector<batcher_actor>&) {},
+      [](std::vector<partition_done>&) {},
       [](eow_atom) { return uint64_t{0}; },
       [](status_atom) { return std::string{"{}"}; },
     };
@@ -97,6 +99,10 @@ TEST_CASE_FIXTURE(test::deterministic,
   REQUIRE(els.size() == 3);
   CHECK(els[0].word == "one");
   CHECK(els[0].timestamp == 111);
+  // Positions in the record, for acknowledging each word once.
+  CHECK(els[0].index == 0);
+  CHECK(els[1].index == 1);
+  CHECK(els[2].index == 0);
   CHECK(els[2].word == "three");
   CHECK(els[2].offset == 6);
   CHECK(els[2].timestamp == 114);
