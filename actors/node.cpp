@@ -175,6 +175,7 @@ void start_front(self_ptr self, std::vector<batcher_actor> batchers) {
   st.source = self->spawn(source, st.cfg.source, st.adapters.consumer, tok,
                           rtr, me);
   self->send(st.sink, st.source);
+  self->send(rtr, st.source);
   st.actors.emplace_back("source", st.source);
   st.actors.emplace_back("tokenizer", tok);
   st.actors.emplace_back("router", rtr);

@@ -83,6 +83,18 @@ std::vector<partition_offset> offset_tracker::take_commits() {
   return out;
 }
 
+bool offset_tracker::confirmed(const element& e) const {
+  auto epoch = epochs_.find(e.partition);
+  auto p = parts_.find(e.partition);
+  if (epoch == epochs_.end() || epoch->second != e.epoch || p == parts_.end())
+    return true;
+  auto i = p->second.pending.find(e.offset);
+  if (i == p->second.pending.end())
+    return true;
+  auto& seen = i->second.confirmed;
+  return e.index < seen.size() && seen[e.index];
+}
+
 std::vector<partition_done> offset_tracker::progress() const {
   std::vector<partition_done> out;
   for (auto& [partition, epoch] : epochs_)

@@ -38,6 +38,10 @@ public:
   /// Commit points of every partition that moved since the last call.
   std::vector<partition_offset> take_commits();
 
+  /// Whether the word's output needs no more writing: confirmed, its record
+  /// done, or its epoch over (read again).
+  bool confirmed(const element& e) const;
+
   /// How far every partition ever dispatched is done, with its epoch.
   std::vector<partition_done> progress() const;
 

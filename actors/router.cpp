@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "actors/status.hpp"
+#include "services/log.hpp"
 
 namespace rpcbatch {
 
@@ -64,19 +65,13 @@ void settle(self_ptr self, router_state::bucket& b, batcher_actor owner) {
   }
 }
 
-/// Every word kept for the lost node goes to its bucket's owner now, and
-/// is flushed at once: it has waited long enough.
-void send_again(self_ptr self, const caf::node_id& lost) {
+/// Words that were on a lost node go to their buckets' owners now, and are
+/// flushed at once: they have waited long enough. `kept` is how many were
+/// kept for the node.
+void route_again(self_ptr self, std::vector<element>& again, size_t kept) {
   auto& st = self->state;
-  auto i = st.sent.find(lost);
-  if (i == st.sent.end())
-    return;
-  std::vector<element> again;
-  for (auto& [partition, words] : i->second)
-    again.insert(again.end(), std::make_move_iterator(words.begin()),
-                 std::make_move_iterator(words.end()));
-  st.sent.erase(i);
-  st.kept -= again.size();
+  log::info("router", "sending ", again.size(), " word(s) again: of the ",
+            kept, " kept for the lost batcher node, the others are confirmed");
   st.resent += again.size();
   auto got = route(self, again);
   for (std::size_t k = 0; k < got.size(); ++k) {
@@ -85,6 +80,33 @@ void send_again(self_ptr self, const caf::node_id& lost) {
       self->request(b.owner, std::chrono::seconds(30), eow_atom::value)
         .then([](uint64_t) {}, [](caf::error&) {});
   }
+}
+
+/// The words kept for the lost node whose output is not confirmed go
+/// again (the source knows which).
+void send_again(self_ptr self, const caf::node_id& lost) {
+  auto& st = self->state;
+  auto i = st.sent.find(lost);
+  if (i == st.sent.end())
+    return;
+  word_batch again;
+  for (auto& [partition, words] : i->second)
+    again.elements.insert(again.elements.end(),
+                          std::make_move_iterator(words.begin()),
+                          std::make_move_iterator(words.end()));
+  st.sent.erase(i);
+  auto kept = again.elements.size();
+  st.kept -= kept;
+  if (st.source == nullptr) {
+    route_again(self, again.elements, kept);
+    return;
+  }
+  self->request(st.source, caf::infinite, lost_atom::value, std::move(again))
+    .then([=](word_batch& left) { route_again(self, left.elements, kept); },
+          [=](caf::error& err) {
+            log::error("router", "cannot ask the source which words to send "
+                       "again: ", self->system().render(err));
+          });
 }
 
 /// Drops kept words of records that are done (or will be read again).
@@ -179,6 +201,7 @@ router(router_actor::stateful_pointer<router_state> self,
     [=](std::vector<partition_done>& done) {
       forget_done(self->state, done);
     },
+    [=](source_actor& source) { self->state.source = std::move(source); },
     [=](handover_atom, std::vector<batcher_actor>& owners) {
       auto& st = self->state;
       if (owners.size() != st.buckets.size())

@@ -4,8 +4,9 @@
 // handed over to a new owner holds its words until the old owner flushed
 // (end of window), so a bag never mixes two owners. An ingest node's router
 // keeps every word it sent to a batcher node until the source reports its
-// record done; when that node is lost, those words go to the buckets' new
-// owners (the source confirms each word once, however often it is written).
+// record done; when that node is lost, those whose output the source has not
+// confirmed go to the buckets' new owners (the source confirms each word
+// once, however often it is written).
 #pragma once
 
 #include <cstdint>
@@ -41,6 +42,8 @@ struct router_state {
   std::vector<bucket> buckets;
   /// Whether sent words are kept (batchers on other nodes).
   bool keep_sent = false;
+  /// Tells which kept words still need writing when their node is lost.
+  source_actor source;
   /// Words sent and not known done, by batcher node and partition, in the
   /// order sent.
   std::map<caf::node_id, std::map<int32_t, std::deque<element>>> sent;

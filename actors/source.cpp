@@ -1,5 +1,6 @@
 #include "actors/source.hpp"
 
+#include <algorithm>
 
 #include "actors/status.hpp"
 #include "services/kafka_consumer.hpp"
@@ -215,6 +216,16 @@ source(source_actor::stateful_pointer<source_state> self, source_config cfg,
       self->send(st.router, st.tracker.progress());
       check_progress(self);
       self->delayed_send(self, st.cfg.commit_interval, tick_atom::value);
+    },
+    [=](lost_atom, word_batch& words) {
+      auto& st = self->state;
+      auto& es = words.elements;
+      es.erase(std::remove_if(es.begin(), es.end(),
+                              [&](const element& e) {
+                                return st.tracker.confirmed(e);
+                              }),
+               es.end());
+      return std::move(words);
     },
     [=](drain_atom) -> caf::result<bool, partition_offsets> {
       auto& st = self->state;

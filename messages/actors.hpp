@@ -73,34 +73,6 @@ using batcher_actor = status_client::extend<
   /// End of window: flushes the bag now; answers the elements flushed.
   caf::replies_to<eow_atom>::with<uint64_t>>;
 
-/// Sends every word to the batcher of its bucket.
-using router_actor = status_client::extend<
-  /// Splits the batch by bucket, one message per batcher.
-  caf::reacts_to<word_batch>,
-  /// New owners of the buckets (index = bucket; null: none, hold the
-  /// words), at once: after a batcher node left, its batchers are gone.
-  caf::reacts_to<std::vector<batcher_actor>>,
-  /// New owners after a batcher node joined: a bucket that moves holds its
-  /// words until its old owner flushed (end of window), then switches.
-  caf::reacts_to<handover_atom, std::vector<batcher_actor>>,
-  /// A batcher node is gone: new owners at once, as above, and every word
-  /// sent to a batcher on that node and not yet done goes again to the new
-  /// owner of its bucket (ingest nodes keep them until their records are
-  /// done).
-  caf::reacts_to<lost_atom, caf::node_id, std::vector<batcher_actor>>,
-  /// How far records are done (from the source): the words kept for sending
-  /// again that belong to them are dropped.
-  caf::reacts_to<std::vector<partition_done>>,
-  /// End of window for every owned bucket (after any handover); answers
-  /// once all owners flushed, with the number of elements flushed.
-  caf::replies_to<eow_atom>::with<uint64_t>>;
-
-/// Splits record values into words.
-using tokenizer_actor = status_client::extend<
-  /// Tokenizes every record: the words go to the router in one batch; the
-  /// answer counts the words of each record, for offset tracking.
-  caf::replies_to<record_batch>::with<word_counts>>;
-
 /// Owns the consumer's offset tracking, commits and backpressure.
 using source_actor = status_client::extend<
   /// Records from the poll thread: tracked, then handed to the tokenizer.
@@ -117,10 +89,44 @@ using source_actor = status_client::extend<
   caf::reacts_to<eof_atom, int32_t, int64_t>,
   /// Periodic commit and resume check.
   caf::reacts_to<tick_atom>,
+  /// Of words to be sent again (their batcher node was lost), answers
+  /// those whose output is not confirmed yet.
+  caf::replies_to<lost_atom, word_batch>::with<word_batch>,
   /// Stops consuming, flushes every bucket and waits for every word; answers
   /// whether all of it got done (false: gave up waiting) and the offsets to
   /// commit last.
   caf::replies_to<drain_atom>::with<bool, partition_offsets>>;
+
+/// Sends every word to the batcher of its bucket.
+using router_actor = status_client::extend<
+  /// Splits the batch by bucket, one message per batcher.
+  caf::reacts_to<word_batch>,
+  /// New owners of the buckets (index = bucket; null: none, hold the
+  /// words), at once: after a batcher node left, its batchers are gone.
+  caf::reacts_to<std::vector<batcher_actor>>,
+  /// New owners after a batcher node joined: a bucket that moves holds its
+  /// words until its old owner flushed (end of window), then switches.
+  caf::reacts_to<handover_atom, std::vector<batcher_actor>>,
+  /// A batcher node is gone: new owners at once, as above, and every word
+  /// sent to a batcher on that node whose output is not confirmed goes
+  /// again to the new owner of its bucket (ingest nodes keep sent words
+  /// until their records are done).
+  caf::reacts_to<lost_atom, caf::node_id, std::vector<batcher_actor>>,
+  /// How far records are done (from the source): the words kept for sending
+  /// again that belong to them are dropped.
+  caf::reacts_to<std::vector<partition_done>>,
+  /// Sets the source, which tells which words to send again are still
+  /// needed.
+  caf::reacts_to<source_actor>,
+  /// End of window for every owned bucket (after any handover); answers
+  /// once all owners flushed, with the number of elements flushed.
+  caf::replies_to<eow_atom>::with<uint64_t>>;
+
+/// Splits record values into words.
+using tokenizer_actor = status_client::extend<
+  /// Tokenizes every record: the words go to the router in one batch; the
+  /// answer counts the words of each record, for offset tracking.
+  caf::replies_to<record_batch>::with<word_counts>>;
 
 /// Writes outputs and dead letters to Kafka.
 using sink_actor = status_client::extend<

@@ -90,8 +90,16 @@ TEST_CASE("a word confirmed twice counts once") {
   CHECK(t.acked({0, 5, 0, {0, 2}}) == 0);
   CHECK(*t.commit_point(0) == 5);
   CHECK(t.words_in_flight() == 1);
+  // A word to send again is needed only while unconfirmed.
+  CHECK(t.confirmed(element{"w", 0, 5, 0, 0, 2}));
+  CHECK_FALSE(t.confirmed(element{"w", 0, 5, 0, 0, 1}));
   CHECK(t.acked({0, 5, 0, {1, 2}}) == 1);
   CHECK(*t.commit_point(0) == 6);
+  CHECK(t.confirmed(element{"w", 0, 5, 0, 0, 1})); // record done
+  t.dispatched(0, 6);
+  CHECK_FALSE(t.confirmed(element{"w", 0, 6, 0, 0, 0}));
+  t.forget(0);
+  CHECK(t.confirmed(element{"w", 0, 6, 0, 0, 0})); // read again instead
   CHECK(t.words_in_flight() == 0);
 }
 

@@ -76,6 +76,7 @@ TEST_CASE_FIXTURE(test::deterministic,
       [](handover_atom, std::vector<batcher_actor>&) {},
       [](lost_atom, caf::node_id&, std::vector<batcher_actor>&) {},
       [](std::vector<partition_done>&) {},
+      [](source_actor&) {},
       [](eow_atom) { return uint64_t{0}; },
       [](status_atom) { return std::string{"{}"}; },
     };
