@@ -225,7 +225,9 @@ std::string summary_line(std::string_view role,
           + n("null_records");
   } else if (role == "router") {
     out = "batches " + n("batches") + ", end of windows "
-          + n("end_of_windows");
+          + n("end_of_windows") + ", handovers " + n("handovers")
+          + ", kept for resend " + n("kept_for_resend") + ", sent again "
+          + n("resent");
   } else if (role == "sink") {
     out = "outputs " + n("outputs") + ", dead letters " + n("dead_letters")
           + ", queued " + n("queued") + ", delivery failures "
@@ -299,6 +301,12 @@ std::vector<boost::json::object> diff_events(const boost::json::object& before,
       if (auto d = delta(prev, now, "pauses"))
         out.push_back(make_event("pause", name,
                                  "backpressure: too many words in flight", d));
+    } else if (role == "router") {
+      if (auto d = delta(prev, now, "resent"))
+        out.push_back(make_event("resend", name,
+                                 "unconfirmed words of a lost batcher node "
+                                 "sent to new owners",
+                                 d));
     }
   }
   // A bucket whose batcher now runs on another node.
@@ -384,6 +392,10 @@ std::string prometheus_text(const boost::json::object& status,
      "Records between the read position and the end of the input."},
     {"rpcbatch_kafka_queued", "gauge", "sink", "queued",
      "Records waiting in the producer's queue."},
+    {"rpcbatch_words_sent_again_total", "counter", "router", "resent",
+     "Unconfirmed words of lost batcher nodes sent to new owners."},
+    {"rpcbatch_words_kept_for_resend", "gauge", "router", "kept_for_resend",
+     "Words sent to batcher nodes and kept until their records are done."},
   };
   for (auto& m : metrics)
     x.single(m.name, m.type, m.help, sum_of(status, m.role, m.field));

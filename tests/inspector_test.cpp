@@ -240,13 +240,15 @@ TEST_CASE("inspection: events between two samples") {
                   R"({"batcher-1@a:1":{"flushes":{"count":2,"timer":1}},
                       "rpc-caller":{"failed_calls":1,"retries":1,
                                     "errors_by_code":{"UNAVAILABLE":1}},
-                      "source":{"assigned":[0,1],"revokes":0}})")
+                      "source":{"assigned":[0,1],"revokes":0},
+                      "router":{"resent":0}})")
                   .as_object();
   auto after = boost::json::parse(
                  R"({"batcher-1@b:2":{"flushes":{"count":2,"timer":3}},
                      "rpc-caller":{"failed_calls":3,"retries":2,
                                    "errors_by_code":{"UNAVAILABLE":3}},
-                     "source":{"assigned":[0],"revokes":1}})")
+                     "source":{"assigned":[0],"revokes":1},
+                     "router":{"resent":120}})")
                  .as_object();
   auto events = diff_events(before, after);
   boost::json::array all;
@@ -259,6 +261,9 @@ TEST_CASE("inspection: events between two samples") {
   CHECK(has_event(v, "rebalance", "source", "partitions revoked"));
   CHECK(has_event(v, "rebalance", "source", "assigned [0]"));
   CHECK(has_event(v, "rebalance", "batcher-1", "moved from a:1 to b:2"));
+  CHECK(has_event(v, "resend", "router",
+                  "unconfirmed words of a lost batcher node sent to new "
+                  "owners"));
 }
 
 } // TEST_SUITE
