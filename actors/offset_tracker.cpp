@@ -1,5 +1,7 @@
 #include "actors/offset_tracker.hpp"
 
+#include <algorithm>
+
 namespace rpcbatch {
 
 uint32_t offset_tracker::dispatched(int32_t partition, int64_t offset) {
@@ -43,17 +45,23 @@ void offset_tracker::counted(const record_words& r) {
   settle(*ps, ps->pending.find(r.offset));
 }
 
-uint32_t offset_tracker::acked(const record_ack& r) {
+uint32_t offset_tracker::acked(const record_words& r,
+                               const std::vector<uint32_t>& positions,
+                               std::size_t first) {
   partition_state* ps = nullptr;
   auto* e = find(r.partition, r.offset, r.epoch, ps);
   if (e == nullptr)
     return 0;
   uint32_t fresh = 0;
-  for (auto index : r.words) {
-    if (index >= e->confirmed.size())
-      e->confirmed.resize(index + 1);
-    if (!e->confirmed[index]) {
-      e->confirmed[index] = true;
+  auto last = std::min(positions.size(), first + r.words);
+  for (auto i = first; i < last; ++i) {
+    auto index = positions[i];
+    auto& bits = e->confirmed;
+    if (index / 64 >= bits.size())
+      bits.resize(index / 64 + 1);
+    auto bit = uint64_t{1} << (index % 64);
+    if ((bits[index / 64] & bit) == 0) {
+      bits[index / 64] |= bit;
       ++fresh;
     }
   }
@@ -91,8 +99,9 @@ bool offset_tracker::confirmed(const element& e) const {
   auto i = p->second.pending.find(e.offset);
   if (i == p->second.pending.end())
     return true;
-  auto& seen = i->second.confirmed;
-  return e.index < seen.size() && seen[e.index];
+  auto& bits = i->second.confirmed;
+  return e.index / 64 < bits.size()
+         && (bits[e.index / 64] & (uint64_t{1} << (e.index % 64))) != 0;
 }
 
 std::vector<partition_done> offset_tracker::progress() const {

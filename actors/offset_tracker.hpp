@@ -26,11 +26,12 @@ public:
   /// The tokenizer found `words` words in the record.
   void counted(const record_words& r);
 
-  /// The broker confirmed the outputs of the words at positions `r.words`
-  /// of the record. Acknowledgements may arrive before the count; the record
-  /// is done when every counted word was confirmed. Returns how many of
-  /// them were not confirmed before.
-  uint32_t acked(const record_ack& r);
+  /// The broker confirmed the outputs of `r.words` words of the record, at
+  /// the positions `positions[first]`, ... Acknowledgements may arrive
+  /// before the count; the record is done when every counted word was
+  /// confirmed. Returns how many of them were not confirmed before.
+  uint32_t acked(const record_words& r, const std::vector<uint32_t>& positions,
+                 std::size_t first = 0);
 
   /// The offset to commit (next to read), if anything was dispatched.
   std::optional<int64_t> commit_point(int32_t partition) const;
@@ -70,8 +71,8 @@ private:
     /// Words counted minus words confirmed.
     int64_t remaining = 0;
     bool counted = false;
-    /// Positions confirmed so far.
-    std::vector<bool> confirmed;
+    /// Positions confirmed so far (a bit each).
+    std::vector<uint64_t> confirmed;
   };
 
   struct partition_state {

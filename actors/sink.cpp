@@ -51,12 +51,15 @@ using self_ptr = sink_actor::stateful_pointer<sink_state>;
 /// neighbours.
 delivery_ack ack_of(const std::vector<element>& elements) {
   delivery_ack ack;
+  ack.positions.reserve(elements.size());
   for (auto& e : elements) {
     auto& r = ack.records;
-    if (r.empty() || r.back().partition != e.partition
-        || r.back().offset != e.offset || r.back().epoch != e.epoch)
-      r.push_back(record_ack{e.partition, e.offset, e.epoch, {}});
-    r.back().words.push_back(e.index);
+    if (!r.empty() && r.back().partition == e.partition
+        && r.back().offset == e.offset && r.back().epoch == e.epoch)
+      ++r.back().words;
+    else
+      r.push_back(record_words{e.partition, e.offset, 1, e.epoch});
+    ack.positions.push_back(e.index);
   }
   return ack;
 }

@@ -175,10 +175,12 @@ source(source_actor::stateful_pointer<source_state> self, source_config cfg,
     },
     [=](delivery_ack& ack) {
       auto& st = self->state;
+      std::size_t at = 0;
       for (auto& r : ack.records) {
-        auto fresh = st.tracker.acked(r);
+        auto fresh = st.tracker.acked(r, ack.positions, at);
+        at += r.words;
         st.words_acked += fresh;
-        st.words_confirmed_again += r.words.size() - fresh;
+        st.words_confirmed_again += r.words - fresh;
       }
       check_progress(self);
     },

@@ -61,17 +61,12 @@ struct word_counts {
   std::vector<record_words> records;
 };
 
-/// Words of one record whose output the broker confirmed, by position.
-struct record_ack {
-  int32_t partition = 0;
-  int64_t offset = 0;
-  uint32_t epoch = 0;
-  std::vector<uint32_t> words;
-};
-
-/// Words of records whose output the broker acknowledged (sink -> source).
+/// Words of records whose output the broker acknowledged (sink -> source):
+/// for records[i], `words` of its words, whose positions in the record
+/// follow one another in `positions` (in the order of `records`).
 struct delivery_ack {
-  std::vector<record_ack> records;
+  std::vector<record_words> records;
+  std::vector<uint32_t> positions;
 };
 
 /// How far a partition's records are done (source -> router, so that it
@@ -168,12 +163,6 @@ typename Inspector::result_type inspect(Inspector& f, word_counts& x) {
 }
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, record_ack& x) {
-  return f(caf::meta::type_name("record_ack"), x.partition, x.offset,
-           x.epoch, x.words);
-}
-
-template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, partition_done& x) {
   return f(caf::meta::type_name("partition_done"), x.partition, x.epoch,
            x.below);
@@ -181,7 +170,7 @@ typename Inspector::result_type inspect(Inspector& f, partition_done& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, delivery_ack& x) {
-  return f(caf::meta::type_name("delivery_ack"), x.records);
+  return f(caf::meta::type_name("delivery_ack"), x.records, x.positions);
 }
 
 template <class Inspector>
