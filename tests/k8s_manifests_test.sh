@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # deploy/k8s without a cluster: every manifest parses as YAML with the
 # expected kinds, and they fit together: selectors match their pods, the
-# ingest node lists one address per batcher StatefulSet replica under the
-# headless Service, every rpcbatch node has /readyz and /healthz probes on
-# its HTTP port and every container resource requests.
+# ingest and batcher nodes are StatefulSets listening on 0.0.0.0 under
+# headless Services on their ports, no node lists the batchers, the
+# batchers join one address per ingest replica, every rpcbatch node has
+# /readyz and /healthz probes on its HTTP port and every container resource
+# requests.
 # Usage: k8s_manifests_test.sh BIN_DIR
 set -euo pipefail
 
@@ -34,7 +36,7 @@ by_kind = collections.defaultdict(dict)
 for d in docs:
     by_kind[d.get("kind")][d.get("metadata", {}).get("name")] = d
 kinds = collections.Counter(d.get("kind") for d in docs)
-expected = {"ConfigMap": 1, "Deployment": 2, "StatefulSet": 1, "Service": 2}
+expected = {"ConfigMap": 1, "Deployment": 1, "StatefulSet": 2, "Service": 3}
 if dict(kinds) != expected:
     fail(f"kinds {dict(kinds)}, expected {expected}")
 
@@ -87,27 +89,45 @@ for name, svc in by_kind["Service"].items():
                    for k, v in selector.items()) for w in workloads.values()):
         fail(f"Service {name} selects no pods")
 
-# Batchers: a StatefulSet under a headless Service; the ingest node lists
-# each replica by its DNS name.
-batchers = [(n, e, w) for n, (e, w) in roles.items() if e["RPCBATCH_ROLE"] == "batcher"]
-ingests = [(n, e, w) for n, (e, w) in roles.items() if e["RPCBATCH_ROLE"] == "ingest"]
-if len(batchers) != 1 or batchers[0][2]["kind"] != "StatefulSet":
-    fail("the batcher nodes are not one StatefulSet")
-if len(ingests) != 1 or ingests[0][2]["kind"] != "Deployment":
-    fail("the ingest node is not one Deployment")
-if batchers and ingests:
-    name, env, sts = batchers[0]
-    service = by_kind["Service"].get(sts["spec"].get("serviceName"), {})
-    if service.get("spec", {}).get("clusterIP") != "None":
-        fail(f"{name}: its serviceName is not a headless Service")
+# Ingest and batcher nodes: each one StatefulSet, listening on 0.0.0.0
+# under a headless Service of its pods on that port. Nothing lists the
+# batchers: they join one address per ingest replica, by its DNS name.
+def node_set(role):
+    sets = [(n, e, w) for n, (e, w) in roles.items() if e["RPCBATCH_ROLE"] == role]
+    if len(sets) != 1 or sets[0][2]["kind"] != "StatefulSet":
+        fail(f"the {role} nodes are not one StatefulSet: {[n for n, e, w in sets]}")
+        return None
+    name, env, sts = sets[0]
     host, _, port = env.get("RPCBATCH_LISTEN", "").rpartition(":")
     if host != "0.0.0.0":
-        fail(f"{name}: RPCBATCH_LISTEN is not on 0.0.0.0")
-    want = [f"{name}-{i}.{sts['spec'].get('serviceName')}:{port}"
-            for i in range(sts["spec"].get("replicas", 1))]
-    have = ingests[0][1].get("RPCBATCH_BATCHER_NODES", "").split(",")
+        fail(f"{name}: RPCBATCH_LISTEN {env.get('RPCBATCH_LISTEN')!r} is not on 0.0.0.0")
+    service_name = sts["spec"].get("serviceName")
+    spec = by_kind["Service"].get(service_name, {}).get("spec", {})
+    if spec.get("clusterIP") != "None":
+        fail(f"{name}: its serviceName {service_name!r} is not a headless Service")
+    labels = sts["spec"]["template"]["metadata"]["labels"]
+    selector = spec.get("selector") or {}
+    if not selector or any(labels.get(k) != v for k, v in selector.items()):
+        fail(f"{name}: Service {service_name!r} does not select its pods")
+    if port not in [str(p.get("port")) for p in spec.get("ports", [])]:
+        fail(f"{name}: Service {service_name!r} has no port {port} (RPCBATCH_LISTEN)")
+    return name, env, sts, service_name, port
+
+for name, (env, w) in roles.items():
+    if "RPCBATCH_BATCHER_NODES" in env:
+        fail(f"{name}: RPCBATCH_BATCHER_NODES is set; batcher nodes join instead")
+batcher = node_set("batcher")
+ingest = node_set("ingest")
+if ingest:
+    name, env, sts, service_name, port = ingest
+    if not by_kind["Service"].get(service_name, {}).get("spec", {}).get("publishNotReadyAddresses"):
+        fail(f"Service {service_name}: names must resolve before the ingest pods are ready")
+if batcher and ingest:
+    name, env, sts, service_name, port = ingest
+    want = [f"{name}-{i}.{service_name}:{port}" for i in range(sts["spec"].get("replicas", 1))]
+    have = batcher[1].get("RPCBATCH_JOIN", "").split(",")
     if have != want:
-        fail(f"the ingest node's RPCBATCH_BATCHER_NODES {have} is not one per replica {want}")
+        fail(f"the batchers' RPCBATCH_JOIN {have} is not one per ingest replica {want}")
 
 for f in failures:
     print("FAIL:", f)
