@@ -547,6 +547,35 @@ TEST_CASE("node: when one of two batcher nodes is killed its buckets move "
   MESSAGE(c.duplicates, " duplicate outputs after a batcher node was killed");
 }
 
+TEST_CASE("node: a batcher node killed during the final drain: its words go "
+          "to the other node and the bounded run completes with every word") {
+  environment env{slow_rpc()};
+  auto corpus = make_corpus(38, 600);
+  env.produce(corpus);
+  // The doomed node calls once per word, one call at a time: the words in
+  // flight pile up on it, so it holds some when the drain begins.
+  batcher_node survivor{env.rpc_target(), {"--max-wait-secs=1"}};
+  auto doomed = std::make_unique<batcher_node>(
+    env.rpc_target(),
+    std::vector<std::string>{"--rpc-max-inflight=1", "--batch-size=1"});
+  child_process ingest{env.node_command(with(
+    throttled, {"--role=ingest", "--bounded",
+                "--batcher-nodes=" + survivor.address + ","
+                  + doomed->address}))};
+  REQUIRE(ingest.wait_for_stderr("bounded input consumed", 120s));
+  CHECK(doomed->process.kill_and_wait() == 128 + SIGKILL);
+  auto code = ingest.wait(120s);
+  REQUIRE(code);
+  CHECK(*code == 0);
+  auto c = check_every_word(env, corpus);
+  CHECK(env.committed() == env.ends());
+  auto again = words_sent_again(ingest.err());
+  CHECK(again > 0);
+  CHECK(c.duplicates <= again);
+  MESSAGE(again, " word(s) sent again, ", c.duplicates,
+          " duplicate outputs after a batcher node was killed in the drain");
+}
+
 // The embedded broker's group coordinator refuses offset commits during a
 // rebalance whatever its state (Kafka accepts those of the current
 // generation while it prepares one), so a member leaving can leave the
