@@ -12,6 +12,12 @@ uint32_t offset_tracker::dispatched(int32_t partition, int64_t offset) {
   return epochs_[partition];
 }
 
+bool offset_tracker::dispatched_before(int32_t partition,
+                                       int64_t offset) const {
+  auto p = parts_.find(partition);
+  return p != parts_.end() && offset < p->second.next;
+}
+
 void offset_tracker::settle(partition_state& ps,
                             std::map<int64_t, entry>::iterator i) {
   if (i->second.counted && i->second.remaining == 0)

@@ -23,6 +23,10 @@ public:
   /// epoch that its counts and acknowledgements must carry.
   uint32_t dispatched(int32_t partition, int64_t offset);
 
+  /// Whether the record was dispatched before in the partition's current
+  /// epoch (offsets of an epoch only grow).
+  bool dispatched_before(int32_t partition, int64_t offset) const;
+
   /// The tokenizer found `words` words in the record.
   void counted(const record_words& r);
 

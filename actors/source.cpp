@@ -149,9 +149,31 @@ source(source_actor::stateful_pointer<source_state> self, source_config cfg,
       }
       if (!st.first_record)
         st.first_record = self->clock().now();
-      for (auto& rec : batch.records) {
+      // The consumer may hand a record over again (librdkafka can fetch
+      // again after a pause): it is tracked once, so it goes on once.
+      auto& recs = batch.records;
+      auto kept = recs.begin();
+      uint64_t again = 0;
+      for (auto& rec : recs) {
+        if (st.tracker.dispatched_before(rec.partition, rec.offset)) {
+          ++again;
+          continue;
+        }
         rec.epoch = st.tracker.dispatched(rec.partition, rec.offset);
         mark_position(st, rec.partition, rec.offset + 1);
+        if (&*kept != &rec)
+          *kept = std::move(rec);
+        ++kept;
+      }
+      recs.erase(kept, recs.end());
+      if (again > 0) {
+        st.redelivered += again;
+        log::info("source", "the consumer handed over ", again,
+                  " record(s) again: skipped, they are tracked already");
+      }
+      if (recs.empty()) {
+        st.consumer->batch_taken();
+        return;
       }
       st.records += batch.records.size();
       ++st.batches_sent;
@@ -266,8 +288,8 @@ source(source_actor::stateful_pointer<source_state> self, source_config cfg,
          {"pauses", st.pauses},
          {"revokes", st.revokes},
          {"draining", st.draining},
-         {"dropped_while_draining",
-          st.dropped_while_draining}});
+         {"dropped_while_draining", st.dropped_while_draining},
+         {"records_handed_over_again", st.redelivered}});
     },
   };
 }

@@ -70,6 +70,8 @@ struct source_state {
   /// batcher node was lost).
   uint64_t words_confirmed_again = 0;
   uint64_t dropped_while_draining = 0;
+  /// Records the consumer handed over again (already tracked): skipped.
+  uint64_t redelivered = 0;
   uint64_t pauses = 0;
   uint64_t revokes = 0;
   uint64_t commit_requests = 0;

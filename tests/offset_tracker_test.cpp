@@ -134,3 +134,16 @@ TEST_CASE("records of more than 64 words confirm every position") {
   CHECK(t.acked({3, 0, 130, 0}, all) == 1);
   CHECK(*t.commit_point(3) == 1);
 }
+
+TEST_CASE("a record dispatched before in the same epoch is known") {
+  offset_tracker t;
+  CHECK_FALSE(t.dispatched_before(0, 10));
+  t.dispatched(0, 10);
+  t.dispatched(0, 11);
+  CHECK(t.dispatched_before(0, 10));
+  CHECK(t.dispatched_before(0, 11));
+  CHECK_FALSE(t.dispatched_before(0, 12));
+  CHECK_FALSE(t.dispatched_before(1, 10));
+  t.forget(0); // revoked: read again from the commit point when it is back
+  CHECK_FALSE(t.dispatched_before(0, 10));
+}

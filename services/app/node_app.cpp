@@ -1,5 +1,6 @@
 #include "services/app/node_app.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
@@ -344,6 +345,11 @@ pipeline_adapters make_adapters(const node_options& opts) {
   copts.properties = kafka_properties(opts, "consumer.");
   copts.properties["group.id"] = opts.group_id;
   copts.properties["auto.offset.reset"] = opts.offset_reset;
+  // Consuming pauses above --max-inflight-words, but what the poll thread
+  // already holds (two batches) still comes: keep batches small next to the
+  // bound (a record has a few dozen words).
+  copts.max_batch = std::clamp<std::size_t>(opts.max_inflight_words / 32, 1,
+                                            copts.max_batch);
   adapters.consumer = std::make_shared<kafka_consumer>(copts);
   adapters.producer = std::make_shared<kafka_producer>(
     kafka_properties(opts, "producer."));
