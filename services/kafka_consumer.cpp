@@ -127,11 +127,6 @@ void kafka_consumer::commit(std::vector<partition_offset> offsets) {
   to_commit_.insert(to_commit_.end(), offsets.begin(), offsets.end());
 }
 
-void kafka_consumer::seek(std::vector<partition_offset> offsets) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  to_seek_.insert(to_seek_.end(), offsets.begin(), offsets.end());
-}
-
 void kafka_consumer::set_paused(bool paused) {
   std::lock_guard<std::mutex> guard{mtx_};
   backpressure_ = paused;
@@ -194,11 +189,6 @@ void kafka_consumer::batch_taken() {
 void kafka_consumer::stop_fetching() {
   fetching_ = false;
   set_paused(true);
-}
-
-void kafka_consumer::resume_fetching() {
-  fetching_ = true;
-  set_paused(false);
 }
 
 void kafka_consumer::release(std::vector<partition_offset> offsets) {
@@ -290,14 +280,12 @@ kafka_consumer::not_yet_confirmed(std::vector<partition_offset> offsets) const {
 
 void kafka_consumer::apply_requests() {
   std::vector<partition_offset> commits;
-  std::vector<partition_offset> seeks;
   bool pause_change = false;
   bool pause = false;
   std::vector<int32_t> assignment;
   {
     std::lock_guard<std::mutex> guard{mtx_};
     commits.swap(to_commit_);
-    seeks.swap(to_seek_);
     if (want_paused_ != is_paused_) {
       is_paused_ = want_paused_;
       pause_change = true;
@@ -306,14 +294,6 @@ void kafka_consumer::apply_requests() {
     }
   }
   commit_now(commits, false);
-  for (auto& x : seeks) {
-    std::unique_ptr<RdKafka::TopicPartition> tp{
-      RdKafka::TopicPartition::create(opts_.topic, x.partition, x.offset)};
-    auto err = consumer_->seek(*tp, 5000);
-    if (err != RdKafka::ERR_NO_ERROR)
-      log::warn(component, "cannot seek partition ", x.partition, " to ",
-                x.offset, ": ", RdKafka::err2str(err));
-  }
   if (pause_change && !assignment.empty()) {
     std::vector<partition_offset> parts;
     for (auto p : assignment)

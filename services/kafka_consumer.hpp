@@ -68,9 +68,6 @@ public:
   /// Commits these offsets (asynchronously, from the poll thread).
   void commit(std::vector<partition_offset> offsets);
 
-  /// Moves the read position of these partitions (from the poll thread).
-  void seek(std::vector<partition_offset> offsets);
-
   /// Pauses or resumes fetching of every assigned partition.
   void set_paused(bool paused);
 
@@ -99,9 +96,6 @@ public:
 
   /// Stops handing out records (drain); the group membership stays.
   void stop_fetching();
-
-  /// Hands out records again after stop_fetching() (a drain undone).
-  void resume_fetching();
 
   /// Answers a revoke: commits `offsets` and lets the rebalance go on.
   void release(std::vector<partition_offset> offsets);
@@ -159,7 +153,6 @@ private:
   mutable std::mutex mtx_;
   std::condition_variable cv_;
   std::vector<partition_offset> to_commit_;
-  std::vector<partition_offset> to_seek_;
   /// Batches handed over and not yet taken.
   int untaken_ = 0;
   /// The source's backpressure pause; want_paused_ adds the operator's.
