@@ -99,8 +99,10 @@ void recovery(const environment& env, const std::vector<kafka_value>& corpus,
   };
   if (!wait_until([&] { return stored() > words / 4; }, 5min))
     throw std::runtime_error("no outputs: " + tail(ingest.err()));
-  victim->process.kill_and_wait();
+  // Taken before the signal: the ingest node may see the loss before the
+  // wait for the killed process returns.
   auto killed_at = now_ms();
+  victim->process.kill_and_wait();
   if (!wait_until([&] { return stored() >= words; }, 10min))
     throw std::runtime_error("outputs stopped: " + tail(ingest.err()));
   ingest.signal(SIGTERM);
