@@ -348,6 +348,8 @@ void lose_batcher_node(self_ptr self, const std::string& name) {
   if (i == st.batcher_nodes.end())
     return;
   auto lost = i->second.host.node();
+  // Its down message, if it is still to come, is no news any more.
+  self->demonitor(i->second.host.address());
   st.hosts.erase(i->second.host.address());
   st.batcher_nodes.erase(i);
   ++st.losses;
@@ -389,6 +391,8 @@ node(node_actor::stateful_pointer<node_state> self, pipeline_config cfg,
       lose_batcher_node(self, std::string{i->second});
       return;
     }
+    if (msg.source.node() != self->node())
+      return; // a batcher node's host that was replaced already
     fail(self, "an actor of the pipeline stopped: "
                  + self->system().render(msg.reason));
   });

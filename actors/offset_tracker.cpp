@@ -7,6 +7,8 @@ namespace rpcbatch {
 uint32_t offset_tracker::dispatched(int32_t partition, int64_t offset) {
   auto& ps = parts_[partition];
   ps.pending.emplace(offset, entry{});
+  if (ps.first < 0 || offset < ps.first)
+    ps.first = offset;
   if (offset + 1 > ps.next)
     ps.next = offset + 1;
   return epochs_[partition];
@@ -15,7 +17,8 @@ uint32_t offset_tracker::dispatched(int32_t partition, int64_t offset) {
 bool offset_tracker::dispatched_before(int32_t partition,
                                        int64_t offset) const {
   auto p = parts_.find(partition);
-  return p != parts_.end() && offset < p->second.next;
+  return p != parts_.end() && p->second.first <= offset
+         && offset < p->second.next;
 }
 
 void offset_tracker::settle(partition_state& ps,

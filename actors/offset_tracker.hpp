@@ -24,7 +24,9 @@ public:
   uint32_t dispatched(int32_t partition, int64_t offset);
 
   /// Whether the record was dispatched before in the partition's current
-  /// epoch (offsets of an epoch only grow).
+  /// epoch: its offset lies between the lowest and the highest dispatched
+  /// (the consumer reads a partition in order, but may start again from an
+  /// older offset).
   bool dispatched_before(int32_t partition, int64_t offset) const;
 
   /// The tokenizer found `words` words in the record.
@@ -81,7 +83,8 @@ private:
 
   struct partition_state {
     std::map<int64_t, entry> pending;
-    /// One past the highest offset dispatched.
+    /// The lowest offset dispatched, and one past the highest.
+    int64_t first = -1;
     int64_t next = -1;
     int64_t last_taken = -1;
   };

@@ -155,6 +155,12 @@ source(source_actor::stateful_pointer<source_state> self, source_config cfg,
       auto kept = recs.begin();
       uint64_t again = 0;
       for (auto& rec : recs) {
+        if (st.assigned.count(rec.partition) == 0) {
+          // Read before a revoke that is done: the partition's new owner
+          // reads it from the commit point.
+          ++st.stale_records;
+          continue;
+        }
         if (st.tracker.dispatched_before(rec.partition, rec.offset)) {
           ++again;
           continue;
@@ -289,7 +295,8 @@ source(source_actor::stateful_pointer<source_state> self, source_config cfg,
          {"revokes", st.revokes},
          {"draining", st.draining},
          {"dropped_while_draining", st.dropped_while_draining},
-         {"records_handed_over_again", st.redelivered}});
+         {"records_handed_over_again", st.redelivered},
+         {"records_of_revoked_partitions", st.stale_records}});
     },
   };
 }

@@ -72,6 +72,8 @@ struct source_state {
   uint64_t dropped_while_draining = 0;
   /// Records the consumer handed over again (already tracked): skipped.
   uint64_t redelivered = 0;
+  /// Records of partitions no longer assigned: skipped.
+  uint64_t stale_records = 0;
   uint64_t pauses = 0;
   uint64_t revokes = 0;
   uint64_t commit_requests = 0;

@@ -58,6 +58,19 @@ private:
   kafka_consumer& owner_;
 };
 
+namespace {
+
+/// The partitions of a commit that the broker took, with their offsets.
+std::vector<partition_offset> committed_of(const partition_list& offsets) {
+  std::vector<partition_offset> out;
+  for (auto* tp : offsets)
+    if (tp->err() == RdKafka::ERR_NO_ERROR)
+      out.push_back(partition_offset{tp->partition(), tp->offset()});
+  return out;
+}
+
+} // namespace
+
 class kafka_consumer::committer : public RdKafka::OffsetCommitCb {
 public:
   explicit committer(kafka_consumer& owner) : owner_(owner) {
@@ -68,11 +81,7 @@ public:
                         partition_list& offsets) override {
     if (err == RdKafka::ERR_NO_ERROR || err == RdKafka::ERR__NO_OFFSET) {
       ++owner_.commits_;
-      std::vector<partition_offset> done;
-      for (auto* tp : offsets)
-        if (tp->err() == RdKafka::ERR_NO_ERROR)
-          done.push_back(partition_offset{tp->partition(), tp->offset()});
-      owner_.confirmed(done);
+      owner_.confirmed(committed_of(offsets));
       return;
     }
     ++owner_.commit_failures_;
@@ -251,7 +260,7 @@ void kafka_consumer::commit_now(const std::vector<partition_offset>& offsets,
   auto err = consumer_->commitSync(tps.list);
   if (err == RdKafka::ERR_NO_ERROR || err == RdKafka::ERR__NO_OFFSET) {
     ++commits_;
-    confirmed(offsets);
+    confirmed(committed_of(tps.list));
   } else {
     ++commit_failures_;
     log::warn(component, "offset commit failed: ", RdKafka::err2str(err));
@@ -307,6 +316,12 @@ void kafka_consumer::apply_requests() {
 }
 
 void kafka_consumer::on_assign(std::vector<partition_offset> parts) {
+  {
+    // Another member may have committed these partitions meanwhile.
+    std::lock_guard<std::mutex> guard{mtx_};
+    for (auto& p : parts)
+      confirmed_.erase(p.partition);
+  }
   if (!running_) {
     // Rejoining only to commit the final offsets: consume nothing.
     auto tps = to_partitions(opts_.topic, parts);
@@ -341,6 +356,9 @@ void kafka_consumer::on_revoke(std::vector<partition_offset> parts) {
   }
   if (closing_ || !running_)
     return;
+  // Records read before the revoke go first: they belong to the old
+  // assignment, and after the revoke they would look like new ones.
+  hand_over_filling();
   log::info(component, "revoking ", parts.size(), " partition(s)");
   events_.revoked(std::move(parts));
   std::vector<partition_offset> offsets;
@@ -358,6 +376,14 @@ void kafka_consumer::on_revoke(std::vector<partition_offset> parts) {
     released_.reset();
   }
   commit_now(offsets, true);
+}
+
+void kafka_consumer::hand_over_filling() {
+  if (filling_.records.empty())
+    return;
+  hand_over(std::move(filling_));
+  filling_ = record_batch{};
+  filling_bytes_ = 0;
 }
 
 void kafka_consumer::hand_over(record_batch&& batch) {
@@ -399,11 +425,11 @@ void kafka_consumer::run() {
           }))
         continue;
     }
-    record_batch batch;
-    std::size_t batch_bytes = 0;
+    auto& batch = filling_;
+    filling_bytes_ = 0;
     int timeout_ms = 100;
     while (batch.records.size() < opts_.max_batch
-           && batch_bytes < opts_.max_batch_bytes) {
+           && filling_bytes_ < opts_.max_batch_bytes) {
       std::unique_ptr<RdKafka::Message> msg{consumer_->consume(timeout_ms)};
       timeout_ms = 0;
       auto code = msg->err();
@@ -421,14 +447,11 @@ void kafka_consumer::run() {
         else
           rec.value.assign(static_cast<const char*>(msg->payload()),
                            msg->len());
-        batch_bytes += msg->len();
+        filling_bytes_ += msg->len();
         batch.records.push_back(std::move(rec));
       } else if (code == RdKafka::ERR__PARTITION_EOF) {
         // Records before the end go first.
-        if (!batch.records.empty()) {
-          hand_over(std::move(batch));
-          batch = record_batch{};
-        }
+        hand_over_filling();
         events_.end_of_partition(msg->partition(), msg->offset());
       } else {
         std::string text;
@@ -441,8 +464,7 @@ void kafka_consumer::run() {
         break;
       }
     }
-    if (!batch.records.empty())
-      hand_over(std::move(batch));
+    hand_over_filling();
   }
 }
 

@@ -126,6 +126,7 @@ private:
   void run();
   void apply_requests();
   void hand_over(record_batch&& batch);
+  void hand_over_filling();
   void commit_now(const std::vector<partition_offset>& offsets, bool sync);
   void on_assign(std::vector<partition_offset> parts);
   void on_revoke(std::vector<partition_offset> parts);
@@ -162,6 +163,9 @@ private:
   std::optional<std::vector<partition_offset>> released_;
   std::map<int32_t, int64_t> end_offsets_;
   std::vector<int32_t> assignment_;
+  /// The batch the poll thread is filling (poll thread only).
+  record_batch filling_;
+  std::size_t filling_bytes_ = 0;
   /// The highest offset per partition the broker confirmed as committed.
   std::map<int32_t, int64_t> confirmed_;
 };

@@ -146,4 +146,12 @@ TEST_CASE("a record dispatched before in the same epoch is known") {
   CHECK_FALSE(t.dispatched_before(1, 10));
   t.forget(0); // revoked: read again from the commit point when it is back
   CHECK_FALSE(t.dispatched_before(0, 10));
+  // The new epoch starts above offsets it has not seen (records read before
+  // a revoke came late): those below are still new.
+  t.dispatched(0, 20);
+  CHECK_FALSE(t.dispatched_before(0, 15));
+  t.dispatched(0, 15);
+  CHECK(t.dispatched_before(0, 15));
+  CHECK(t.dispatched_before(0, 20));
+  CHECK(*t.commit_point(0) == 15);
 }
