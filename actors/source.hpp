@@ -66,8 +66,9 @@ struct source_state {
   uint64_t records = 0;
   uint64_t words = 0;
   uint64_t words_acked = 0;
-  /// Outputs confirmed for words already confirmed (sent again after a
-  /// batcher node was lost).
+  /// Outputs confirmed that completed no word: a word written twice (sent
+  /// again after a batcher node was lost), or a record no longer tracked
+  /// (done, or of a revoked partition).
   uint64_t words_confirmed_again = 0;
   uint64_t dropped_while_draining = 0;
   /// Records the consumer handed over again (already tracked): skipped.
