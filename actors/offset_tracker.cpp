@@ -115,9 +115,16 @@ bool offset_tracker::confirmed(const element& e) const {
 
 std::vector<partition_done> offset_tracker::progress() const {
   std::vector<partition_done> out;
-  for (auto& [partition, epoch] : epochs_)
-    out.push_back(
-      partition_done{partition, epoch, commit_point(partition).value_or(0)});
+  for (auto& [partition, epoch] : epochs_) {
+    partition_done d{partition, epoch, 0, 0, {}};
+    if (auto p = parts_.find(partition); p != parts_.end()) {
+      d.below = commit_point(partition).value_or(0);
+      d.next = std::max<int64_t>(p->second.next, 0);
+      for (auto& [offset, e] : p->second.pending)
+        d.pending.push_back(offset);
+    }
+    out.push_back(std::move(d));
+  }
   return out;
 }
 

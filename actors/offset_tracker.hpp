@@ -49,7 +49,8 @@ public:
   /// done, or its epoch over (read again).
   bool confirmed(const element& e) const;
 
-  /// How far every partition ever dispatched is done, with its epoch.
+  /// Which records of every partition ever dispatched are done, with its
+  /// epoch.
   std::vector<partition_done> progress() const;
 
   /// Commit points of `partitions` (whether they moved or not).

@@ -117,13 +117,12 @@ void forget_done(router_state& st, const std::vector<partition_done>& done) {
       if (i == by_partition.end())
         continue;
       auto& words = i->second;
-      while (!words.empty()
-             && (words.front().epoch < d.epoch
-                 || (words.front().epoch == d.epoch
-                     && words.front().offset < d.below))) {
-        words.pop_front();
-        --st.kept;
-      }
+      auto left = std::remove_if(words.begin(), words.end(),
+                                 [&](const element& e) {
+                                   return d.done(e.epoch, e.offset);
+                                 });
+      st.kept -= static_cast<uint64_t>(std::distance(left, words.end()));
+      words.erase(left, words.end());
     }
 }
 

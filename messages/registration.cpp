@@ -1,5 +1,7 @@
 #include "messages/type_ids.hpp"
 
+#include <algorithm>
+
 #include <caf/actor_system_config.hpp>
 
 namespace rpcbatch {
@@ -16,6 +18,15 @@ const char* to_string(flush_trigger x) {
       return "bytes";
   }
   return "unknown";
+}
+
+bool partition_done::done(uint32_t record_epoch, int64_t offset) const {
+  if (record_epoch != epoch)
+    return record_epoch < epoch;
+  if (offset < below)
+    return true;
+  return offset < next
+         && !std::binary_search(pending.begin(), pending.end(), offset);
 }
 
 void register_message_types(caf::actor_system_config& cfg) {

@@ -69,13 +69,19 @@ struct delivery_ack {
   std::vector<uint32_t> positions;
 };
 
-/// How far a partition's records are done (source -> router, so that it
+/// Which of a partition's records are done (source -> router, so that it
 /// forgets the words it kept for sending again): every record of an older
-/// epoch, and those of this epoch below `below`.
+/// epoch, and those of this epoch below `next` except the ones in `pending`
+/// (ascending; none below `below`).
 struct partition_done {
   int32_t partition = 0;
   uint32_t epoch = 0;
   int64_t below = 0;
+  int64_t next = 0;
+  std::vector<int64_t> pending;
+
+  /// Whether a record of this partition is done (or will be read again).
+  bool done(uint32_t record_epoch, int64_t offset) const;
 };
 
 /// Why a batcher flushed.
@@ -165,7 +171,7 @@ typename Inspector::result_type inspect(Inspector& f, word_counts& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, partition_done& x) {
   return f(caf::meta::type_name("partition_done"), x.partition, x.epoch,
-           x.below);
+           x.below, x.next, x.pending);
 }
 
 template <class Inspector>

@@ -318,7 +318,7 @@ TEST_CASE_FIXTURE(router_fixture,
   REQUIRE(got[7]->size() == 1);
   REQUIRE(got[8]->size() == 1);
   // The record at offset 0 is done; those at 1 and 2 are not.
-  caf::anon_send(aut, std::vector<partition_done>{{0, 0, 1}});
+  caf::anon_send(aut, std::vector<partition_done>{{0, 0, 1, 0, {}}});
   // The batchers' node is lost (in this test every batcher is on this
   // node): buckets 7 and 8 move to a new owner, which gets the words not
   // done and flushes them at once.
@@ -342,7 +342,11 @@ TEST_CASE_FIXTURE(router_fixture,
   run();
   CHECK(heir.log->back() == "apricot");
   CHECK(field("kept_for_resend") == 3);
-  caf::anon_send(aut, std::vector<partition_done>{{0, 0, 4}});
+  // Records 2 and 3 are done, 1 is not: only avocado stays kept.
+  caf::anon_send(aut, std::vector<partition_done>{{0, 0, 1, 4, {1}}});
+  run();
+  CHECK(field("kept_for_resend") == 1);
+  caf::anon_send(aut, std::vector<partition_done>{{0, 0, 4, 0, {}}});
   run();
   CHECK(field("kept_for_resend") == 0);
 }

@@ -79,7 +79,7 @@ TEST_CASE_FIXTURE(two_nodes, "every message type crosses CAF nodes") {
   round_trip(record_words{2, 41, 12, 3});
   round_trip(word_counts{{record_words{2, 41, 12, 3}}});
   round_trip(delivery_ack{{record_words{0, 5, 2, 0}}, {1, 4}});
-  round_trip(std::vector<partition_done>{{2, 1, 40}});
+  round_trip(std::vector<partition_done>{{2, 1, 40, 45, {41, 43}}});
   round_trip(rpc_job{4, 1, {"a", "b"}, {sample_element()}, {0, 1, 0}});
   round_trip(resolved_batch{{sample_element()}, {5}});
   round_trip(failed_batch{{sample_element()}, "UNAVAILABLE: down"});

@@ -117,8 +117,27 @@ TEST_CASE("progress gives every partition's epoch and done offset") {
   CHECK(p[0].partition == 0);
   CHECK(p[0].epoch == 0);
   CHECK(p[0].below == 4);
+  CHECK(p[0].next == 5);
+  CHECK(p[0].pending == std::vector<int64_t>{4});
+  CHECK(p[0].done(0, 3));
+  CHECK_FALSE(p[0].done(0, 4));
+  CHECK_FALSE(p[0].done(0, 5)); // not dispatched yet when asked
   CHECK(p[1].partition == 2);
   CHECK(p[1].epoch == 1); // everything of epoch 0 is done with
+  CHECK(p[1].done(0, 9));
+  CHECK_FALSE(p[1].done(1, 9));
+}
+
+TEST_CASE("a record above the commit point that is done is known as done") {
+  partition_done d{0, 2, 10, 20, {10, 14}};
+  CHECK(d.done(2, 9));
+  CHECK_FALSE(d.done(2, 10));
+  CHECK(d.done(2, 11));
+  CHECK_FALSE(d.done(2, 14));
+  CHECK(d.done(2, 19));
+  CHECK_FALSE(d.done(2, 20));
+  CHECK(d.done(1, 30));       // an older epoch is read again
+  CHECK_FALSE(d.done(3, 0)); // a newer one is unknown here
 }
 
 TEST_CASE("records of more than 64 words confirm every position") {
