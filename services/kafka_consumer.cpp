@@ -1,6 +1,7 @@
 #include "services/kafka_consumer.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include <librdkafka/rdkafkacpp.h>
 
@@ -381,17 +382,12 @@ void kafka_consumer::on_revoke(std::vector<partition_offset> parts) {
 void kafka_consumer::hand_over_filling() {
   if (filling_.records.empty())
     return;
-  hand_over(std::move(filling_));
-  filling_ = record_batch{};
-  filling_bytes_ = 0;
-}
-
-void kafka_consumer::hand_over(record_batch&& batch) {
   {
     std::lock_guard<std::mutex> guard{mtx_};
     ++untaken_;
   }
-  events_.records(std::move(batch));
+  events_.records(std::exchange(filling_, record_batch{}));
+  filling_bytes_ = 0;
 }
 
 void kafka_consumer::run() {
@@ -425,10 +421,8 @@ void kafka_consumer::run() {
           }))
         continue;
     }
-    auto& batch = filling_;
-    filling_bytes_ = 0;
     int timeout_ms = 100;
-    while (batch.records.size() < opts_.max_batch
+    while (filling_.records.size() < opts_.max_batch
            && filling_bytes_ < opts_.max_batch_bytes) {
       std::unique_ptr<RdKafka::Message> msg{consumer_->consume(timeout_ms)};
       timeout_ms = 0;
@@ -448,7 +442,7 @@ void kafka_consumer::run() {
           rec.value.assign(static_cast<const char*>(msg->payload()),
                            msg->len());
         filling_bytes_ += msg->len();
-        batch.records.push_back(std::move(rec));
+        filling_.records.push_back(std::move(rec));
       } else if (code == RdKafka::ERR__PARTITION_EOF) {
         // Records before the end go first.
         hand_over_filling();

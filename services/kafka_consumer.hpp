@@ -125,7 +125,7 @@ private:
   class committer;
   void run();
   void apply_requests();
-  void hand_over(record_batch&& batch);
+  /// Hands the batch being filled to the source (if it holds records).
   void hand_over_filling();
   void commit_now(const std::vector<partition_offset>& offsets, bool sync);
   void on_assign(std::vector<partition_offset> parts);
