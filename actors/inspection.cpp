@@ -212,17 +212,16 @@ std::string summary_line(std::string_view role,
     out = "assigned " + text_of(st.if_contains("assigned")) + ", records "
           + n("records") + ", words in flight " + n("words_in_flight")
           + ", lag " + n("consumer_lag")
-          + (st.if_contains("paused") && text_of(st.if_contains("paused"))
-                                             == "yes"
-               ? ", paused"
+          + (text_of(st.if_contains("waiting_for_credit")) == "yes"
+               ? ", waiting for credit"
                : "")
           + (text_of(st.if_contains("operator_paused")) == "yes"
                ? ", held by operator"
                : "")
           + (text_of(st.if_contains("draining")) == "yes" ? ", draining" : "");
   } else if (role == "tokenizer") {
-    out = "records " + n("records") + ", words " + n("words") + ", null "
-          + n("null_records");
+    out = "pieces " + n("pieces") + ", words " + n("words")
+          + ", end of windows " + n("end_of_windows");
   } else if (role == "router") {
     out = "batches " + n("batches") + ", end of windows "
           + n("end_of_windows") + ", handovers " + n("handovers")
@@ -298,9 +297,9 @@ std::vector<boost::json::object> diff_events(const boost::json::object& before,
       auto assigned = text_of(now.if_contains("assigned"));
       if (prev_p && assigned != text_of(prev.if_contains("assigned")))
         out.push_back(make_event("rebalance", name, "assigned " + assigned));
-      if (auto d = delta(prev, now, "pauses"))
-        out.push_back(make_event("pause", name,
-                                 "backpressure: too many words in flight", d));
+      if (auto d = delta(prev, now, "credit_stalls"))
+        out.push_back(make_event("credit", name,
+                                 "credit window spent: consuming waits", d));
     } else if (role == "router") {
       if (auto d = delta(prev, now, "resent"))
         out.push_back(make_event("resend", name,
@@ -333,8 +332,8 @@ boost::json::object node_totals(const boost::json::object& status) {
       n += flushes_of(*st, t);
     flushes[to_string(t)] = n;
   }
-  return {{"records", sum_of(status, "tokenizer", "records")},
-          {"words", sum_of(status, "tokenizer", "words")},
+  return {{"records", sum_of(status, "source", "records")},
+          {"words", sum_of(status, "source", "words")},
           {"outputs", sum_of(status, "sink", "outputs")},
           {"dlq", sum_of(status, "sink", "dead_letters")},
           {"rpc_calls", sum_of(status, "rpc-caller", "calls")},
@@ -360,10 +359,10 @@ std::string prometheus_text(const boost::json::object& status,
     const char* help;
   };
   static constexpr summed metrics[] = {
-    {"rpcbatch_records_total", "counter", "tokenizer", "records",
+    {"rpcbatch_records_total", "counter", "source", "records",
      "Records consumed."},
-    {"rpcbatch_words_total", "counter", "tokenizer", "words",
-     "Words tokenized."},
+    {"rpcbatch_words_total", "counter", "source", "words",
+     "Words of the records consumed."},
     {"rpcbatch_outputs_total", "counter", "sink", "outputs",
      "Output records written."},
     {"rpcbatch_dead_letters_total", "counter", "sink", "dead_letters",
@@ -387,7 +386,16 @@ std::string prometheus_text(const boost::json::object& status,
     {"rpcbatch_rpc_waiting", "gauge", "rpc-caller", "waiting",
      "Batches waiting for a free call slot."},
     {"rpcbatch_words_in_flight", "gauge", "source", "words_in_flight",
-     "Words consumed and not yet confirmed by the broker."},
+     "Words let into the pipeline and not yet confirmed by the broker."},
+    {"rpcbatch_credit_window", "gauge", "source", "window",
+     "Words the source lets into the pipeline at most."},
+    {"rpcbatch_words_waiting_for_credit", "gauge", "source", "held_words",
+     "Words read and waiting for the credit window."},
+    {"rpcbatch_credit_stalls_total", "counter", "source", "credit_stalls",
+     "Times the credit window was spent while records waited."},
+    {"rpcbatch_stuck_partitions", "gauge", "source", "stuck_count",
+     "Partitions whose commit point has not moved for --stuck-secs while "
+     "records are pending."},
     {"rpcbatch_consumer_lag", "gauge", "source", "consumer_lag",
      "Records between the read position and the end of the input."},
     {"rpcbatch_kafka_queued", "gauge", "sink", "queued",

@@ -49,9 +49,9 @@ boost::json::object summarize(const node_state& st,
             n += x->to_number<uint64_t>();
     flushes[trigger] = n;
   }
-  auto words = number(status, "tokenizer", "words");
+  auto words = number(status, "source", "words");
   boost::json::object out;
-  out["records"] = number(status, "tokenizer", "records");
+  out["records"] = number(status, "source", "records");
   out["words"] = words;
   out["outputs"] = number(status, "sink", "outputs");
   out["rpc_calls"] = number(status, "rpc-caller", "calls");
@@ -235,7 +235,7 @@ void start_ingest_front(self_ptr self) {
   auto batchers = assign(self).first;
   if (st.batcher_nodes.empty())
     log::warn("node", "no batcher node reachable yet: words wait in the "
-                      "router (consuming pauses at --max-inflight-words)");
+                      "router (consuming stops at --max-inflight-words)");
   else
     log::info("node", "buckets assigned to ", st.batcher_nodes.size(),
               " batcher node(s)");

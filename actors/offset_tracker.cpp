@@ -4,9 +4,11 @@
 
 namespace rpcbatch {
 
-uint32_t offset_tracker::dispatched(int32_t partition, int64_t offset) {
+uint32_t offset_tracker::dispatched(int32_t partition, int64_t offset,
+                                    uint32_t words) {
   auto& ps = parts_[partition];
-  ps.pending.emplace(offset, entry{});
+  if (words > 0)
+    ps.pending.emplace(offset, entry{words, 0, 0, {}});
   if (ps.first < 0 || offset < ps.first)
     ps.first = offset;
   if (offset + 1 > ps.next)
@@ -19,12 +21,6 @@ bool offset_tracker::dispatched_before(int32_t partition,
   auto p = parts_.find(partition);
   return p != parts_.end() && p->second.first <= offset
          && offset < p->second.next;
-}
-
-void offset_tracker::settle(partition_state& ps,
-                            std::map<int64_t, entry>::iterator i) {
-  if (i->second.counted && i->second.remaining == 0)
-    ps.pending.erase(i);
 }
 
 offset_tracker::entry* offset_tracker::find(int32_t partition, int64_t offset,
@@ -43,15 +39,15 @@ offset_tracker::entry* offset_tracker::find(int32_t partition, int64_t offset,
   return &i->second;
 }
 
-void offset_tracker::counted(const record_words& r) {
+void offset_tracker::sent(int32_t partition, int64_t offset, uint32_t epoch,
+                          uint32_t n) {
   partition_state* ps = nullptr;
-  auto* e = find(r.partition, r.offset, r.epoch, ps);
+  auto* e = find(partition, offset, epoch, ps);
   if (e == nullptr)
     return;
-  e->counted = true;
-  e->remaining += r.words;
-  words_in_flight_ += r.words;
-  settle(*ps, ps->pending.find(r.offset));
+  n = std::min(n, e->words - e->sent);
+  e->sent += n;
+  words_in_flight_ += n;
 }
 
 uint32_t offset_tracker::acked(const record_words& r,
@@ -61,22 +57,25 @@ uint32_t offset_tracker::acked(const record_words& r,
   auto* e = find(r.partition, r.offset, r.epoch, ps);
   if (e == nullptr)
     return 0;
+  if (e->bits.empty())
+    e->bits.resize((e->words + 63) / 64);
   uint32_t fresh = 0;
   auto last = std::min(positions.size(), first + r.words);
   for (auto i = first; i < last; ++i) {
     auto index = positions[i];
-    auto& bits = e->confirmed;
-    if (index / 64 >= bits.size())
-      bits.resize(index / 64 + 1);
+    if (index >= e->sent)
+      continue;
+    auto& word = e->bits[index / 64];
     auto bit = uint64_t{1} << (index % 64);
-    if ((bits[index / 64] & bit) == 0) {
-      bits[index / 64] |= bit;
+    if ((word & bit) == 0) {
+      word |= bit;
       ++fresh;
     }
   }
-  e->remaining -= fresh;
+  e->confirmed += fresh;
   words_in_flight_ -= fresh;
-  settle(*ps, ps->pending.find(r.offset));
+  if (e->confirmed == e->words)
+    ps->pending.erase(r.offset);
   return fresh;
 }
 
@@ -108,7 +107,7 @@ bool offset_tracker::confirmed(const element& e) const {
   auto i = p->second.pending.find(e.offset);
   if (i == p->second.pending.end())
     return true;
-  auto& bits = i->second.confirmed;
+  auto& bits = i->second.bits;
   return e.index / 64 < bits.size()
          && (bits[e.index / 64] & (uint64_t{1} << (e.index % 64))) != 0;
 }
@@ -156,8 +155,7 @@ void offset_tracker::forget(int32_t partition) {
     return;
   }
   for (auto& [offset, e] : p->second.pending)
-    if (e.counted)
-      words_in_flight_ -= e.remaining;
+    words_in_flight_ -= e.sent - e.confirmed;
   parts_.erase(p);
   ++epochs_[partition];
 }

@@ -1,6 +1,8 @@
-// Per-partition offset tracking for at-least-once commits: a record is done
-// once the tokenizer counted its words and the broker confirmed the output
-// of each of them (by position, so a word written twice counts once); the
+// Per-partition offset tracking for at-least-once commits: a record is
+// registered with its number of words when it is taken, its words enter the
+// pipeline (all at once, or in pieces as credit allows), and it is done once
+// the broker confirmed the output of each of them (by position, so a word
+// written twice counts once); the
 // commit point of a partition is the lowest offset not done
 // (the highest contiguous done offset + 1). Every assignment of a partition
 // has its own epoch: counts and acknowledgements of an epoch that was
@@ -19,9 +21,9 @@ namespace rpcbatch {
 
 class offset_tracker {
 public:
-  /// A record was handed on; its word count is not known yet. Returns the
-  /// epoch that its counts and acknowledgements must carry.
-  uint32_t dispatched(int32_t partition, int64_t offset);
+  /// A record of `words` words was taken (a record without words is done
+  /// at once). Returns the epoch that its words must carry.
+  uint32_t dispatched(int32_t partition, int64_t offset, uint32_t words);
 
   /// Whether the record was dispatched before in the partition's current
   /// epoch: its offset lies between the lowest and the highest dispatched
@@ -29,13 +31,14 @@ public:
   /// older offset).
   bool dispatched_before(int32_t partition, int64_t offset) const;
 
-  /// The tokenizer found `words` words in the record.
-  void counted(const record_words& r);
+  /// `n` more words of the record entered the pipeline (positions `sent`,
+  /// `sent` + 1, ... of it): they are in flight until confirmed.
+  void sent(int32_t partition, int64_t offset, uint32_t epoch, uint32_t n);
 
   /// The broker confirmed the outputs of `r.words` words of the record, at
-  /// the positions `positions[first]`, ... Acknowledgements may arrive
-  /// before the count; the record is done when every counted word was
-  /// confirmed. Returns how many of them were not confirmed before.
+  /// the positions `positions[first]`, ... The record is done when every
+  /// word of it was confirmed. A position that was never sent is ignored.
+  /// Returns how many of them were not confirmed before.
   uint32_t acked(const record_words& r, const std::vector<uint32_t>& positions,
                  std::size_t first = 0);
 
@@ -62,7 +65,8 @@ public:
 
   std::size_t pending_records() const;
 
-  /// Words counted but not yet confirmed, over every partition.
+  /// Words sent but not yet confirmed, over every partition: the credit
+  /// in use.
   int64_t words_in_flight() const {
     return words_in_flight_;
   }
@@ -75,11 +79,12 @@ public:
 
 private:
   struct entry {
-    /// Words counted minus words confirmed.
-    int64_t remaining = 0;
-    bool counted = false;
+    /// Words of the record, sent so far, confirmed so far.
+    uint32_t words = 0;
+    uint32_t sent = 0;
+    uint32_t confirmed = 0;
     /// Positions confirmed so far (a bit each).
-    std::vector<uint64_t> confirmed;
+    std::vector<uint64_t> bits;
   };
 
   struct partition_state {
@@ -89,8 +94,6 @@ private:
     int64_t next = -1;
     int64_t last_taken = -1;
   };
-
-  void settle(partition_state& ps, std::map<int64_t, entry>::iterator i);
 
   /// The entry of a record of the current epoch, or null.
   entry* find(int32_t partition, int64_t offset, uint32_t epoch,

@@ -1,16 +1,15 @@
 #include "actors/source.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include "actors/status.hpp"
-#include "services/kafka_consumer.hpp"
+#include "actors/tokenizer.hpp"
 #include "services/log.hpp"
 
 namespace rpcbatch {
 
 namespace {
-
-using self_ptr = source_actor::stateful_pointer<source_state>;
 
 std::vector<int32_t> partitions_of(const partition_offsets& xs) {
   std::vector<int32_t> out;
@@ -19,119 +18,349 @@ std::vector<int32_t> partitions_of(const partition_offsets& xs) {
   return out;
 }
 
-bool all_settled(const source_state& st, const std::vector<int32_t>& parts) {
-  for (auto p : parts)
-    if (st.tracker.pending_records(p) > 0)
-      return false;
-  return true;
-}
-
-/// Everything that may change when words complete or time passes.
-void check_progress(self_ptr self) {
-  auto& st = self->state;
-  auto now = self->clock().now();
-  // Backpressure with hysteresis.
-  auto in_flight = st.tracker.words_in_flight();
-  if (!st.paused && !st.draining && in_flight > st.cfg.max_inflight_words) {
-    st.paused = true;
-    ++st.pauses;
-    st.consumer->set_paused(true);
-    log::debug("source", "pausing: ", in_flight, " words in flight");
-  } else if (st.paused && !st.draining
-             && in_flight <= st.cfg.max_inflight_words / 2) {
-    st.paused = false;
-    st.consumer->set_paused(false);
-  }
-  // A revoke releases its partitions once their words are confirmed.
-  if (st.revoke) {
-    auto& parts = st.revoke->partitions;
-    auto done = all_settled(st, parts);
-    if (done || now >= st.revoke->deadline) {
-      if (!done)
-        log::warn("source", "revoke: giving up waiting for words; the ",
-                  "partitions are committed up to what is done");
-      st.consumer->release(st.tracker.commits_of(parts));
-      for (auto p : parts) {
-        st.tracker.forget(p);
-        st.assigned.erase(p);
-      }
-      st.revoke.reset();
-    }
-  }
-  // Drain completes when nothing is pending any more.
-  if (st.drain_deadline && st.drain_promise.pending()) {
-    auto done = st.tracker.pending_records() == 0;
-    if (done || now >= *st.drain_deadline) {
-      if (!done)
-        log::warn("source", "drain: ", st.tracker.pending_records(),
-                  " record(s) still pending; committing what is done");
-      st.drain_promise.deliver(done, partition_offsets{st.tracker.commits_of(
-                                       st.tracker.partitions())});
-    }
-  }
-  // Bounded input: every assigned partition reached its start-up end.
-  if (st.cfg.bounded && !st.input_end_sent && !st.assigned.empty()) {
-    bool all = true;
-    for (auto p : st.assigned)
-      all = all && st.finished.count(p) > 0;
-    if (all) {
-      st.input_end_sent = true;
-      self->send(st.node, input_end_atom::value);
-    }
-  }
-}
-
-/// Ends the window of every bucket now.
-void send_end_of_window(self_ptr self) {
-  self->request(self->state.router, caf::infinite, eow_atom::value)
-    .then([=](uint64_t) { check_progress(self); },
-          [=](caf::error&) { check_progress(self); });
-}
-
-/// Ends the window of every bucket once the words of every record handed
-/// to the tokenizer so far reached the router; sent at once, the end of
-/// window could overtake them and leave them in their bags until max-wait.
-void end_of_window(self_ptr self) {
-  auto& st = self->state;
-  if (st.batches_counted >= st.batches_sent)
-    send_end_of_window(self);
-  else
-    st.eow_after.push_back(st.batches_sent);
-}
-
-/// The tokenizer answered one more batch.
-void batch_counted(self_ptr self) {
-  auto& st = self->state;
-  ++st.batches_counted;
-  while (!st.eow_after.empty() && st.eow_after.front() <= st.batches_counted) {
-    st.eow_after.pop_front();
-    send_end_of_window(self);
-  }
-}
-
-/// Stops consuming and flushes every bucket; the drain promise is kept
-/// once every record is done (check_progress).
-void begin_drain(self_ptr self) {
-  auto& st = self->state;
-  st.draining = true;
-  st.consumer->stop_fetching();
-  st.drain_deadline = self->clock().now() + st.cfg.drain_timeout;
-  end_of_window(self);
-}
-
-void mark_position(source_state& st, int32_t partition, int64_t next) {
-  auto i = st.end_offsets.find(partition);
-  if (i != st.end_offsets.end() && next >= i->second)
-    st.finished.insert(partition);
+double seconds_between(caf::actor_clock::time_point from,
+                       caf::actor_clock::time_point to) {
+  return std::chrono::duration<double>(to - from).count();
 }
 
 } // namespace
 
+// -- taking records in --------------------------------------------------------
+
+void source_state::take(record_batch& batch) {
+  if (draining) {
+    // Not tracked, so never committed: read again by the next run.
+    dropped_while_draining += batch.records.size();
+    consumer->batch_taken();
+    return;
+  }
+  if (!first_record)
+    first_record = self->clock().now();
+  auto number = ++batches;
+  uint64_t again = 0;
+  std::size_t kept = 0;
+  for (auto& rec : batch.records) {
+    if (assigned.count(rec.partition) == 0) {
+      // Read before a revoke that is done: the partition's new owner reads
+      // it from the commit point.
+      ++stale_records;
+      continue;
+    }
+    // The consumer may hand a record over again: it is tracked once, so it
+    // goes on once.
+    if (tracker.dispatched_before(rec.partition, rec.offset)) {
+      ++again;
+      continue;
+    }
+    auto n = static_cast<uint32_t>(
+      std::min<std::size_t>(count_words(rec.value),
+                            std::numeric_limits<uint32_t>::max()));
+    ++records;
+    words += n;
+    null_records += rec.null_value ? 1 : 0;
+    records_without_words += !rec.null_value && n == 0 ? 1 : 0;
+    rec.epoch = tracker.dispatched(rec.partition, rec.offset, n);
+    mark_position(rec.partition, rec.offset + 1);
+    if (n == 0)
+      continue; // done already
+    held.push_back(held_record{std::move(rec), n, 0, 0, number});
+    held_words += n;
+    ++kept;
+  }
+  if (again > 0) {
+    redelivered += again;
+    log::info("source", "the consumer handed over ", again,
+              " record(s) again: skipped, they are tracked already");
+  }
+  if (kept == 0)
+    consumer->batch_taken();
+  else
+    held_per_batch[number] = kept;
+  feed();
+  check_progress();
+}
+
+input_record source_state::next_piece(held_record& h, uint32_t n) {
+  input_record piece{h.rec.partition, h.rec.offset, h.rec.timestamp, {},
+                     false,           h.rec.epoch,  h.sent};
+  if (h.sent == 0 && n == h.words) {
+    piece.value = std::move(h.rec.value);
+  } else {
+    if (h.sent == 0)
+      ++records_in_pieces;
+    auto rest = std::string_view{h.rec.value}.substr(h.at);
+    auto len = h.sent + n == h.words ? rest.size() : words_end(rest, n);
+    piece.value.assign(rest.substr(0, len));
+    h.at += len;
+  }
+  tracker.sent(h.rec.partition, h.rec.offset, h.rec.epoch, n);
+  h.sent += n;
+  held_words -= n;
+  ++pieces;
+  return piece;
+}
+
+void source_state::feed() {
+  auto window = cfg.max_inflight_words;
+  auto min_piece = std::max<int64_t>(1, window / 4);
+  record_batch out;
+  while (!held.empty()) {
+    auto& h = held.front();
+    auto room = window - tracker.words_in_flight();
+    int64_t rest = h.words - h.sent;
+    auto n = rest <= room ? rest : room >= min_piece ? room : 0;
+    if (n <= 0)
+      break;
+    out.records.push_back(next_piece(h, static_cast<uint32_t>(n)));
+    if (h.sent == h.words)
+      pop_front_held();
+  }
+  if (!out.records.empty())
+    self->send(tokenizer, std::move(out));
+  auto stalled = !held.empty();
+  if (stalled && !waiting_for_credit)
+    ++credit_stalls;
+  waiting_for_credit = stalled;
+  if (held.empty() && end_of_window_wanted) {
+    end_of_window_wanted = false;
+    // Through the tokenizer, so that it reaches the router after the words.
+    self->request(tokenizer, caf::infinite, eow_atom::value)
+      .then([st = this](uint64_t) { st->check_progress(); },
+            [st = this](caf::error&) { st->check_progress(); });
+  }
+}
+
+void source_state::pop_front_held() {
+  auto batch = held.front().batch;
+  held.pop_front();
+  batch_done(batch);
+}
+
+void source_state::batch_done(uint64_t batch) {
+  auto i = held_per_batch.find(batch);
+  if (i != held_per_batch.end() && --i->second == 0) {
+    held_per_batch.erase(i);
+    consumer->batch_taken();
+  }
+}
+
+void source_state::drop_held(const std::vector<int32_t>& partitions) {
+  auto gone = [&](const held_record& h) {
+    return std::find(partitions.begin(), partitions.end(), h.rec.partition)
+           != partitions.end();
+  };
+  for (auto i = held.begin(); i != held.end();) {
+    if (!gone(*i)) {
+      ++i;
+      continue;
+    }
+    held_words -= i->words - i->sent;
+    auto batch = i->batch;
+    i = held.erase(i);
+    batch_done(batch);
+  }
+}
+
+void source_state::mark_position(int32_t partition, int64_t next) {
+  auto i = end_offsets.find(partition);
+  if (i != end_offsets.end() && next >= i->second)
+    finished.insert(partition);
+}
+
+// -- confirmations, windows, revokes and drains -------------------------------
+
+void source_state::confirm(const delivery_ack& ack) {
+  std::size_t at = 0;
+  for (auto& r : ack.records) {
+    auto fresh = tracker.acked(r, ack.positions, at);
+    at += r.words;
+    words_acked += fresh;
+    words_confirmed_again += r.words - fresh;
+  }
+  feed();
+  check_progress();
+}
+
+void source_state::end_of_window() {
+  end_of_window_wanted = true;
+  feed();
+}
+
+caf::typed_response_promise<bool, partition_offsets> source_state::drain() {
+  drain_promise = self->make_response_promise<bool, partition_offsets>();
+  draining = true;
+  consumer->stop_fetching();
+  drain_deadline = self->clock().now() + cfg.drain_timeout;
+  end_of_window();
+  check_progress();
+  return drain_promise;
+}
+
+void source_state::revoked(const partition_offsets& parts) {
+  ++revokes;
+  revoke = wait{partitions_of(parts), self->clock().now() + cfg.drain_timeout};
+  // End of window for what is pending, so that it completes.
+  end_of_window();
+  check_progress();
+}
+
+void source_state::check_progress() {
+  check_revoke();
+  check_drain();
+  check_input_end();
+}
+
+void source_state::check_revoke() {
+  if (!revoke)
+    return;
+  auto& parts = revoke->partitions;
+  auto done = std::all_of(parts.begin(), parts.end(), [&](int32_t p) {
+    return tracker.pending_records(p) == 0;
+  });
+  if (!done && self->clock().now() < revoke->deadline)
+    return;
+  if (!done)
+    log::warn("source", "revoke: giving up waiting for words; the ",
+              "partitions are committed up to what is done");
+  consumer->release(tracker.commits_of(parts));
+  drop_held(parts);
+  for (auto p : parts) {
+    tracker.forget(p);
+    assigned.erase(p);
+    marks.erase(p);
+  }
+  revoke.reset();
+  feed();
+}
+
+void source_state::check_drain() {
+  if (!drain_deadline || !drain_promise.pending())
+    return;
+  auto done = tracker.pending_records() == 0;
+  if (!done && self->clock().now() < *drain_deadline)
+    return;
+  if (!done)
+    log::warn("source", "drain: ", tracker.pending_records(),
+              " record(s) still pending; committing what is done");
+  drain_promise.deliver(done, partition_offsets{
+                                tracker.commits_of(tracker.partitions())});
+}
+
+void source_state::check_input_end() {
+  if (!cfg.bounded || input_end_sent || assigned.empty())
+    return;
+  for (auto p : assigned)
+    if (finished.count(p) == 0)
+      return;
+  input_end_sent = true;
+  self->send(node, input_end_atom::value);
+}
+
+// -- the periodic tick --------------------------------------------------------
+
+void source_state::tick() {
+  auto commits = tracker.take_commits();
+  if (!commits.empty()) {
+    ++commit_requests;
+    consumer->commit(std::move(commits));
+  }
+  // The router forgets the words it kept of records now done.
+  self->send(router, tracker.progress());
+  check_stuck();
+  check_progress();
+}
+
+void source_state::check_stuck() {
+  if (cfg.stuck_after.count() <= 0)
+    return;
+  auto now = self->clock().now();
+  for (auto p : tracker.partitions()) {
+    auto point = tracker.commit_point(p).value_or(-1);
+    auto pending = tracker.pending_records(p);
+    auto& m = marks[p];
+    if (point != m.point || pending == 0) {
+      if (m.reported)
+        log::info("source", "partition ", p, " moves again after ",
+                  seconds_between(m.since, now), " s");
+      m = progress_mark{point, now, false};
+      continue;
+    }
+    if (m.reported || now - m.since < cfg.stuck_after)
+      continue;
+    m.reported = true;
+    ++stuck_reports;
+    log::warn("source", "partition ", p, " is stuck: its commit point ",
+              point, " has not moved for ", seconds_between(m.since, now),
+              " s while ", pending, " record(s) wait (",
+              tracker.words_in_flight(), " word(s) in flight, ", held.size(),
+              " record(s) waiting for credit)");
+  }
+}
+
+word_batch source_state::unconfirmed(word_batch words) const {
+  auto& es = words.elements;
+  es.erase(std::remove_if(es.begin(), es.end(),
+                          [&](const element& e) {
+                            return tracker.confirmed(e);
+                          }),
+           es.end());
+  return words;
+}
+
+std::string source_state::status() const {
+  boost::json::array assigned_list;
+  boost::json::object committed;
+  boost::json::array stuck;
+  for (auto p : assigned) {
+    assigned_list.push_back(p);
+    if (auto point = tracker.commit_point(p))
+      committed[std::to_string(p)] = *point;
+  }
+  for (auto& [p, m] : marks)
+    if (m.reported)
+      stuck.push_back(p);
+  double active = 0;
+  if (first_record)
+    active = seconds_between(*first_record, self->clock().now());
+  return status_json(self,
+    {{"records", records},
+     {"active_seconds", active},
+     {"words", words},
+     {"null_records", null_records},
+     {"records_without_words", records_without_words},
+     {"words_acked", words_acked},
+     {"words_confirmed_again", words_confirmed_again},
+     {"words_in_flight", tracker.words_in_flight()},
+     {"window", cfg.max_inflight_words},
+     {"waiting_for_credit", waiting_for_credit},
+     {"credit_stalls", credit_stalls},
+     {"held_records", held.size()},
+     {"held_words", held_words},
+     {"pieces", pieces},
+     {"records_in_pieces", records_in_pieces},
+     {"records_pending", tracker.pending_records()},
+     {"assigned", std::move(assigned_list)},
+     {"commit_points", std::move(committed)},
+     {"stuck_count", stuck.size()},
+     {"stuck_partitions", std::move(stuck)},
+     {"stuck_reports", stuck_reports},
+     {"commits", consumer->commits()},
+     {"commit_failures", consumer->commit_failures()},
+     {"revokes", revokes},
+     {"draining", draining},
+     {"dropped_while_draining", dropped_while_draining},
+     {"records_handed_over_again", redelivered},
+     {"records_of_revoked_partitions", stale_records}});
+}
+
+// -- the behaviour ------------------------------------------------------------
+
 source_actor::behavior_type
 source(source_actor::stateful_pointer<source_state> self, source_config cfg,
-       std::shared_ptr<kafka_consumer> consumer, tokenizer_actor tokenizer,
+       std::shared_ptr<source_consumer> consumer, tokenizer_actor tokenizer,
        router_actor router, node_actor node) {
   auto& st = self->state;
+  st.self = self;
   st.cfg = cfg;
   st.consumer = std::move(consumer);
   st.tokenizer = std::move(tokenizer);
@@ -139,79 +368,8 @@ source(source_actor::stateful_pointer<source_state> self, source_config cfg,
   st.node = std::move(node);
   self->delayed_send(self, cfg.commit_interval, tick_atom::value);
   return {
-    [=](record_batch& batch) {
-      auto& st = self->state;
-      if (st.draining) {
-        // Not tracked, so never committed: read again by the next run.
-        st.dropped_while_draining += batch.records.size();
-        st.consumer->batch_taken();
-        return;
-      }
-      if (!st.first_record)
-        st.first_record = self->clock().now();
-      // The consumer may hand a record over again (librdkafka can fetch
-      // again after a pause): it is tracked once, so it goes on once.
-      auto& recs = batch.records;
-      auto kept = recs.begin();
-      uint64_t again = 0;
-      for (auto& rec : recs) {
-        if (st.assigned.count(rec.partition) == 0) {
-          // Read before a revoke that is done: the partition's new owner
-          // reads it from the commit point.
-          ++st.stale_records;
-          continue;
-        }
-        if (st.tracker.dispatched_before(rec.partition, rec.offset)) {
-          ++again;
-          continue;
-        }
-        rec.epoch = st.tracker.dispatched(rec.partition, rec.offset);
-        mark_position(st, rec.partition, rec.offset + 1);
-        if (&*kept != &rec)
-          *kept = std::move(rec);
-        ++kept;
-      }
-      recs.erase(kept, recs.end());
-      if (again > 0) {
-        st.redelivered += again;
-        log::info("source", "the consumer handed over ", again,
-                  " record(s) again: skipped, they are tracked already");
-      }
-      if (recs.empty()) {
-        st.consumer->batch_taken();
-        return;
-      }
-      st.records += batch.records.size();
-      ++st.batches_sent;
-      self->request(st.tokenizer, caf::infinite, std::move(batch))
-        .then(
-          [=](word_counts& counts) {
-            auto& st = self->state;
-            for (auto& r : counts.records) {
-              st.tracker.counted(r);
-              st.words += r.words;
-            }
-            batch_counted(self);
-            check_progress(self);
-            st.consumer->batch_taken();
-          },
-          [=](caf::error& err) {
-            batch_counted(self);
-            caf::anon_send(self->state.node, fatal_atom::value,
-                           "tokenizer failed: " + self->system().render(err));
-          });
-    },
-    [=](delivery_ack& ack) {
-      auto& st = self->state;
-      std::size_t at = 0;
-      for (auto& r : ack.records) {
-        auto fresh = st.tracker.acked(r, ack.positions, at);
-        at += r.words;
-        st.words_acked += fresh;
-        st.words_confirmed_again += r.words - fresh;
-      }
-      check_progress(self);
-    },
+    [=](record_batch& batch) { self->state.take(batch); },
+    [=](delivery_ack& ack) { self->state.confirm(ack); },
     [=](assigned_atom, partition_offsets& parts) {
       auto& st = self->state;
       for (auto& p : parts.entries) {
@@ -219,85 +377,27 @@ source(source_actor::stateful_pointer<source_state> self, source_config cfg,
         if (p.offset >= 0)
           st.end_offsets[p.partition] = p.offset;
       }
-      check_progress(self);
+      st.check_progress();
     },
     [=](revoked_atom, partition_offsets& parts) {
-      auto& st = self->state;
-      ++st.revokes;
-      st.revoke = source_state::wait{partitions_of(parts),
-                                     self->clock().now()
-                                       + st.cfg.drain_timeout};
-      // End of window for what is pending, so that it completes.
-      end_of_window(self);
+      self->state.revoked(parts);
     },
     [=](eof_atom, int32_t partition, int64_t offset) {
-      auto& st = self->state;
-      mark_position(st, partition, offset);
-      check_progress(self);
+      self->state.mark_position(partition, offset);
+      self->state.check_progress();
     },
     [=](tick_atom) {
-      auto& st = self->state;
-      auto commits = st.tracker.take_commits();
-      if (!commits.empty()) {
-        ++st.commit_requests;
-        st.consumer->commit(std::move(commits));
-      }
-      // The router forgets the words it kept of records now done.
-      self->send(st.router, st.tracker.progress());
-      check_progress(self);
-      self->delayed_send(self, st.cfg.commit_interval, tick_atom::value);
+      self->state.tick();
+      self->delayed_send(self, self->state.cfg.commit_interval,
+                         tick_atom::value);
     },
     [=](lost_atom, word_batch& words) {
-      auto& st = self->state;
-      auto& es = words.elements;
-      es.erase(std::remove_if(es.begin(), es.end(),
-                              [&](const element& e) {
-                                return st.tracker.confirmed(e);
-                              }),
-               es.end());
-      return std::move(words);
+      return self->state.unconfirmed(std::move(words));
     },
     [=](drain_atom) -> caf::result<bool, partition_offsets> {
-      auto& st = self->state;
-      st.drain_promise = self->make_response_promise<bool, partition_offsets>();
-      auto result = st.drain_promise;
-      begin_drain(self);
-      return result;
+      return self->state.drain();
     },
-    [=](status_atom) {
-      auto& st = self->state;
-      boost::json::array assigned;
-      boost::json::object committed;
-      for (auto p : st.assigned) {
-        assigned.push_back(p);
-        if (auto point = st.tracker.commit_point(p))
-          committed[std::to_string(p)] = *point;
-      }
-      double active = 0;
-      if (st.first_record)
-        active = std::chrono::duration<double>(self->clock().now()
-                                               - *st.first_record)
-                   .count();
-      return status_json(self,
-        {{"records", st.records},
-         {"active_seconds", active},
-         {"words", st.words},
-         {"words_acked", st.words_acked},
-         {"words_confirmed_again", st.words_confirmed_again},
-         {"words_in_flight", st.tracker.words_in_flight()},
-         {"records_pending", st.tracker.pending_records()},
-         {"assigned", std::move(assigned)},
-         {"commit_points", std::move(committed)},
-         {"commits", st.consumer->commits()},
-         {"commit_failures", st.consumer->commit_failures()},
-         {"paused", st.paused},
-         {"pauses", st.pauses},
-         {"revokes", st.revokes},
-         {"draining", st.draining},
-         {"dropped_while_draining", st.dropped_while_draining},
-         {"records_handed_over_again", st.redelivered},
-         {"records_of_revoked_partitions", st.stale_records}});
-    },
+    [=](status_atom) { return self->state.status(); },
   };
 }
 

@@ -1,14 +1,20 @@
-// The source: takes records from the consumer's poll thread, tracks every
-// record until all its words are written and confirmed, commits the highest
-// contiguous done offset + 1 per partition, pauses consuming while too many
-// words are in flight, and handles revokes, bounded end and drain.
+// The source: takes records from the consumer's poll thread, measures each
+// in words and lets words into the pipeline while fewer than its credit
+// window are unconfirmed (a record larger than the window enters in
+// pieces), tracks every record until all its words are written and
+// confirmed, commits the highest contiguous done offset + 1 per partition,
+// and handles revokes, bounded end and drain. The poll thread reads on only
+// once the source let every record of a batch in: when the credit is spent,
+// consuming stops (no pause, nothing fetched is thrown away).
 #pragma once
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
+#include <string>
 
 #include <caf/timespan.hpp>
 
@@ -17,10 +23,32 @@
 
 namespace rpcbatch {
 
-class kafka_consumer;
+/// What the source asks of the consumer's poll thread (the Kafka adapter,
+/// services/kafka_consumer.hpp; a fake in the source's tests). Every call
+/// returns at once.
+class source_consumer {
+public:
+  virtual ~source_consumer() = default;
+
+  /// The source let a handed-over batch in: the poll thread may read on.
+  virtual void batch_taken() = 0;
+
+  /// Commits these offsets (asynchronously).
+  virtual void commit(std::vector<partition_offset> offsets) = 0;
+
+  /// Answers a revoke: commits `offsets` and lets the rebalance go on.
+  virtual void release(std::vector<partition_offset> offsets) = 0;
+
+  /// Stops handing out records (drain).
+  virtual void stop_fetching() = 0;
+
+  virtual uint64_t commits() const = 0;
+
+  virtual uint64_t commit_failures() const = 0;
+};
 
 struct source_config {
-  /// Pause consuming above this many words in flight; resume below half.
+  /// The credit window: words let into the pipeline and not yet confirmed.
   int64_t max_inflight_words = 100000;
   caf::timespan commit_interval = std::chrono::seconds(1);
   /// Bounded mode: report the end of input once every assigned partition
@@ -28,18 +56,41 @@ struct source_config {
   bool bounded = false;
   /// How long a drain or a revoke waits for outstanding words.
   caf::timespan drain_timeout = std::chrono::seconds(60);
+  /// A partition whose commit point has not moved for this long while it
+  /// has records pending is reported as stuck (0: never).
+  caf::timespan stuck_after = std::chrono::seconds(120);
 };
 
 struct source_state {
   static inline const char* name = "source";
 
+  /// A record taken from the consumer whose words have not all gone in.
+  struct held_record {
+    input_record rec;
+    uint32_t words = 0;
+    uint32_t sent = 0;
+    /// Where the words not sent yet start in rec.value.
+    std::size_t at = 0;
+    /// The consumer's batch it came in.
+    uint64_t batch = 0;
+  };
+
+  /// A revoke waiting for its partitions' words.
   struct wait {
     std::vector<int32_t> partitions;
     caf::actor_clock::time_point deadline;
   };
 
+  /// When a partition's commit point last moved (or had nothing pending).
+  struct progress_mark {
+    int64_t point = -1;
+    caf::actor_clock::time_point since;
+    bool reported = false;
+  };
+
+  source_actor::stateful_pointer<source_state> self = nullptr;
   source_config cfg;
-  std::shared_ptr<kafka_consumer> consumer;
+  std::shared_ptr<source_consumer> consumer;
   tokenizer_actor tokenizer;
   router_actor router;
   node_actor node;
@@ -48,23 +99,29 @@ struct source_state {
   std::map<int32_t, int64_t> end_offsets;
   std::set<int32_t> finished;
   bool input_end_sent = false;
-  bool paused = false;
   bool draining = false;
-  /// A revoke waiting for its partitions' words.
   std::optional<wait> revoke;
   std::optional<caf::actor_clock::time_point> drain_deadline;
   caf::typed_response_promise<bool, partition_offsets> drain_promise;
   /// When the first record arrived (throughput counts from there).
   std::optional<caf::actor_clock::time_point> first_record;
-  /// Record batches handed to the tokenizer, and those it answered.
-  uint64_t batches_sent = 0;
-  uint64_t batches_counted = 0;
-  /// End-of-window requests held back until the tokenizer answered this
-  /// many batches: it sends a batch's words to the router before it answers,
-  /// so an end of window sent later reaches the router after those words.
-  std::deque<uint64_t> eow_after;
+  /// Records waiting for credit, in the order read; their words not sent
+  /// yet; how many of them each consumer batch still has.
+  std::deque<held_record> held;
+  int64_t held_words = 0;
+  std::map<uint64_t, std::size_t> held_per_batch;
+  uint64_t batches = 0;
+  /// An end of window waits for the held records to go in first.
+  bool end_of_window_wanted = false;
+  /// The window is spent and records wait.
+  bool waiting_for_credit = false;
+  std::map<int32_t, progress_mark> marks;
   uint64_t records = 0;
   uint64_t words = 0;
+  uint64_t null_records = 0;
+  uint64_t records_without_words = 0;
+  uint64_t pieces = 0;
+  uint64_t records_in_pieces = 0;
   uint64_t words_acked = 0;
   /// Outputs confirmed that completed no word: a word written twice (sent
   /// again after a batcher node was lost), or a record no longer tracked
@@ -75,14 +132,64 @@ struct source_state {
   uint64_t redelivered = 0;
   /// Records of partitions no longer assigned: skipped.
   uint64_t stale_records = 0;
-  uint64_t pauses = 0;
+  /// Times the window was spent while records waited.
+  uint64_t credit_stalls = 0;
   uint64_t revokes = 0;
   uint64_t commit_requests = 0;
+  uint64_t stuck_reports = 0;
+
+  /// Measures and registers the records of a batch from the poll thread,
+  /// then lets in what the window allows.
+  void take(record_batch& batch);
+
+  /// Lets held words in while the window has room: whole records, or a
+  /// piece of the first one (at least a quarter of the window, or all of
+  /// it that fits when nothing is in flight); sends a wanted end of window
+  /// once nothing is held.
+  void feed();
+
+  /// The consumer reached `next` in `partition` (bounded mode's end).
+  void mark_position(int32_t partition, int64_t next);
+
+  /// The broker confirmed outputs: their credit returns.
+  void confirm(const delivery_ack& ack);
+
+  /// Flushes every bucket once every word held now went in.
+  void end_of_window();
+
+  /// Stops consuming; the drain is answered once every record is done.
+  caf::typed_response_promise<bool, partition_offsets> drain();
+
+  /// The poll thread must give these partitions up (after their words).
+  void revoked(const partition_offsets& parts);
+
+  /// Everything that may change when words complete or time passes: a
+  /// revoke or a drain that can finish, the end of a bounded input.
+  void check_progress();
+
+  /// Commits what moved, tells the router which records are done, and
+  /// reports partitions that stopped moving.
+  void tick();
+
+  /// Of `words`, those whose output is not confirmed yet.
+  word_batch unconfirmed(word_batch words) const;
+
+  std::string status() const;
+
+private:
+  input_record next_piece(held_record& h, uint32_t n);
+  void pop_front_held();
+  void drop_held(const std::vector<int32_t>& partitions);
+  void batch_done(uint64_t batch);
+  void check_revoke();
+  void check_drain();
+  void check_input_end();
+  void check_stuck();
 };
 
 source_actor::behavior_type
 source(source_actor::stateful_pointer<source_state> self, source_config cfg,
-       std::shared_ptr<kafka_consumer> consumer, tokenizer_actor tokenizer,
+       std::shared_ptr<source_consumer> consumer, tokenizer_actor tokenizer,
        router_actor router, node_actor node);
 
 } // namespace rpcbatch

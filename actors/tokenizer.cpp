@@ -1,9 +1,40 @@
 #include "actors/tokenizer.hpp"
 
+#include <algorithm>
 
 #include "actors/status.hpp"
 
 namespace rpcbatch {
+
+std::size_t count_words(std::string_view text) {
+  std::size_t n = 0;
+  for_each_word(text, [&](std::string_view) { ++n; });
+  return n;
+}
+
+std::size_t words_end(std::string_view text, std::size_t n) {
+  if (n == 0)
+    return 0;
+  std::size_t seen = 0;
+  return for_each_word(text, [&](std::string_view) { return ++seen < n; });
+}
+
+word_batch tokenizer_state::split(const record_batch& batch) {
+  word_batch out;
+  for (auto& rec : batch.records) {
+    auto index = rec.first_index;
+    for_each_word(rec.value, [&](std::string_view w) {
+      out.elements.push_back(element{std::string{w}, rec.partition,
+                                     rec.offset, rec.timestamp, rec.epoch,
+                                     index++});
+      longest_word = std::max(longest_word, w.size());
+    });
+    ++pieces;
+    bytes += rec.value.size();
+  }
+  words += out.elements.size();
+  return out;
+}
 
 tokenizer_actor::behavior_type
 tokenizer(tokenizer_actor::stateful_pointer<tokenizer_state> self,
@@ -11,40 +42,21 @@ tokenizer(tokenizer_actor::stateful_pointer<tokenizer_state> self,
   self->state.router = std::move(router);
   return {
     [=](record_batch& batch) {
-      auto& st = self->state;
-      word_batch out;
-      word_counts counts;
-      counts.records.reserve(batch.records.size());
-      for (auto& rec : batch.records) {
-        uint32_t n = 0;
-        for_each_word(rec.value, [&](std::string_view w) {
-          out.elements.push_back(
-            element{std::string{w}, rec.partition, rec.offset, rec.timestamp,
-                    rec.epoch, n});
-          st.longest_word = std::max(st.longest_word, w.size());
-          ++n;
-        });
-        counts.records.push_back(
-          record_words{rec.partition, rec.offset, n, rec.epoch});
-        ++st.records;
-        st.words += n;
-        st.bytes += rec.value.size();
-        if (rec.null_value)
-          ++st.null_records;
-        else if (n == 0)
-          ++st.empty_records;
-      }
+      auto out = self->state.split(batch);
       if (!out.elements.empty())
-        self->send(st.router, std::move(out));
-      return counts;
+        self->send(self->state.router, std::move(out));
+    },
+    [=](eow_atom) {
+      // After every word sent to the router so far.
+      ++self->state.end_of_windows;
+      return self->delegate(self->state.router, eow_atom::value);
     },
     [=](status_atom) {
       auto& st = self->state;
-      return status_json(self, {{"records", st.records},
+      return status_json(self, {{"pieces", st.pieces},
                                 {"words", st.words},
                                 {"bytes", st.bytes},
-                                {"records_without_words", st.empty_records},
-                                {"null_records", st.null_records},
+                                {"end_of_windows", st.end_of_windows},
                                 {"longest_word", st.longest_word}});
     },
   };

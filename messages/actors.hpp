@@ -2,9 +2,13 @@
 // every actor, one comment per handler.
 //
 //  Kafka ─► source ─► tokenizer ─► router ─► batcher[k] ─► rpc-caller ─► gRPC
-//             ▲          │                                     │
-//             │          └─ word counts                        ▼
+//             ▲                                                │
+//             │                                                ▼
 //             └───────── delivery acks ◄──────────────────── sink ─► Kafka
+//
+// The record path is one way; acknowledgements are the only thing that flows
+// back, and they are the source's credit: it lets words in while fewer than
+// its window are unconfirmed.
 #pragma once
 
 #include <cstdint>
@@ -73,11 +77,15 @@ using batcher_actor = status_client::extend<
   /// End of window: flushes the bag now; answers the elements flushed.
   caf::replies_to<eow_atom>::with<uint64_t>>;
 
-/// Owns the consumer's offset tracking, commits and backpressure.
+/// Owns the consumer's offset tracking, commits and the credit window.
 using source_actor = status_client::extend<
-  /// Records from the poll thread: tracked, then handed to the tokenizer.
+  /// Records from the poll thread: measured in words and tracked, then
+  /// handed to the tokenizer as the credit window allows (a record larger
+  /// than the window in pieces); the poll thread may read on once the whole
+  /// batch went in.
   caf::reacts_to<record_batch>,
-  /// Records whose words the broker confirmed (from the sink).
+  /// Records whose words the broker confirmed (from the sink): their
+  /// credit returns.
   caf::reacts_to<delivery_ack>,
   /// The poll thread got partitions; offsets are the end offsets at start-up
   /// (bounded mode) or -1.
@@ -87,7 +95,7 @@ using source_actor = status_client::extend<
   caf::reacts_to<revoked_atom, partition_offsets>,
   /// The poll thread reached the end of a partition at this offset.
   caf::reacts_to<eof_atom, int32_t, int64_t>,
-  /// Periodic commit and resume check.
+  /// Periodic commit.
   caf::reacts_to<tick_atom>,
   /// Of words to be sent again (their batcher node was lost), answers
   /// those whose output is not confirmed yet.
@@ -124,9 +132,12 @@ using router_actor = status_client::extend<
 
 /// Splits record values into words.
 using tokenizer_actor = status_client::extend<
-  /// Tokenizes every record: the words go to the router in one batch; the
-  /// answer counts the words of each record, for offset tracking.
-  caf::replies_to<record_batch>::with<word_counts>>;
+  /// Tokenizes every record (or piece of one): the words go to the router
+  /// in one batch. Nothing is answered: the source counted them already.
+  caf::reacts_to<record_batch>,
+  /// End of window for every bucket, passed on to the router after every
+  /// word sent so far; the router answers.
+  caf::replies_to<eow_atom>::with<uint64_t>>;
 
 /// Writes outputs and dead letters to Kafka.
 using sink_actor = status_client::extend<

@@ -22,10 +22,14 @@ struct input_record {
   bool null_value = false;
   /// The source's assignment epoch of the partition (see offset_tracker).
   uint32_t epoch = 0;
+  /// The position of the first word of `value` in its record: a record
+  /// larger than the credit window enters in pieces, each a run of whole
+  /// words of the value.
+  uint32_t first_index = 0;
 };
 
-/// The records of one poll of the input topic (poll thread -> source ->
-/// tokenizer).
+/// Records of the input topic (poll thread -> source), or records and
+/// pieces of records that the source lets in (source -> tokenizer).
 struct record_batch {
   std::vector<input_record> records;
 };
@@ -53,12 +57,6 @@ struct record_words {
   int64_t offset = 0;
   uint32_t words = 0;
   uint32_t epoch = 0;
-};
-
-/// How many words each record of a record_batch produced (tokenizer ->
-/// source), and the rejects the tokenizer counted.
-struct word_counts {
-  std::vector<record_words> records;
 };
 
 /// Words of records whose output the broker acknowledged (sink -> source):
@@ -138,7 +136,7 @@ struct partition_offsets {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, input_record& x) {
   return f(caf::meta::type_name("input_record"), x.partition, x.offset,
-           x.timestamp, x.value, x.null_value, x.epoch);
+           x.timestamp, x.value, x.null_value, x.epoch, x.first_index);
 }
 
 template <class Inspector>
@@ -161,11 +159,6 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, record_words& x) {
   return f(caf::meta::type_name("record_words"), x.partition, x.offset,
            x.words, x.epoch);
-}
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, word_counts& x) {
-  return f(caf::meta::type_name("word_counts"), x.records);
 }
 
 template <class Inspector>

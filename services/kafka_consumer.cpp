@@ -137,17 +137,14 @@ void kafka_consumer::commit(std::vector<partition_offset> offsets) {
   to_commit_.insert(to_commit_.end(), offsets.begin(), offsets.end());
 }
 
-void kafka_consumer::set_paused(bool paused) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  backpressure_ = paused;
-  want_paused_ = paused || held_;
-  paused_ = paused;
+void kafka_consumer::update_pause_locked() {
+  want_paused_ = held_ || !fetching_ || block_paused_;
 }
 
 void kafka_consumer::hold(bool held) {
   std::lock_guard<std::mutex> guard{mtx_};
   held_ = held;
-  want_paused_ = backpressure_ || held;
+  update_pause_locked();
 }
 
 std::size_t kafka_consumer::assigned_partitions() const {
@@ -197,8 +194,9 @@ void kafka_consumer::batch_taken() {
 }
 
 void kafka_consumer::stop_fetching() {
+  std::lock_guard<std::mutex> guard{mtx_};
   fetching_ = false;
-  set_paused(true);
+  update_pause_locked();
 }
 
 void kafka_consumer::release(std::vector<partition_offset> offsets) {
@@ -380,14 +378,81 @@ void kafka_consumer::on_revoke(std::vector<partition_offset> parts) {
 }
 
 void kafka_consumer::hand_over_filling() {
-  if (filling_.records.empty())
-    return;
-  {
-    std::lock_guard<std::mutex> guard{mtx_};
-    ++untaken_;
+  if (!filling_.records.empty()) {
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      ++untaken_;
+    }
+    events_.records(std::exchange(filling_, record_batch{}));
+    filling_bytes_ = 0;
   }
-  events_.records(std::exchange(filling_, record_batch{}));
-  filling_bytes_ = 0;
+  for (auto& eof : pending_eofs_)
+    events_.end_of_partition(eof.partition, eof.offset);
+  pending_eofs_.clear();
+}
+
+bool kafka_consumer::wait_for_source() {
+  constexpr int max_untaken = 2;
+  bool may_read;
+  {
+    // Short waits: rebalances and requests are served between them.
+    std::unique_lock<std::mutex> guard{mtx_};
+    may_read = cv_.wait_for(guard, std::chrono::milliseconds(100), [this] {
+      return untaken_ < max_untaken || !running_;
+    });
+    auto now = std::chrono::steady_clock::now();
+    if (may_read) {
+      blocked_since_.reset();
+      block_paused_ = false;
+    } else if (!blocked_since_) {
+      blocked_since_ = now;
+    } else if (now - *blocked_since_ >= opts_.pause_after) {
+      block_paused_ = true;
+    }
+    update_pause_locked();
+  }
+  if (!may_read && block_paused_) {
+    apply_requests();
+    poll_while_paused();
+  }
+  return may_read;
+}
+
+void kafka_consumer::poll_while_paused() {
+  std::unique_ptr<RdKafka::Message> msg{consumer_->consume(100)};
+  if (msg->err() != RdKafka::ERR__TIMED_OUT)
+    take_message(*msg);
+}
+
+void kafka_consumer::take_message(RdKafka::Message& msg) {
+  auto code = msg.err();
+  if (code == RdKafka::ERR_NO_ERROR) {
+    if (!fetching_)
+      return;
+    input_record rec;
+    rec.partition = msg.partition();
+    rec.offset = msg.offset();
+    rec.timestamp = msg.timestamp().timestamp;
+    if (msg.payload() == nullptr)
+      rec.null_value = true;
+    else
+      rec.value.assign(static_cast<const char*>(msg.payload()), msg.len());
+    filling_bytes_ += msg.len();
+    filling_.records.push_back(std::move(rec));
+  } else if (code == RdKafka::ERR__PARTITION_EOF) {
+    // Reported after the records before it.
+    pending_eofs_.push_back(partition_offset{msg.partition(), msg.offset()});
+    if (filling_.records.empty())
+      hand_over_filling();
+  } else {
+    std::string text;
+    if (consumer_->fatal_error(text) != RdKafka::ERR_NO_ERROR) {
+      events_.fatal("consumer failed: " + text);
+      running_ = false;
+      return;
+    }
+    log::warn(component, msg.errstr());
+  }
 }
 
 void kafka_consumer::run() {
@@ -408,55 +473,23 @@ void kafka_consumer::run() {
                   + RdKafka::err2str(rc));
     return;
   }
-  constexpr int max_untaken = 2;
   while (running_) {
     apply_requests();
     update_lag();
-    {
-      // Wait for the source to catch up (short waits: rebalances and
-      // requests are served between them).
-      std::unique_lock<std::mutex> guard{mtx_};
-      if (!cv_.wait_for(guard, std::chrono::milliseconds(100), [this] {
-            return untaken_ < max_untaken || !running_;
-          }))
-        continue;
-    }
+    if (!wait_for_source())
+      continue;
     int timeout_ms = 100;
-    while (filling_.records.size() < opts_.max_batch
+    while (running_ && filling_.records.size() < opts_.max_batch
            && filling_bytes_ < opts_.max_batch_bytes) {
       std::unique_ptr<RdKafka::Message> msg{consumer_->consume(timeout_ms)};
       timeout_ms = 0;
       auto code = msg->err();
       if (code == RdKafka::ERR__TIMED_OUT)
         break;
-      if (code == RdKafka::ERR_NO_ERROR) {
-        if (!fetching_)
-          continue;
-        input_record rec;
-        rec.partition = msg->partition();
-        rec.offset = msg->offset();
-        rec.timestamp = msg->timestamp().timestamp;
-        if (msg->payload() == nullptr)
-          rec.null_value = true;
-        else
-          rec.value.assign(static_cast<const char*>(msg->payload()),
-                           msg->len());
-        filling_bytes_ += msg->len();
-        filling_.records.push_back(std::move(rec));
-      } else if (code == RdKafka::ERR__PARTITION_EOF) {
-        // Records before the end go first.
-        hand_over_filling();
-        events_.end_of_partition(msg->partition(), msg->offset());
-      } else {
-        std::string text;
-        if (consumer_->fatal_error(text) != RdKafka::ERR_NO_ERROR) {
-          events_.fatal("consumer failed: " + text);
-          running_ = false;
-          break;
-        }
-        log::warn(component, msg->errstr());
+      take_message(*msg);
+      if (code != RdKafka::ERR_NO_ERROR
+          && code != RdKafka::ERR__PARTITION_EOF)
         break;
-      }
     }
     hand_over_filling();
   }

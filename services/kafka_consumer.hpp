@@ -1,8 +1,14 @@
 // The Kafka consumer behind the source: a librdkafka KafkaConsumer in a
 // consumer group, owned by one poll thread (no CAF worker ever blocks on
 // Kafka). What the thread sees goes out through consumer_events; what the
-// source wants done (commits, pause, release of revoked partitions) comes in
-// through thread-safe calls that the poll thread carries out.
+// source wants done (commits, release of revoked partitions, the operator's
+// pause) comes in through thread-safe calls that the poll thread carries out.
+// Flow control is the source's: the poll thread stays at most two batches
+// ahead of it and simply stops calling consume() while the source has not
+// taken them (librdkafka keeps what it fetched; its prefetch is bounded by
+// queued.max.messages.kbytes). Only a wait longer than `pause_after` pauses
+// the partitions, so that the poll thread can go on serving the group
+// (rebalances, max.poll.interval.ms) through a long outage.
 #pragma once
 
 #include <atomic>
@@ -17,10 +23,12 @@
 #include <thread>
 #include <vector>
 
+#include "actors/source.hpp"
 #include "messages/types.hpp"
 
 namespace RdKafka {
 class KafkaConsumer;
+class Message;
 } // namespace RdKafka
 
 namespace rpcbatch {
@@ -35,6 +43,9 @@ struct consumer_options {
   std::size_t max_batch_bytes = 1 << 20;
   /// How long a revoke waits for the source to release the partitions.
   std::chrono::milliseconds revoke_timeout{30000};
+  /// How long the poll thread waits for the source without consuming
+  /// before it pauses the partitions and goes on polling the group.
+  std::chrono::milliseconds pause_after{2000};
 };
 
 /// Called on the poll thread.
@@ -51,7 +62,7 @@ struct consumer_events {
   std::function<void(const std::string&)> fatal;
 };
 
-class kafka_consumer {
+class kafka_consumer final : public source_consumer {
 public:
   /// Creates the consumer; throws std::runtime_error on bad configuration.
   explicit kafka_consumer(consumer_options opts);
@@ -66,19 +77,15 @@ public:
   void start(consumer_events events);
 
   /// Commits these offsets (asynchronously, from the poll thread).
-  void commit(std::vector<partition_offset> offsets);
+  void commit(std::vector<partition_offset> offsets) override;
 
-  /// Pauses or resumes fetching of every assigned partition.
-  void set_paused(bool paused);
-
-  /// The source has taken a handed-over batch into account (counted its
-  /// words, maybe paused): the poll thread keeps at most two batches ahead
-  /// of the source, so that a pause takes effect before the backlog floods
-  /// the pipeline.
-  void batch_taken();
+  /// The source has let a handed-over batch in: the poll thread keeps at
+  /// most two batches ahead of the source, so that consuming stops while
+  /// the source waits for credit.
+  void batch_taken() override;
 
   /// An operator's pause (the console's pause/resume), independent of the
-  /// source's backpressure pause: fetching pauses while either holds.
+  /// source's flow control.
   void hold(bool held);
 
   bool held() const {
@@ -95,10 +102,10 @@ public:
   std::size_t assigned_partitions() const;
 
   /// Stops handing out records (drain); the group membership stays.
-  void stop_fetching();
+  void stop_fetching() override;
 
   /// Answers a revoke: commits `offsets` and lets the rebalance go on.
-  void release(std::vector<partition_offset> offsets);
+  void release(std::vector<partition_offset> offsets) override;
 
   /// Commits `final_offsets` synchronously (those the broker has not yet
   /// confirmed), leaves the group and joins the poll thread. Returns an
@@ -108,16 +115,18 @@ public:
   /// End offsets of every partition of the topic when the thread started.
   std::map<int32_t, int64_t> end_offsets() const;
 
-  uint64_t commits() const {
+  uint64_t commits() const override {
     return commits_;
   }
 
-  uint64_t commit_failures() const {
+  uint64_t commit_failures() const override {
     return commit_failures_;
   }
 
-  bool paused() const {
-    return paused_;
+  /// Whether the poll thread paused the partitions after waiting for the
+  /// source longer than pause_after.
+  bool paused_for_credit() const {
+    return block_paused_;
   }
 
 private:
@@ -125,6 +134,16 @@ private:
   class committer;
   void run();
   void apply_requests();
+  /// Waits up to 100 ms for the source to take a batch; answers whether
+  /// the poll thread may read on. Pauses the partitions after pause_after.
+  bool wait_for_source();
+  /// Serves the group while paused for the source: whatever consume()
+  /// still answers is kept for later.
+  void poll_while_paused();
+  /// Adds a consumed message to the batch being filled, or reports the end
+  /// of a partition once the records before it were handed over.
+  void take_message(RdKafka::Message& msg);
+  void update_pause_locked();
   /// Hands the batch being filled to the source (if it holds records).
   void hand_over_filling();
   void commit_now(const std::vector<partition_offset>& offsets, bool sync);
@@ -143,7 +162,7 @@ private:
   std::thread thread_;
   std::atomic<bool> running_{false};
   std::atomic<bool> fetching_{true};
-  std::atomic<bool> paused_{false};
+  std::atomic<bool> block_paused_{false};
   std::atomic<bool> closing_{false};
   std::atomic<uint64_t> commits_{0};
   std::atomic<uint64_t> commit_failures_{0};
@@ -156,8 +175,8 @@ private:
   std::vector<partition_offset> to_commit_;
   /// Batches handed over and not yet taken.
   int untaken_ = 0;
-  /// The source's backpressure pause; want_paused_ adds the operator's.
-  bool backpressure_ = false;
+  /// Whether the partitions should be paused (operator, drain, a long wait
+  /// for the source) and whether they are.
   bool want_paused_ = false;
   bool is_paused_ = false;
   std::optional<std::vector<partition_offset>> released_;
@@ -166,6 +185,11 @@ private:
   /// The batch the poll thread is filling (poll thread only).
   record_batch filling_;
   std::size_t filling_bytes_ = 0;
+  /// Ends of partitions reached after records still being filled (poll
+  /// thread only): reported once those are handed over.
+  std::vector<partition_offset> pending_eofs_;
+  /// Since when the poll thread waits for the source (poll thread only).
+  std::optional<std::chrono::steady_clock::time_point> blocked_since_;
   /// The highest offset per partition the broker confirmed as committed.
   std::map<int32_t, int64_t> confirmed_;
 };

@@ -71,13 +71,13 @@ element sample_element() {
 } // namespace
 
 TEST_CASE_FIXTURE(two_nodes, "every message type crosses CAF nodes") {
-  input_record rec{1, 99, 1700000000000, std::string("a\0b\xff", 4), false, 7};
+  input_record rec{1,     99, 1700000000000, std::string("a\0b\xff", 4),
+                   false, 7,  12};
   round_trip(rec);
-  round_trip(record_batch{{rec, input_record{0, 1, 2, "", true, 0}}});
+  round_trip(record_batch{{rec, input_record{0, 1, 2, "", true, 0, 0}}});
   round_trip(sample_element());
   round_trip(word_batch{{sample_element(), sample_element()}});
   round_trip(record_words{2, 41, 12, 3});
-  round_trip(word_counts{{record_words{2, 41, 12, 3}}});
   round_trip(delivery_ack{{record_words{0, 5, 2, 0}}, {1, 4}});
   round_trip(std::vector<partition_done>{{2, 1, 40, 45, {41, 43}}});
   round_trip(rpc_job{4, 1, {"a", "b"}, {sample_element()}, {0, 1, 0}});

@@ -47,9 +47,10 @@ struct inspector_fixture : test::deterministic {
     });
     actors.emplace_back("sink", spawn_mock(sys, R"({"outputs":0})"));
     actors.emplace_back("rpc-caller", rpc);
-    actors.emplace_back("source", spawn_mock(sys, R"({"records":5})"));
-    actors.emplace_back("tokenizer",
+    actors.emplace_back("source",
                         spawn_mock(sys, R"({"records":5,"words":40})"));
+    actors.emplace_back("tokenizer",
+                        spawn_mock(sys, R"({"pieces":5,"words":40})"));
     actors.emplace_back("router", spawn_mock(sys, R"({"batches":5})"));
     for (uint32_t k = 0; k < 10; ++k) {
       batcher_config cfg;

@@ -123,6 +123,7 @@ uint64_t check_recovered_run(const environment& env, child_process& ingest,
                              const std::vector<kafka_value>& corpus,
                              const std::string& what) {
   auto code = ingest.wait(std::chrono::seconds{120});
+  INFO("ingest node: ", tail(ingest.err()));
   REQUIRE(code);
   CHECK(*code == 0);
   auto c = check_every_word(env, corpus);

@@ -4,16 +4,27 @@
 
 using namespace rpcbatch;
 
+namespace {
+
+/// Dispatches a record of `words` words and sends all of them; answers its
+/// epoch.
+uint32_t take(offset_tracker& t, int32_t partition, int64_t offset,
+              uint32_t words) {
+  auto epoch = t.dispatched(partition, offset, words);
+  t.sent(partition, offset, epoch, words);
+  return epoch;
+}
+
+} // namespace
+
 TEST_CASE("commit point is the lowest offset not done") {
   offset_tracker t;
   CHECK_FALSE(t.commit_point(0));
-  for (int64_t o = 100; o < 104; ++o)
-    t.dispatched(0, o);
+  take(t, 0, 100, 2);
+  take(t, 0, 101, 0); // no words: done at once
+  take(t, 0, 102, 1);
+  take(t, 0, 103, 1);
   CHECK(*t.commit_point(0) == 100);
-  t.counted({0, 100, 2});
-  t.counted({0, 101, 0}); // no words: done at once
-  t.counted({0, 102, 1});
-  t.counted({0, 103, 1});
   CHECK(t.words_in_flight() == 4);
   t.acked({0, 102, 1, 0}, {0});
   t.acked({0, 103, 1, 0}, {0});
@@ -26,21 +37,37 @@ TEST_CASE("commit point is the lowest offset not done") {
   CHECK(t.pending_records() == 0);
 }
 
-TEST_CASE("acknowledgements may come before the count") {
+TEST_CASE("a record in pieces is done with the last piece's words") {
   offset_tracker t;
-  t.dispatched(1, 7);
-  t.acked({1, 7, 3, 0}, {0, 1, 2});
+  auto epoch = t.dispatched(1, 7, 5);
+  CHECK(t.words_in_flight() == 0); // nothing sent yet
+  t.sent(1, 7, epoch, 2);
+  CHECK(t.words_in_flight() == 2);
+  // Positions not sent yet cannot be confirmed (a forged or stray ack).
+  CHECK(t.acked({1, 7, 3, epoch}, {0, 1, 4}) == 2);
+  CHECK(t.words_in_flight() == 0);
   CHECK(*t.commit_point(1) == 7);
-  t.counted({1, 7, 3});
+  t.sent(1, 7, epoch, 3);
+  CHECK(t.words_in_flight() == 3);
+  CHECK(t.acked({1, 7, 2, epoch}, {2, 3}) == 2);
+  CHECK(*t.commit_point(1) == 7);
+  CHECK(t.acked({1, 7, 1, epoch}, {4}) == 1);
   CHECK(*t.commit_point(1) == 8);
+  CHECK(t.words_in_flight() == 0);
+}
+
+TEST_CASE("positions beyond the record are ignored, never allocated") {
+  offset_tracker t;
+  take(t, 0, 1, 3);
+  CHECK(t.acked({0, 1, 2, 0}, {4294967295u, 3}) == 0);
+  CHECK(t.acked({0, 1, 3, 0}, {0, 1, 2}) == 3);
+  CHECK(*t.commit_point(0) == 2);
 }
 
 TEST_CASE("take_commits reports only partitions that moved") {
   offset_tracker t;
-  t.dispatched(0, 0);
-  t.dispatched(1, 0);
-  t.counted({0, 0, 0});
-  t.counted({1, 0, 1});
+  take(t, 0, 0, 0);
+  take(t, 1, 0, 1);
   auto first = t.take_commits();
   REQUIRE(first.size() == 2);
   CHECK(first[0].offset == 1);
@@ -55,8 +82,8 @@ TEST_CASE("take_commits reports only partitions that moved") {
 
 TEST_CASE("forget drops a partition and its words in flight") {
   offset_tracker t;
-  t.dispatched(4, 0);
-  t.counted({4, 0, 5});
+  auto epoch = t.dispatched(4, 0, 8);
+  t.sent(4, 0, epoch, 5); // 3 words not sent yet
   CHECK(t.words_in_flight() == 5);
   t.forget(4);
   CHECK(t.words_in_flight() == 0);
@@ -67,14 +94,14 @@ TEST_CASE("forget drops a partition and its words in flight") {
 
 TEST_CASE("a partition that comes back ignores the old epoch's stragglers") {
   offset_tracker t;
-  CHECK(t.dispatched(4, 10) == 0);
-  t.counted({4, 10, 2, 0});
+  CHECK(take(t, 4, 10, 2) == 0);
   t.forget(4); // revoked before its words were confirmed
-  CHECK(t.dispatched(4, 10) == 1); // read again after reassignment
+  CHECK(t.dispatched(4, 10, 2) == 1); // read again after reassignment
   t.acked({4, 10, 2, 0}, {0, 1}); // late acknowledgement of the old epoch
-  t.counted({4, 10, 0, 0});        // late count of the old epoch
+  t.sent(4, 10, 0, 2);            // a stray of the old epoch
+  CHECK(t.words_in_flight() == 0);
   CHECK(*t.commit_point(4) == 10);
-  t.counted({4, 10, 2, 1});
+  t.sent(4, 10, 1, 2);
   CHECK(*t.commit_point(4) == 10);
   t.acked({4, 10, 2, 1}, {0, 1});
   CHECK(*t.commit_point(4) == 11);
@@ -83,8 +110,7 @@ TEST_CASE("a partition that comes back ignores the old epoch's stragglers") {
 
 TEST_CASE("a word confirmed twice counts once") {
   offset_tracker t;
-  t.dispatched(0, 5);
-  t.counted({0, 5, 3});
+  take(t, 0, 5, 3);
   CHECK(t.acked({0, 5, 2, 0}, {0, 2}) == 2);
   // Sent again after its batcher node was lost: the same positions again.
   CHECK(t.acked({0, 5, 2, 0}, {0, 2}) == 0);
@@ -97,7 +123,7 @@ TEST_CASE("a word confirmed twice counts once") {
   CHECK(t.acked({0, 5, 1, 0}, {0, 0, 1}, 2) == 1);
   CHECK(*t.commit_point(0) == 6);
   CHECK(t.confirmed(element{"w", 0, 5, 0, 0, 1})); // record done
-  t.dispatched(0, 6);
+  take(t, 0, 6, 1);
   CHECK_FALSE(t.confirmed(element{"w", 0, 6, 0, 0, 0}));
   t.forget(0);
   CHECK(t.confirmed(element{"w", 0, 6, 0, 0, 0})); // read again instead
@@ -106,11 +132,9 @@ TEST_CASE("a word confirmed twice counts once") {
 
 TEST_CASE("progress gives every partition's epoch and done offset") {
   offset_tracker t;
-  t.dispatched(0, 3);
-  t.dispatched(0, 4);
-  t.counted({0, 3, 0});
-  t.counted({0, 4, 1});
-  t.dispatched(2, 9);
+  take(t, 0, 3, 0);
+  take(t, 0, 4, 1);
+  take(t, 2, 9, 1);
   t.forget(2);
   auto p = t.progress();
   REQUIRE(p.size() == 2);
@@ -142,8 +166,7 @@ TEST_CASE("a record above the commit point that is done is known as done") {
 
 TEST_CASE("records of more than 64 words confirm every position") {
   offset_tracker t;
-  t.dispatched(3, 0);
-  t.counted({3, 0, 130});
+  take(t, 3, 0, 130);
   std::vector<uint32_t> all(130);
   for (uint32_t i = 0; i < 130; ++i)
     all[i] = 129 - i;
@@ -157,8 +180,8 @@ TEST_CASE("records of more than 64 words confirm every position") {
 TEST_CASE("a record dispatched before in the same epoch is known") {
   offset_tracker t;
   CHECK_FALSE(t.dispatched_before(0, 10));
-  t.dispatched(0, 10);
-  t.dispatched(0, 11);
+  take(t, 0, 10, 1);
+  take(t, 0, 11, 1);
   CHECK(t.dispatched_before(0, 10));
   CHECK(t.dispatched_before(0, 11));
   CHECK_FALSE(t.dispatched_before(0, 12));
@@ -167,9 +190,9 @@ TEST_CASE("a record dispatched before in the same epoch is known") {
   CHECK_FALSE(t.dispatched_before(0, 10));
   // The new epoch starts above offsets it has not seen (records read before
   // a revoke came late): those below are still new.
-  t.dispatched(0, 20);
+  take(t, 0, 20, 1);
   CHECK_FALSE(t.dispatched_before(0, 15));
-  t.dispatched(0, 15);
+  take(t, 0, 15, 1);
   CHECK(t.dispatched_before(0, 15));
   CHECK(t.dispatched_before(0, 20));
   CHECK(*t.commit_point(0) == 15);

@@ -64,7 +64,8 @@ node_config::node_config() {
     .add(opts.rpc_max_attempts, "rpc-max-attempts",
          "attempts per batch before it goes to the dead-letter topic")
     .add(opts.max_inflight_words, "max-inflight-words",
-         "pause consuming above this many words in flight")
+         "the credit window: words in the pipeline at most (consuming "
+         "waits while it is spent; a larger record enters in pieces)")
     .add(opts.offset_reset, "offset-reset",
          "where a new group starts: latest or earliest")
     .add(opts.bounded, "bounded",
@@ -73,6 +74,9 @@ node_config::node_config() {
     .add(opts.stats_secs, "stats-secs", "seconds between stats lines (0: off)")
     .add(opts.drain_timeout_secs, "drain-timeout-secs",
          "how long a drain waits for outstanding words")
+    .add(opts.stuck_secs, "stuck-secs",
+         "report a partition whose commit point has not moved for this long "
+         "while records are pending (0: never)")
     .add(opts.log_level, "log-level", "debug, info, warn or error")
     .add(opts.role, "role", "all, ingest or batcher")
     .add(opts.listen, "listen",
@@ -109,6 +113,8 @@ std::string validate(node_options& o) {
     return "--stats-secs must be 0 or more";
   if (!positive(o.drain_timeout_secs))
     return "--drain-timeout-secs must be above 0";
+  if (!std::isfinite(o.stuck_secs) || o.stuck_secs < 0)
+    return "--stuck-secs must be 0 or more";
   log::level lvl;
   if (!log::parse_level(o.log_level, lvl))
     return "--log-level must be debug, info, warn or error";
@@ -164,6 +170,7 @@ pipeline_config to_pipeline(const node_options& o) {
   p.source.max_inflight_words = static_cast<int64_t>(o.max_inflight_words);
   p.source.bounded = o.bounded;
   p.source.drain_timeout = seconds(o.drain_timeout_secs);
+  p.source.stuck_after = seconds(o.stuck_secs);
   p.stats_interval = seconds(o.stats_secs);
   return p;
 }
@@ -345,9 +352,9 @@ pipeline_adapters make_adapters(const node_options& opts) {
   copts.properties = kafka_properties(opts, "consumer.");
   copts.properties["group.id"] = opts.group_id;
   copts.properties["auto.offset.reset"] = opts.offset_reset;
-  // Consuming pauses above --max-inflight-words, but what the poll thread
-  // already holds (two batches) still comes: keep batches small next to the
-  // bound (a record has a few dozen words).
+  // The poll thread hands over at most two batches more than the source
+  // let in: keep them small next to the credit window (a record has a few
+  // dozen words), so that little waits in the source.
   copts.max_batch = std::clamp<std::size_t>(opts.max_inflight_words / 32, 1,
                                             copts.max_batch);
   // A revoke waits for the source, which gives up after the drain timeout

@@ -34,6 +34,7 @@ struct node_options {
   bool print_outputs = false;
   double stats_secs = 5;
   double drain_timeout_secs = 60;
+  double stuck_secs = 120;
   std::string log_level = "info";
   /// all (the whole pipeline), ingest (source to router and sink; batchers
   /// on --batcher-nodes) or batcher (batchers and rpc-caller for ingest

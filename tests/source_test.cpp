@@ -1,0 +1,279 @@
+// The source actor on the deterministic scheduler, with a fake consumer and
+// mock tokenizer, router and node: the credit window, records in pieces,
+// the poll thread's go-ahead, end of window and drain.
+#include "actors/source.hpp"
+
+#include <doctest/doctest.h>
+
+#include "actors/tokenizer.hpp"
+#include "fixture.hpp"
+
+using namespace rpcbatch;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Records what the source asks of the consumer.
+struct fake_consumer : source_consumer {
+  int taken = 0;
+  bool fetching = true;
+  std::vector<std::vector<partition_offset>> commits_done;
+  std::vector<std::vector<partition_offset>> releases;
+
+  void batch_taken() override {
+    ++taken;
+  }
+  void commit(std::vector<partition_offset> offsets) override {
+    commits_done.push_back(std::move(offsets));
+  }
+  void release(std::vector<partition_offset> offsets) override {
+    releases.push_back(std::move(offsets));
+  }
+  void stop_fetching() override {
+    fetching = false;
+  }
+  uint64_t commits() const override {
+    return commits_done.size();
+  }
+  uint64_t commit_failures() const override {
+    return 0;
+  }
+};
+
+/// What the mock tokenizer got, in order: pieces and end-of-window marks.
+struct tokenizer_log {
+  std::vector<input_record> pieces;
+  std::vector<std::string> trace;
+
+  /// Words of every piece so far, with their positions, as the real
+  /// tokenizer would number them.
+  std::vector<element> words() const {
+    tokenizer_state t;
+    return t.split(record_batch{pieces}).elements;
+  }
+};
+
+struct source_fixture : test::deterministic {
+  std::shared_ptr<fake_consumer> consumer = std::make_shared<fake_consumer>();
+  std::shared_ptr<tokenizer_log> log = std::make_shared<tokenizer_log>();
+  std::shared_ptr<int> input_ends = std::make_shared<int>(0);
+  source_actor aut;
+
+  explicit source_fixture(int64_t window = 10) {
+    auto tlog = log;
+    auto tok = sys.spawn([tlog]() -> tokenizer_actor::behavior_type {
+      return {
+        [tlog](record_batch& b) {
+          for (auto& r : b.records) {
+            tlog->pieces.push_back(r);
+            tlog->trace.push_back("piece");
+          }
+        },
+        [tlog](eow_atom) {
+          tlog->trace.push_back("eow");
+          return uint64_t{0};
+        },
+        [](status_atom) { return std::string{"{}"}; },
+      };
+    });
+    auto rtr = sys.spawn([]() -> router_actor::behavior_type {
+      return {
+        [](word_batch&) {},
+        [](std::vector<batcher_actor>&) {},
+        [](handover_atom, std::vector<batcher_actor>&) {},
+        [](lost_atom, caf::node_id&, std::vector<batcher_actor>&) {},
+        [](std::vector<partition_done>&) {},
+        [](source_actor&) {},
+        [](eow_atom) { return uint64_t{0}; },
+        [](status_atom) { return std::string{"{}"}; },
+      };
+    });
+    auto ends = input_ends;
+    auto nd = sys.spawn([ends]() -> node_actor::behavior_type {
+      return {
+        [](join_atom, batcher_host_actor&, std::string&) {},
+        [](status_atom) { return std::string{"{}"}; },
+        [ends](input_end_atom) { ++*ends; },
+        [](drain_atom) {},
+        [](fatal_atom, std::string&) {},
+        [](tick_atom) {},
+        [](reconnect_atom, std::string&) {},
+        [](actors_atom) { return actor_list{}; },
+      };
+    });
+    source_config cfg;
+    cfg.max_inflight_words = window;
+    cfg.commit_interval = 1s;
+    aut = sys.spawn(source, cfg, consumer, tok, rtr, nd);
+    caf::anon_send(aut, assigned_atom::value,
+                   partition_offsets{{{0, -1}, {1, -1}}});
+    run();
+  }
+
+  ~source_fixture() {
+    caf::anon_send_exit(aut, caf::exit_reason::user_shutdown);
+  }
+
+  void records(std::vector<input_record> recs) {
+    caf::anon_send(aut, record_batch{std::move(recs)});
+    run();
+  }
+
+  /// Confirms the outputs of `words` as the sink would.
+  void confirm(const std::vector<element>& words) {
+    delivery_ack ack;
+    for (auto& e : words) {
+      ack.records.push_back(record_words{e.partition, e.offset, 1, e.epoch});
+      ack.positions.push_back(e.index);
+    }
+    caf::anon_send(aut, std::move(ack));
+    run();
+  }
+
+  /// The committed offsets after the next commit tick.
+  std::vector<partition_offset> next_commit() {
+    auto before = consumer->commits_done.size();
+    advance(1s);
+    if (consumer->commits_done.size() == before)
+      return {};
+    return consumer->commits_done.back();
+  }
+};
+
+input_record rec(int32_t partition, int64_t offset, std::string value) {
+  return input_record{partition, offset, 0, std::move(value), false};
+}
+
+std::string words_text(std::size_t n, const std::string& word = "w") {
+  std::string out;
+  for (std::size_t i = 0; i < n; ++i)
+    out += word + " ";
+  return out;
+}
+
+} // namespace
+
+TEST_SUITE("source") {
+
+TEST_CASE_FIXTURE(source_fixture,
+                  "source: words enter while the window has room and the "
+                  "poll thread reads on once a batch went in") {
+  // Window 10: the first two records (4 + 5 words) go in, the third (4)
+  // waits for credit (1 word of room is less than a quarter of the window,
+  // the smallest piece), and so does the go-ahead for the batch.
+  records({rec(0, 0, words_text(4)), rec(0, 1, words_text(5)),
+           rec(1, 0, words_text(4))});
+  CHECK(log->pieces.size() == 2);
+  CHECK(consumer->taken == 0);
+  // A record without words is done at once and takes no credit; its batch
+  // is taken at once.
+  records({rec(1, 1, "1234 !!")});
+  CHECK(consumer->taken == 1);
+  CHECK(log->pieces.size() == 2);
+  // Confirming 3 words makes room for the whole third record (6 in flight,
+  // 4 more: 10).
+  auto words = log->words();
+  confirm({words[0], words[1], words[2]});
+  REQUIRE(log->pieces.size() == 3);
+  CHECK(log->pieces[2].offset == 0);
+  CHECK(log->pieces[2].partition == 1);
+  CHECK(consumer->taken == 2);
+  // Nothing is committed before its words are confirmed; partition 0 moves
+  // once record 0's last words are.
+  auto first = next_commit();
+  for (auto& c : first)
+    CHECK(c.offset == 0);
+  confirm({words[3]});
+  auto second = next_commit();
+  REQUIRE(second.size() == 1);
+  CHECK(second[0].partition == 0);
+  CHECK(second[0].offset == 1);
+}
+
+TEST_CASE_FIXTURE(source_fixture,
+                  "source: a record larger than the window enters in pieces "
+                  "and is done with its last piece") {
+  // 25 words, window 10: pieces of 10, 10 and 5 words, each once the
+  // window is free again; the positions run on across the pieces.
+  records({rec(0, 7, words_text(25, "ab"))});
+  REQUIRE(log->pieces.size() == 1);
+  CHECK(log->pieces[0].first_index == 0);
+  CHECK(count_words(log->pieces[0].value) == 10);
+  CHECK(consumer->taken == 0);
+  // Half the credit back: 5 more words go in (a piece may be as small as a
+  // quarter of the window).
+  auto words = log->words();
+  confirm({words.begin(), words.begin() + 5});
+  REQUIRE(log->pieces.size() == 2);
+  CHECK(log->pieces[1].first_index == 10);
+  CHECK(count_words(log->pieces[1].value) == 5);
+  words = log->words();
+  REQUIRE(words.size() == 15);
+  confirm({words.begin() + 5, words.end()});
+  REQUIRE(log->pieces.size() == 3);
+  CHECK(log->pieces[2].first_index == 15);
+  CHECK(count_words(log->pieces[2].value) == 10);
+  // The poll thread's go-ahead comes once the whole record went in; the
+  // record is done only with its last piece's words.
+  CHECK(consumer->taken == 1);
+  auto pending = next_commit();
+  REQUIRE(pending.size() == 1);
+  CHECK(pending[0].offset == 7);
+  words = log->words();
+  REQUIRE(words.size() == 25);
+  confirm({words.begin() + 15, words.end() - 1});
+  CHECK(next_commit().empty()); // one word short
+  confirm({words.back()});
+  REQUIRE(log->pieces.size() == 3);
+  // The pieces hold exactly the record's words, in order.
+  std::string all;
+  for (auto& p : log->pieces)
+    all += p.value;
+  CHECK(count_words(all) == 25);
+  for (std::size_t i = 0; i < words.size(); ++i)
+    CHECK(words[i].index == i);
+  auto commit = next_commit();
+  REQUIRE(commit.size() == 1);
+  CHECK(commit[0].offset == 8);
+}
+
+TEST_CASE_FIXTURE(source_fixture,
+                  "source: no piece smaller than a quarter of the window") {
+  // Window 10: pieces of at least 2 words (unless all of a record fits).
+  records({rec(0, 0, words_text(9)), rec(0, 1, words_text(30))});
+  // 9 in flight, 1 word of room: the big record waits.
+  CHECK(log->pieces.size() == 1);
+  auto words = log->words();
+  confirm({words[0]});
+  REQUIRE(log->pieces.size() == 2); // 2 words of room: a piece of 2
+  CHECK(count_words(log->pieces[1].value) == 2);
+  CHECK(log->pieces[1].first_index == 0);
+}
+
+TEST_CASE_FIXTURE(source_fixture,
+                  "source: the end of window of a drain follows every held "
+                  "word") {
+  records({rec(0, 0, words_text(9)), rec(0, 1, words_text(9))});
+  CHECK(log->trace == std::vector<std::string>{"piece"});
+  bool answered = false;
+  bool complete = false;
+  sys.spawn([&](caf::event_based_actor* self) {
+    self->request(aut, caf::infinite, drain_atom::value)
+      .then([&](bool done, partition_offsets&) {
+        answered = true;
+        complete = done;
+      });
+  });
+  run();
+  CHECK_FALSE(consumer->fetching);
+  // The held record is still sent (it was taken), then the end of window.
+  auto words = log->words();
+  confirm(words);
+  CHECK(log->trace == std::vector<std::string>{"piece", "piece", "eow"});
+  CHECK_FALSE(answered);
+  confirm(log->words());
+  CHECK(answered);
+  CHECK(complete);
+}
+
+} // TEST_SUITE
