@@ -30,9 +30,11 @@ milliseconds left_until(clock_type::time_point deadline) {
 /// A producer handle for produce_values and for metadata questions.
 std::unique_ptr<RdKafka::Producer>
 make_producer(const std::string& bootstrap, RdKafka::DeliveryReportCb* cb) {
+  // Records up to 4 MB, for tests of large records.
   auto conf = make_kafka_conf({{"bootstrap.servers", bootstrap},
                                {"enable.idempotence", "true"},
-                               {"linger.ms", "5"}});
+                               {"linger.ms", "5"},
+                               {"message.max.bytes", "4000000"}});
   if (cb != nullptr)
     set_kafka_conf(*conf, cb);
   std::string err;

@@ -3,10 +3,15 @@
 //
 // It writes --lines lines of generated text to input-topic, then for every
 // batch size runs `rpcbatch-node --bounded --offset-reset=earliest` (a fresh
-// group each time) and prints words/s, rpc calls/s, mean words per call,
-// p50/p99 latency from record timestamp to delivery and the node's peak RSS.
+// group and output topic each time) and prints words/s, rpc calls/s, mean
+// words per call, p50/p99 latency from record timestamp to delivery, the
+// longest gap in the output (Kafka timestamps of the output records: the
+// input is a backlog, so the output should never stall) and the node's peak
+// RSS. With --nodes=A,B,... every batch size runs each binary in turn,
+// --rounds times, so that two builds are compared in the same run.
 // The ceilings: raw librdkafka produce rate of the same output records, and
 // the raw async resolveBatch rate at the same batch size and in-flight bound.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -27,6 +32,7 @@
 #include "services/rpc_client.hpp"
 #include "services/textgen.hpp"
 #include "tests/bench/rpc_load.hpp"
+#include "tests/harness.hpp"
 #include "tests/process.hpp"
 
 namespace {
@@ -44,6 +50,9 @@ constexpr const char* usage = R"(usage: rpcbatch-bench-pipeline [options]
                      (default 16)
   --latency-ms=N     resolver latency per call (default 0)
   --node-args="..."  extra node options, space separated
+  --nodes=A,B        node binaries to compare, alternating (default: the
+                     one built with this bench)
+  --rounds=N         runs of every binary at every batch size (default 1)
 )";
 
 std::vector<std::string> split(const std::string& text, char sep) {
@@ -100,15 +109,31 @@ double raw_rpc_rate(const std::string& target, std::size_t batch,
     .calls_per_second();
 }
 
+/// The longest time between two consecutive output records (by their Kafka
+/// timestamps), in milliseconds.
+int64_t longest_gap_ms(const std::string& bootstrap, const std::string& topic) {
+  std::vector<int64_t> stamps;
+  for (auto& r : test::read_topic(bootstrap, topic, std::chrono::minutes(5)))
+    stamps.push_back(r.timestamp);
+  std::sort(stamps.begin(), stamps.end());
+  int64_t gap = 0;
+  for (std::size_t i = 1; i < stamps.size(); ++i)
+    gap = std::max(gap, stamps[i] - stamps[i - 1]);
+  return gap;
+}
+
 int run(const command_line& cl) {
   cl.allow_only({"lines", "batch-sizes", "partitions", "inflight",
-                 "latency-ms", "node-args"});
+                 "latency-ms", "node-args", "nodes", "rounds"});
   auto lines = static_cast<uint64_t>(cl.integer("lines", 20000, 1, 1e8));
   auto batch_sizes = split(cl.text("batch-sizes", "10,100"), ',');
   auto partitions = static_cast<int>(cl.integer("partitions", 24, 1, 1000));
   auto inflight = static_cast<std::size_t>(cl.integer("inflight", 16, 1, 1e4));
   auto latency = static_cast<int>(cl.integer("latency-ms", 0, 0, 60000));
   auto extra = split(cl.text("node-args", ""), ' ');
+  auto nodes = split(
+    cl.text("nodes", std::string{RPCBATCH_BIN_DIR} + "/rpcbatch-node"), ',');
+  auto rounds = static_cast<int>(cl.integer("rounds", 1, 1, 100));
 
   embedded_broker broker{1, {{"input-topic", partitions},
                              {"rpc-pardo-stateful", 12},
@@ -144,48 +169,57 @@ int run(const command_line& cl) {
                                           outputs);
   std::printf("ceiling: raw produce %.0f records/s\n", produce_ceiling);
 
+  int run_number = 0;
   for (auto& bs : batch_sizes) {
-    std::vector<std::string> argv{
-      std::string{RPCBATCH_BIN_DIR} + "/rpcbatch-node",
-      "--bootstrap-servers=" + broker.bootstrap(),
-      "--rpc-target=" + resolver.address(),
-      "--bounded",
-      "--offset-reset=earliest",
-      "--group-id=bench-" + bs,
-      "--batch-size=" + bs,
-      "--rpc-max-inflight=" + std::to_string(inflight),
-      "--stats-secs=0",
-      "--log-level=warn"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    auto r = test::run_process(argv, "", std::chrono::minutes(30));
-    auto lines_out = split(r.out, '\n');
-    if (r.exit_code != 0 || lines_out.empty()) {
-      std::printf("batch %s: node exited with %d\n", bs.c_str(), r.exit_code);
-      return 1;
-    }
-    auto s = boost::json::parse(lines_out.back()).as_object();
-    auto num = [&](const char* k) { return s[k].to_number<double>(); };
-    auto words = num("words");
-    auto calls = num("rpc_calls");
-    auto secs = num("active_seconds");
     auto batch = std::stoul(bs);
+    for (int round = 0; round < rounds; ++round) {
+      for (auto& node : nodes) {
+        auto out_topic = "out-" + std::to_string(++run_number);
+        broker.create_topic({out_topic, 12});
+        std::vector<std::string> argv{
+          node,
+          "--bootstrap-servers=" + broker.bootstrap(),
+          "--rpc-target=" + resolver.address(),
+          "--bounded",
+          "--offset-reset=earliest",
+          "--group-id=bench-" + std::to_string(run_number),
+          "--output-topic=" + out_topic,
+          "--dlq-topic=rpc-pardo-stateful-dlq",
+          "--batch-size=" + bs,
+          "--rpc-max-inflight=" + std::to_string(inflight),
+          "--stats-secs=0",
+          "--log-level=warn"};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        auto r = test::run_process(argv, "", std::chrono::minutes(30));
+        auto lines_out = split(r.out, '\n');
+        if (r.exit_code != 0 || lines_out.empty()) {
+          std::printf("batch %s: %s exited with %d\n%s\n", bs.c_str(),
+                      node.c_str(), r.exit_code, r.err.c_str());
+          return 1;
+        }
+        auto s = boost::json::parse(lines_out.back()).as_object();
+        auto num = [&](const char* k) { return s[k].to_number<double>(); };
+        auto words = num("words");
+        auto calls = num("rpc_calls");
+        auto secs = num("active_seconds");
+        std::printf(
+          "batch %s [%s]: words/s=%.0f rpc_calls/s=%.0f words/call=%.2f "
+          "p50_ms=%.0f p99_ms=%.0f longest_gap_ms=%lld peak_rss_mb=%.1f "
+          "(words=%.0f in %.2f s, outputs=%.0f, dlq=%.0f)\n",
+          bs.c_str(), node.c_str(), num("words_per_s"), calls / secs,
+          words / calls, num("latency_ms_p50"), num("latency_ms_p99"),
+          static_cast<long long>(longest_gap_ms(broker.bootstrap(), out_topic)),
+          num("peak_rss_mb"), words, secs, num("outputs"), num("dlq"));
+        std::fflush(stdout);
+      }
+    }
     auto rpc_ceiling = raw_rpc_rate(resolver.address(), batch, inflight,
-                                    std::max<std::size_t>(2000, calls / 2));
-    auto words_per_s = num("words_per_s");
-    std::printf(
-      "batch %s: words/s=%.0f rpc_calls/s=%.0f words/call=%.2f "
-      "p50_ms=%.0f p99_ms=%.0f peak_rss_mb=%.1f (words=%.0f in %.2f s, "
-      "outputs=%.0f, dlq=%.0f)\n",
-      bs.c_str(), words_per_s, calls / secs, words / calls,
-      num("latency_ms_p50"), num("latency_ms_p99"),
-      num("peak_rss_mb"), words, secs, num("outputs"),
-      num("dlq"));
+                                    std::max<std::size_t>(2000, 20000 / batch
+                                                                  * 10));
     std::printf("batch %s: ceiling rpc %.0f calls/s = %.0f words/s at %zu in "
-                "flight; node/rpc ceiling = %.0f%% (unique words per call "
-                "lower the node's ratio); node/produce ceiling = %.0f%%\n",
+                "flight; ceiling produce %.0f records/s\n",
                 bs.c_str(), rpc_ceiling, rpc_ceiling * batch, inflight,
-                100 * words_per_s / (rpc_ceiling * batch),
-                100 * words_per_s / produce_ceiling);
+                produce_ceiling);
   }
   return 0;
 }
