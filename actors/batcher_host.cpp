@@ -37,6 +37,22 @@ void join(self_ptr self, const std::string& address) {
     retry);
 }
 
+/// Stops what was spawned for the ingest node with sink `sink`.
+void detach(self_ptr self, const caf::actor_addr& sink, const std::string& why) {
+  auto& st = self->state;
+  auto i = st.attached.find(sink);
+  if (i == st.attached.end())
+    return;
+  for (auto& [name, handle] : i->second.actors) {
+    st.spawned.erase(handle.address());
+    self->send_exit(handle, caf::exit_reason::user_shutdown);
+  }
+  log::info("batcher-host", "ingest node ", i->second.number, " ", why,
+            ": its ", i->second.actors.size(), " actors stop");
+  st.attached.erase(i);
+  ++st.detachments;
+}
+
 } // namespace
 
 batcher_host_actor::behavior_type
@@ -48,15 +64,15 @@ batcher_host(batcher_host_actor::stateful_pointer<batcher_host_state> self,
   self->state.client = std::move(client);
   self->set_down_handler([=](caf::down_msg& msg) {
     auto& st = self->state;
-    if (auto i = st.attached.find(msg.source); i != st.attached.end()) {
-      for (auto& [name, handle] : i->second.actors)
-        self->send_exit(handle, caf::exit_reason::user_shutdown);
-      log::info("batcher-host", "ingest node ", i->second.number,
-                " went away: its ", i->second.actors.size(),
-                " actors stop");
-      st.attached.erase(i);
-      ++st.detachments;
+    if (auto i = st.spawned.find(msg.source); i != st.spawned.end()) {
+      ++st.actors_lost;
+      log::warn("batcher-host", "an actor spawned for an ingest node stopped: ",
+                self->system().render(msg.reason));
+      detach(self, caf::actor_addr{i->second}, "lost an actor");
+      return;
     }
+    if (st.attached.count(msg.source) > 0)
+      detach(self, msg.source, "went away");
     if (auto i = st.joined.find(msg.source); i != st.joined.end()) {
       auto address = i->second;
       st.joined.erase(i);
@@ -67,6 +83,9 @@ batcher_host(batcher_host_actor::stateful_pointer<batcher_host_state> self,
     [=](attach_atom, sink_actor& snk, uint32_t buckets)
       -> std::vector<batcher_actor> {
       auto& st = self->state;
+      // Attached again (it lost one of the actors spawned for it): a fresh
+      // set replaces the old one.
+      detach(self, snk.address(), "attaches again");
       auto n = ++st.attachments;
       auto prefix = "ingest-" + std::to_string(n) + "/";
       auto& entry = st.attached[snk.address()];
@@ -81,6 +100,10 @@ batcher_host(batcher_host_actor::stateful_pointer<batcher_host_state> self,
         out.push_back(self->spawn(batcher, bcfg, rpc));
         entry.actors.emplace_back(prefix + "batcher-" + std::to_string(k),
                                   out.back());
+      }
+      for (auto& [name, handle] : entry.actors) {
+        st.spawned.emplace(handle.address(), snk.address());
+        self->monitor(handle);
       }
       log::info("batcher-host", "ingest node ", n, " attached with ",
                 buckets, " buckets");
@@ -106,6 +129,7 @@ batcher_host(batcher_host_actor::stateful_pointer<batcher_host_state> self,
       return status_json(self, {{"name", st.node_name},
                                 {"attachments", st.attachments},
                                 {"detachments", st.detachments},
+                                {"actors_lost", st.actors_lost},
                                 {"attached", st.attached.size()},
                                 {"joined", st.joined.size()},
                                 {"actors", actors}});

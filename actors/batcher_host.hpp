@@ -3,8 +3,11 @@
 // batcher per bucket, so per-bucket batching stays per ingest node; results
 // go back to the ingest node's sink, whose acknowledgements stay local to
 // its offset tracking. When that sink goes away (the ingest node stopped or
-// its link broke), the host stops what it spawned for it. With --join, the
-// host offers itself to ingest nodes, and again whenever the link breaks.
+// its link broke), the host stops what it spawned for it; when one of those
+// actors stops on its own, the host stops the others too, so that the
+// ingest node sees its batchers go and moves their words elsewhere until it
+// attaches again. With --join, the host offers itself to ingest nodes, and
+// again whenever the link breaks.
 #pragma once
 
 #include <map>
@@ -35,11 +38,15 @@ struct batcher_host_state {
     std::vector<std::pair<std::string, status_client>> actors;
   };
   std::map<caf::actor_addr, attachment> attached;
+  /// Every actor spawned for an ingest node -> that node's sink.
+  std::map<caf::actor_addr, caf::actor_addr> spawned;
   /// Ingest nodes this node joined (monitored) -> address.
   std::map<caf::actor_addr, std::string> joined;
   std::map<std::string, caf::timespan> backoff;
   uint64_t attachments = 0;
   uint64_t detachments = 0;
+  /// Attachments ended because one of their actors stopped.
+  uint64_t actors_lost = 0;
 };
 
 batcher_host_actor::behavior_type

@@ -90,8 +90,12 @@ void finish(self_ptr self, node_outcome outcome) {
                    auto& st = self->state;
                    outcome.summary = boost::json::serialize(
                      summarize(st, status, seconds_since(self)));
+                   // Batcher nodes stop what they run for this node when
+                   // its sink goes.
                    for (auto& [name, handle] : st.actors)
-                     self->send_exit(handle, caf::exit_reason::user_shutdown);
+                     if (handle->node() == self->node())
+                       self->send_exit(handle,
+                                       caf::exit_reason::user_shutdown);
                    finished(std::move(outcome));
                    self->quit();
                  });
@@ -272,7 +276,8 @@ void retry_later(self_ptr self, const std::string& name,
   self->delayed_send(self, delay, reconnect_atom::value, name);
 }
 
-void lose_batcher_node(self_ptr self, const std::string& name);
+void lose_batcher_node(self_ptr self, const std::string& name,
+                       bool retry = true);
 
 /// A batcher node offered its batchers: it gets its share of the buckets;
 /// buckets that move drain on their old node first.
@@ -289,6 +294,10 @@ void add_batcher_node(self_ptr self, const std::string& name,
     if (i->second.host == host)
       return;
     lose_batcher_node(self, name); // restarted before its loss was seen
+  }
+  for (auto& b : batchers) {
+    st.remote_batchers[b.address()] = name;
+    self->monitor(b);
   }
   st.batcher_nodes[name] = {host, std::move(batchers)};
   st.hosts[host.address()] = name;
@@ -341,16 +350,21 @@ void connect_batcher_node(self_ptr self, const std::string& name,
 
 /// A batcher node went away: its buckets move to the others (or wait for
 /// one to come back), and the router sends the words that were on it and
-/// are not done yet to their buckets' new owners.
-void lose_batcher_node(self_ptr self, const std::string& name) {
+/// are not done yet to their buckets' new owners. `retry`: try to attach to
+/// it again later.
+void lose_batcher_node(self_ptr self, const std::string& name, bool retry) {
   auto& st = self->state;
   auto i = st.batcher_nodes.find(name);
   if (i == st.batcher_nodes.end())
     return;
   auto lost = i->second.host.node();
-  // Its down message, if it is still to come, is no news any more.
+  // Its down messages, if they are still to come, are no news any more.
   self->demonitor(i->second.host.address());
   st.hosts.erase(i->second.host.address());
+  for (auto& b : i->second.batchers) {
+    self->demonitor(b.address());
+    st.remote_batchers.erase(b.address());
+  }
   st.batcher_nodes.erase(i);
   ++st.losses;
   if (st.front_started) {
@@ -364,7 +378,27 @@ void lose_batcher_node(self_ptr self, const std::string& name) {
     list_batchers(self, owners);
     self->send(st.router, lost_atom::value, lost, std::move(owners));
   }
-  retry_later(self, name, "connection lost");
+  if (retry)
+    retry_later(self, name, "connection lost");
+}
+
+/// A batcher (or the rpc-caller behind it) stopped on a batcher node that
+/// is still there: the node's words go elsewhere as if it was lost, and the
+/// node is attached again at once (its host replaces the actors it spawned
+/// for this node).
+void lose_remote_batcher(self_ptr self, const std::string& name,
+                         const caf::error& reason) {
+  auto& st = self->state;
+  auto i = st.batcher_nodes.find(name);
+  if (i == st.batcher_nodes.end())
+    return;
+  auto host = i->second.host;
+  ++st.batchers_lost;
+  log::warn("node", "a batcher on batcher node ", name, " stopped (",
+            self->system().render(reason), "): its words go again and the ",
+            "node is attached again");
+  lose_batcher_node(self, name, false);
+  attach(self, name, host, false);
 }
 
 } // namespace
@@ -389,6 +423,15 @@ node(node_actor::stateful_pointer<node_state> self, pipeline_config cfg,
     if (auto i = st.hosts.find(msg.source); i != st.hosts.end()) {
       // A copy: lose_batcher_node erases the entry that holds the name.
       lose_batcher_node(self, std::string{i->second});
+      return;
+    }
+    if (auto i = st.remote_batchers.find(msg.source);
+        i != st.remote_batchers.end()) {
+      auto name = i->second;
+      if (msg.reason == caf::exit_reason::remote_link_unreachable)
+        lose_batcher_node(self, name);
+      else
+        lose_remote_batcher(self, name, msg.reason);
       return;
     }
     if (msg.source.node() != self->node())
@@ -458,7 +501,8 @@ node(node_actor::stateful_pointer<node_state> self, pipeline_config cfg,
                                 {"actors", st.actors.size()},
                                 {"batcher_nodes", std::move(nodes)},
                                 {"joins", st.joins},
-                                {"losses", st.losses}});
+                                {"losses", st.losses},
+                                {"batchers_lost", st.batchers_lost}});
     },
   };
 }

@@ -88,8 +88,10 @@ struct node_state {
     std::vector<batcher_actor> batchers;
   };
   std::map<std::string, batcher_node> batcher_nodes;
-  /// Monitored hosts -> node name.
+  /// Monitored hosts, and the batchers they spawned for this node -> node
+  /// name.
   std::map<caf::actor_addr, std::string> hosts;
+  std::map<caf::actor_addr, std::string> remote_batchers;
   /// The owner of every bucket (empty: none).
   std::vector<std::string> owners;
   /// The delay before the next attempt, per configured node not attached.
@@ -100,6 +102,8 @@ struct node_state {
   bool front_started = false;
   uint64_t joins = 0;
   uint64_t losses = 0;
+  /// Batchers lost on batcher nodes that stayed up.
+  uint64_t batchers_lost = 0;
 };
 
 node_actor::behavior_type

@@ -4,7 +4,14 @@
 // has its own embedded broker.
 #include "tests/harness.hpp"
 
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
 #include <doctest/doctest.h>
+
+#include "messages/type_ids.hpp"
+#include "services/cli.hpp"
 
 using namespace std::chrono_literals;
 using namespace rpcbatch::test;
@@ -15,6 +22,41 @@ namespace {
 #define RUN_CONTEXT(run)                                                       \
   INFO("exit code: ", (run).process.exit_code, "\nstdout: ",                   \
        tail((run).process.out, 1000), "\nstderr: ", tail((run).process.err))
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+/// Kills the actor named `name` among those the batcher node at `address`
+/// spawned (as its console lists them, e.g. "ingest-1/batcher-3"), from
+/// another CAF node, as a crash of that actor would end it. Answers whether
+/// it was found.
+bool kill_remote_actor(const std::string& address, const std::string& name) {
+  struct config : caf::actor_system_config {
+    config() {
+      load<caf::io::middleman>();
+      rpcbatch::register_message_types(*this);
+    }
+  } cfg;
+  caf::actor_system sys{cfg};
+  auto [host, port] = rpcbatch::split_host_port(address);
+  auto remote = sys.middleman().remote_actor<rpcbatch::batcher_host_actor>(
+    host, static_cast<uint16_t>(port));
+  REQUIRE(remote);
+  caf::scoped_actor self{sys};
+  bool found = false;
+  self->request(*remote, 10s, rpcbatch::actors_atom::value)
+    .receive(
+      [&](rpcbatch::actor_list& actors) {
+        for (auto& [n, handle] : actors)
+          if (n == name) {
+            found = true;
+            caf::anon_send_exit(handle, caf::exit_reason::kill);
+          }
+      },
+      [&](caf::error& err) { FAIL("no actor list: " << sys.render(err)); });
+  return found;
+}
 
 } // namespace
 
@@ -54,6 +96,44 @@ TEST_CASE("flow: three records of 1 MiB of words enter in pieces: every "
   auto rss = run.summary.at("peak_rss_mb").to_number<double>();
   CHECK(rss <= 150);
   MESSAGE(words, " words in 3 records, peak RSS ", rss, " MB");
+}
+
+TEST_CASE("flow: a batcher killed on a batcher node that stays up: its "
+          "words go again and the bounded run completes") {
+  // Calls of 2 ms, two at a time, two words each: the words pile up on the
+  // batcher node, so that it holds many when one of its batchers dies.
+  rpcbatch::resolver_options slow;
+  slow.latency_ms = 2;
+  environment env{slow};
+  auto corpus = make_corpus(91, 300);
+  env.produce(corpus);
+  batcher_node batchers{env.rpc_target(),
+                        {"--rpc-max-inflight=2", "--batch-size=2"}};
+  child_process ingest{env.node_command(
+    {"--role=ingest", "--bounded", "--offset-reset=earliest",
+     "--batcher-nodes=" + batchers.address})};
+  INFO("ingest node: ", tail(ingest.err()));
+  INFO("batcher node: ", tail(batchers.process.err()));
+  REQUIRE(wait_until(
+    [&] { return ingest.exit_code() || env.stored(output_topic) > 0; }, 60s));
+  REQUIRE_FALSE(ingest.exit_code());
+  REQUIRE(kill_remote_actor(batchers.address, "ingest-1/batcher-3"));
+  auto code = ingest.wait(120s);
+  REQUIRE(code);
+  CHECK(*code == 0);
+  // Every word written, every offset committed.
+  auto expected = expected_outputs(corpus);
+  auto actual = key_values(env.read(output_topic));
+  auto diff = compare(expected, actual);
+  CHECK(diff.missing == 0);
+  CHECK(env.committed() == env.ends());
+  // The host stopped the other actors of that ingest node, the ingest node
+  // sent the words again and attached once more.
+  CHECK(contains(batchers.process.err(), "lost an actor"));
+  CHECK(contains(batchers.process.err(), "ingest node 2 attached"));
+  CHECK(contains(ingest.err(), "a batcher on batcher node"));
+  CHECK(contains(ingest.err(), "word(s) again"));
+  MESSAGE(diff.extra, " duplicate outputs after a batcher was killed");
 }
 
 } // TEST_SUITE
