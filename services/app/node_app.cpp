@@ -67,6 +67,9 @@ node_config::node_config() {
          "pause consuming above this many words in flight")
     .add(opts.offset_reset, "offset-reset",
          "where a new group starts: latest or earliest")
+    .add(opts.on_offset_out_of_range, "on-offset-out-of-range",
+         "where a committed offset out of retention resumes: earliest, "
+         "latest or fail")
     .add(opts.bounded, "bounded",
          "stop after the input present at start-up is processed")
     .add(opts.print_outputs, "print-outputs", "print every output record")
@@ -105,6 +108,11 @@ std::string validate(node_options& o) {
   if (o.offset_reset != "latest" && o.offset_reset != "earliest")
     return "--offset-reset must be latest or earliest, not '" + o.offset_reset
            + "'";
+  if (o.on_offset_out_of_range != "earliest"
+      && o.on_offset_out_of_range != "latest"
+      && o.on_offset_out_of_range != "fail")
+    return "--on-offset-out-of-range must be earliest, latest or fail, not '"
+           + o.on_offset_out_of_range + "'";
   if (!std::isfinite(o.stats_secs) || o.stats_secs < 0)
     return "--stats-secs must be 0 or more";
   if (!positive(o.drain_timeout_secs))
@@ -344,7 +352,8 @@ pipeline_adapters make_adapters(const node_options& opts) {
   copts.topic = opts.input_topic;
   copts.properties = kafka_properties(opts, "consumer.");
   copts.properties["group.id"] = opts.group_id;
-  copts.properties["auto.offset.reset"] = opts.offset_reset;
+  copts.offset_reset = opts.offset_reset;
+  copts.on_offset_out_of_range = opts.on_offset_out_of_range;
   // Consuming pauses above --max-inflight-words, but what the poll thread
   // already holds (two batches) still comes: keep batches small next to the
   // bound (a record has a few dozen words).
