@@ -482,6 +482,22 @@ TEST_CASE("node: with --on-offset-out-of-range=fail a committed offset out "
   CHECK(env.stored(output_topic) == 0);
 }
 
+TEST_CASE("node: with --on-offset-out-of-range=latest a committed offset out "
+          "of retention skips to the end, loudly") {
+  environment env;
+  out_of_retention input{env};
+  auto run = run_node(
+    env.node_command({"--bounded", "--on-offset-out-of-range=latest"}));
+  REQUIRE_COMPLETE_RUN(run);
+  CHECK(summary_number(run.summary, "records") == 0);
+  CHECK(env.stored(output_topic) == 0);
+  CHECK(contains(run.process.err,
+                 "input-topic [0]: the committed offset 10 is out of range"));
+  CHECK(contains(run.process.err,
+                 "resuming at the end, skipping what is held before it, "
+                   + std::to_string(input.ends[0])));
+}
+
 TEST_CASE("node: a new group with the default offset reset starts at the "
           "end and reads only what comes after its start") {
   environment env;
