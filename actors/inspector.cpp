@@ -75,6 +75,10 @@ void collect(self_ptr self, actor_list actors,
                        consumer && src && src->is_object()) {
                      src->as_object()["consumer_lag"] = consumer->lag();
                      src->as_object()["operator_paused"] = consumer->held();
+                     src->as_object()["offsets_out_of_range"]
+                       = consumer->offsets_out_of_range();
+                     src->as_object()["paused_for_credit"]
+                       = consumer->paused_for_credit();
                    }
                    done(view{std::move(*list), std::move(status)});
                  });

@@ -47,7 +47,7 @@ public:
     for (auto* tp : partitions)
       parts.push_back(partition_offset{tp->partition(), -1});
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
-      consumer->assign(partitions);
+      // on_assign assigns them, each at the offset where it starts.
       owner_.on_assign(std::move(parts));
     } else {
       owner_.on_revoke(std::move(parts));
@@ -106,6 +106,22 @@ kafka_consumer::kafka_consumer(consumer_options opts)
   };
   for (auto& [k, v] : opts_.properties)
     all[k] = v;
+  // librdkafka must not choose a start offset on its own: its
+  // auto.offset.reset would also apply to a committed offset that fell out
+  // of retention and skip what the broker still holds (with "latest") or
+  // hide that records were lost. With "error" it reports the partition
+  // (on_offset_reset), and start_offsets gives every other one its offset.
+  auto valid = [](const std::string& x, bool fail_too) {
+    return x == "earliest" || x == "latest" || (fail_too && x == "fail");
+  };
+  if (!valid(opts_.offset_reset, false))
+    throw std::runtime_error("kafka consumer: offset reset must be earliest "
+                             "or latest, not '" + opts_.offset_reset + "'");
+  if (!valid(opts_.on_offset_out_of_range, true))
+    throw std::runtime_error("kafka consumer: an out-of-range offset resumes "
+                             "at earliest or latest or fails, not '"
+                             + opts_.on_offset_out_of_range + "'");
+  all["auto.offset.reset"] = "error";
   auto conf = make_kafka_conf(all);
   rebalancer_ = std::make_unique<rebalancer>(*this);
   committer_ = std::make_unique<committer>(*this);
@@ -323,9 +339,19 @@ void kafka_consumer::on_assign(std::vector<partition_offset> parts) {
   }
   if (!running_) {
     // Rejoining only to commit the final offsets: consume nothing.
+    for (auto& p : parts)
+      p.offset = RdKafka::Topic::OFFSET_INVALID;
     auto tps = to_partitions(opts_.topic, parts);
+    consumer_->assign(tps.list);
     consumer_->pause(tps.list);
     return;
+  }
+  {
+    auto tps = to_partitions(opts_.topic, start_offsets(parts));
+    auto err = consumer_->assign(tps.list);
+    if (err != RdKafka::ERR_NO_ERROR)
+      log::warn(component, "assigning ", parts.size(), " partition(s) of ",
+                opts_.topic, " failed: ", RdKafka::err2str(err));
   }
   bool paused;
   {
@@ -345,6 +371,151 @@ void kafka_consumer::on_assign(std::vector<partition_offset> parts) {
   log::info(component, "assigned ", parts.size(), " partition(s) of ",
             opts_.topic);
   events_.assigned(std::move(parts));
+}
+
+std::vector<partition_offset>
+kafka_consumer::start_offsets(std::vector<partition_offset> parts) {
+  starts_.clear();
+  if (parts.empty())
+    return parts;
+  constexpr int timeout_ms = 10000;
+  auto tps = to_partitions(opts_.topic, parts);
+  auto err = consumer_->committed(tps.list, timeout_ms);
+  if (err != RdKafka::ERR_NO_ERROR)
+    log::warn(component, "cannot look up the committed offsets of ",
+              opts_.topic, ": ", RdKafka::err2str(err),
+              "; librdkafka looks them up itself");
+  std::string where;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    auto& p = parts[i];
+    auto* tp = tps.list[i];
+    start_point start;
+    std::string text;
+    if (err != RdKafka::ERR_NO_ERROR || tp->err() != RdKafka::ERR_NO_ERROR) {
+      // librdkafka's own lookup; a partition without a commit then comes
+      // back as ERR__AUTO_OFFSET_RESET (on_offset_reset).
+      start.offset = RdKafka::Topic::OFFSET_INVALID;
+      text = "its committed offset (looked up by librdkafka)";
+    } else if (tp->offset() >= 0) {
+      start = start_point{tp->offset(), true};
+      text = "committed offset " + std::to_string(start.offset);
+    } else if (opts_.offset_reset == "earliest") {
+      start.offset = RdKafka::Topic::OFFSET_BEGINNING;
+      text = "its earliest offset (nothing committed)";
+    } else {
+      // The end as of now, as a number: a logical end resolved later would
+      // skip what arrives meanwhile.
+      int64_t low = 0;
+      int64_t high = 0;
+      if (consumer_->query_watermark_offsets(opts_.topic, p.partition, &low,
+                                             &high, timeout_ms)
+          == RdKafka::ERR_NO_ERROR)
+        start.offset = high;
+      else
+        start.offset = RdKafka::Topic::OFFSET_END;
+      text = "its end"
+             + (start.offset >= 0 ? ", offset " + std::to_string(start.offset)
+                                  : "")
+             + " (nothing committed)";
+    }
+    p.offset = start.offset;
+    starts_[p.partition] = start;
+    where += (i == 0 ? " [" : ", [") + std::to_string(p.partition) + "] at "
+             + text;
+  }
+  log::info(component, opts_.topic, " starts:", where);
+  return parts;
+}
+
+void kafka_consumer::on_offset_reset(int32_t partition, int64_t offset,
+                                     const std::string& reason) {
+  std::vector<int32_t> assignment;
+  bool paused;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    assignment = assignment_;
+    paused = is_paused_;
+  }
+  auto name = opts_.topic + " [" + std::to_string(partition) + "]";
+  if (std::find(assignment.begin(), assignment.end(), partition)
+      == assignment.end()) {
+    log::debug(component, name, " is no longer assigned: ", reason);
+    return;
+  }
+  auto start_of = [this](int32_t p) {
+    auto i = starts_.find(p);
+    return i == starts_.end() ? start_point{RdKafka::Topic::OFFSET_INVALID}
+                              : i->second;
+  };
+  // librdkafka's own lookup found no commit (start_offsets could not look
+  // it up): a new partition, where --offset-reset decides.
+  bool no_commit = offset < 0;
+  const auto& policy = no_commit ? opts_.offset_reset
+                                 : opts_.on_offset_out_of_range;
+  std::string what;
+  int64_t low = -1;
+  int64_t high = -1;
+  if (no_commit) {
+    what = name + " has no committed offset";
+  } else {
+    ++offsets_out_of_range_;
+    auto started = start_of(partition);
+    what = name + ": the "
+           + (started.committed && started.offset == offset ? "committed "
+                                                            : "")
+           + "offset " + std::to_string(offset) + " is out of range";
+    if (consumer_->query_watermark_offsets(opts_.topic, partition, &low, &high,
+                                           5000)
+        == RdKafka::ERR_NO_ERROR)
+      what += " (the broker holds offsets " + std::to_string(low) + " to "
+              + std::to_string(high) + ")";
+    else
+      what += " (" + reason + ")";
+  }
+  if (!fetching_) {
+    // Draining: nothing is read any more; the next start decides.
+    log::warn(component, what, "; left as it is while draining");
+    return;
+  }
+  if (policy == "fail") {
+    events_.fatal(what + "; --on-offset-out-of-range=fail: stopping");
+    running_ = false;
+    return;
+  }
+  bool earliest = policy == "earliest";
+  auto at = earliest ? low : high;
+  auto resume = (earliest ? "the earliest offset still held"
+                          : "the end, skipping what is held before it")
+                + (at >= 0 ? std::string{", "} + std::to_string(at) : "");
+  if (no_commit)
+    log::info(component, what, ": starting at the ",
+              earliest ? "earliest offset" : "end");
+  else
+    log::warn(component, what, ": resuming at ", resume,
+              " (--on-offset-out-of-range=", policy, ")");
+  starts_[partition] = start_point{
+    earliest ? RdKafka::Topic::OFFSET_BEGINNING : RdKafka::Topic::OFFSET_END,
+    false};
+  // librdkafka 2.0.2 has stopped fetching the partition and refuses seek()
+  // in that state: assign again, the others at their positions (where none
+  // was consumed yet: where they started).
+  std::vector<partition_offset> parts;
+  for (auto p : assignment)
+    parts.push_back(partition_offset{p, RdKafka::Topic::OFFSET_INVALID});
+  auto tps = to_partitions(opts_.topic, parts);
+  consumer_->position(tps.list);
+  for (auto* tp : tps.list)
+    if (tp->partition() == partition || tp->offset() < 0)
+      tp->set_offset(start_of(tp->partition()).offset);
+  auto err = consumer_->assign(tps.list);
+  if (err != RdKafka::ERR_NO_ERROR) {
+    events_.fatal("cannot assign " + opts_.topic + " again after resetting "
+                  + name + ": " + RdKafka::err2str(err));
+    running_ = false;
+    return;
+  }
+  if (paused)
+    consumer_->pause(tps.list);
 }
 
 void kafka_consumer::on_revoke(std::vector<partition_offset> parts) {
@@ -444,6 +615,10 @@ void kafka_consumer::take_message(RdKafka::Message& msg) {
     pending_eofs_.push_back(partition_offset{msg.partition(), msg.offset()});
     if (filling_.records.empty())
       hand_over_filling();
+  } else if (code == RdKafka::ERR__AUTO_OFFSET_RESET) {
+    // A partition's offset is out of the range the broker holds
+    // (auto.offset.reset=error, see the constructor).
+    on_offset_reset(msg.partition(), msg.offset(), msg.errstr());
   } else {
     std::string text;
     if (consumer_->fatal_error(text) != RdKafka::ERR_NO_ERROR) {

@@ -46,6 +46,13 @@ struct consumer_options {
   /// How long the poll thread waits for the source without consuming
   /// before it pauses the partitions and goes on polling the group.
   std::chrono::milliseconds pause_after{2000};
+  /// Where a partition without a committed offset (a new group) starts:
+  /// "latest" (its end at the assignment) or "earliest" (its oldest record).
+  std::string offset_reset = "latest";
+  /// Where a partition resumes whose offset is out of the range the broker
+  /// holds (a committed offset that fell out of retention): "earliest" (the
+  /// oldest record still held), "latest" (the end) or "fail" (fatal).
+  std::string on_offset_out_of_range = "earliest";
 };
 
 /// Called on the poll thread.
@@ -129,6 +136,12 @@ public:
     return block_paused_;
   }
 
+  /// How often a partition's offset was out of the range the broker holds
+  /// (each one logged as a warning and handled by on_offset_out_of_range).
+  uint64_t offsets_out_of_range() const {
+    return offsets_out_of_range_;
+  }
+
 private:
   class rebalancer;
   class committer;
@@ -153,6 +166,15 @@ private:
   void confirmed(const std::vector<partition_offset>& offsets);
   std::vector<partition_offset>
   not_yet_confirmed(std::vector<partition_offset> offsets) const;
+  /// Where each partition of a new assignment starts: its committed offset,
+  /// or --offset-reset's choice where none is committed.
+  std::vector<partition_offset>
+  start_offsets(std::vector<partition_offset> parts);
+  /// librdkafka found no usable offset for an assigned partition (offset
+  /// out of range, or no commit when start_offsets could not look it up):
+  /// resumes it where the options say, or stops the consumer.
+  void on_offset_reset(int32_t partition, int64_t offset,
+                       const std::string& reason);
 
   consumer_options opts_;
   consumer_events events_;
@@ -192,6 +214,15 @@ private:
   std::optional<std::chrono::steady_clock::time_point> blocked_since_;
   /// The highest offset per partition the broker confirmed as committed.
   std::map<int32_t, int64_t> confirmed_;
+
+  /// Where an assigned partition started (poll thread only): the offset
+  /// given to assign() and whether it was the group's committed offset.
+  struct start_point {
+    int64_t offset = 0;
+    bool committed = false;
+  };
+  std::map<int32_t, start_point> starts_;
+  std::atomic<uint64_t> offsets_out_of_range_{0};
 };
 
 } // namespace rpcbatch

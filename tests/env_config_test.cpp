@@ -235,6 +235,7 @@ TEST_CASE("env_config: the node accepts deploy/rpcbatch.conf, whose values "
   CHECK(o.input_topic == d.input_topic);
   CHECK(o.output_topic == d.output_topic);
   CHECK(o.offset_reset == d.offset_reset);
+  CHECK(o.on_offset_out_of_range == d.on_offset_out_of_range);
   CHECK(o.batch_size == d.batch_size);
   CHECK(o.max_wait_secs == doctest::Approx(d.max_wait_secs));
   CHECK(o.max_batch_bytes == d.max_batch_bytes);

@@ -94,9 +94,13 @@ std::string node_binary() {
 
 // -- Kafka --------------------------------------------------------------------
 
-void produce_values(const std::string& bootstrap, const std::string& topic,
-                    const std::vector<kafka_value>& values,
-                    milliseconds timeout) {
+namespace {
+
+/// produce_values (value i to partition i % partitions) or, with
+/// `partition`, produce_to_partition.
+void produce(const std::string& bootstrap, const std::string& topic,
+             std::optional<int32_t> only,
+             const std::vector<kafka_value>& values, milliseconds timeout) {
   auto deadline = clock_type::now() + timeout;
   counting_reports reports;
   auto producer = make_producer(bootstrap, &reports);
@@ -107,7 +111,7 @@ void produce_values(const std::string& bootstrap, const std::string& topic,
   auto partitions = t->second;
   for (std::size_t i = 0; i < values.size(); ++i) {
     auto& v = values[i];
-    auto partition = static_cast<int32_t>(i % partitions);
+    auto partition = only ? *only : static_cast<int32_t>(i % partitions);
     for (;;) {
       auto rc = producer->produce(
         topic, partition, RdKafka::Producer::RK_MSG_COPY,
@@ -136,6 +140,21 @@ void produce_values(const std::string& bootstrap, const std::string& topic,
     throw std::runtime_error("produce: " + std::to_string(reports.delivered)
                              + " of " + std::to_string(values.size())
                              + " value(s) acknowledged");
+}
+
+} // namespace
+
+void produce_values(const std::string& bootstrap, const std::string& topic,
+                    const std::vector<kafka_value>& values,
+                    milliseconds timeout) {
+  produce(bootstrap, topic, std::nullopt, values, timeout);
+}
+
+void produce_to_partition(const std::string& bootstrap,
+                          const std::string& topic, int32_t partition,
+                          const std::vector<kafka_value>& values,
+                          milliseconds timeout) {
+  produce(bootstrap, topic, partition, values, timeout);
 }
 
 std::vector<kafka_record> read_topic(const std::string& bootstrap,
@@ -226,6 +245,16 @@ std::map<int32_t, int64_t> end_offsets(const std::string& bootstrap,
   return out;
 }
 
+std::map<int32_t, int64_t> start_offsets(const std::string& bootstrap,
+                                         const std::string& topic,
+                                         milliseconds timeout) {
+  auto producer = make_producer(bootstrap, nullptr);
+  std::map<int32_t, int64_t> out;
+  for (auto& m : watermark_offsets(*producer, topic, timeout))
+    out[m.partition] = m.low;
+  return out;
+}
+
 int64_t stored_records(const std::string& bootstrap, const std::string& topic,
                        milliseconds timeout) {
   auto producer = make_producer(bootstrap, nullptr);
@@ -258,6 +287,26 @@ std::map<int32_t, int64_t> committed_offsets(const std::string& bootstrap,
     throw std::runtime_error("committed offsets of " + group + ": "
                              + RdKafka::err2str(rc));
   return out;
+}
+
+void commit_offsets(const std::string& bootstrap, const std::string& group,
+                    const std::string& topic,
+                    const std::map<int32_t, int64_t>& offsets) {
+  auto consumer = make_consumer(bootstrap, group);
+  std::vector<RdKafka::TopicPartition*> parts;
+  for (auto& [partition, offset] : offsets)
+    parts.push_back(RdKafka::TopicPartition::create(topic, partition, offset));
+  auto rc = consumer->commitSync(parts);
+  std::string failed;
+  for (auto* tp : parts)
+    if (tp->err() != RdKafka::ERR_NO_ERROR)
+      failed += " [" + std::to_string(tp->partition())
+                + "]: " + RdKafka::err2str(tp->err());
+  RdKafka::TopicPartition::destroy(parts);
+  consumer->close();
+  if (rc != RdKafka::ERR_NO_ERROR || !failed.empty())
+    throw std::runtime_error("commit offsets of " + group + ": "
+                             + RdKafka::err2str(rc) + failed);
 }
 
 bool wait_until(const std::function<bool()>& condition, milliseconds timeout,

@@ -64,6 +64,13 @@ void produce_values(const std::string& bootstrap, const std::string& topic,
                     std::chrono::milliseconds timeout
                     = std::chrono::seconds{30});
 
+/// Writes `values` to one partition of `topic`, like produce_values.
+void produce_to_partition(const std::string& bootstrap,
+                          const std::string& topic, int32_t partition,
+                          const std::vector<kafka_value>& values,
+                          std::chrono::milliseconds timeout
+                          = std::chrono::seconds{30});
+
 /// Every record of `topic`, from the start of each partition up to its end
 /// offset at the time of the call, in partition and offset order. Throws
 /// std::runtime_error after `timeout` or if the broker dropped the oldest
@@ -80,6 +87,12 @@ std::map<int32_t, int64_t>
 end_offsets(const std::string& bootstrap, const std::string& topic,
             std::chrono::milliseconds timeout = std::chrono::seconds{10});
 
+/// The oldest offset still stored (low watermark) of every partition of
+/// `topic`.
+std::map<int32_t, int64_t>
+start_offsets(const std::string& bootstrap, const std::string& topic,
+              std::chrono::milliseconds timeout = std::chrono::seconds{10});
+
 /// Records currently stored in `topic` (sum of high - low).
 int64_t stored_records(const std::string& bootstrap, const std::string& topic,
                        std::chrono::milliseconds timeout
@@ -91,6 +104,14 @@ std::map<int32_t, int64_t>
 committed_offsets(const std::string& bootstrap, const std::string& group,
                   const std::string& topic,
                   std::chrono::milliseconds timeout = std::chrono::seconds{10});
+
+/// Commits `offsets` (partition -> offset) of `topic` for `group`, as a
+/// member of no generation; throws std::runtime_error if the broker refuses
+/// one. The embedded broker takes such commits only for a group that no
+/// consumer has joined yet.
+void commit_offsets(const std::string& bootstrap, const std::string& group,
+                    const std::string& topic,
+                    const std::map<int32_t, int64_t>& offsets);
 
 /// Checks `condition` until it holds or `timeout` passed (every `step`);
 /// returns whether it held. For conditions that no event announces, such as
@@ -137,6 +158,11 @@ public:
     produce_values(bootstrap(), topic, values);
   }
 
+  void produce_to(int32_t partition, const std::vector<kafka_value>& values,
+                  const std::string& topic = input_topic) const {
+    produce_to_partition(bootstrap(), topic, partition, values);
+  }
+
   std::vector<kafka_record> read(const std::string& topic) const {
     return read_topic(bootstrap(), topic);
   }
@@ -148,6 +174,11 @@ public:
   std::map<int32_t, int64_t> ends(const std::string& topic
                                   = input_topic) const {
     return end_offsets(bootstrap(), topic);
+  }
+
+  std::map<int32_t, int64_t> starts(const std::string& topic
+                                    = input_topic) const {
+    return start_offsets(bootstrap(), topic);
   }
 
   std::map<int32_t, int64_t> committed(const std::string& group = node_group,

@@ -409,6 +409,119 @@ TEST_CASE("node: bad records neither stall a partition nor stop the node") {
   CHECK_MESSAGE(contains(reason, "too large"), reason);
 }
 
+namespace {
+
+/// The node's group committed an offset of partition 0 that the broker no
+/// longer holds: words, the commit among them, then more digits than the
+/// embedded broker keeps per partition (about 5 MiB; digits are no words,
+/// so they cost nothing to process), then the records with words still
+/// held. Partition 1 gets words before the run but no commit.
+struct out_of_retention {
+  static constexpr int64_t committed = 10;
+  /// The oldest offset of partition 0 still held.
+  int64_t held_from = 0;
+  std::map<int32_t, int64_t> ends;
+  /// The records with words that the broker still holds on partition 0.
+  std::vector<kafka_value> kept;
+
+  explicit out_of_retention(const environment& env) {
+    env.produce_to(0, std::vector<kafka_value>(50, "dropped by retention"));
+    rpcbatch::test::commit_offsets(env.bootstrap(), node_group, input_topic,
+                                   {{0, committed}});
+    REQUIRE(env.committed()[0] == committed);
+    env.produce_to(1, {"before the start", "without a commit"});
+    env.produce_to(0, std::vector<kafka_value>(800, std::string(10000, '7')));
+    held_from = env.starts()[0];
+    // Every record with words up to here is gone, the commit point too.
+    REQUIRE(held_from > 50);
+    kept = make_corpus(2718, 40);
+    env.produce_to(0, kept);
+    ends = env.ends();
+  }
+};
+
+} // namespace
+
+TEST_CASE("node: a committed offset that fell out of retention resumes at "
+          "the earliest offset still held and says so") {
+  environment env;
+  out_of_retention input{env};
+  // The default --offset-reset=latest: the group's partitions without a
+  // commit start at their end, the committed one must not.
+  auto run = run_node(env.node_command({"--bounded"}));
+  REQUIRE_COMPLETE_RUN(run);
+  // Every word still held, and none of partition 1's from before the start.
+  check_exact_output(env, input.kept);
+  CHECK(summary_number(run.summary, "records")
+        == static_cast<uint64_t>(input.ends[0] - input.held_from));
+  CHECK(env.committed()[0] == input.ends[0]);
+  CHECK(contains(run.process.err,
+                 "input-topic [0]: the committed offset 10 is out of range "
+                 "(the broker holds offsets "
+                   + std::to_string(input.held_from) + " to "
+                   + std::to_string(input.ends[0]) + ")"));
+  CHECK(contains(run.process.err,
+                 "resuming at the earliest offset still held, "
+                   + std::to_string(input.held_from)));
+}
+
+TEST_CASE("node: with --on-offset-out-of-range=fail a committed offset out "
+          "of retention stops the node and stays committed") {
+  environment env;
+  out_of_retention input{env};
+  auto run = run_node(
+    env.node_command({"--bounded", "--on-offset-out-of-range=fail"}));
+  NODE_CONTEXT(run);
+  CHECK(run.process.exit_code == 1);
+  CHECK(contains(run.process.err,
+                 "input-topic [0]: the committed offset 10 is out of range "
+                 "(the broker holds offsets "
+                   + std::to_string(input.held_from) + " to "
+                   + std::to_string(input.ends[0]) + ")"));
+  CHECK(contains(run.process.err, "--on-offset-out-of-range=fail"));
+  CHECK(env.committed()[0] == out_of_retention::committed);
+  CHECK(env.stored(output_topic) == 0);
+}
+
+TEST_CASE("node: with --on-offset-out-of-range=latest a committed offset out "
+          "of retention skips to the end, loudly") {
+  environment env;
+  out_of_retention input{env};
+  auto run = run_node(
+    env.node_command({"--bounded", "--on-offset-out-of-range=latest"}));
+  REQUIRE_COMPLETE_RUN(run);
+  CHECK(summary_number(run.summary, "records") == 0);
+  CHECK(env.stored(output_topic) == 0);
+  CHECK(contains(run.process.err,
+                 "input-topic [0]: the committed offset 10 is out of range"));
+  CHECK(contains(run.process.err,
+                 "resuming at the end, skipping what is held before it, "
+                   + std::to_string(input.ends[0])));
+}
+
+TEST_CASE("node: a new group with the default offset reset starts at the "
+          "end and reads only what comes after its start") {
+  environment env;
+  auto before = make_corpus(161, 60);
+  env.produce(before);
+  child_process node{env.node_command({})};
+  INFO("node stderr: ", tail(node.err()));
+  REQUIRE(node.wait_for_stderr("assigned 3 partition(s)", 60s));
+  auto after = make_corpus(162, 60);
+  env.produce(after);
+  auto words = static_cast<int64_t>(count_words(after));
+  CHECK(wait_until(
+    [&] { return node.exit_code() || env.stored(output_topic) >= words; },
+    60s));
+  REQUIRE(node.signal(SIGTERM));
+  REQUIRE(node.wait(60s));
+  auto run = finished_run(node);
+  REQUIRE_COMPLETE_RUN(run);
+  check_exact_output(env, after);
+  CHECK(summary_number(run.summary, "records") == after.size());
+  CHECK(env.committed() == env.ends());
+}
+
 TEST_CASE("node: bad options exit 2 with a message naming the option") {
   environment env;
   struct bad {
@@ -417,6 +530,8 @@ TEST_CASE("node: bad options exit 2 with a message naming the option") {
   };
   for (auto& b : std::vector<bad>{{"--batch-size=0", "batch-size"},
                                   {"--offset-reset=middle", "offset-reset"},
+                                  {"--on-offset-out-of-range=skip",
+                                   "on-offset-out-of-range"},
                                   {"--max-wait-secs=abc", "max-wait-secs"},
                                   {"--no-such-option=1", "no-such-option"},
                                   {"--kafka.no.such.property=1",

@@ -68,6 +68,9 @@ node_config::node_config() {
          "waits while it is spent; a larger record enters in pieces)")
     .add(opts.offset_reset, "offset-reset",
          "where a new group starts: latest or earliest")
+    .add(opts.on_offset_out_of_range, "on-offset-out-of-range",
+         "where a committed offset out of retention resumes: earliest, "
+         "latest or fail")
     .add(opts.bounded, "bounded",
          "stop after the input present at start-up is processed")
     .add(opts.print_outputs, "print-outputs", "print every output record")
@@ -109,6 +112,11 @@ std::string validate(node_options& o) {
   if (o.offset_reset != "latest" && o.offset_reset != "earliest")
     return "--offset-reset must be latest or earliest, not '" + o.offset_reset
            + "'";
+  if (o.on_offset_out_of_range != "earliest"
+      && o.on_offset_out_of_range != "latest"
+      && o.on_offset_out_of_range != "fail")
+    return "--on-offset-out-of-range must be earliest, latest or fail, not '"
+           + o.on_offset_out_of_range + "'";
   if (!std::isfinite(o.stats_secs) || o.stats_secs < 0)
     return "--stats-secs must be 0 or more";
   if (!positive(o.drain_timeout_secs))
@@ -351,7 +359,8 @@ pipeline_adapters make_adapters(const node_options& opts) {
   copts.topic = opts.input_topic;
   copts.properties = kafka_properties(opts, "consumer.");
   copts.properties["group.id"] = opts.group_id;
-  copts.properties["auto.offset.reset"] = opts.offset_reset;
+  copts.offset_reset = opts.offset_reset;
+  copts.on_offset_out_of_range = opts.on_offset_out_of_range;
   // The poll thread hands over at most two batches more than the source
   // let in: keep them small next to the credit window (a record has a few
   // dozen words), so that little waits in the source.

@@ -30,6 +30,9 @@ struct node_options {
   size_t rpc_max_attempts = 8;
   size_t max_inflight_words = 100000;
   std::string offset_reset = "latest";
+  /// Where a committed offset out of the broker's range resumes: earliest,
+  /// latest or fail.
+  std::string on_offset_out_of_range = "earliest";
   bool bounded = false;
   bool print_outputs = false;
   double stats_secs = 5;
