@@ -164,10 +164,9 @@ group_outcome outcome_of(self_ptr self, std::vector<element> elements,
                          std::vector<int32_t> lengths,
                          std::vector<std::string> reasons) {
   auto& st = self->state;
-  return {std::move(elements),   std::move(lengths),
-          std::move(reasons),    st.ack_to,
-          caf::actor_cast<sink_actor>(self), st.latency,
-          st.confirmed};
+  return {std::move(elements), std::move(lengths), std::move(reasons),
+          st.ack_to,           caf::actor_cast<sink_actor>(self),
+          st.latency,          st.confirmed};
 }
 
 /// Produces one output record per element as one delivery group; `echo`
