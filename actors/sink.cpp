@@ -1,8 +1,10 @@
 #include "actors/sink.hpp"
 
 #include <cstdio>
+#include <limits>
 
 #include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/serializer.hpp>
 
@@ -31,13 +33,15 @@ std::string output_json(std::string_view word, int32_t length) {
   return out;
 }
 
-std::string dead_letter_json(const element& e, std::string_view reason,
-                             std::size_t max_word) {
+std::string dead_letter_json(const element& e, std::string_view input_topic,
+                             std::string_view reason, std::size_t max_word) {
   boost::json::object obj;
   obj["word"] = std::string_view{e.word}.substr(0, max_word);
   obj["word_bytes"] = e.word.size();
+  obj["input_topic"] = input_topic;
   obj["partition"] = e.partition;
   obj["offset"] = e.offset;
+  obj["index"] = e.index;
   obj["timestamp"] = e.timestamp;
   obj["reason"] = reason;
   return boost::json::serialize(obj);
@@ -45,65 +49,332 @@ std::string dead_letter_json(const element& e, std::string_view reason,
 
 namespace {
 
+/// Reads an integer field of type T; false if it is missing, not a number,
+/// not integral or out of T's range.
+template <class T>
+bool read_number(const boost::json::object& obj, std::string_view key,
+                 T& out) {
+  auto v = obj.if_contains(key);
+  if (v == nullptr || !(v->is_int64() || v->is_uint64()))
+    return false;
+  boost::json::error_code ec;
+  out = v->to_number<T>(ec);
+  return !ec;
+}
+
+bool read_string(const boost::json::object& obj, std::string_view key,
+                 std::string& out) {
+  auto v = obj.if_contains(key);
+  if (v == nullptr || !v->is_string())
+    return false;
+  out.assign(v->get_string().data(), v->get_string().size());
+  return true;
+}
+
+} // namespace
+
+std::optional<dead_letter> parse_dead_letter(std::string_view value) {
+  boost::json::error_code ec;
+  auto v = boost::json::parse(boost::json::string_view{value.data(),
+                                                       value.size()},
+                              ec);
+  if (ec || !v.is_object())
+    return std::nullopt;
+  auto& obj = v.get_object();
+  dead_letter x;
+  if (!read_string(obj, "word", x.word)
+      || !read_number(obj, "word_bytes", x.word_bytes)
+      || !read_string(obj, "input_topic", x.input_topic)
+      || !read_number(obj, "partition", x.partition)
+      || !read_number(obj, "offset", x.offset)
+      || !read_number(obj, "index", x.index)
+      || !read_number(obj, "timestamp", x.timestamp)
+      || !read_string(obj, "reason", x.reason))
+    return std::nullopt;
+  if (x.partition < 0 || x.offset < 0 || x.word_bytes < x.word.size())
+    return std::nullopt;
+  return x;
+}
+
+namespace {
+
 using self_ptr = sink_actor::stateful_pointer<sink_state>;
 
-/// Acknowledgement of a batch: the words of each record, merging
-/// neighbours.
-delivery_ack ack_of(const std::vector<element>& elements) {
-  delivery_ack ack;
-  ack.positions.reserve(elements.size());
-  for (auto& e : elements) {
-    auto& r = ack.records;
-    if (!r.empty() && r.back().partition == e.partition
-        && r.back().offset == e.offset && r.back().epoch == e.epoch)
-      ++r.back().words;
-    else
-      r.push_back(record_words{e.partition, e.offset, 1, e.epoch});
-    ack.positions.push_back(e.index);
-  }
-  return ack;
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
 }
 
-/// Opens a delivery group whose completion acknowledges `elements` to the
-/// source and records their latency; a failed delivery is fatal.
-std::shared_ptr<delivery_group> open_group(self_ptr self,
-                                           const std::vector<element>& elements) {
-  auto& st = self->state;
-  std::vector<int64_t> stamps;
-  stamps.reserve(elements.size());
-  for (auto& e : elements)
-    stamps.push_back(e.timestamp);
-  return st.producer->open_group(
-    [ack = ack_of(elements), stamps = std::move(stamps), to = st.ack_to,
-     node = st.node, latency = st.latency](const std::string& error) mutable {
-      if (!error.empty()) {
-        caf::anon_send(node, fatal_atom::value,
-                       "output delivery failed: " + error);
-        return;
+/// Adds one word to an acknowledgement, merging it with its neighbour of
+/// the same record.
+void acknowledge(delivery_ack& ack, const element& e) {
+  auto& r = ack.records;
+  if (!r.empty() && r.back().partition == e.partition
+      && r.back().offset == e.offset && r.back().epoch == e.epoch)
+    ++r.back().words;
+  else
+    r.push_back(record_words{e.partition, e.offset, 1, e.epoch});
+  ack.positions.push_back(e.index);
+}
+
+/// The callback of a delivery group (it runs on the producer's poll
+/// thread): acknowledges the words whose records the broker confirmed and
+/// hands the others back to the sink with their errors. A group holds
+/// either outputs (`lengths`) or dead letters (`reasons`).
+struct group_outcome {
+  std::vector<element> elements;
+  std::vector<int32_t> lengths;
+  std::vector<std::string> reasons;
+  source_actor ack_to;
+  sink_actor sink;
+  std::shared_ptr<latency_histogram> latency;
+  std::shared_ptr<sink_confirmed> confirmed;
+
+  void operator()(std::vector<delivery_failure> failures) {
+    bool outputs = reasons.empty();
+    delivery_ack ack;
+    undelivered_batch failed;
+    auto now = now_ms();
+    auto next = failures.begin();
+    for (uint32_t i = 0; i < elements.size(); ++i) {
+      auto& e = elements[i];
+      if (next == failures.end() || next->index != i) {
+        latency->record(now - e.timestamp);
+        acknowledge(ack, e);
+        continue;
       }
-      auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::system_clock::now().time_since_epoch())
-                   .count();
-      for (auto ts : stamps)
-        latency->record(now - ts);
-      caf::anon_send(to, std::move(ack));
-    });
+      failed.errors.push_back(next++->code);
+      if (outputs)
+        failed.lengths.push_back(lengths[i]);
+      else
+        failed.reasons.push_back(std::move(reasons[i]));
+      failed.elements.push_back(std::move(e));
+    }
+    auto done = ack.positions.size();
+    (outputs ? confirmed->outputs : confirmed->dead_letters) += done;
+    if (done > 0)
+      caf::anon_send(ack_to, std::move(ack));
+    if (!failed.elements.empty())
+      caf::anon_send(sink, std::move(failed));
+  }
+};
+
+group_outcome outcome_of(self_ptr self, std::vector<element> elements,
+                         std::vector<int32_t> lengths,
+                         std::vector<std::string> reasons) {
+  auto& st = self->state;
+  return {std::move(elements), std::move(lengths), std::move(reasons),
+          st.ack_to,           caf::actor_cast<sink_actor>(self),
+          st.latency,          st.confirmed};
 }
 
-void produce_dead_letter(self_ptr self, const element& e,
-                         std::string_view reason, delivery_group& group) {
+/// Produces one output record per element as one delivery group; `echo`
+/// prints the values (first attempts only).
+void write_outputs(self_ptr self, std::vector<element> elements,
+                   std::vector<int32_t> lengths, bool echo) {
   auto& st = self->state;
-  std::string error;
-  auto key = std::string_view{e.word}.substr(0, 1024);
-  auto status = st.producer->produce(st.cfg.dead_letter_topic, key,
-                                     dead_letter_json(e, reason), group, error);
-  if (status == produce_status::queued) {
-    ++st.dead_letters;
+  auto n = static_cast<uint32_t>(elements.size());
+  auto group = st.producer->open_group(n);
+  std::string printed;
+  for (uint32_t i = 0; i < n; ++i) {
+    auto& e = elements[i];
+    auto value = output_json(e.word, lengths[i]);
+    auto code = st.producer->produce(st.cfg.output_topic, e.word, value,
+                                     *group, i);
+    if (code == 0) {
+      if (echo) {
+        printed += value;
+        printed += '\n';
+      }
+      continue;
+    }
+    // The group reports the failure; the undelivered handler decides.
+    ++st.produce_errors;
+    if (kafka_error_name(code) == "MSG_SIZE_TOO_LARGE") {
+      ++st.too_large;
+      log::warn("sink", "output record for a word of ", e.word.size(),
+                " bytes is too large: written to the dead-letter topic");
+    }
+  }
+  st.producer->close(*group, outcome_of(self, std::move(elements),
+                                        std::move(lengths), {}));
+  if (!printed.empty()) {
+    std::fwrite(printed.data(), 1, printed.size(), stdout);
+    std::fflush(stdout);
+  }
+}
+
+/// Produces one dead letter per element, with its reason, as one delivery
+/// group.
+void write_dead_letters(self_ptr self, std::vector<element> elements,
+                        std::vector<std::string> reasons);
+
+/// A batch from the rpc-caller (perhaps on another node): its outputs, or
+/// dead letters if it does not hold one length per element.
+void write_resolved(self_ptr self, resolved_batch& batch) {
+  auto& st = self->state;
+  ++st.batches;
+  auto n = batch.elements.size();
+  if (n == 0)
+    return;
+  if (batch.lengths.size() == n) {
+    write_outputs(self, std::move(batch.elements), std::move(batch.lengths),
+                  st.cfg.echo);
     return;
   }
-  ++st.produce_errors;
-  group.fail("cannot write to the dead-letter topic "
-             + st.cfg.dead_letter_topic + ": " + error);
+  log::error("sink", "a resolved batch of ", n, " element(s) came with ",
+             batch.lengths.size(), " length(s): written as dead letters");
+  std::vector<std::string> reasons(n, "resolved batch without one length "
+                                      "per element");
+  write_dead_letters(self, std::move(batch.elements), std::move(reasons));
+}
+
+/// Produces one dead letter per element, with its reason, as one delivery
+/// group.
+void write_dead_letters(self_ptr self, std::vector<element> elements,
+                        std::vector<std::string> reasons) {
+  auto& st = self->state;
+  auto n = static_cast<uint32_t>(elements.size());
+  auto group = st.producer->open_group(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    auto& e = elements[i];
+    auto key = std::string_view{e.word}.substr(0, 1024);
+    auto value = dead_letter_json(e, st.cfg.input_topic, reasons[i]);
+    if (st.producer->produce(st.cfg.dead_letter_topic, key, value, *group, i)
+        != 0)
+      ++st.produce_errors;
+  }
+  st.producer->close(*group, outcome_of(self, std::move(elements), {},
+                                        std::move(reasons)));
+}
+
+/// Tells the node that nothing more can be written (once).
+void fail(self_ptr self, const std::string& error) {
+  auto& st = self->state;
+  if (st.failed)
+    return;
+  st.failed = true;
+  log::error("sink", error);
+  self->send(st.node, fatal_atom::value, error);
+}
+
+/// Keeps element `i` of `batch` for the next retry round.
+void retry_later(self_ptr self, undelivered_batch& batch, std::size_t i) {
+  auto& st = self->state;
+  st.last_transient = batch.errors[i];
+  if (batch.reasons.empty()) {
+    st.outputs_again.elements.push_back(std::move(batch.elements[i]));
+    st.outputs_again.lengths.push_back(batch.lengths[i]);
+  } else {
+    st.letters_again.push_back(std::move(batch.elements[i]));
+    st.reasons_again.push_back(std::move(batch.reasons[i]));
+  }
+  if (!st.retry_armed) {
+    st.retry_armed = true;
+    self->delayed_send(self, st.cfg.retry_backoff, retry_atom::value);
+  }
+}
+
+/// Sorts what Kafka did not take: permanent refusals of outputs become
+/// dead letters, transient failures wait for the next retry round, purged
+/// records are dropped (never acknowledged, so never committed); a fatal
+/// producer error or a refused dead letter stops the node.
+void settle_undelivered(self_ptr self, undelivered_batch& batch) {
+  auto& st = self->state;
+  auto n = batch.elements.size();
+  bool outputs = batch.lengths.size() == n && batch.reasons.empty();
+  bool letters = batch.reasons.size() == n && batch.lengths.empty();
+  if (batch.errors.size() != n || !(outputs || letters)) {
+    log::error("sink", "ignored a malformed undelivered batch");
+    return;
+  }
+  if (st.failed)
+    return;
+  if (auto error = st.producer->fatal_error(); !error.empty())
+    return fail(self, "the Kafka producer failed: " + error);
+  std::vector<element> refused;
+  std::vector<std::string> reasons;
+  for (std::size_t i = 0; i < n; ++i) {
+    auto code = batch.errors[i];
+    switch (classify_failure(code)) {
+      case failure_kind::fatal:
+        return fail(self, "the Kafka producer failed: "
+                            + kafka_error_text(code));
+      case failure_kind::purged:
+        ++st.purged;
+        break;
+      case failure_kind::permanent:
+        if (!outputs)
+          return fail(self, "the dead-letter topic " + st.cfg.dead_letter_topic
+                              + " refused a dead letter: "
+                              + kafka_error_text(code));
+        ++st.permanent_refusals;
+        ++st.refusals_by_error[kafka_error_name(code)];
+        refused.push_back(std::move(batch.elements[i]));
+        reasons.push_back("output refused by Kafka (" + kafka_error_name(code)
+                          + "): " + kafka_error_text(code));
+        break;
+      case failure_kind::transient:
+        retry_later(self, batch, i);
+        break;
+    }
+  }
+  if (refused.empty())
+    return;
+  log::warn("sink", refused.size(), " output record(s) refused: ",
+            reasons.front(), ": written to the dead-letter topic");
+  write_dead_letters(self, std::move(refused), std::move(reasons));
+}
+
+/// The backoff ran out: produces every record kept for a retry round.
+void produce_again(self_ptr self) {
+  auto& st = self->state;
+  st.retry_armed = false;
+  auto outputs = std::move(st.outputs_again);
+  auto letters = std::move(st.letters_again);
+  auto reasons = std::move(st.reasons_again);
+  st.outputs_again = {};
+  st.letters_again.clear();
+  st.reasons_again.clear();
+  auto n = outputs.elements.size() + letters.size();
+  if (n == 0 || st.failed)
+    return;
+  st.reproduced += n;
+  log::warn("sink", "producing ", n, " record(s) again after ",
+            kafka_error_text(st.last_transient));
+  if (!outputs.elements.empty())
+    write_outputs(self, std::move(outputs.elements),
+                  std::move(outputs.lengths), false);
+  if (!letters.empty())
+    write_dead_letters(self, std::move(letters), std::move(reasons));
+}
+
+std::string sink_status(self_ptr self) {
+  auto& st = self->state;
+  boost::json::object by_error;
+  for (auto& [name, n] : st.refusals_by_error)
+    by_error[name] = n;
+  return status_json(self,
+    {{"input_topic", st.cfg.input_topic},
+     {"output_topic", st.cfg.output_topic},
+     {"dead_letter_topic", st.cfg.dead_letter_topic},
+     {"batches", st.batches},
+     {"outputs", st.confirmed->outputs.load()},
+     {"dead_letters", st.confirmed->dead_letters.load()},
+     {"permanent_refusals", st.permanent_refusals},
+     {"refusals_by_error", std::move(by_error)},
+     {"reproduced", st.reproduced},
+     {"waiting_to_reproduce",
+      st.outputs_again.elements.size() + st.letters_again.size()},
+     {"purged", st.purged},
+     {"too_large", st.too_large},
+     {"produce_errors", st.produce_errors},
+     {"delivered", st.producer->delivered()},
+     {"delivery_failures", st.producer->failed()},
+     {"queued", st.producer->outq_len()},
+     {"latency_ms_p50", st.latency->quantile(0.5)},
+     {"latency_ms_p99", st.latency->quantile(0.99)}});
 }
 
 } // namespace
@@ -118,66 +389,16 @@ sink(sink_actor::stateful_pointer<sink_state> self, sink_config cfg,
   self->state.node = std::move(node);
   return {
     [=](source_actor& source) { self->state.ack_to = std::move(source); },
-    [=](resolved_batch& batch) {
-      auto& st = self->state;
-      ++st.batches;
-      auto group = open_group(self, batch.elements);
-      std::string echo;
-      std::string error;
-      for (std::size_t i = 0; i < batch.elements.size(); ++i) {
-        auto& e = batch.elements[i];
-        auto value = output_json(e.word, batch.lengths[i]);
-        auto status = st.producer->produce(st.cfg.output_topic, e.word, value,
-                                           *group, error);
-        if (status == produce_status::queued) {
-          ++st.outputs;
-          if (st.cfg.echo) {
-            echo += value;
-            echo += '\n';
-          }
-        } else if (status == produce_status::too_large) {
-          ++st.too_large;
-          log::warn("sink", "output record for a word of ", e.word.size(),
-                    " bytes is too large (", error,
-                    "): written to the dead-letter topic");
-          produce_dead_letter(self, e, "output record too large: " + error,
-                              *group);
-        } else {
-          // Never acknowledged: the group reports the failure as fatal.
-          ++st.produce_errors;
-          group->fail("cannot produce to " + st.cfg.output_topic + ": "
-                      + error);
-        }
-      }
-      st.producer->close(*group);
-      if (!echo.empty()) {
-        std::fwrite(echo.data(), 1, echo.size(), stdout);
-        std::fflush(stdout);
-      }
-    },
+    [=](resolved_batch& batch) { write_resolved(self, batch); },
     [=](failed_batch& batch) {
-      auto& st = self->state;
-      auto group = open_group(self, batch.elements);
-      for (auto& e : batch.elements)
-        produce_dead_letter(self, e, batch.reason, *group);
-      st.producer->close(*group);
+      std::vector<std::string> reasons(batch.elements.size(), batch.reason);
+      if (!batch.elements.empty())
+        write_dead_letters(self, std::move(batch.elements),
+                           std::move(reasons));
     },
-    [=](status_atom) {
-      auto& st = self->state;
-      return status_json(self,
-        {{"output_topic", st.cfg.output_topic},
-         {"dead_letter_topic", st.cfg.dead_letter_topic},
-         {"batches", st.batches},
-         {"outputs", st.outputs},
-         {"dead_letters", st.dead_letters},
-         {"too_large", st.too_large},
-         {"produce_errors", st.produce_errors},
-         {"delivered", st.producer->delivered()},
-         {"delivery_failures", st.producer->failed()},
-         {"queued", st.producer->outq_len()},
-         {"latency_ms_p50", st.latency->quantile(0.5)},
-         {"latency_ms_p99", st.latency->quantile(0.99)}});
-    },
+    [=](undelivered_batch& batch) { settle_undelivered(self, batch); },
+    [=](retry_atom) { produce_again(self); },
+    [=](status_atom) { return sink_status(self); },
   };
 }
 

@@ -1,12 +1,20 @@
 // The sink: one Kafka record per resolved element (key = the word, value =
-// {"word":"...","length":N}), dead letters with their reason, and delivery
-// acknowledgements back to the source once the broker confirmed a batch.
+// {"word":"...","length":N}), dead letters with their reason and
+// provenance, and delivery acknowledgements back to the source for every
+// word whose output (or dead letter) the broker confirmed. An output that
+// Kafka refuses for good becomes a dead letter; one that failed for a
+// passing reason is produced again.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "messages/actors.hpp"
 
@@ -16,10 +24,23 @@ class kafka_producer;
 class latency_histogram;
 
 struct sink_config {
+  /// The topic the elements were read from, for the dead letters'
+  /// provenance.
+  std::string input_topic = "input-topic";
   std::string output_topic = "rpc-pardo-stateful";
   std::string dead_letter_topic = "rpc-pardo-stateful-dlq";
   /// Print every output value on stdout, as the seed's create_message does.
   bool echo = false;
+  /// How long records that failed transiently wait before they are
+  /// produced again.
+  std::chrono::milliseconds retry_backoff{200};
+};
+
+/// Records the broker confirmed, counted by the delivery callbacks on the
+/// producer's poll thread.
+struct sink_confirmed {
+  std::atomic<uint64_t> outputs{0};
+  std::atomic<uint64_t> dead_letters{0};
 };
 
 struct sink_state {
@@ -27,13 +48,33 @@ struct sink_state {
   sink_config cfg;
   std::shared_ptr<kafka_producer> producer;
   std::shared_ptr<latency_histogram> latency;
+  std::shared_ptr<sink_confirmed> confirmed
+    = std::make_shared<sink_confirmed>();
   source_actor ack_to;
   node_actor node;
   uint64_t batches = 0;
-  uint64_t outputs = 0;
-  uint64_t dead_letters = 0;
+  /// Outputs that produce() refused at once as too large.
   uint64_t too_large = 0;
+  /// Records that produce() did not queue (any reason).
   uint64_t produce_errors = 0;
+  /// Outputs refused for good (by the broker or by produce()), each written
+  /// as a dead letter instead; by librdkafka error name.
+  uint64_t permanent_refusals = 0;
+  std::map<std::string, uint64_t> refusals_by_error;
+  /// Records produced again after a transient failure.
+  uint64_t reproduced = 0;
+  /// Records purged from the producer's queue (at shutdown).
+  uint64_t purged = 0;
+  /// Records waiting for the backoff to produce them again: outputs with
+  /// their lengths, dead letters with their reasons.
+  resolved_batch outputs_again;
+  std::vector<element> letters_again;
+  std::vector<std::string> reasons_again;
+  /// The error of the last transient failure, for the log.
+  int32_t last_transient = 0;
+  bool retry_armed = false;
+  /// A fatal error went to the node.
+  bool failed = false;
 };
 
 sink_actor::behavior_type
@@ -45,8 +86,35 @@ sink(sink_actor::stateful_pointer<sink_state> self, sink_config cfg,
 std::string output_json(std::string_view word, int32_t length);
 
 /// A dead letter's value: the word (truncated to `max_word` bytes), its full
-/// size, its provenance and the reason.
-std::string dead_letter_json(const element& e, std::string_view reason,
+/// size, its provenance (input topic, partition, offset, the word's index
+/// in its record, the record's timestamp) and the reason:
+/// {"word":"...","word_bytes":N,"input_topic":"...","partition":P,
+///  "offset":O,"index":I,"timestamp":T,"reason":"..."}.
+std::string dead_letter_json(const element& e, std::string_view input_topic,
+                             std::string_view reason,
                              std::size_t max_word = 1024);
+
+/// A dead letter read back, for replay.
+struct dead_letter {
+  std::string word;
+  /// The size of the whole word; more than word.size() if it was cut.
+  uint64_t word_bytes = 0;
+  std::string input_topic;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  uint32_t index = 0;
+  int64_t timestamp = 0;
+  std::string reason;
+
+  /// The word was cut to fit the dead letter: it cannot be replayed.
+  bool truncated() const {
+    return word.size() < word_bytes;
+  }
+};
+
+/// Parses a dead letter's value (dead_letter_json); nothing if it is not
+/// one: not JSON, a field missing or of the wrong type, a number out of
+/// range, or a word longer than its word_bytes.
+std::optional<dead_letter> parse_dead_letter(std::string_view value);
 
 } // namespace rpcbatch

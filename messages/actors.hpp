@@ -143,12 +143,20 @@ using tokenizer_actor = status_client::extend<
 using sink_actor = status_client::extend<
   /// Sets where delivery acknowledgements go (the source of the records).
   caf::reacts_to<source_actor>,
-  /// Produces one output record per element; acknowledges records to the
-  /// source once the broker confirmed every word of the batch.
+  /// Produces one output record per element; acknowledges to the source
+  /// the words whose outputs the broker confirmed, once the batch settled.
   caf::reacts_to<resolved_batch>,
   /// Produces one dead-letter record per element with the reason; the
   /// words count as done once the broker confirmed them.
-  caf::reacts_to<failed_batch>>;
+  caf::reacts_to<failed_batch>,
+  /// Records Kafka did not take (from the delivery reports): permanent
+  /// refusals of outputs become dead letters, transient failures are
+  /// produced again after a backoff; a refused dead letter or a fatal
+  /// producer error is fatal for the node; purged records are dropped.
+  caf::reacts_to<undelivered_batch>,
+  /// The backoff ran out: produces the records that failed transiently
+  /// again.
+  caf::reacts_to<retry_atom>>;
 
 /// Calls RpcService.resolveBatch once per job, with a bound on calls in
 /// flight, deadlines and retries.

@@ -111,6 +111,17 @@ struct failed_batch {
   std::string reason;
 };
 
+/// Records of one delivery group that Kafka did not take (the producer's
+/// delivery reports -> sink): elements[i] failed with librdkafka error code
+/// errors[i]. Outputs carry their lengths (lengths[i]), dead letters their
+/// reasons (reasons[i]); the other vector is empty.
+struct undelivered_batch {
+  std::vector<element> elements;
+  std::vector<int32_t> lengths;
+  std::vector<std::string> reasons;
+  std::vector<int32_t> errors;
+};
+
 /// A gRPC answer handed from the gRPC thread to the rpc-caller.
 struct rpc_reply {
   uint64_t job = 0;
@@ -186,6 +197,12 @@ typename Inspector::result_type inspect(Inspector& f, resolved_batch& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, failed_batch& x) {
   return f(caf::meta::type_name("failed_batch"), x.elements, x.reason);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, undelivered_batch& x) {
+  return f(caf::meta::type_name("undelivered_batch"), x.elements, x.lengths,
+           x.reasons, x.errors);
 }
 
 template <class Inspector>

@@ -48,6 +48,9 @@ topic_spec parse_topic(const std::string& item) {
   return topic;
 }
 
+/// The Kafka protocol's API key of Produce requests.
+constexpr int16_t produce_api_key = 0;
+
 /// Routes the mock's own log lines into rpcbatch::log.
 void log_line(const rd_kafka_t*, int level, const char* fac, const char* buf) {
   log_kafka_line(component, level, fac, buf);
@@ -140,6 +143,61 @@ void embedded_broker::create_topic(const topic_spec& topic) {
     throw std::runtime_error("embedded broker: cannot create topic '"
                              + topic.name + "': " + rd_kafka_err2str(err));
   topics_.push_back(topic);
+}
+
+void embedded_broker::fail_produce_requests(int count, int error,
+                                            int broker) {
+  if (count < 0 || broker < 0 || broker > brokers_)
+    throw std::invalid_argument("embedded broker: cannot fail "
+                                + std::to_string(count)
+                                + " Produce request(s) on broker "
+                                + std::to_string(broker));
+  auto err = static_cast<rd_kafka_resp_err_t>(error);
+  if (broker == 0) {
+    std::vector<rd_kafka_resp_err_t> errors(static_cast<std::size_t>(count),
+                                            err);
+    rd_kafka_mock_push_request_errors_array(cluster_->mock, produce_api_key,
+                                            errors.size(), errors.data());
+    return;
+  }
+  // One (error, response delay in ms) pair at a time: the call is variadic.
+  for (int i = 0; i < count; ++i)
+    rd_kafka_mock_broker_push_request_error_rtts(cluster_->mock, broker,
+                                                 produce_api_key, 1, err, 0);
+}
+
+void embedded_broker::delay_produce_requests(int count,
+                                             std::chrono::milliseconds delay,
+                                             int broker) {
+  if (count < 0 || broker < 1 || broker > brokers_ || delay.count() < 0)
+    throw std::invalid_argument("embedded broker: cannot delay "
+                                + std::to_string(count)
+                                + " Produce request(s) on broker "
+                                + std::to_string(broker));
+  for (int i = 0; i < count; ++i)
+    rd_kafka_mock_broker_push_request_error_rtts(
+      cluster_->mock, broker, produce_api_key, 1, RD_KAFKA_RESP_ERR_NO_ERROR,
+      static_cast<int>(delay.count()));
+}
+
+std::size_t embedded_broker::pending_produce_errors(int broker) const {
+  std::size_t n = 0;
+  if (rd_kafka_mock_broker_error_stack_cnt(cluster_->mock, broker,
+                                           produce_api_key, &n)
+      != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return 0;
+  return n;
+}
+
+void embedded_broker::set_leader(const std::string& topic, int partition,
+                                 int broker) {
+  auto err = rd_kafka_mock_partition_set_leader(cluster_->mock, topic.c_str(),
+                                                partition, broker);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+    throw std::runtime_error("embedded broker: cannot move " + topic + "["
+                             + std::to_string(partition) + "] to broker "
+                             + std::to_string(broker) + ": "
+                             + rd_kafka_err2str(err));
 }
 
 } // namespace rpcbatch

@@ -6,6 +6,8 @@
 // client auto-creates get 4 partitions, hence the topics are created up front.
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,6 +48,35 @@ public:
 
   /// Creates another topic; throws std::runtime_error if librdkafka fails.
   void create_topic(const topic_spec& topic);
+
+  /// Makes the next `count` Produce requests fail with Kafka error code
+  /// `error` (e.g. 10, MSG_SIZE_TOO_LARGE): the requests that `broker` (1 to
+  /// brokers()) receives, or with 0 the next ones any broker receives. The
+  /// mock takes one error per request and answers it for every partition
+  /// of the request; librdkafka 2.0.2 sends one partition's batch per
+  /// Produce request, so an error refuses one batch. A producer retries
+  /// retriable errors by itself (each retry takes the next error); a
+  /// permanent one (as MSG_SIZE_TOO_LARGE) fails the batch's records in
+  /// their delivery reports, and an idempotent producer then bumps its
+  /// epoch and goes on. A broker's errors come before the cluster-wide
+  /// ones. Throws std::invalid_argument on a bad broker or count.
+  void fail_produce_requests(int count, int error, int broker = 0);
+
+  /// Makes `broker` (1 to brokers()) answer its next `count` Produce
+  /// requests only after `delay`; it stores their records at once. A
+  /// producer whose message.timeout.ms is shorter sees them time out.
+  /// Throws std::invalid_argument on a bad broker or count.
+  void delay_produce_requests(int count, std::chrono::milliseconds delay,
+                              int broker);
+
+  /// Produce errors (and delays) still waiting for a request on `broker`
+  /// (1 to brokers()).
+  std::size_t pending_produce_errors(int broker) const;
+
+  /// Makes `broker` (1 to brokers()) the leader of a partition, e.g. to
+  /// keep one topic's Produce requests away from another's errors. Throws
+  /// std::runtime_error if librdkafka refuses.
+  void set_leader(const std::string& topic, int partition, int broker);
 
   /// The topics created so far, in creation order.
   const std::vector<topic_spec>& topics() const {

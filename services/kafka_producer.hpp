@@ -1,15 +1,18 @@
 // The Kafka producer behind the sink: idempotent librdkafka producer, a poll
 // thread serving delivery reports, and delivery groups (one callback when
-// every record of a group is confirmed or failed).
+// every record of a group is confirmed or failed, naming the failed ones).
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 namespace RdKafka {
 class Producer;
@@ -18,42 +21,86 @@ class Topic;
 
 namespace rpcbatch {
 
-/// Records that complete together. Fires `done` once, on the poll thread,
-/// after close() and after the broker answered every record produced in it;
-/// `error` is empty if every record was confirmed.
+/// A record of a delivery group that was not written: its index in the
+/// group and librdkafka's error code (RdKafka::ErrorCode).
+struct delivery_failure {
+  uint32_t index = 0;
+  int32_t code = 0;
+};
+
+/// Records that complete together, at indexes 0 to size - 1. Fires `done`
+/// once, after close() and after every record produced in it was confirmed
+/// or failed, with the failed ones in index order (on the poll thread, or
+/// in close() if nothing is left in flight). A record that could not even
+/// be queued counts as failed with the code produce() answered.
 class delivery_group {
 public:
-  using callback = std::function<void(const std::string& error)>;
+  using callback = std::function<void(std::vector<delivery_failure>)>;
 
-  explicit delivery_group(callback done) : done_(std::move(done)) {
-    // nop
+  explicit delivery_group(uint32_t size);
+
+  uint32_t size() const {
+    return size_;
   }
-
-  /// Marks the group failed (e.g. a record could not even be queued); its
-  /// callback then reports `error` instead of success.
-  void fail(const std::string& error);
 
 private:
   friend class kafka_producer;
-  void settle(const char* error);
+
+  /// What a record's msg_opaque points to: one per index, all in one
+  /// allocation per group, so that a delivery report names its record.
+  struct ref {
+    delivery_group* group;
+    uint32_t index;
+  };
+
+  /// A delivery report (poll thread); code 0 is success.
+  void report(uint32_t index, int32_t code);
+
+  /// Drops one of the pending counts; the last one fires `done_`.
+  void release();
+
   callback done_;
   /// Keeps the group alive while librdkafka holds records of it.
   std::shared_ptr<delivery_group> keep_alive_;
+  uint32_t size_;
+  std::unique_ptr<ref[]> refs_;
   /// 1 for "still open" plus one per record in flight.
   std::atomic<int64_t> pending_{1};
-  std::atomic<bool> failed_{false};
-  std::string first_error_;
+  /// Records refused by produce() (actor thread, before close()).
+  std::vector<delivery_failure> refused_;
+  /// Records failed in delivery reports (poll thread).
+  std::vector<delivery_failure> failed_;
 };
 
-/// Outcome of handing one record to librdkafka.
-enum class produce_status { queued, too_large, failed };
+/// What a failed record's error means for the record.
+enum class failure_kind {
+  /// It can never be written: a permanent refusal of the record itself
+  /// (too large, invalid, policy, authorization).
+  permanent,
+  /// Writing it again may succeed (timeouts, full queue, anything else).
+  transient,
+  /// The producer lost its guarantees; nothing more can be written.
+  fatal,
+  /// Removed from the queue at shutdown: neither written nor refused.
+  purged,
+};
+
+/// The kind of librdkafka error `code`, assuming the producer has no fatal
+/// error (kafka_producer::fatal_error()).
+failure_kind classify_failure(int32_t code);
+
+/// librdkafka's text for `code`, e.g. "Broker: Message size too large".
+std::string kafka_error_text(int32_t code);
+
+/// librdkafka's name for `code`, e.g. "MSG_SIZE_TOO_LARGE".
+std::string kafka_error_name(int32_t code);
 
 class kafka_producer {
 public:
   /// Creates the producer (`props` are librdkafka properties, on top of
-  /// enable.idempotence=true and a deep local queue) and starts the poll
-  /// thread. Throws std::runtime_error with librdkafka's message on bad
-  /// configuration.
+  /// enable.idempotence=true, no local message timeout and a deep local
+  /// queue) and starts the poll thread. Throws std::runtime_error with
+  /// librdkafka's message on bad configuration.
   explicit kafka_producer(const std::map<std::string, std::string>& props);
 
   /// Flushes (up to 10 s), reports what could not be delivered, stops.
@@ -62,17 +109,20 @@ public:
   kafka_producer(const kafka_producer&) = delete;
   kafka_producer& operator=(const kafka_producer&) = delete;
 
-  /// Opens a group whose `done` fires once it is closed and settled.
-  std::shared_ptr<delivery_group> open_group(delivery_group::callback done);
+  /// Opens a group of `size` records.
+  std::shared_ptr<delivery_group> open_group(uint32_t size);
 
-  /// Hands one record to librdkafka (never blocks). On `queued` the record
-  /// belongs to `group` until the broker answers; otherwise `error` says why.
-  produce_status produce(const std::string& topic, std::string_view key,
-                         std::string_view value,
-                         delivery_group& group, std::string& error);
+  /// Hands record `index` of `group` to librdkafka (never blocks). Answers
+  /// 0 if it is queued (it belongs to the group until the broker answers),
+  /// otherwise librdkafka's error code, which the group reports as the
+  /// record's failure.
+  int32_t produce(const std::string& topic, std::string_view key,
+                  std::string_view value, delivery_group& group,
+                  uint32_t index);
 
-  /// Marks a group complete: no more records will be added to it.
-  void close(delivery_group& group);
+  /// Marks a group complete (no more records will be added to it); `done`
+  /// fires once every record of it is settled.
+  void close(delivery_group& group, delivery_group::callback done);
 
   /// Waits up to `timeout` for every queued record; returns what is left.
   int flush(std::chrono::milliseconds timeout);

@@ -83,6 +83,7 @@ TEST_CASE_FIXTURE(two_nodes, "every message type crosses CAF nodes") {
   round_trip(rpc_job{4, 1, {"a", "b"}, {sample_element()}, {0, 1, 0}});
   round_trip(resolved_batch{{sample_element()}, {5}});
   round_trip(failed_batch{{sample_element()}, "UNAVAILABLE: down"});
+  round_trip(undelivered_batch{{sample_element()}, {5}, {}, {-192}});
   round_trip(rpc_reply{9, 14, "down", {1, 2}});
   round_trip(partition_offset{3, 1000});
   round_trip(partition_offsets{{partition_offset{3, 1000}}});

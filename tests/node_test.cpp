@@ -3,6 +3,9 @@
 // SIGKILL, bad input and bad options. Each case has its own broker.
 #include "tests/harness.hpp"
 
+#include "actors/sink.hpp"
+#include "actors/tokenizer.hpp"
+
 #include <csignal>
 #include <filesystem>
 #include <numeric>
@@ -280,6 +283,58 @@ TEST_CASE("node: when every RPC call fails the words go to the dead-letter "
   auto diff = compare(expected, dead_words);
   CHECK_MESSAGE(diff.empty(), diff.describe());
   CHECK(with_reason == words);
+}
+
+TEST_CASE("node: outputs the broker refuses for good are dead letters with "
+          "their provenance and the run completes") {
+  environment env{slow_rpc()};
+  auto corpus = make_corpus(2718, 600);
+  env.produce(corpus);
+  child_process node{env.node_command(with(throttled, {"--bounded"}))};
+  // Mid-stream, the next Produce request (of outputs: no dead letter is
+  // written before) is refused for good, as a broker refuses records that
+  // break its limits: stopping the node would only meet the same refusal
+  // again after a restart.
+  REQUIRE_RUNNING_WITH_OUTPUT(env, node);
+  env.broker().fail_produce_requests(1, 10 /* MSG_SIZE_TOO_LARGE */, 1);
+  auto code = node.wait(120s);
+  REQUIRE(code);
+  auto run = finished_run(node);
+  REQUIRE_COMPLETE_RUN(run);
+  CHECK(env.broker().pending_produce_errors(1) == 0);
+  // Input records by position, to check each dead letter's provenance.
+  std::map<std::pair<int32_t, int64_t>, std::vector<std::string>> inputs;
+  for (auto& r : env.read(input_topic)) {
+    auto& words = inputs[{r.partition, r.offset}];
+    rpcbatch::for_each_word(r.value, [&](std::string_view w) {
+      words.emplace_back(w);
+    });
+  }
+  auto dead = env.read(dlq_topic);
+  REQUIRE(!dead.empty());
+  auto expected = expected_outputs(corpus);
+  for (auto& r : dead) {
+    auto letter = rpcbatch::parse_dead_letter(r.value);
+    REQUIRE(letter);
+    INFO(r.value);
+    CHECK(r.key == letter->word);
+    CHECK(letter->input_topic == input_topic);
+    CHECK(contains(letter->reason, "MSG_SIZE_TOO_LARGE"));
+    auto in = inputs.find({letter->partition, letter->offset});
+    REQUIRE(in != inputs.end());
+    REQUIRE(letter->index < in->second.size());
+    CHECK(in->second[letter->index] == letter->word);
+    // Everything else is an output.
+    auto i = expected.find({letter->word, expected_value(letter->word)});
+    REQUIRE(i != expected.end());
+    expected.erase(i);
+  }
+  auto diff = compare(expected, key_values(env.read(output_topic)));
+  CHECK_MESSAGE(diff.empty(), diff.describe());
+  CHECK(env.committed() == env.ends());
+  check_summary(run, corpus.size(), count_words(corpus), dead.size(),
+                env.resolver().counts());
+  MESSAGE(dead.size(), " output(s) refused and written as dead letters");
 }
 
 // No ';' in test names: doctest_discover_tests would split the name there.

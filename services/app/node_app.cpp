@@ -172,6 +172,7 @@ pipeline_config to_pipeline(const node_options& o) {
   p.rpc.deadline = std::chrono::milliseconds(o.rpc_deadline_ms);
   p.rpc.max_inflight = o.rpc_max_inflight;
   p.rpc.max_attempts = static_cast<int>(o.rpc_max_attempts);
+  p.sink.input_topic = o.input_topic;
   p.sink.output_topic = o.output_topic;
   p.sink.dead_letter_topic = o.dlq_topic;
   p.sink.echo = o.print_outputs;
