@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "actors/sink.hpp"
 #include "actors/status.hpp"
 #include "actors/tokenizer.hpp"
 #include "services/log.hpp"
@@ -38,6 +39,7 @@ void source_state::take(record_batch& batch) {
     first_record = self->clock().now();
   auto number = ++batches;
   uint64_t again = 0;
+  uint64_t unusable = 0;
   std::size_t kept = 0;
   for (auto& rec : batch.records) {
     if (assigned.count(rec.partition) == 0) {
@@ -52,6 +54,8 @@ void source_state::take(record_batch& batch) {
       ++again;
       continue;
     }
+    if (cfg.replay_dead_letters && !to_replay(rec))
+      ++unusable;
     auto n = static_cast<uint32_t>(
       std::min<std::size_t>(count_words(rec.value),
                             std::numeric_limits<uint32_t>::max()));
@@ -72,12 +76,28 @@ void source_state::take(record_batch& batch) {
     log::info("source", "the consumer handed over ", again,
               " record(s) again: skipped, they are tracked already");
   }
+  if (unusable > 0) {
+    not_replayable += unusable;
+    log::warn("source", unusable, " record(s) of the dead-letter topic ",
+              "cannot be replayed (no dead letter, or its word was cut): ",
+              "skipped");
+  }
   if (kept == 0)
     consumer->batch_taken();
   else
     held_per_batch[number] = kept;
   feed();
   check_progress();
+}
+
+bool source_state::to_replay(input_record& rec) {
+  auto letter = parse_dead_letter(rec.value);
+  if (!letter || letter->truncated()) {
+    rec.value.clear();
+    return false;
+  }
+  rec.value = std::move(letter->word);
+  return true;
 }
 
 input_record source_state::next_piece(held_record& h, uint32_t n) {
@@ -338,6 +358,7 @@ std::string source_state::status() const {
      {"held_words", held_words},
      {"pieces", pieces},
      {"records_in_pieces", records_in_pieces},
+     {"not_replayable", not_replayable},
      {"records_pending", tracker.pending_records()},
      {"assigned", std::move(assigned_list)},
      {"commit_points", std::move(committed)},

@@ -59,6 +59,9 @@ struct source_config {
   /// A partition whose commit point has not moved for this long while it
   /// has records pending is reported as stuck (0: never).
   caf::timespan stuck_after = std::chrono::seconds(120);
+  /// The input is a dead-letter topic: each record's word goes through the
+  /// pipeline again (see actors/sink.hpp for their format).
+  bool replay_dead_letters = false;
 };
 
 struct source_state {
@@ -137,6 +140,9 @@ struct source_state {
   uint64_t revokes = 0;
   uint64_t commit_requests = 0;
   uint64_t stuck_reports = 0;
+  /// Replay: dead letters that cannot be replayed (not a dead letter, or
+  /// its word was cut).
+  uint64_t not_replayable = 0;
 
   /// Measures and registers the records of a batch from the poll thread,
   /// then lets in what the window allows.
@@ -178,6 +184,9 @@ struct source_state {
 
 private:
   input_record next_piece(held_record& h, uint32_t n);
+  /// Replay: makes the record's value its dead letter's word; false (and
+  /// an empty value) if it has none that can be replayed.
+  bool to_replay(input_record& rec);
   void pop_front_held();
   void drop_held(const std::vector<int32_t>& partitions);
   void batch_done(uint64_t batch);

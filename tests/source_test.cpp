@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include "actors/sink.hpp"
 #include "actors/tokenizer.hpp"
 #include "fixture.hpp"
 
@@ -59,7 +60,7 @@ struct source_fixture : test::deterministic {
   std::shared_ptr<int> input_ends = std::make_shared<int>(0);
   source_actor aut;
 
-  explicit source_fixture(int64_t window = 10) {
+  explicit source_fixture(int64_t window = 10, bool replay = false) {
     auto tlog = log;
     auto tok = sys.spawn([tlog]() -> tokenizer_actor::behavior_type {
       return {
@@ -104,6 +105,7 @@ struct source_fixture : test::deterministic {
     source_config cfg;
     cfg.max_inflight_words = window;
     cfg.commit_interval = 1s;
+    cfg.replay_dead_letters = replay;
     aut = sys.spawn(source, cfg, consumer, tok, rtr, nd);
     caf::anon_send(aut, assigned_atom::value,
                    partition_offsets{{{0, -1}, {1, -1}}});
@@ -274,6 +276,33 @@ TEST_CASE_FIXTURE(source_fixture,
   confirm(log->words());
   CHECK(answered);
   CHECK(complete);
+}
+
+struct replay_fixture : source_fixture {
+  replay_fixture() : source_fixture(10, true) {
+    // nop
+  }
+};
+
+TEST_CASE_FIXTURE(replay_fixture,
+                  "source: a replay feeds each dead letter's word through "
+                  "the pipeline and skips what cannot be replayed") {
+  element e{"don't", 2, 41, 1700000000000, 0, 3};
+  auto letter = dead_letter_json(e, "input-topic", "INVALID_ARGUMENT: no");
+  element cut{std::string(2000, 'x'), 2, 42, 0, 0, 0};
+  records({rec(0, 0, letter), rec(0, 1, "not a dead letter"),
+           rec(0, 2, dead_letter_json(cut, "input-topic", "too large")),
+           rec(0, 3, letter)});
+  REQUIRE(log->pieces.size() == 2);
+  CHECK(log->pieces[0].value == "don't");
+  CHECK(log->pieces[0].offset == 0);
+  CHECK(log->pieces[1].offset == 3);
+  // The skipped ones are done at once: the commit waits only for the two
+  // words.
+  confirm({log->words()[0]});
+  auto commit = next_commit();
+  REQUIRE(commit.size() == 1);
+  CHECK(commit[0].offset == 3);
 }
 
 } // TEST_SUITE

@@ -73,6 +73,9 @@ node_config::node_config() {
          "latest or fail")
     .add(opts.bounded, "bounded",
          "stop after the input present at start-up is processed")
+    .add(opts.replay_dlq, "replay-dlq",
+         "feed the dead letters of this topic through the pipeline again "
+         "(what it holds at start-up; group <output-topic>-replay-group)")
     .add(opts.print_outputs, "print-outputs", "print every output record")
     .add(opts.stats_secs, "stats-secs", "seconds between stats lines (0: off)")
     .add(opts.drain_timeout_secs, "drain-timeout-secs",
@@ -147,6 +150,19 @@ std::string validate(node_options& o) {
   } catch (const cli_error& e) {
     return std::string{"--listen, --batcher-nodes, --join: "} + e.what();
   }
+  if (!o.replay_dlq.empty()) {
+    if (o.role == "batcher")
+      return "--replay-dlq is for --role=all or --role=ingest";
+    if (o.bootstrap_servers.empty())
+      return "--replay-dlq needs --bootstrap-servers";
+    // What the topic holds now, from its start: new dead letters of the
+    // replay go to its end.
+    o.input_topic = o.replay_dlq;
+    o.bounded = true;
+    o.offset_reset = "earliest";
+    if (o.group_id.empty())
+      o.group_id = o.output_topic + "-replay-group";
+  }
   if (o.group_id.empty())
     o.group_id = o.output_topic + "-group";
   if (o.dlq_topic.empty())
@@ -178,6 +194,7 @@ pipeline_config to_pipeline(const node_options& o) {
   p.sink.echo = o.print_outputs;
   p.source.max_inflight_words = static_cast<int64_t>(o.max_inflight_words);
   p.source.bounded = o.bounded;
+  p.source.replay_dead_letters = !o.replay_dlq.empty();
   p.source.drain_timeout = seconds(o.drain_timeout_secs);
   p.source.stuck_after = seconds(o.stuck_secs);
   p.stats_interval = seconds(o.stats_secs);

@@ -34,6 +34,9 @@ struct node_options {
   /// latest or fail.
   std::string on_offset_out_of_range = "earliest";
   bool bounded = false;
+  /// A dead-letter topic to feed back through the pipeline (bounded, in its
+  /// own group).
+  std::string replay_dlq;
   bool print_outputs = false;
   double stats_secs = 5;
   double drain_timeout_secs = 60;
