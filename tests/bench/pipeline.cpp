@@ -110,15 +110,24 @@ double raw_rpc_rate(const std::string& target, std::size_t batch,
 }
 
 /// The longest time between two consecutive output records (by their Kafka
-/// timestamps), in milliseconds.
-int64_t longest_gap_ms(const std::string& bootstrap, const std::string& topic) {
+/// timestamps): its length, when it began (ms after the first output) and
+/// the share of the outputs written before it.
+struct output_gap {
+  int64_t ms = 0;
+  int64_t at_ms = 0;
+  double before = 0;
+};
+
+output_gap longest_gap(const std::string& bootstrap, const std::string& topic) {
   std::vector<int64_t> stamps;
   for (auto& r : test::read_topic(bootstrap, topic, std::chrono::minutes(5)))
     stamps.push_back(r.timestamp);
   std::sort(stamps.begin(), stamps.end());
-  int64_t gap = 0;
+  output_gap gap;
   for (std::size_t i = 1; i < stamps.size(); ++i)
-    gap = std::max(gap, stamps[i] - stamps[i - 1]);
+    if (stamps[i] - stamps[i - 1] > gap.ms)
+      gap = output_gap{stamps[i] - stamps[i - 1], stamps[i - 1] - stamps[0],
+                       static_cast<double>(i) / stamps.size()};
   return gap;
 }
 
@@ -202,14 +211,17 @@ int run(const command_line& cl) {
         auto words = num("words");
         auto calls = num("rpc_calls");
         auto secs = num("active_seconds");
+        auto gap = longest_gap(broker.bootstrap(), out_topic);
         std::printf(
           "batch %s [%s]: words/s=%.0f rpc_calls/s=%.0f words/call=%.2f "
-          "p50_ms=%.0f p99_ms=%.0f longest_gap_ms=%lld peak_rss_mb=%.1f "
+          "p50_ms=%.0f p99_ms=%.0f longest_gap_ms=%lld (at +%lld ms, "
+          "%.1f%% of the outputs before it) peak_rss_mb=%.1f "
           "(words=%.0f in %.2f s, outputs=%.0f, dlq=%.0f)\n",
           bs.c_str(), node.c_str(), num("words_per_s"), calls / secs,
           words / calls, num("latency_ms_p50"), num("latency_ms_p99"),
-          static_cast<long long>(longest_gap_ms(broker.bootstrap(), out_topic)),
-          num("peak_rss_mb"), words, secs, num("outputs"), num("dlq"));
+          static_cast<long long>(gap.ms), static_cast<long long>(gap.at_ms),
+          100 * gap.before, num("peak_rss_mb"), words, secs, num("outputs"),
+          num("dlq"));
         std::fflush(stdout);
       }
     }
