@@ -35,7 +35,7 @@ void start_call(self_ptr self, uint64_t id) {
   st.words_requested += entry.job.words.size();
   entry.started = self->clock().now();
   auto handle = caf::actor_cast<rpc_caller_actor>(self);
-  st.client->resolve_batch(entry.job.words, st.cfg.deadline,
+  st.client->resolve_batch(entry.job.words, st.cfg.deadline, "",
                            [handle, id](rpc_result r) {
                              caf::anon_send(handle,
                                             rpc_reply{id, r.code,
