@@ -11,6 +11,7 @@
 #include <doctest/doctest.h>
 
 #include <condition_variable>
+#include <csignal>
 #include <functional>
 #include <future>
 #include <mutex>
@@ -27,6 +28,7 @@ namespace {
 
 constexpr int ok = 0;
 constexpr int cancelled = 1;
+constexpr int invalid_argument = 3;
 constexpr int deadline_exceeded = 4;
 constexpr int internal = 13;
 constexpr int unavailable = 14;
@@ -245,6 +247,27 @@ TEST_CASE("resolver: fail-rate 1 answers every call with UNAVAILABLE") {
   CHECK(n.inputs == 0);
 }
 
+TEST_CASE("resolver: reject-word answers INVALID_ARGUMENT for calls that "
+          "ask for it") {
+  resolver_options opts;
+  opts.reject_word = "bad";
+  fixture f{opts};
+  auto r = resolve_batch(f.client, {"good", "bad", "worse"});
+  CHECK(r.code == invalid_argument);
+  CHECK(r.error == "word 'bad' rejected (--reject-word)");
+  CHECK(r.lengths.empty());
+  CHECK(resolve(f.client, "bad").code == invalid_argument);
+  // A word that merely contains it, and calls without it, are answered.
+  auto fine = resolve_batch(f.client, {"badge", "good"});
+  REQUIRE(fine.ok());
+  CHECK(fine.lengths == std::vector<int32_t>{5, 4});
+  auto n = f.server.counts();
+  CHECK(n.rejected_calls == 2);
+  CHECK(n.failed_calls == 0);
+  CHECK(n.batch_calls == 2);
+  CHECK(n.inputs == 2);
+}
+
 TEST_CASE("resolver: fail-rate 0.3 gives a mix of answers and failures") {
   resolver_options opts;
   opts.fail_rate = 0.3;
@@ -450,6 +473,43 @@ TEST_CASE("rpcbatch-resolver exits 1 when it cannot bind, 2 on bad values") {
   CHECK(rpcbatch::test::run_process({bin, "--fail-rate=2"}).exit_code == 2);
   CHECK(rpcbatch::test::run_process({bin, "--listen=nohost"}).exit_code == 2);
   CHECK(rpcbatch::test::run_process({bin, "--latency-ms=x"}).exit_code == 2);
+}
+
+TEST_CASE("rpcbatch-resolver --verbose logs batch ids, --reject-word refuses "
+          "a word") {
+  rpcbatch::test::child_process resolver{
+    {RPCBATCH_BIN_DIR "/rpcbatch-resolver", "--listen=127.0.0.1:0",
+     "--verbose", "--reject-word=bad"}};
+  const std::string listening = "listening on ";
+  REQUIRE(eventually([&] {
+    auto out = resolver.out();
+    return out.find(listening) != std::string::npos
+           && out.find('\n', out.find(listening)) != std::string::npos;
+  }));
+  auto out = resolver.out();
+  auto from = out.find(listening) + listening.size();
+  auto address = out.substr(from, out.find('\n', from) - from);
+  {
+    rpc_client client{address};
+    auto ok = await([&](rpc_client::batch_callback cb) {
+      client.resolve_batch({"good"}, 10s, "feed-1", std::move(cb));
+    });
+    CHECK(ok.ok());
+    auto refused = await([&](rpc_client::batch_callback cb) {
+      client.resolve_batch({"good", "bad"}, 10s, "feed-2", std::move(cb));
+    });
+    CHECK(refused.code == invalid_argument);
+  }
+  REQUIRE(resolver.signal(SIGTERM));
+  REQUIRE(resolver.wait(10s) == 0);
+  REQUIRE(resolver.wait_output_closed(10s));
+  CHECK(resolver.err().find("resolveBatch [feed-1]: 1 inputs\n")
+        != std::string::npos);
+  CHECK(resolver.err().find("resolveBatch [feed-2]: 2 inputs -> "
+                            "INVALID_ARGUMENT\n")
+        != std::string::npos);
+  CHECK(resolver.out().find(" failed_calls=0 rejected_calls=1\n")
+        != std::string::npos);
 }
 
 } // TEST_SUITE
