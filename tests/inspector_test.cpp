@@ -40,6 +40,7 @@ struct inspector_fixture : test::deterministic {
         [recorder](rpc_job& job) { recorder->push_back(std::move(job)); },
         [](rpc_reply&) {},
         [](retry_atom, uint64_t) {},
+        [](tick_atom) {},
         [](status_atom) {
           return std::string{R"({"calls":0,"inflight":0,"mailbox":0})"};
         },
