@@ -302,6 +302,42 @@ TEST_CASE("node: when every RPC call fails the words go to the dead-letter "
   CHECK(with_reason == words);
 }
 
+TEST_CASE("node: a batch the resolver refuses goes to the dead-letter topic "
+          "at once and the rest is written") {
+  rpcbatch::resolver_options ropts;
+  ropts.reject_word = "ALLCAPS"; // once in the corpus, in its last lines
+  environment env{ropts};
+  auto corpus = make_corpus(5, 100);
+  env.produce(corpus);
+  auto run = run_node(
+    env.node_command({"--bounded", "--offset-reset=earliest"}));
+  REQUIRE_COMPLETE_RUN(run);
+  auto rpc = env.resolver().counts();
+  auto dead = env.read(dlq_topic);
+  check_summary(run, corpus.size(), count_words(corpus), dead.size(), rpc);
+  CHECK(env.committed() == env.ends());
+  CHECK(rpc.rejected_calls == 1);
+  CHECK(summary_number(run.summary, "rpc_retries") == 0);
+  // One batch of at most --batch-size words, ALLCAPS among them, each with
+  // the resolver's reason; every other word is written, each word once.
+  CHECK(dead.size() >= 1);
+  CHECK(dead.size() <= 10);
+  auto written = key_values(env.read(output_topic));
+  std::size_t refused = 0;
+  std::size_t allcaps = 0;
+  for (auto& r : dead) {
+    auto letter = boost::json::parse(r.value).as_object();
+    refused += contains(std::string{letter.at("reason").as_string()},
+                        "INVALID_ARGUMENT: word 'ALLCAPS' rejected");
+    allcaps += r.key == "ALLCAPS";
+    written.emplace(r.key, expected_value(r.key));
+  }
+  CHECK(refused == dead.size());
+  CHECK(allcaps == 1);
+  auto diff = compare(expected_outputs(corpus), written);
+  CHECK_MESSAGE(diff.empty(), diff.describe());
+}
+
 // No ';' in test names: doctest_discover_tests would split the name there.
 TEST_CASE("node: SIGTERM drains and a restart in the same group completes "
           "the input exactly once") {
