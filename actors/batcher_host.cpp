@@ -3,6 +3,7 @@
 #include "actors/remote.hpp"
 #include "actors/status.hpp"
 #include "services/log.hpp"
+#include "services/rpc_client.hpp"
 
 namespace rpcbatch {
 

@@ -39,6 +39,12 @@ double sum_of(const boost::json::object& status, std::string_view role,
   return n;
 }
 
+/// Whether an rpc-caller's circuit breaker is open (or half open).
+bool breaker_open(const boost::json::object& st) {
+  auto v = st.if_contains("breaker");
+  return v != nullptr && v->is_string() && v->as_string() != "closed";
+}
+
 double flushes_of(const boost::json::object& st, flush_trigger t) {
   auto f = object_at(st, "flushes");
   return f ? number_at(*f, to_string(t)) : 0;
@@ -208,6 +214,11 @@ std::string summary_line(std::string_view role,
           + n("waiting") + ", calls " + n("calls") + " (" + n("failed_calls")
           + " failed, " + n("retries") + " retries), mean "
           + n("mean_latency_us") + " us";
+    if (st.contains("breaker"))
+      out += ", breaker " + text_of(st.if_contains("breaker"))
+             + (breaker_open(st) ? " " + n("breaker_open_ms") + " ms, "
+                                     + n("words_waiting") + " words waiting"
+                                 : "");
   } else if (role == "source") {
     out = "assigned " + text_of(st.if_contains("assigned")) + ", records "
           + n("records") + ", words in flight " + n("words_in_flight")
@@ -291,6 +302,19 @@ std::vector<boost::json::object> diff_events(const boost::json::object& before,
         out.push_back(
           make_event("dead_letter", name, "batches to the dead-letter topic",
                      d));
+      if (auto d = delta(prev, now, "breaker_opens"))
+        out.push_back(make_event("breaker_open", name,
+                                 "circuit breaker open: calls wait for the "
+                                 "RPC target",
+                                 d));
+      // Every open period but a current one has closed.
+      auto closes = [](const boost::json::object& st) {
+        return number_at(st, "breaker_opens") - (breaker_open(st) ? 1 : 0);
+      };
+      if (auto d = closes(now) - closes(prev); d > 0)
+        out.push_back(make_event("breaker_closed", name,
+                                 "circuit breaker closed: waiting calls go",
+                                 static_cast<uint64_t>(d)));
     } else if (role == "source") {
       if (auto d = delta(prev, now, "revokes"))
         out.push_back(make_event("rebalance", name, "partitions revoked", d));
@@ -390,6 +414,10 @@ std::string prometheus_text(const boost::json::object& status,
      "resolveBatch calls in flight."},
     {"rpcbatch_rpc_waiting", "gauge", "rpc-caller", "waiting",
      "Batches waiting for a free call slot."},
+    {"rpcbatch_rpc_words_waiting", "gauge", "rpc-caller", "words_waiting",
+     "Words of batches not answered yet (waiting, backing off, in flight)."},
+    {"rpcbatch_rpc_breaker_opens_total", "counter", "rpc-caller",
+     "breaker_opens", "Times a circuit breaker opened."},
     {"rpcbatch_words_in_flight", "gauge", "source", "words_in_flight",
      "Words let into the pipeline and not yet confirmed by the broker."},
     {"rpcbatch_credit_window", "gauge", "source", "window",
@@ -434,6 +462,11 @@ std::string prometheus_text(const boost::json::object& status,
            "Elements in a batcher's bag.");
   for (auto& [name, st] : of_role(status, "batcher"))
     x.sample("rpcbatch_batcher_bag_size", number_at(*st, "bag_size"),
+             {{"actor", name}, {"node", node_of(name)}});
+  x.family("rpcbatch_rpc_breaker_open", "gauge",
+           "1 while an rpc-caller's circuit breaker is open, 0 otherwise.");
+  for (auto& [name, st] : of_role(status, "rpc-caller"))
+    x.sample("rpcbatch_rpc_breaker_open", breaker_open(*st) ? 1 : 0,
              {{"actor", name}, {"node", node_of(name)}});
   x.family("rpcbatch_actor_mailbox", "gauge",
            "Messages waiting in an actor's mailbox.");

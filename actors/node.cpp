@@ -12,6 +12,7 @@
 #include "services/kafka_consumer.hpp"
 #include "services/log.hpp"
 #include "services/memory.hpp"
+#include "services/rpc_client.hpp"
 
 namespace rpcbatch {
 

@@ -1,6 +1,8 @@
 #include "actors/rpc_caller.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <optional>
 
 #include "actors/status.hpp"
 #include "services/log.hpp"
@@ -8,12 +10,31 @@
 
 namespace rpcbatch {
 
+rpc_failure classify_rpc_failure(int code) {
+  switch (code) {
+    case 3:  // INVALID_ARGUMENT
+    case 11: // OUT_OF_RANGE
+      return rpc_failure::permanent;
+    default:
+      return rpc_failure::target;
+  }
+}
+
 bool answer_elements(const rpc_job& job, const std::vector<int32_t>& lengths,
                      std::vector<int32_t>& out, std::string& error) {
   if (lengths.size() != job.words.size()) {
     error = "resolveBatch answered " + std::to_string(lengths.size())
             + " lengths for " + std::to_string(job.words.size()) + " words";
     return false;
+  }
+  for (std::size_t i = 0; i < lengths.size(); ++i) {
+    auto& word = job.words[i];
+    if (lengths[i] < 0 || static_cast<std::size_t>(lengths[i]) > word.size()) {
+      error = "resolveBatch answered length " + std::to_string(lengths[i])
+              + " for a word of " + std::to_string(word.size()) + " bytes ('"
+              + word.substr(0, 64) + "')";
+      return false;
+    }
   }
   out.clear();
   out.reserve(job.word_index.size());
@@ -25,168 +46,391 @@ bool answer_elements(const rpc_job& job, const std::vector<int32_t>& lengths,
 namespace {
 
 using self_ptr = rpc_caller_actor::stateful_pointer<rpc_caller_state>;
+using phase = rpc_caller_state::phase;
+using job_entry = rpc_caller_state::job_entry;
+
+int64_t to_ms(caf::timespan d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+}
+
+std::string make_batch_id(uint64_t prefix, uint64_t id) {
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "%016llx-%llx",
+                static_cast<unsigned long long>(prefix),
+                static_cast<unsigned long long>(id));
+  return buf;
+}
+
+/// Marks a job as failing from `now` on, unless it already is.
+void mark_failing(rpc_caller_state& st, uint64_t id, job_entry& entry,
+                  rpc_caller_state::time_point now) {
+  if (entry.failing)
+    return;
+  entry.failing = true;
+  entry.failing_since = now;
+  if (st.cfg.give_up.count() > 0)
+    st.give_up_at.emplace(now + st.cfg.give_up, id);
+}
+
+void clear_failing(rpc_caller_state& st, uint64_t id, job_entry& entry) {
+  if (!entry.failing)
+    return;
+  entry.failing = false;
+  st.give_up_at.erase({entry.failing_since + st.cfg.give_up, id});
+}
+
+/// Takes a job that got its answer or goes to the dead-letter topic out of
+/// every index.
+job_entry take(rpc_caller_state& st, uint64_t id) {
+  auto i = st.jobs.find(id);
+  auto& entry = i->second;
+  clear_failing(st, id, entry);
+  if (entry.at == phase::waiting)
+    st.waiting.erase(id);
+  else if (entry.at == phase::backing_off)
+    --st.backing_off;
+  st.words_waiting -= entry.job.elements.size();
+  auto out = std::move(entry);
+  st.jobs.erase(i);
+  return out;
+}
+
+void dead_letter(self_ptr self, uint64_t id, std::string reason,
+                 bool quiet = false) {
+  auto& st = self->state;
+  auto entry = take(st, id);
+  ++st.dead_letter_jobs;
+  if (!quiet)
+    log::warn("rpc-caller", "job of ", entry.job.elements.size(),
+              " elements (bucket ", entry.job.bucket, ", batch ",
+              entry.batch_id, ") goes to the dead-letter topic after ",
+              entry.attempts, " attempt(s): ", reason);
+  self->send(st.sink, failed_batch{std::move(entry.job.elements),
+                                   std::move(reason)});
+}
+
+std::string give_up_reason(const rpc_caller_state& st,
+                           const job_entry& entry,
+                           rpc_caller_state::time_point now) {
+  auto& error = entry.last_error.empty() ? st.last_error : entry.last_error;
+  return "no answer after " + std::to_string(to_ms(now - entry.failing_since))
+         + " ms of failure (give-up after "
+         + std::to_string(to_ms(st.cfg.give_up)) + " ms): " + error;
+}
 
 void start_call(self_ptr self, uint64_t id) {
   auto& st = self->state;
   auto& entry = st.jobs.at(id);
+  st.waiting.erase(id);
+  entry.at = phase::inflight;
   ++entry.attempts;
   ++st.inflight;
   ++st.calls;
   st.words_requested += entry.job.words.size();
   entry.started = self->clock().now();
   auto handle = caf::actor_cast<rpc_caller_actor>(self);
-  st.client->resolve_batch(entry.job.words, st.cfg.deadline,
-                           [handle, id](rpc_result r) {
-                             caf::anon_send(handle,
-                                            rpc_reply{id, r.code,
-                                                      std::move(r.error),
-                                                      std::move(r.lengths)});
-                           });
+  st.transport->resolve_batch(entry.job.words, st.cfg.deadline,
+                              entry.batch_id, [handle, id](rpc_result r) {
+                                caf::anon_send(handle,
+                                               rpc_reply{id, r.code,
+                                                         std::move(r.error),
+                                                         std::move(
+                                                           r.lengths)});
+                              });
 }
 
+/// Starts waiting jobs, oldest first, while slots are free: all of them
+/// while the breaker is closed, only the probe while it is open.
 void start_waiting(self_ptr self) {
   auto& st = self->state;
+  auto now = self->clock().now();
   while (st.inflight < st.cfg.max_inflight && !st.waiting.empty()) {
-    auto id = st.waiting.front();
-    st.waiting.pop_front();
+    auto id = *st.waiting.begin();
+    if (!st.breaker.closed()) {
+      if (!st.breaker.probe_due(now))
+        return;
+      st.breaker.probe_started();
+      st.probe_job = id;
+      ++st.probes;
+      log::debug("rpc-caller", "probing the target with batch ",
+                 st.jobs.at(id).batch_id);
+    }
     start_call(self, id);
   }
 }
 
-caf::timespan backoff(rpc_caller_state& st, int attempts) {
-  auto base = st.cfg.backoff_base.count();
-  auto cap = st.cfg.backoff_max.count();
-  auto exp = base << std::min(attempts - 1, 20);
-  auto full = std::min<decltype(base)>(exp, cap);
-  // "Equal jitter": half fixed, half random, so retries of many jobs spread.
-  std::uniform_int_distribution<decltype(base)> dist(0, full / 2);
-  return caf::timespan{full / 2 + dist(st.rng)};
+/// Dead-letters the jobs that have been failing for give_up and are not in
+/// flight (a call in flight is judged by its answer).
+void give_up_due(self_ptr self) {
+  auto& st = self->state;
+  auto now = self->clock().now();
+  uint64_t jobs = 0;
+  uint64_t words = 0;
+  std::string reason;
+  while (!st.give_up_at.empty() && st.give_up_at.begin()->first <= now) {
+    auto id = st.give_up_at.begin()->second;
+    st.give_up_at.erase(st.give_up_at.begin());
+    auto& entry = st.jobs.at(id);
+    if (entry.at == phase::inflight)
+      continue;
+    ++jobs;
+    words += entry.job.elements.size();
+    reason = give_up_reason(st, entry, now);
+    ++st.given_up_jobs;
+    dead_letter(self, id, reason, true);
+  }
+  if (jobs > 0)
+    log::warn("rpc-caller", jobs, " job(s) with ", words,
+              " elements go to the dead-letter topic: ", reason);
 }
 
-void dead_letter(self_ptr self, uint64_t id, std::string reason) {
+/// Arms one tick for the next probe or give-up, unless an earlier one is
+/// pending (CAF 0.17 timers cannot be cancelled: a tick that finds nothing
+/// due does nothing).
+void schedule_wakeup(self_ptr self) {
   auto& st = self->state;
+  std::optional<rpc_caller_state::time_point> due;
+  if (!st.give_up_at.empty())
+    due = st.give_up_at.begin()->first;
+  if (st.breaker.current() == circuit_breaker::state::open
+      && !st.waiting.empty())
+    due = due ? std::min(*due, st.breaker.next_probe())
+              : st.breaker.next_probe();
+  if (!due || (st.wakeup_armed && st.wakeup_at <= *due))
+    return;
+  st.wakeup_armed = true;
+  st.wakeup_at = *due;
+  auto delay = std::max(caf::timespan{0}, *due - self->clock().now());
+  self->delayed_send(self, delay, tick_atom::value);
+}
+
+/// After every event: give up what is due, start what may start, and
+/// arm the next wake-up.
+void pump(self_ptr self) {
+  give_up_due(self);
+  start_waiting(self);
+  schedule_wakeup(self);
+}
+
+void on_breaker_opened(self_ptr self, const std::string& error) {
+  auto& st = self->state;
+  auto now = self->clock().now();
+  log::warn("rpc-caller", "circuit breaker open after ",
+            st.cfg.breaker_threshold, " failed calls in a row (", error,
+            "): jobs wait, one probe at a time asks the target");
+  // Jobs held from now on are failing from now on (for give_up).
+  for (auto id : st.waiting)
+    mark_failing(st, id, st.jobs.at(id), now);
+}
+
+void on_breaker_closed(self_ptr self, caf::timespan was_open) {
+  auto& st = self->state;
+  log::info("rpc-caller", "circuit breaker closed after ", to_ms(was_open),
+            " ms open: ", st.words_waiting, " words in ", st.jobs.size(),
+            " job(s) waited and go now");
+  st.probe_job = 0;
+  // Jobs that only waited are no longer failing.
+  for (auto& [id, entry] : st.jobs)
+    if (!entry.failed_call)
+      clear_failing(st, id, entry);
+}
+
+/// The target answered (successfully or with a verdict on the inputs).
+void target_answered(self_ptr self) {
+  auto& st = self->state;
+  auto was_open = st.breaker.open_for(self->clock().now());
+  if (st.breaker.success())
+    on_breaker_closed(self, was_open);
+}
+
+void resolved(self_ptr self, uint64_t id, std::vector<int32_t> lengths) {
+  auto& st = self->state;
+  auto entry = take(st, id);
+  ++st.ok_calls;
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+              self->clock().now() - entry.started)
+              .count();
+  st.latency_us_sum += us;
+  st.latency_us_max = std::max<uint64_t>(st.latency_us_max, us);
+  auto& bounds = rpc_caller_state::latency_bounds_us;
+  auto bucket = std::lower_bound(bounds.begin(), bounds.end(),
+                                 static_cast<uint64_t>(us))
+                - bounds.begin();
+  ++st.latency_counts[bucket];
+  st.elements_resolved += lengths.size();
+  self->send(st.sink, resolved_batch{std::move(entry.job.elements),
+                                     std::move(lengths)});
+}
+
+/// A call failed because of the target: the job waits and goes again, or
+/// goes to the dead-letter topic once it has been failing for give_up.
+void target_failed(self_ptr self, uint64_t id, std::string error,
+                   bool probe) {
+  auto& st = self->state;
+  auto now = self->clock().now();
   auto& entry = st.jobs.at(id);
-  ++st.dead_letter_jobs;
-  log::warn("rpc-caller", "job of ", entry.job.elements.size(),
-            " elements (bucket ", entry.job.bucket, ") goes to the ",
-            "dead-letter topic after ", entry.attempts, " attempt(s): ",
-            reason);
-  self->send(st.sink, failed_batch{std::move(entry.job.elements),
-                                   std::move(reason)});
-  st.jobs.erase(id);
+  entry.failed_call = true;
+  entry.last_error = error;
+  st.last_error = error;
+  mark_failing(st, id, entry, now);
+  if (st.breaker.failure(now, probe))
+    on_breaker_opened(self, error);
+  auto& give_up = st.cfg.give_up;
+  if (give_up.count() > 0 && now - entry.failing_since >= give_up) {
+    ++st.given_up_jobs;
+    dead_letter(self, id, give_up_reason(st, entry, now));
+    return;
+  }
+  ++st.retries;
+  if (!st.breaker.closed()) {
+    // The breaker decides when calls go again.
+    entry.at = phase::waiting;
+    st.waiting.insert(id);
+    return;
+  }
+  auto base = st.cfg.backoff_base.count();
+  auto cap = st.cfg.backoff_max.count();
+  auto doublings = std::min(entry.attempts - 1, 20);
+  auto full = std::min<decltype(base)>(base << doublings, cap);
+  // "Equal jitter": half fixed, half random, so retries of many jobs spread.
+  std::uniform_int_distribution<decltype(base)> dist(0, full / 2);
+  auto delay = caf::timespan{full / 2 + dist(st.rng)};
+  entry.at = phase::backing_off;
+  ++st.backing_off;
+  log::debug("rpc-caller", "retrying batch ", entry.batch_id, " in ",
+             to_ms(delay), " ms after ", error);
+  self->delayed_send(self, delay, retry_atom::value, id);
+}
+
+void on_job(self_ptr self, rpc_job& job) {
+  auto& st = self->state;
+  auto id = st.next_id++;
+  auto& entry = st.jobs[id];
+  entry.job = std::move(job);
+  entry.batch_id = make_batch_id(st.batch_prefix, id);
+  st.words_waiting += entry.job.elements.size();
+  st.waiting.insert(id);
+  if (!st.breaker.closed())
+    mark_failing(st, id, entry, self->clock().now());
+  pump(self);
+}
+
+void on_reply(self_ptr self, rpc_reply& reply) {
+  auto& st = self->state;
+  --st.inflight;
+  auto i = st.jobs.find(reply.job);
+  if (i == st.jobs.end() || i->second.at != phase::inflight) {
+    pump(self);
+    return;
+  }
+  auto probe = reply.job == st.probe_job;
+  if (probe)
+    st.probe_job = 0;
+  auto& entry = i->second;
+  std::string error;
+  std::vector<int32_t> lengths;
+  if (reply.code == 0
+      && answer_elements(entry.job, reply.lengths, lengths, error)) {
+    target_answered(self);
+    resolved(self, reply.job, std::move(lengths));
+  } else if (reply.code == 0
+             || classify_rpc_failure(reply.code) == rpc_failure::permanent) {
+    ++st.failed_calls;
+    ++st.errors_by_code[reply.code == 0 ? "BAD_REPLY"
+                                        : rpc_code_name(reply.code)];
+    if (reply.code != 0)
+      error = std::string{rpc_code_name(reply.code)} + ": " + reply.error;
+    target_answered(self);
+    ++st.permanent_failures;
+    dead_letter(self, reply.job, std::move(error));
+  } else {
+    ++st.failed_calls;
+    ++st.errors_by_code[rpc_code_name(reply.code)];
+    target_failed(self, reply.job,
+                  std::string{rpc_code_name(reply.code)} + ": " + reply.error,
+                  probe);
+  }
+  pump(self);
+}
+
+void on_retry(self_ptr self, uint64_t id) {
+  auto& st = self->state;
+  auto i = st.jobs.find(id);
+  if (i == st.jobs.end() || i->second.at != phase::backing_off)
+    return;
+  --st.backing_off;
+  i->second.at = phase::waiting;
+  st.waiting.insert(id);
+  pump(self);
+}
+
+void on_tick(self_ptr self) {
+  auto& st = self->state;
+  if (self->clock().now() >= st.wakeup_at)
+    st.wakeup_armed = false;
+  pump(self);
+}
+
+std::string status_of(self_ptr self) {
+  auto& st = self->state;
+  boost::json::object errors;
+  for (auto& [code, n] : st.errors_by_code)
+    errors[code] = n;
+  auto mean_us = st.ok_calls ? st.latency_us_sum / st.ok_calls : 0;
+  boost::json::array bounds;
+  boost::json::array counts;
+  for (auto b : rpc_caller_state::latency_bounds_us)
+    bounds.push_back(b);
+  for (auto n : st.latency_counts)
+    counts.push_back(n);
+  auto open_ms = to_ms(st.breaker.open_for(self->clock().now()));
+  return status_json(self, {{"calls", st.calls},
+                            {"ok_calls", st.ok_calls},
+                            {"failed_calls", st.failed_calls},
+                            {"retries", st.retries},
+                            {"dead_letter_jobs", st.dead_letter_jobs},
+                            {"permanent_failures", st.permanent_failures},
+                            {"given_up_jobs", st.given_up_jobs},
+                            {"inflight", st.inflight},
+                            {"max_inflight", st.cfg.max_inflight},
+                            {"waiting", st.waiting.size()},
+                            {"backing_off", st.backing_off},
+                            {"jobs_waiting", st.jobs.size()},
+                            {"words_waiting", st.words_waiting},
+                            {"breaker", to_string(st.breaker.current())},
+                            {"breaker_opens", st.breaker.opens()},
+                            {"breaker_open_ms", open_ms},
+                            {"probes", st.probes},
+                            {"give_up_ms", to_ms(st.cfg.give_up)},
+                            {"words_requested", st.words_requested},
+                            {"elements_resolved", st.elements_resolved},
+                            {"mean_latency_us", mean_us},
+                            {"max_latency_us", st.latency_us_max},
+                            {"latency_us_sum", st.latency_us_sum},
+                            {"latency_bounds_us", std::move(bounds)},
+                            {"latency_counts", std::move(counts)},
+                            {"errors_by_code", std::move(errors)}});
 }
 
 } // namespace
 
 rpc_caller_actor::behavior_type
 rpc_caller(rpc_caller_actor::stateful_pointer<rpc_caller_state> self,
-           rpc_caller_config cfg, std::shared_ptr<rpc_client> client,
+           rpc_caller_config cfg, std::shared_ptr<rpc_transport> transport,
            sink_actor sink) {
-  self->state.cfg = cfg;
-  self->state.client = std::move(client);
-  self->state.sink = std::move(sink);
+  auto& st = self->state;
+  st.cfg = cfg;
+  st.transport = std::move(transport);
+  st.sink = std::move(sink);
+  st.breaker = circuit_breaker{{cfg.breaker_threshold, cfg.backoff_base,
+                                cfg.backoff_max}};
+  st.batch_prefix = st.rng();
   return {
-    [=](rpc_job& job) {
-      auto& st = self->state;
-      auto id = st.next_id++;
-      rpc_caller_state::job_entry entry;
-      entry.job = std::move(job);
-      st.jobs.emplace(id, std::move(entry));
-      if (st.inflight < st.cfg.max_inflight)
-        start_call(self, id);
-      else
-        st.waiting.push_back(id);
-    },
-    [=](rpc_reply& reply) {
-      auto& st = self->state;
-      --st.inflight;
-      auto i = st.jobs.find(reply.job);
-      if (i == st.jobs.end()) {
-        start_waiting(self);
-        return;
-      }
-      auto& entry = i->second;
-      std::string error;
-      std::vector<int32_t> lengths;
-      if (reply.code == 0
-          && answer_elements(entry.job, reply.lengths, lengths, error)) {
-        ++st.ok_calls;
-        auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-                    self->clock().now() - entry.started)
-                    .count();
-        st.latency_us_sum += us;
-        st.latency_us_max = std::max<uint64_t>(st.latency_us_max, us);
-        auto& bounds = rpc_caller_state::latency_bounds_us;
-        auto bucket = std::lower_bound(bounds.begin(), bounds.end(),
-                                       static_cast<uint64_t>(us))
-                      - bounds.begin();
-        ++st.latency_counts[bucket];
-        st.elements_resolved += lengths.size();
-        self->send(st.sink, resolved_batch{std::move(entry.job.elements),
-                                           std::move(lengths)});
-        st.jobs.erase(i);
-      } else {
-        ++st.failed_calls;
-        if (reply.code != 0)
-          error = std::string{rpc_code_name(reply.code)} + ": " + reply.error;
-        else
-          reply.code = 13; // INTERNAL: a reply that does not fit the request
-        ++st.errors_by_code[rpc_code_name(reply.code)];
-        if (rpc_retryable(reply.code) && entry.attempts < st.cfg.max_attempts) {
-          ++st.retries;
-          ++st.backing_off;
-          auto delay = backoff(st, entry.attempts);
-          log::debug("rpc-caller", "retrying job ", reply.job, " in ",
-                     std::chrono::duration_cast<std::chrono::milliseconds>(
-                       delay)
-                       .count(),
-                     " ms after ", error);
-          self->delayed_send(self, delay, retry_atom::value, reply.job);
-        } else {
-          dead_letter(self, reply.job, std::move(error));
-        }
-      }
-      start_waiting(self);
-    },
-    [=](retry_atom, uint64_t id) {
-      auto& st = self->state;
-      --st.backing_off;
-      if (st.jobs.count(id) == 0)
-        return;
-      // A retry goes first: it has waited longest.
-      st.waiting.push_front(id);
-      start_waiting(self);
-    },
-    [=](status_atom) {
-      auto& st = self->state;
-      boost::json::object errors;
-      for (auto& [code, n] : st.errors_by_code)
-        errors[code] = n;
-      auto mean_us = st.ok_calls ? st.latency_us_sum / st.ok_calls : 0;
-      boost::json::array bounds;
-      boost::json::array counts;
-      for (auto b : rpc_caller_state::latency_bounds_us)
-        bounds.push_back(b);
-      for (auto n : st.latency_counts)
-        counts.push_back(n);
-      return status_json(self, {{"calls", st.calls},
-                                {"ok_calls", st.ok_calls},
-                                {"failed_calls", st.failed_calls},
-                                {"retries", st.retries},
-                                {"dead_letter_jobs", st.dead_letter_jobs},
-                                {"inflight", st.inflight},
-                                {"max_inflight", st.cfg.max_inflight},
-                                {"waiting", st.waiting.size()},
-                                {"backing_off", st.backing_off},
-                                {"words_requested", st.words_requested},
-                                {"elements_resolved", st.elements_resolved},
-                                {"mean_latency_us", mean_us},
-                                {"max_latency_us", st.latency_us_max},
-                                {"latency_us_sum", st.latency_us_sum},
-                                {"latency_bounds_us", std::move(bounds)},
-                                {"latency_counts", std::move(counts)},
-                                {"errors_by_code", std::move(errors)}});
-    },
+    [=](rpc_job& job) { on_job(self, job); },
+    [=](rpc_reply& reply) { on_reply(self, reply); },
+    [=](retry_atom, uint64_t id) { on_retry(self, id); },
+    [=](tick_atom) { on_tick(self); },
+    [=](status_atom) { return status_of(self); },
   };
 }
 

@@ -1,34 +1,74 @@
-// The rpc-caller: owns the gRPC channel; one resolveBatch per job with a
-// deadline, retries with exponential backoff and jitter on transient codes,
-// a bound on calls in flight (jobs beyond it wait here, and the source's
-// credit window bounds how many can wait), and the dead-letter path.
+// The rpc-caller: one resolveBatch per job with a deadline and a batch id
+// that stays the same across the job's attempts, a bound on calls in flight
+// (jobs beyond it wait here, and the source's credit window bounds how many
+// can wait), and the dead-letter path for batches that can never succeed.
+//
+// A failing target makes jobs wait, never lose their words: a failed call
+// is tried again after a capped exponential backoff with jitter, with no
+// limit on attempts, and a circuit breaker (actors/circuit_breaker.hpp)
+// stops new calls once calls keep failing: while it is open, one probe at a
+// time (the oldest waiting job) asks the target, spaced by a capped backoff,
+// and the first answer closes it and lets every waiting job go. Only
+// `give_up` (off by default) turns a long failure into dead letters.
 #pragma once
 
 #include <array>
 #include <chrono>
 #include <cstdint>
-#include <deque>
+#include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <unordered_map>
+#include <utility>
 
 #include <caf/timespan.hpp>
 
+#include "actors/circuit_breaker.hpp"
 #include "messages/actors.hpp"
 
 namespace rpcbatch {
 
-class rpc_client;
+class rpc_transport;
 
 struct rpc_caller_config {
   std::chrono::milliseconds deadline{5000};
   std::size_t max_inflight = 16;
-  /// Attempts per job before it goes to the dead-letter topic.
-  int max_attempts = 8;
+  /// A job that has been failing this long (since its first failed call,
+  /// or since the breaker opened while it waited) goes to the dead-letter
+  /// topic with its last error; 0 = never (the default: wait for as long
+  /// as it takes).
+  caf::timespan give_up{0};
+  /// The backoff of a failed job, and the spacing of probes while the
+  /// breaker is open: `backoff_base`, doubling up to `backoff_max`.
   caf::timespan backoff_base = std::chrono::milliseconds(100);
   caf::timespan backoff_max = std::chrono::seconds(5);
+  /// Consecutive failed calls that open the circuit breaker (see
+  /// circuit_breaker::config for why 5).
+  uint32_t breaker_threshold = 5;
 };
+
+/// What a failed call means for its job.
+enum class rpc_failure : uint8_t {
+  /// The target is failing: the job waits and is tried again.
+  target,
+  /// The batch can never succeed: its words go to the dead-letter topic.
+  permanent,
+};
+
+/// Classifies a gRPC status code other than OK.
+/// - permanent: INVALID_ARGUMENT and OUT_OF_RANGE, the server's verdict on
+///   these inputs, which asking again cannot change. A reply that does not
+///   fit the request is permanent too (see answer_elements()).
+/// - target: everything else. UNAVAILABLE (also when no connection can be
+///   made), DEADLINE_EXCEEDED and RESOURCE_EXHAUSTED are transient by
+///   nature. UNIMPLEMENTED, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND,
+///   FAILED_PRECONDITION, INTERNAL, UNKNOWN, CANCELLED, ... say that the
+///   target, or the way to it, is wrong or broken, not the words: a
+///   misconfigured target must cost latency, not data, so these wait too
+///   until someone fixes it (or `give_up` says otherwise).
+rpc_failure classify_rpc_failure(int code);
 
 struct rpc_caller_state {
   static inline const char* name = "rpc-caller";
@@ -39,27 +79,60 @@ struct rpc_caller_state {
     = {500,    1000,   2500,   5000,    10000,   25000,
        50000,  100000, 250000, 500000, 1000000, 5000000};
 
+  using time_point = caf::actor_clock::time_point;
+
+  /// Where a job is: ready to call, called, or waiting for its backoff.
+  enum class phase : uint8_t { waiting, inflight, backing_off };
+
   struct job_entry {
     rpc_job job;
+    /// The x-rpcbatch-batch-id of every attempt.
+    std::string batch_id;
+    phase at = phase::waiting;
     int attempts = 0;
-    caf::actor_clock::time_point started;
+    /// When the call in flight started.
+    time_point started;
+    /// Whether the job is failing, and since when (see give_up).
+    bool failing = false;
+    time_point failing_since;
+    /// Whether a call of this job failed (not only the breaker held it).
+    bool failed_call = false;
+    std::string last_error;
   };
 
   rpc_caller_config cfg;
-  std::shared_ptr<rpc_client> client;
+  std::shared_ptr<rpc_transport> transport;
   sink_actor sink;
+  circuit_breaker breaker;
+  std::mt19937_64 rng{std::random_device{}()};
+  /// Random per rpc-caller, so that batch ids differ across rpc-callers
+  /// and nodes: "<prefix>-<job number>" in hex.
+  uint64_t batch_prefix = 0;
   uint64_t next_id = 1;
   std::unordered_map<uint64_t, job_entry> jobs;
-  /// Jobs ready to call, waiting for a free slot.
-  std::deque<uint64_t> waiting;
+  /// Jobs ready to call, oldest (lowest id) first.
+  std::set<uint64_t> waiting;
+  /// Failing jobs by the time they are given up (only with give_up).
+  std::set<std::pair<time_point, uint64_t>> give_up_at;
   std::size_t inflight = 0;
   std::size_t backing_off = 0;
-  std::mt19937_64 rng{std::random_device{}()};
+  /// Elements of every job not yet answered.
+  uint64_t words_waiting = 0;
+  /// The job whose call is the breaker's probe (0: none).
+  uint64_t probe_job = 0;
+  /// The pending wake-up (tick) for the next probe or give-up.
+  bool wakeup_armed = false;
+  time_point wakeup_at;
+  /// The last error of a call that blamed the target.
+  std::string last_error;
   uint64_t calls = 0;
   uint64_t ok_calls = 0;
   uint64_t failed_calls = 0;
   uint64_t retries = 0;
+  uint64_t probes = 0;
   uint64_t dead_letter_jobs = 0;
+  uint64_t permanent_failures = 0;
+  uint64_t given_up_jobs = 0;
   uint64_t words_requested = 0;
   uint64_t elements_resolved = 0;
   std::map<std::string, uint64_t> errors_by_code;
@@ -69,13 +142,15 @@ struct rpc_caller_state {
   std::array<uint64_t, latency_bounds_us.size() + 1> latency_counts{};
 };
 
+/// The node passes its rpc_client as the transport; tests pass their own.
 rpc_caller_actor::behavior_type
 rpc_caller(rpc_caller_actor::stateful_pointer<rpc_caller_state> self,
-           rpc_caller_config cfg, std::shared_ptr<rpc_client> client,
+           rpc_caller_config cfg, std::shared_ptr<rpc_transport> transport,
            sink_actor sink);
 
 /// The answers of a job's elements, or an error text if the reply does not
-/// fit the job (a length per unique word, in order).
+/// fit the job: a length per unique word, in order, none negative and none
+/// above the word's size in bytes (lengths count code points).
 bool answer_elements(const rpc_job& job, const std::vector<int32_t>& lengths,
                      std::vector<int32_t>& out, std::string& error);
 

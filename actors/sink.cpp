@@ -297,7 +297,7 @@ void settle_undelivered(self_ptr self, undelivered_batch& batch) {
   std::vector<std::string> reasons;
   for (std::size_t i = 0; i < n; ++i) {
     auto code = batch.errors[i];
-    switch (classify_failure(code)) {
+    switch (classify_delivery_failure(code)) {
       case failure_kind::fatal:
         return fail(self, "the Kafka producer failed: "
                             + kafka_error_text(code));

@@ -159,14 +159,18 @@ using sink_actor = status_client::extend<
   caf::reacts_to<retry_atom>>;
 
 /// Calls RpcService.resolveBatch once per job, with a bound on calls in
-/// flight, deadlines and retries.
+/// flight, deadlines, retries and a circuit breaker.
 using rpc_caller_actor = status_client::extend<
-  /// Starts the call now, or queues it while the in-flight bound is reached.
+  /// Starts the call now, or queues it while the in-flight bound is reached
+  /// or the circuit breaker is open.
   caf::reacts_to<rpc_job>,
   /// The gRPC thread's answer to a call.
   caf::reacts_to<rpc_reply>,
   /// The backoff of the job with this id ran out: call again.
-  caf::reacts_to<retry_atom, uint64_t>>;
+  caf::reacts_to<retry_atom, uint64_t>,
+  /// Time for the breaker's next probe, or for giving up on jobs that have
+  /// been failing too long; a tick that finds nothing due does nothing.
+  caf::reacts_to<tick_atom>>;
 
 /// Published by a batcher node (--role=batcher): serves ingest nodes. The
 /// actors it spawned for an ingest node stop when that node's sink does.

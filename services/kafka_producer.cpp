@@ -38,7 +38,7 @@ void delivery_group::release() {
   done(std::move(all));
 }
 
-failure_kind classify_failure(int32_t code) {
+failure_kind classify_delivery_failure(int32_t code) {
   switch (code) {
     case RdKafka::ERR_MSG_SIZE_TOO_LARGE:
     case RdKafka::ERR_RECORD_LIST_TOO_LARGE:

@@ -87,7 +87,7 @@ enum class failure_kind {
 
 /// The kind of librdkafka error `code`, assuming the producer has no fatal
 /// error (kafka_producer::fatal_error()).
-failure_kind classify_failure(int32_t code);
+failure_kind classify_delivery_failure(int32_t code);
 
 /// librdkafka's text for `code`, e.g. "Broker: Message size too large".
 std::string kafka_error_text(int32_t code);

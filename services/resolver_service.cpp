@@ -2,6 +2,7 @@
 
 #include "services/cli.hpp"
 #include "services/log.hpp"
+#include "services/rpc_client.hpp"
 
 #include "service.grpc.pb.h"
 
@@ -132,8 +133,14 @@ public:
     // nop
   }
 
-  grpc::Status resolve(const chapter3::Request& req, chapter3::Response& resp) {
+  grpc::Status resolve(const grpc::ServerContext&, const chapter3::Request& req,
+                       chapter3::Response& resp) {
     resolve_calls_.fetch_add(1, std::memory_order_relaxed);
+    if (rejects(req.input())) {
+      if (opts_.verbose)
+        log::info(component, "resolve: ", req.input(), " -> INVALID_ARGUMENT");
+      return rejected(req.input());
+    }
     if (inject_failure()) {
       if (opts_.verbose)
         log::info(component, "resolve: ", req.input(), " -> UNAVAILABLE");
@@ -147,7 +154,8 @@ public:
     return grpc::Status::OK;
   }
 
-  grpc::Status resolve_batch(const chapter3::RequestList& req,
+  grpc::Status resolve_batch(const grpc::ServerContext& ctx,
+                             const chapter3::RequestList& req,
                              chapter3::ResponseList& resp) {
     batch_calls_.fetch_add(1, std::memory_order_relaxed);
     auto size = req.request_size();
@@ -156,13 +164,23 @@ public:
     while (n > largest && !max_batch_.compare_exchange_weak(largest, n)) {
       // another call raised it meanwhile; compare again
     }
+    std::string call;
+    if (opts_.verbose)
+      call = "resolveBatch" + batch_id_of(ctx) + ": " + std::to_string(size)
+             + " inputs";
+    for (const auto& r : req.request())
+      if (rejects(r.input())) {
+        if (opts_.verbose)
+          log::info(component, call, " -> INVALID_ARGUMENT");
+        return rejected(r.input());
+      }
     if (inject_failure()) {
       if (opts_.verbose)
-        log::info(component, "resolveBatch: ", size, " inputs -> UNAVAILABLE");
+        log::info(component, call, " -> UNAVAILABLE");
       return injected_failure();
     }
     if (opts_.verbose)
-      log::info(component, "resolveBatch: ", size, " inputs");
+      log::info(component, call);
     auto* out = resp.mutable_response();
     out->Reserve(size);
     for (const auto& r : req.request())
@@ -177,6 +195,7 @@ public:
     c.batch_calls = batch_calls_.load();
     c.inputs = inputs_.load();
     c.failed_calls = failed_calls_.load();
+    c.rejected_calls = rejected_calls_.load();
     c.max_batch = max_batch_.load();
     return c;
   }
@@ -184,6 +203,25 @@ public:
 private:
   static grpc::Status injected_failure() {
     return {grpc::StatusCode::UNAVAILABLE, "injected failure (--fail-rate)"};
+  }
+
+  bool rejects(const std::string& input) const {
+    return !opts_.reject_word.empty() && input == opts_.reject_word;
+  }
+
+  grpc::Status rejected(const std::string& input) {
+    rejected_calls_.fetch_add(1, std::memory_order_relaxed);
+    return {grpc::StatusCode::INVALID_ARGUMENT,
+            "word '" + input + "' rejected (--reject-word)"};
+  }
+
+  /// " [batch id]" from the call's metadata, or "" without one.
+  static std::string batch_id_of(const grpc::ServerContext& ctx) {
+    auto& meta = ctx.client_metadata();
+    auto i = meta.find(batch_id_key);
+    if (i == meta.end())
+      return "";
+    return " [" + std::string{i->second.data(), i->second.size()} + "]";
   }
 
   /// Draws from a counter-based sequence: thread-safe and the same sequence
@@ -206,6 +244,7 @@ private:
   std::atomic<uint64_t> batch_calls_{0};
   std::atomic<uint64_t> inputs_{0};
   std::atomic<uint64_t> failed_calls_{0};
+  std::atomic<uint64_t> rejected_calls_{0};
   std::atomic<uint64_t> max_batch_{0};
   std::atomic<uint64_t> draws_{0};
 };
@@ -248,7 +287,8 @@ public:
   using request_fn = void (chapter3::RpcService::AsyncService::*)(
     grpc::ServerContext*, Request*, grpc::ServerAsyncResponseWriter<Response>*,
     grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*);
-  using handle_fn = grpc::Status (service::*)(const Request&, Response&);
+  using handle_fn = grpc::Status (service::*)(const grpc::ServerContext&,
+                                              const Request&, Response&);
 
   /// Waits for the next call in `cq`, unless the server closes.
   static void expect(call_context& shared, grpc::ServerCompletionQueue* cq,
@@ -268,7 +308,7 @@ public:
     }
     answered_ = true;
     expect(shared_, cq_, request_, handle_);
-    auto status = (shared_.svc->*handle_)(req_, resp_);
+    auto status = (shared_.svc->*handle_)(ctx_, req_, resp_);
     if (shared_.delays == nullptr) {
       finish(std::move(status));
     } else {

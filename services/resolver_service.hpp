@@ -23,19 +23,25 @@ struct resolver_options {
   int latency_ms = 0;
   /// Fraction of calls answered with UNAVAILABLE, in [0, 1].
   double fail_rate = 0;
-  /// Logs every request, like the seed's server.
+  /// Logs every request, like the seed's server (with the batch id of
+  /// each resolveBatch, see batch_id_key in services/rpc_client.hpp).
   bool verbose = false;
+  /// A call with this input is answered INVALID_ARGUMENT, whatever the
+  /// other inputs (empty: none): a batch that can never succeed, for tests.
+  std::string reject_word{};
 };
 
 /// Calls received since start, failed ones included; `inputs` counts the
 /// inputs resolved by successful calls, `failed_calls` the calls answered
-/// with an injected error, `max_batch` the most inputs of one resolveBatch
+/// with an injected error, `rejected_calls` those answered INVALID_ARGUMENT
+/// for the reject word, `max_batch` the most inputs of one resolveBatch
 /// call (failed ones included).
 struct resolver_counts {
   uint64_t resolve_calls = 0;
   uint64_t batch_calls = 0;
   uint64_t inputs = 0;
   uint64_t failed_calls = 0;
+  uint64_t rejected_calls = 0;
   uint64_t max_batch = 0;
 };
 

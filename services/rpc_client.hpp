@@ -36,27 +36,53 @@ const char* rpc_code_name(int code);
 
 /// Checks that a resolveBatch answer has one length per input: leaves a
 /// matching result alone and turns a mismatch into an INTERNAL error.
+/// rpc_client hands answers over as they came; callers that index the
+/// lengths by input check them first (the rpc-caller checks more, see
+/// answer_elements()).
 void check_batch_size(rpc_result& result, std::size_t inputs);
 
-class rpc_client {
+/// The gRPC metadata key of a resolveBatch call's batch id: the same for
+/// every attempt of one batch, so that a server can recognise a retry.
+inline constexpr const char* batch_id_key = "x-rpcbatch-batch-id";
+
+/// What the rpc-caller needs of an RpcService client: starting resolveBatch
+/// calls that answer later, on another thread. rpc_client is the real one;
+/// tests answer calls themselves.
+class rpc_transport {
 public:
-  /// Runs exactly once per call, on the client's completion thread (one for
-  /// all calls, so a slow callback delays the others); it must not block,
-  /// and it must not destroy the client.
+  /// Runs exactly once per call, on a thread of the transport; it must not
+  /// block, and it must not destroy the transport.
   using batch_callback = std::function<void(rpc_result)>;
+
+  virtual ~rpc_transport() = default;
+
+  /// Starts resolveBatch(inputs) with the metadata `batch_id_key: batch_id`
+  /// (none if `batch_id` is empty); returns at once. The lengths are
+  /// handed over as answered, however many there are.
+  virtual void resolve_batch(std::vector<std::string> inputs,
+                             std::chrono::milliseconds deadline,
+                             const std::string& batch_id, batch_callback cb)
+    = 0;
+};
+
+class rpc_client final : public rpc_transport {
+public:
+  /// Runs on the client's completion thread (one for all calls, so a slow
+  /// callback delays the others).
+  using batch_callback = rpc_transport::batch_callback;
 
   /// Creates the channel to `target` ("host:port"); connects lazily.
   explicit rpc_client(const std::string& target);
 
   /// Cancels the calls in flight and waits until their callbacks have run.
-  ~rpc_client();
+  ~rpc_client() override;
 
   rpc_client(const rpc_client&) = delete;
   rpc_client& operator=(const rpc_client&) = delete;
 
-  /// Starts resolveBatch(inputs); returns at once.
   void resolve_batch(std::vector<std::string> inputs,
-                     std::chrono::milliseconds deadline, batch_callback cb);
+                     std::chrono::milliseconds deadline,
+                     const std::string& batch_id, batch_callback cb) override;
 
   /// Starts resolve(input); returns at once. On success, `lengths` holds
   /// exactly one element.

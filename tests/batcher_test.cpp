@@ -21,6 +21,7 @@ rpc_caller_actor spawn_recorder(caf::actor_system& sys,
       [jobs](rpc_job& job) { jobs->push_back(std::move(job)); },
       [](rpc_reply&) {},
       [](retry_atom, uint64_t) {},
+      [](tick_atom) {},
       [](status_atom) { return std::string{"{}"}; },
     };
   });

@@ -242,7 +242,7 @@ TEST_CASE("env_config: the node accepts deploy/rpcbatch.conf, whose values "
   CHECK(o.buckets == d.buckets);
   CHECK(o.rpc_deadline_ms == d.rpc_deadline_ms);
   CHECK(o.rpc_max_inflight == d.rpc_max_inflight);
-  CHECK(o.rpc_max_attempts == d.rpc_max_attempts);
+  CHECK(o.rpc_give_up_secs == doctest::Approx(d.rpc_give_up_secs));
   CHECK(o.max_inflight_words == d.max_inflight_words);
   CHECK(o.drain_timeout_secs == doctest::Approx(d.drain_timeout_secs));
   CHECK(o.stats_secs == doctest::Approx(d.stats_secs));

@@ -40,6 +40,7 @@ struct inspector_fixture : test::deterministic {
         [recorder](rpc_job& job) { recorder->push_back(std::move(job)); },
         [](rpc_reply&) {},
         [](retry_atom, uint64_t) {},
+        [](tick_atom) {},
         [](status_atom) {
           return std::string{R"({"calls":0,"inflight":0,"mailbox":0})"};
         },
@@ -265,6 +266,72 @@ TEST_CASE("inspection: events between two samples") {
   CHECK(has_event(v, "resend", "router",
                   "unconfirmed words of a lost batcher node sent to new "
                   "owners"));
+}
+
+TEST_CASE("inspection: the circuit breaker in summaries, events and "
+          "metrics") {
+  auto parse = [](const char* text) {
+    return boost::json::parse(text).as_object();
+  };
+  auto open = parse(R"({"inflight":1,"max_inflight":16,"waiting":30,
+                        "calls":9,"failed_calls":6,"retries":6,
+                        "mean_latency_us":0,"breaker":"open",
+                        "breaker_opens":1,"breaker_open_ms":1200,
+                        "words_waiting":340})");
+  auto line = summary_line("rpc-caller", open);
+  CHECK(line.find(", breaker open 1200 ms, 340 words waiting")
+        != std::string::npos);
+  auto closed = parse(R"({"breaker":"closed","breaker_opens":1,
+                          "breaker_open_ms":0,"words_waiting":0})");
+  line = summary_line("rpc-caller", closed);
+  const std::string tail = ", breaker closed";
+  REQUIRE(line.size() >= tail.size());
+  CHECK(line.substr(line.size() - tail.size()) == tail);
+  auto events = [](const boost::json::object& before,
+                   const boost::json::object& after) {
+    boost::json::array all;
+    for (auto& e : diff_events(before, after))
+      all.push_back(e);
+    boost::json::value v = std::move(all);
+    return v;
+  };
+  auto none = parse(R"({"rpc-caller":{"breaker":"closed",
+                                      "breaker_opens":0}})");
+  auto opened = parse(R"({"rpc-caller":{"breaker":"open",
+                                        "breaker_opens":1}})");
+  auto shut = parse(R"({"rpc-caller":{"breaker":"closed",
+                                      "breaker_opens":1}})");
+  auto again = parse(R"({"rpc-caller":{"breaker":"closed",
+                                       "breaker_opens":2}})");
+  const std::string open_text = "circuit breaker open: calls wait for the "
+                                "RPC target";
+  const std::string closed_text = "circuit breaker closed: waiting calls go";
+  auto v = events(none, opened);
+  CHECK(has_event(v, "breaker_open", "rpc-caller", open_text));
+  CHECK_FALSE(has_event(v, "breaker_closed", "rpc-caller", closed_text));
+  v = events(opened, shut);
+  CHECK_FALSE(has_event(v, "breaker_open", "rpc-caller", open_text));
+  CHECK(has_event(v, "breaker_closed", "rpc-caller", closed_text));
+  v = events(shut, again); // opened and closed between two samples
+  CHECK(has_event(v, "breaker_open", "rpc-caller", open_text));
+  CHECK(has_event(v, "breaker_closed", "rpc-caller", closed_text));
+  CHECK(events(opened, opened).as_array().empty());
+  auto text = prometheus_text(
+    parse(R"({"rpc-caller":{"breaker":"half_open","breaker_opens":2,
+                            "words_waiting":340},
+              "10.0.0.2:4250/ingest-1/rpc-caller":{"breaker":"closed",
+                            "breaker_opens":1,"words_waiting":10}})"),
+    1);
+  for (auto expected :
+       {"# TYPE rpcbatch_rpc_breaker_open gauge\n",
+        "rpcbatch_rpc_breaker_open{actor=\"rpc-caller\",node=\"local\"} 1\n",
+        "rpcbatch_rpc_breaker_open{actor=\"10.0.0.2:4250/ingest-1/rpc-caller\","
+        "node=\"10.0.0.2:4250\"} 0\n",
+        "# TYPE rpcbatch_rpc_words_waiting gauge\n",
+        "rpcbatch_rpc_words_waiting 350\n",
+        "# TYPE rpcbatch_rpc_breaker_opens_total counter\n",
+        "rpcbatch_rpc_breaker_opens_total 3\n"})
+    CHECK_MESSAGE(text.find(expected) != std::string::npos, expected);
 }
 
 } // TEST_SUITE

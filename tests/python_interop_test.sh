@@ -77,7 +77,7 @@ resolver_pid=
 [[ $status -eq 0 ]] || fail "rpcbatch-resolver exited with $status"
 read -r -t 10 -u 3 line || fail "no summary line"
 expected="resolver summary: resolve_calls=1 resolve_batch_calls=1 inputs=6"
-expected+=" failed_calls=0"
+expected+=" failed_calls=0 rejected_calls=0"
 [[ $line == "$expected" ]] || fail "summary '$line', expected '$expected'"
 grep -q "resolve: Hello -> 5" "$work/resolver.err" \
   || fail "verbose log lacks the resolve call"

@@ -11,6 +11,7 @@
 #include <doctest/doctest.h>
 
 #include <condition_variable>
+#include <csignal>
 #include <functional>
 #include <future>
 #include <mutex>
@@ -27,6 +28,7 @@ namespace {
 
 constexpr int ok = 0;
 constexpr int cancelled = 1;
+constexpr int invalid_argument = 3;
 constexpr int deadline_exceeded = 4;
 constexpr int internal = 13;
 constexpr int unavailable = 14;
@@ -70,7 +72,7 @@ rpc_result resolve(rpc_client& c, std::string word,
 rpc_result resolve_batch(rpc_client& c, std::vector<std::string> words,
                          std::chrono::milliseconds deadline = 10s) {
   return await([&](rpc_client::batch_callback cb) {
-    c.resolve_batch(std::move(words), deadline, std::move(cb));
+    c.resolve_batch(std::move(words), deadline, "", std::move(cb));
   });
 }
 
@@ -134,6 +136,39 @@ class short_service final : public chapter3::RpcService::CallbackService {
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
+};
+
+/// Answers resolveBatch with one length per input and records the batch id
+/// of every call ("(none)" without one).
+class id_service final : public chapter3::RpcService::CallbackService {
+public:
+  std::vector<std::string> ids() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    return ids_;
+  }
+
+private:
+  grpc::ServerUnaryReactor*
+  resolveBatch(grpc::CallbackServerContext* ctx,
+               const chapter3::RequestList* req,
+               chapter3::ResponseList* resp) override {
+    auto& meta = ctx->client_metadata();
+    auto i = meta.find(rpcbatch::batch_id_key);
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      ids_.push_back(i == meta.end()
+                       ? std::string{"(none)"}
+                       : std::string{i->second.data(), i->second.size()});
+    }
+    for (int k = 0; k < req->request_size(); ++k)
+      resp->add_response()->set_output(1);
+    auto* reactor = ctx->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+  std::mutex mtx_;
+  std::vector<std::string> ids_;
 };
 
 } // namespace
@@ -212,13 +247,34 @@ TEST_CASE("resolver: fail-rate 1 answers every call with UNAVAILABLE") {
   CHECK(n.inputs == 0);
 }
 
+TEST_CASE("resolver: reject-word answers INVALID_ARGUMENT for calls that "
+          "ask for it") {
+  resolver_options opts;
+  opts.reject_word = "bad";
+  fixture f{opts};
+  auto r = resolve_batch(f.client, {"good", "bad", "worse"});
+  CHECK(r.code == invalid_argument);
+  CHECK(r.error == "word 'bad' rejected (--reject-word)");
+  CHECK(r.lengths.empty());
+  CHECK(resolve(f.client, "bad").code == invalid_argument);
+  // A word that merely contains it, and calls without it, are answered.
+  auto fine = resolve_batch(f.client, {"badge", "good"});
+  REQUIRE(fine.ok());
+  CHECK(fine.lengths == std::vector<int32_t>{5, 4});
+  auto n = f.server.counts();
+  CHECK(n.rejected_calls == 2);
+  CHECK(n.failed_calls == 0);
+  CHECK(n.batch_calls == 2);
+  CHECK(n.inputs == 2);
+}
+
 TEST_CASE("resolver: fail-rate 0.3 gives a mix of answers and failures") {
   resolver_options opts;
   opts.fail_rate = 0.3;
   fixture f{opts};
   collector results;
   for (std::size_t i = 0; i < 200; ++i)
-    f.client.resolve_batch({"abc"}, 10s, results.slot(i));
+    f.client.resolve_batch({"abc"}, 10s, "", results.slot(i));
   std::size_t failed = 0;
   for (auto& r : results.wait()) {
     if (r.ok()) {
@@ -254,7 +310,7 @@ TEST_CASE("resolver: 200 delayed calls in flight are all answered") {
   fixture f{opts};
   collector results;
   for (std::size_t i = 0; i < 200; ++i)
-    f.client.resolve_batch({std::string(i % 13, 'z'), "ab"}, 30s,
+    f.client.resolve_batch({std::string(i % 13, 'z'), "ab"}, 30s, "",
                            results.slot(i));
   auto& all = results.wait();
   for (std::size_t i = 0; i < all.size(); ++i) {
@@ -288,7 +344,7 @@ TEST_CASE("resolver: stop answers the calls still waiting for their delay") {
   fixture f{opts};
   collector results;
   for (std::size_t i = 0; i < 3; ++i)
-    f.client.resolve_batch({"abcd"}, 600s, results.slot(i));
+    f.client.resolve_batch({"abcd"}, 600s, "", results.slot(i));
   REQUIRE(eventually([&] { return f.server.counts().batch_calls == 3; }));
   f.server.stop();
   for (auto& r : results.wait())
@@ -305,7 +361,8 @@ TEST_CASE("resolver: a second server on a bound address fails to start") {
   CHECK_THROWS_AS(first.start(), std::runtime_error); // already started
 }
 
-TEST_CASE("rpc_client: a batch answer of the wrong size is an INTERNAL error") {
+TEST_CASE("rpc_client: a batch answer of the wrong size is handed over as "
+          "it came") {
   short_service svc;
   int port = 0;
   grpc::ServerBuilder builder;
@@ -317,12 +374,37 @@ TEST_CASE("rpc_client: a batch answer of the wrong size is an INTERNAL error") {
   {
     rpc_client client{"127.0.0.1:" + std::to_string(port)};
     auto r = resolve_batch(client, {"a", "b", "c"});
+    // The rpc-caller judges the answer (a permanent failure); other callers
+    // check its size first.
+    CHECK(r.ok());
+    CHECK(r.lengths == std::vector<int32_t>{1, 1});
+    rpcbatch::check_batch_size(r, 3);
     CHECK(r.code == internal);
     CHECK(r.lengths.empty());
     CHECK(r.error == "resolveBatch answered 2 lengths for 3 inputs");
-    CHECK_FALSE(rpcbatch::rpc_retryable(r.code));
   }
   server->Shutdown();
+}
+
+TEST_CASE("rpc_client: the batch id goes as x-rpcbatch-batch-id metadata") {
+  id_service svc;
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &port);
+  builder.RegisterService(&svc);
+  auto server = builder.BuildAndStart();
+  REQUIRE(server);
+  {
+    rpc_client client{"127.0.0.1:" + std::to_string(port)};
+    for (std::string id : {"00c0ffee00c0ffee-1", "", "00c0ffee00c0ffee-2"})
+      await([&](rpc_client::batch_callback cb) {
+        client.resolve_batch({"a"}, 10s, id, std::move(cb));
+      });
+  }
+  server->Shutdown();
+  CHECK(svc.ids() == std::vector<std::string>{"00c0ffee00c0ffee-1", "(none)",
+                                              "00c0ffee00c0ffee-2"});
 }
 
 TEST_CASE("rpc_client: check_batch_size keeps matches and errors as they are") {
@@ -364,7 +446,7 @@ TEST_CASE("rpc_client: the destructor cancels calls and runs each callback") {
   {
     rpc_client client{address};
     for (std::size_t i = 0; i < 5; ++i)
-      client.resolve_batch({"a"}, 600s, results.slot(i));
+      client.resolve_batch({"a"}, 600s, "", results.slot(i));
     CHECK(client.in_flight() == 5);
     REQUIRE(eventually([&] { return server.counts().batch_calls == 5; }));
   }
@@ -391,6 +473,43 @@ TEST_CASE("rpcbatch-resolver exits 1 when it cannot bind, 2 on bad values") {
   CHECK(rpcbatch::test::run_process({bin, "--fail-rate=2"}).exit_code == 2);
   CHECK(rpcbatch::test::run_process({bin, "--listen=nohost"}).exit_code == 2);
   CHECK(rpcbatch::test::run_process({bin, "--latency-ms=x"}).exit_code == 2);
+}
+
+TEST_CASE("rpcbatch-resolver --verbose logs batch ids, --reject-word refuses "
+          "a word") {
+  rpcbatch::test::child_process resolver{
+    {RPCBATCH_BIN_DIR "/rpcbatch-resolver", "--listen=127.0.0.1:0",
+     "--verbose", "--reject-word=bad"}};
+  const std::string listening = "listening on ";
+  REQUIRE(eventually([&] {
+    auto out = resolver.out();
+    return out.find(listening) != std::string::npos
+           && out.find('\n', out.find(listening)) != std::string::npos;
+  }));
+  auto out = resolver.out();
+  auto from = out.find(listening) + listening.size();
+  auto address = out.substr(from, out.find('\n', from) - from);
+  {
+    rpc_client client{address};
+    auto ok = await([&](rpc_client::batch_callback cb) {
+      client.resolve_batch({"good"}, 10s, "feed-1", std::move(cb));
+    });
+    CHECK(ok.ok());
+    auto refused = await([&](rpc_client::batch_callback cb) {
+      client.resolve_batch({"good", "bad"}, 10s, "feed-2", std::move(cb));
+    });
+    CHECK(refused.code == invalid_argument);
+  }
+  REQUIRE(resolver.signal(SIGTERM));
+  REQUIRE(resolver.wait(10s) == 0);
+  REQUIRE(resolver.wait_output_closed(10s));
+  CHECK(resolver.err().find("resolveBatch [feed-1]: 1 inputs\n")
+        != std::string::npos);
+  CHECK(resolver.err().find("resolveBatch [feed-2]: 2 inputs -> "
+                            "INVALID_ARGUMENT\n")
+        != std::string::npos);
+  CHECK(resolver.out().find(" failed_calls=0 rejected_calls=1\n")
+        != std::string::npos);
 }
 
 } // TEST_SUITE

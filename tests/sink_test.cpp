@@ -137,7 +137,7 @@ TEST_CASE("sink: librdkafka errors are permanent, transient, fatal or purged") {
         RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED,
         RdKafka::ERR_CLUSTER_AUTHORIZATION_FAILED}) {
     CAPTURE(code);
-    CHECK(classify_failure(code) == failure_kind::permanent);
+    CHECK(classify_delivery_failure(code) == failure_kind::permanent);
   }
   for (auto code :
        {RdKafka::ERR__MSG_TIMED_OUT, RdKafka::ERR__QUEUE_FULL,
@@ -145,11 +145,11 @@ TEST_CASE("sink: librdkafka errors are permanent, transient, fatal or purged") {
         RdKafka::ERR_NOT_ENOUGH_REPLICAS, RdKafka::ERR_LEADER_NOT_AVAILABLE,
         RdKafka::ERR_UNKNOWN_TOPIC_OR_PART}) {
     CAPTURE(code);
-    CHECK(classify_failure(code) == failure_kind::transient);
+    CHECK(classify_delivery_failure(code) == failure_kind::transient);
   }
-  CHECK(classify_failure(RdKafka::ERR__FATAL) == failure_kind::fatal);
-  CHECK(classify_failure(RdKafka::ERR__PURGE_QUEUE) == failure_kind::purged);
-  CHECK(classify_failure(RdKafka::ERR__PURGE_INFLIGHT)
+  CHECK(classify_delivery_failure(RdKafka::ERR__FATAL) == failure_kind::fatal);
+  CHECK(classify_delivery_failure(RdKafka::ERR__PURGE_QUEUE) == failure_kind::purged);
+  CHECK(classify_delivery_failure(RdKafka::ERR__PURGE_INFLIGHT)
         == failure_kind::purged);
   CHECK(kafka_error_name(RdKafka::ERR_MSG_SIZE_TOO_LARGE)
         == "MSG_SIZE_TOO_LARGE");

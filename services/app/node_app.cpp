@@ -61,8 +61,9 @@ node_config::node_config() {
     .add(opts.rpc_target, "rpc-target", "RpcService address HOST:PORT")
     .add(opts.rpc_deadline_ms, "rpc-deadline-ms", "deadline per call")
     .add(opts.rpc_max_inflight, "rpc-max-inflight", "calls in flight at most")
-    .add(opts.rpc_max_attempts, "rpc-max-attempts",
-         "attempts per batch before it goes to the dead-letter topic")
+    .add(opts.rpc_give_up_secs, "rpc-give-up-secs",
+         "dead-letter a batch after this many seconds of RPC failure "
+         "(fractional; 0: never, wait for the target)")
     .add(opts.max_inflight_words, "max-inflight-words",
          "the credit window: words in the pipeline at most (consuming "
          "waits while it is spent; a larger record enters in pieces)")
@@ -106,10 +107,12 @@ std::string validate(node_options& o) {
            "86400";
   if (o.buckets < 1 || o.buckets > 256)
     return "--buckets must be between 1 and 256";
-  if (o.rpc_deadline_ms < 1 || o.rpc_max_inflight < 1
-      || o.rpc_max_attempts < 1)
-    return "--rpc-deadline-ms, --rpc-max-inflight and --rpc-max-attempts "
-           "must be at least 1";
+  if (o.rpc_deadline_ms < 1 || o.rpc_max_inflight < 1)
+    return "--rpc-deadline-ms and --rpc-max-inflight must be at least 1";
+  if (!std::isfinite(o.rpc_give_up_secs) || o.rpc_give_up_secs < 0
+      || o.rpc_give_up_secs > 31536000)
+    return "--rpc-give-up-secs must be 0 (never) or a number of seconds up "
+           "to 31536000 (a year)";
   if (o.max_inflight_words < 1)
     return "--max-inflight-words must be at least 1";
   if (o.offset_reset != "latest" && o.offset_reset != "earliest")
@@ -187,7 +190,7 @@ pipeline_config to_pipeline(const node_options& o) {
   p.batcher.max_batch_bytes = o.max_batch_bytes;
   p.rpc.deadline = std::chrono::milliseconds(o.rpc_deadline_ms);
   p.rpc.max_inflight = o.rpc_max_inflight;
-  p.rpc.max_attempts = static_cast<int>(o.rpc_max_attempts);
+  p.rpc.give_up = seconds(o.rpc_give_up_secs);
   p.sink.input_topic = o.input_topic;
   p.sink.output_topic = o.output_topic;
   p.sink.dead_letter_topic = o.dlq_topic;

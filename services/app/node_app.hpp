@@ -27,7 +27,8 @@ struct node_options {
   std::string rpc_target = "127.0.0.1:50051";
   size_t rpc_deadline_ms = 5000;
   size_t rpc_max_inflight = 16;
-  size_t rpc_max_attempts = 8;
+  /// Dead-letter a batch after this many seconds of failure (0: never).
+  double rpc_give_up_secs = 0;
   size_t max_inflight_words = 100000;
   std::string offset_reset = "latest";
   /// Where a committed offset out of the broker's range resumes: earliest,

@@ -102,8 +102,9 @@ public:
   bool resolve_batch(const std::string& text) {
     auto words = split_spaces(text);
     auto result = await([&](rpcbatch::rpc_client::batch_callback cb) {
-      client_.resolve_batch(words, deadline_, std::move(cb));
+      client_.resolve_batch(words, deadline_, "", std::move(cb));
     });
+    rpcbatch::check_batch_size(result, words.size());
     if (!report(result))
       return false;
     for (std::size_t i = 0; i < words.size(); ++i)

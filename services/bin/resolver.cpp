@@ -20,11 +20,14 @@ options:
                       a free port, printed in the "listening on" line)
   --latency-ms=N      delay every answer by N ms (default 0)
   --fail-rate=P       answer this fraction of calls with UNAVAILABLE (0..1)
-  --verbose           log every request
+  --reject-word=WORD  answer every call with WORD among its inputs with
+                      INVALID_ARGUMENT (a batch that can never succeed)
+  --verbose           log every request (with the batch id of resolveBatch)
 )";
 
 int run(const rpcbatch::command_line& cl) {
-  cl.allow_only({"listen", "latency-ms", "fail-rate", "verbose"});
+  cl.allow_only(
+    {"listen", "latency-ms", "fail-rate", "reject-word", "verbose"});
   if (!cl.positional().empty())
     throw rpcbatch::cli_error("unexpected argument '" + cl.positional()[0]
                               + "'");
@@ -33,6 +36,7 @@ int run(const rpcbatch::command_line& cl) {
   rpcbatch::split_host_port(opts.listen);
   opts.latency_ms = static_cast<int>(cl.integer("latency-ms", 0, 0, 3600000));
   opts.fail_rate = cl.real("fail-rate", 0, 0, 1);
+  opts.reject_word = cl.text("reject-word", "");
   opts.verbose = cl.flag("verbose");
   rpcbatch::resolver_server server{opts};
   try {
@@ -50,7 +54,7 @@ int run(const rpcbatch::command_line& cl) {
   std::cout << "resolver summary: resolve_calls=" << n.resolve_calls
             << " resolve_batch_calls=" << n.batch_calls
             << " inputs=" << n.inputs << " failed_calls=" << n.failed_calls
-            << std::endl;
+            << " rejected_calls=" << n.rejected_calls << std::endl;
   return 0;
 }
 

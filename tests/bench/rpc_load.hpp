@@ -54,7 +54,11 @@ inline rpc_load_result run_rpc_load(rpc_client& client,
       ++running;
     }
     auto sent = clock_type::now();
-    client.resolve_batch(words, deadline, [&, i, sent](rpc_result r) {
+    // A batch id per call, of the size the rpc-caller sends.
+    char id[40];
+    std::snprintf(id, sizeof(id), "%016zx-%zx", calls, i);
+    client.resolve_batch(words, deadline, id, [&, i, sent](rpc_result r) {
+      check_batch_size(r, words.size());
       std::chrono::duration<double, std::milli> took = clock_type::now() - sent;
       result.latency_ms[i] = took.count();
       if (!r.ok() && failed.fetch_add(1) == 0)
