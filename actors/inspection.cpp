@@ -368,6 +368,37 @@ boost::json::object node_totals(const boost::json::object& status) {
           {"consumer_lag", sum_of(status, "source", "consumer_lag")}};
 }
 
+readiness_report readiness(const boost::json::object& status) {
+  readiness_report out;
+  auto line = [&](bool fine, const std::string& text) {
+    out.ready = out.ready && fine;
+    out.text += text + "\n";
+  };
+  for (auto& [name, st] : of_role(status, "source")) {
+    auto assigned = st->if_contains("assigned");
+    auto n = assigned && assigned->is_array() ? assigned->as_array().size()
+                                              : 0;
+    line(n > 0, name + ": " + fmt(static_cast<double>(n))
+                  + " partition(s) assigned, "
+                  + fmt(number_at(*st, "words_in_flight"))
+                  + " word(s) in flight");
+    if (number_at(*st, "stuck_count") > 0)
+      line(false, name + ": stuck partition(s) "
+                    + text_of(st->if_contains("stuck_partitions"))
+                    + " (commit point not moving while records wait)");
+  }
+  for (auto& [name, st] : of_role(status, "rpc-caller")) {
+    if (!breaker_open(*st))
+      continue;
+    line(false, name + ": circuit breaker "
+                  + text_of(st->if_contains("breaker")) + " for "
+                  + fmt(number_at(*st, "breaker_open_ms") / 1000)
+                  + " s, " + fmt(number_at(*st, "words_waiting"))
+                  + " word(s) waiting: the RPC target is failing");
+  }
+  return out;
+}
+
 std::string prometheus_text(const boost::json::object& status,
                             double uptime_seconds) {
   exposition x;

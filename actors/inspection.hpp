@@ -52,6 +52,17 @@ std::vector<boost::json::object> diff_events(const boost::json::object& before,
 /// flight.
 boost::json::object node_totals(const boost::json::object& status);
 
+/// Whether a node is ready for work, and the reasons, one line each.
+struct readiness_report {
+  bool ready = true;
+  std::string text;
+};
+
+/// Readiness from every actor's status: not ready while a source has no
+/// partition assigned or a stuck partition, or an rpc-caller's circuit
+/// breaker is open (the RPC target is failing and the input waits).
+readiness_report readiness(const boost::json::object& status);
+
 /// Every counter of the node in Prometheus text format (version 0.0.4).
 /// `status` maps actor names to their status objects.
 std::string prometheus_text(const boost::json::object& status,

@@ -393,6 +393,14 @@ inspector(inspector_actor::stateful_pointer<inspector_state> self,
         return prometheus_text(v.status, uptime(self));
       });
     },
+    [=](ready_atom) -> caf::result<bool, std::string> {
+      auto rp = self->make_response_promise<bool, std::string>();
+      gather(self, [rp](view v) mutable {
+        auto r = readiness(v.status);
+        rp.deliver(r.ready, std::move(r.text));
+      });
+      return rp;
+    },
     [=](control_atom, std::string& command, std::string& argument) {
       return control(self, command, argument);
     },

@@ -50,6 +50,7 @@ using nodes_atom = caf::atom_constant<caf::atom("nodes")>;
 using metrics_atom = caf::atom_constant<caf::atom("metrics")>;
 using control_atom = caf::atom_constant<caf::atom("control")>;
 using lost_atom = caf::atom_constant<caf::atom("lost")>;
+using ready_atom = caf::atom_constant<caf::atom("ready")>;
 
 // -- interfaces ---------------------------------------------------------------
 
@@ -230,6 +231,9 @@ using inspector_actor = status_client::extend<
   caf::replies_to<events_atom, uint32_t>::with<std::string>,
   /// Every counter in Prometheus text format.
   caf::replies_to<metrics_atom>::with<std::string>,
+  /// Whether the node is ready for work (partitions assigned, no stuck
+  /// partition, every circuit breaker closed), with a line per reason.
+  caf::replies_to<ready_atom>::with<bool, std::string>,
   /// An operator control (flush BATCHER, pause, resume, drain) and its
   /// argument; refused unless the node runs with --console-control.
   caf::replies_to<control_atom, std::string, std::string>::with<std::string>>;

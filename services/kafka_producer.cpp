@@ -110,6 +110,28 @@ kafka_producer::kafka_producer(
   poller_ = std::thread([this] { poll_loop(); });
 }
 
+std::string kafka_producer::warm_up(const std::vector<std::string>& topics,
+                                    std::chrono::milliseconds timeout) {
+  std::string problems;
+  for (auto& name : topics) {
+    std::string err;
+    std::unique_ptr<RdKafka::Topic> topic{
+      RdKafka::Topic::create(producer_.get(), name, nullptr, err)};
+    if (!topic) {
+      problems += name + ": " + err + "; ";
+      continue;
+    }
+    RdKafka::Metadata* md = nullptr;
+    auto rc = producer_->metadata(false, topic.get(), &md,
+                                  static_cast<int>(timeout.count()));
+    delete md;
+    if (rc != RdKafka::ERR_NO_ERROR)
+      problems += name + ": " + RdKafka::err2str(rc) + "; ";
+    topics_.push_back(std::move(topic));
+  }
+  return problems;
+}
+
 kafka_producer::~kafka_producer() {
   auto left = flush(std::chrono::seconds(10));
   if (left > 0)

@@ -142,12 +142,21 @@ public:
   /// producer lost its guarantees).
   std::string fatal_error() const;
 
+  /// Looks up `topics` now (up to `timeout`), so that the first records
+  /// to them go out at once instead of waiting for their metadata behind
+  /// a full credit window; answers what could not be looked up (empty if
+  /// all went well).
+  std::string warm_up(const std::vector<std::string>& topics,
+                      std::chrono::milliseconds timeout);
+
 private:
   class delivery_reporter;
   void poll_loop();
 
   std::unique_ptr<delivery_reporter> reporter_;
   std::unique_ptr<RdKafka::Producer> producer_;
+  /// Topics looked up by warm_up, kept known to librdkafka.
+  std::vector<std::unique_ptr<RdKafka::Topic>> topics_;
   std::atomic<bool> running_{true};
   std::atomic<uint64_t> delivered_{0};
   std::atomic<uint64_t> failed_{0};

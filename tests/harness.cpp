@@ -487,13 +487,27 @@ node_run with_summary(process_result p) {
 
 std::string listening_address(child_process& process,
                               milliseconds timeout) {
-  const std::string marker = "listening on ";
+  return listening_address(process, "", timeout);
+}
+
+std::string listening_address(child_process& process, const std::string& what,
+                              milliseconds timeout) {
+  const std::string marker = what + (what.empty() ? "" : " ") + "listening on ";
   if (!process.wait_for_stdout(marker, timeout))
-    throw std::runtime_error("the node did not start listening: "
+    throw std::runtime_error("the program did not start listening: "
                              + process.err());
   auto out = process.out();
   auto from = out.find(marker) + marker.size();
   return out.substr(from, out.find_first_of(" \n", from) - from);
+}
+
+std::vector<std::string> resolver_command(const std::string& listen,
+                                          const std::vector<std::string>& extra) {
+  std::vector<std::string> argv{std::string{RPCBATCH_BIN_DIR}
+                                  + "/rpcbatch-resolver",
+                                "--listen=" + listen};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return argv;
 }
 
 namespace {

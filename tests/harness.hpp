@@ -251,6 +251,18 @@ std::string listening_address(child_process& process,
                               std::chrono::milliseconds timeout
                               = std::chrono::seconds{30});
 
+/// Where a program printed that it listens ("WHAT listening on HOST:PORT",
+/// e.g. WHAT "rpcbatch-node http"); throws std::runtime_error if it did not
+/// within `timeout`.
+std::string listening_address(child_process& process, const std::string& what,
+                              std::chrono::milliseconds timeout
+                              = std::chrono::seconds{30});
+
+/// build/bin/rpcbatch-resolver listening on `listen` with `extra` options.
+std::vector<std::string>
+resolver_command(const std::string& listen,
+                 const std::vector<std::string>& extra = {});
+
 /// A batcher node (--role=batcher) calling `rpc_target`, on a free loopback
 /// port unless `listen` says otherwise; `extra` options are appended.
 struct batcher_node {

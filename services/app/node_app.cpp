@@ -394,6 +394,10 @@ pipeline_adapters make_adapters(const node_options& opts) {
   adapters.consumer = std::make_shared<kafka_consumer>(copts);
   adapters.producer = std::make_shared<kafka_producer>(
     kafka_properties(opts, "producer."));
+  auto problems = adapters.producer->warm_up(
+    {opts.output_topic, opts.dlq_topic}, std::chrono::seconds(5));
+  if (!problems.empty())
+    log::warn("node", "cannot look up the output topics yet: ", problems);
   adapters.rpc = std::make_shared<rpc_client>(opts.rpc_target);
   adapters.latency = std::make_shared<latency_histogram>();
   return adapters;

@@ -11,7 +11,6 @@
 
 #include "services/app/node_app.hpp"
 #include "services/env_config.hpp"
-#include "services/kafka_consumer.hpp"
 #include "services/log.hpp"
 #include "services/rpc_client.hpp"
 
@@ -72,13 +71,12 @@ int port_number(int port, const char* option) {
 } // namespace
 
 /// The HTTP endpoints on their own threads (cpp-httplib): /metrics asks the
-/// inspector; /healthz and /readyz look at the adapters directly.
+/// inspector; /readyz asks it too and checks the RPC channel.
 struct node_console::http {
   httplib::Server server;
   std::thread thread;
 
   http(caf::actor_system& sys, inspector_actor insp,
-       std::shared_ptr<kafka_consumer> consumer,
        std::shared_ptr<rpc_client> rpc) {
     server.new_task_queue = [] { return new httplib::ThreadPool(2); };
     server.Get("/metrics", [&sys, insp](const httplib::Request&,
@@ -98,17 +96,22 @@ struct node_console::http {
     server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
       res.set_content("ok\n", "text/plain");
     });
-    server.Get("/readyz", [consumer, rpc](const httplib::Request&,
-                                          httplib::Response& res) {
+    server.Get("/readyz", [&sys, insp, rpc](const httplib::Request&,
+                                            httplib::Response& res) {
+      bool ready = false;
       std::string body;
-      bool ready = true;
-      if (consumer) {
-        auto n = consumer->assigned_partitions();
-        ready = ready && n > 0;
-        body += "consumer: " + std::to_string(n) + " partition(s) assigned\n";
-      }
+      caf::scoped_actor self{sys};
+      self->request(insp, std::chrono::seconds(5), ready_atom::value)
+        .receive(
+          [&](bool ok, std::string& text) {
+            ready = ok;
+            body = std::move(text);
+          },
+          [&](caf::error& err) {
+            body = "inspector: " + sys.render(err) + "\n";
+          });
       if (rpc) {
-        auto ok = rpc->wait_connected(std::chrono::seconds(1));
+        auto ok = rpc->wait_connected(std::chrono::milliseconds(200));
         ready = ready && ok;
         body += "rpc target " + rpc->target()
                 + (ok ? ": reachable\n" : ": not reachable\n");
@@ -146,7 +149,6 @@ node_console::node_console(caf::actor_system& sys,
   auto http_port = port_number(opts.http_port, "http-port");
   cfg.control = opts.console_control;
   cfg.version = rpcbatch_version();
-  auto consumer = targets.consumer;
   inspector_ = sys.spawn(inspector, std::move(cfg), std::move(targets));
   if (console_port >= 0) {
     auto bound = sys.middleman().publish(inspector_,
@@ -163,7 +165,7 @@ node_console::node_console(caf::actor_system& sys,
               << ":" << *bound << std::endl;
   }
   if (http_port >= 0) {
-    http_ = std::make_unique<http>(sys, inspector_, consumer, rpc);
+    http_ = std::make_unique<http>(sys, inspector_, rpc);
     int bound = 0;
     try {
       bound = http_->start(opts.http_host, http_port);
