@@ -12,8 +12,8 @@ namespace rpcbatch {
 
 rpc_failure classify_rpc_failure(int code) {
   switch (code) {
-    case 3:  // INVALID_ARGUMENT
-    case 11: // OUT_OF_RANGE
+    case rpc_code::invalid_argument:
+    case rpc_code::out_of_range:
       return rpc_failure::permanent;
     default:
       return rpc_failure::target;

@@ -92,6 +92,13 @@ bool rpc_retryable(int code) {
   }
 }
 
+static_assert(rpc_code::invalid_argument
+                == static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+static_assert(rpc_code::unavailable
+                == static_cast<int>(grpc::StatusCode::UNAVAILABLE));
+static_assert(rpc_code::unauthenticated
+                == static_cast<int>(grpc::StatusCode::UNAUTHENTICATED));
+
 const char* rpc_code_name(int code) {
   static constexpr const char* names[] = {
     "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",

@@ -26,6 +26,30 @@ struct rpc_result {
   }
 };
 
+/// gRPC status codes (the values of grpc::StatusCode), for code that does
+/// not include gRPC's headers.
+namespace rpc_code {
+enum : int {
+  ok = 0,
+  cancelled = 1,
+  unknown = 2,
+  invalid_argument = 3,
+  deadline_exceeded = 4,
+  not_found = 5,
+  already_exists = 6,
+  permission_denied = 7,
+  resource_exhausted = 8,
+  failed_precondition = 9,
+  aborted = 10,
+  out_of_range = 11,
+  unimplemented = 12,
+  internal = 13,
+  unavailable = 14,
+  data_loss = 15,
+  unauthenticated = 16,
+};
+} // namespace rpc_code
+
 /// True for the codes worth a retry: UNAVAILABLE, DEADLINE_EXCEEDED and
 /// RESOURCE_EXHAUSTED.
 bool rpc_retryable(int code);

@@ -235,24 +235,32 @@ record_multiset key_values(const std::vector<kafka_record>& records) {
   return out;
 }
 
-std::map<int32_t, int64_t> end_offsets(const std::string& bootstrap,
-                                       const std::string& topic,
-                                       milliseconds timeout) {
+namespace {
+
+/// One watermark (low or high) of every partition of `topic`.
+std::map<int32_t, int64_t> watermarks(const std::string& bootstrap,
+                                      const std::string& topic,
+                                      milliseconds timeout,
+                                      int64_t partition_watermarks::*which) {
   auto producer = make_producer(bootstrap, nullptr);
   std::map<int32_t, int64_t> out;
   for (auto& m : watermark_offsets(*producer, topic, timeout))
-    out[m.partition] = m.high;
+    out[m.partition] = m.*which;
   return out;
+}
+
+} // namespace
+
+std::map<int32_t, int64_t> end_offsets(const std::string& bootstrap,
+                                       const std::string& topic,
+                                       milliseconds timeout) {
+  return watermarks(bootstrap, topic, timeout, &partition_watermarks::high);
 }
 
 std::map<int32_t, int64_t> start_offsets(const std::string& bootstrap,
                                          const std::string& topic,
                                          milliseconds timeout) {
-  auto producer = make_producer(bootstrap, nullptr);
-  std::map<int32_t, int64_t> out;
-  for (auto& m : watermark_offsets(*producer, topic, timeout))
-    out[m.partition] = m.low;
-  return out;
+  return watermarks(bootstrap, topic, timeout, &partition_watermarks::low);
 }
 
 int64_t stored_records(const std::string& bootstrap, const std::string& topic,

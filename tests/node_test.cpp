@@ -550,6 +550,14 @@ struct out_of_retention {
     env.produce_to(0, kept);
     ends = env.ends();
   }
+
+  /// The warning the node logs about partition 0.
+  std::string warning() const {
+    return "input-topic [0]: the committed offset 10 is out of range (the "
+           "broker holds offsets "
+           + std::to_string(held_from) + " to " + std::to_string(ends.at(0))
+           + ")";
+  }
 };
 
 } // namespace
@@ -567,11 +575,7 @@ TEST_CASE("node: a committed offset that fell out of retention resumes at "
   CHECK(summary_number(run.summary, "records")
         == static_cast<uint64_t>(input.ends[0] - input.held_from));
   CHECK(env.committed()[0] == input.ends[0]);
-  CHECK(contains(run.process.err,
-                 "input-topic [0]: the committed offset 10 is out of range "
-                 "(the broker holds offsets "
-                   + std::to_string(input.held_from) + " to "
-                   + std::to_string(input.ends[0]) + ")"));
+  CHECK(contains(run.process.err, input.warning()));
   CHECK(contains(run.process.err,
                  "resuming at the earliest offset still held, "
                    + std::to_string(input.held_from)));
@@ -585,11 +589,7 @@ TEST_CASE("node: with --on-offset-out-of-range=fail a committed offset out "
     env.node_command({"--bounded", "--on-offset-out-of-range=fail"}));
   NODE_CONTEXT(run);
   CHECK(run.process.exit_code == 1);
-  CHECK(contains(run.process.err,
-                 "input-topic [0]: the committed offset 10 is out of range "
-                 "(the broker holds offsets "
-                   + std::to_string(input.held_from) + " to "
-                   + std::to_string(input.ends[0]) + ")"));
+  CHECK(contains(run.process.err, input.warning()));
   CHECK(contains(run.process.err, "--on-offset-out-of-range=fail"));
   CHECK(env.committed()[0] == out_of_retention::committed);
   CHECK(env.stored(output_topic) == 0);

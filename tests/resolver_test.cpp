@@ -26,12 +26,7 @@ using rpcbatch::rpc_result;
 
 namespace {
 
-constexpr int ok = 0;
-constexpr int cancelled = 1;
-constexpr int invalid_argument = 3;
-constexpr int deadline_exceeded = 4;
-constexpr int internal = 13;
-constexpr int unavailable = 14;
+using namespace rpcbatch::rpc_code;
 
 resolver_options ephemeral(resolver_options opts = {}) {
   opts.listen = "127.0.0.1:0";
@@ -361,16 +356,23 @@ TEST_CASE("resolver: a second server on a bound address fails to start") {
   CHECK_THROWS_AS(first.start(), std::runtime_error); // already started
 }
 
-TEST_CASE("rpc_client: a batch answer of the wrong size is handed over as "
-          "it came") {
-  short_service svc;
-  int port = 0;
+/// Serves `svc` on a free loopback port (stored in `port`).
+std::unique_ptr<grpc::Server> serve_on_loopback(grpc::Service& svc,
+                                                int& port) {
   grpc::ServerBuilder builder;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
                            &port);
   builder.RegisterService(&svc);
   auto server = builder.BuildAndStart();
   REQUIRE(server);
+  return server;
+}
+
+TEST_CASE("rpc_client: a batch answer of the wrong size is handed over as "
+          "it came") {
+  short_service svc;
+  int port = 0;
+  auto server = serve_on_loopback(svc, port);
   {
     rpc_client client{"127.0.0.1:" + std::to_string(port)};
     auto r = resolve_batch(client, {"a", "b", "c"});
@@ -389,12 +391,7 @@ TEST_CASE("rpc_client: a batch answer of the wrong size is handed over as "
 TEST_CASE("rpc_client: the batch id goes as x-rpcbatch-batch-id metadata") {
   id_service svc;
   int port = 0;
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                           &port);
-  builder.RegisterService(&svc);
-  auto server = builder.BuildAndStart();
-  REQUIRE(server);
+  auto server = serve_on_loopback(svc, port);
   {
     rpc_client client{"127.0.0.1:" + std::to_string(port)};
     for (std::string id : {"00c0ffee00c0ffee-1", "", "00c0ffee00c0ffee-2"})

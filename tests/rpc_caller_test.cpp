@@ -20,13 +20,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr int invalid_argument = 3;
-constexpr int deadline_exceeded = 4;
-constexpr int resource_exhausted = 8;
-constexpr int out_of_range = 11;
-constexpr int unimplemented = 12;
-constexpr int internal = 13;
-constexpr int unavailable = 14;
+using namespace rpcbatch::rpc_code;
 
 /// Records every call; the test answers them (the callback sends the
 /// rpc_reply, as rpc_client's completion thread does).
