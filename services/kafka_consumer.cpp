@@ -565,6 +565,7 @@ void kafka_consumer::hand_over_filling() {
 bool kafka_consumer::wait_for_source() {
   constexpr int max_untaken = 2;
   bool may_read;
+  bool was_paused = block_paused_;
   {
     // Short waits: rebalances and requests are served between them.
     std::unique_lock<std::mutex> guard{mtx_};
@@ -585,6 +586,8 @@ bool kafka_consumer::wait_for_source() {
   if (!may_read && block_paused_) {
     apply_requests();
     poll_while_paused();
+  } else if (may_read && was_paused) {
+    apply_requests(); // resume before reading on
   }
   return may_read;
 }

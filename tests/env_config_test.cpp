@@ -245,6 +245,7 @@ TEST_CASE("env_config: the node accepts deploy/rpcbatch.conf, whose values "
   CHECK(o.rpc_give_up_secs == doctest::Approx(d.rpc_give_up_secs));
   CHECK(o.max_inflight_words == d.max_inflight_words);
   CHECK(o.drain_timeout_secs == doctest::Approx(d.drain_timeout_secs));
+  CHECK(o.stuck_secs == doctest::Approx(d.stuck_secs));
   CHECK(o.stats_secs == doctest::Approx(d.stats_secs));
   CHECK(o.log_level == d.log_level);
 }
