@@ -17,6 +17,8 @@
 #include <pty.h>
 #include <sys/socket.h>
 
+#include "services/app/console_view.hpp"
+
 using namespace std::chrono_literals;
 using namespace rpcbatch::test;
 
@@ -157,6 +159,22 @@ bool has_timer_flush(const boost::json::value& events) {
 } // namespace
 
 TEST_SUITE("console") {
+
+TEST_CASE("console: watch shows an open circuit breaker and the words "
+          "waiting behind it") {
+  auto nodes = boost::json::parse(R"([{"node":"local","role":"all",
+    "uptime_s":3,"totals":{}}])");
+  auto actors = boost::json::parse(R"([
+    {"name":"rpc-caller","role":"rpc-caller","mailbox":0,"words_per_s":0,
+     "status":{"inflight":1,"breaker":"open","words_waiting":2000}},
+    {"name":"10.0.0.2:4250/ingest-1/rpc-caller","role":"rpc-caller",
+     "mailbox":0,"words_per_s":9,"status":{"inflight":3,"breaker":"closed"}}
+  ])");
+  auto frame = rpcbatch::watch_frame("127.0.0.1:4242", nodes, actors, 0, 0);
+  CHECK(contains(frame, "1 calls, breaker open, 2000 words wait"));
+  CHECK(contains(frame, "3 calls "));
+  CHECK_FALSE(contains(frame, "breaker closed"));
+}
 
 TEST_CASE("console: actors, status, events and refused controls on a "
           "running node") {

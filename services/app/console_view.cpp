@@ -234,6 +234,10 @@ std::string watch_frame(const std::string& target,
         row[5] = flushes_text(st);
       } else if (role == "rpc-caller") {
         row[6] = fmt(num(st, {"inflight"})) + " calls";
+        auto breaker = str(st, {"breaker"});
+        if (!breaker.empty() && breaker != "closed")
+          row[6] += ", breaker " + breaker + ", "
+                    + fmt(num(st, {"words_waiting"})) + " words wait";
       } else if (role == "source") {
         row[6] = fmt(num(st, {"words_in_flight"})) + " words";
         row[8] = fmt(num(st, {"consumer_lag"}));
