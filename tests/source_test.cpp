@@ -3,6 +3,7 @@
 // the poll thread's go-ahead, end of window and drain.
 #include "actors/source.hpp"
 
+#include <boost/json/parse.hpp>
 #include <doctest/doctest.h>
 
 #include "actors/sink.hpp"
@@ -106,6 +107,7 @@ struct source_fixture : test::deterministic {
     cfg.max_inflight_words = window;
     cfg.commit_interval = 1s;
     cfg.replay_dead_letters = replay;
+    cfg.stuck_after = 5s;
     aut = sys.spawn(source, cfg, consumer, tok, rtr, nd);
     caf::anon_send(aut, assigned_atom::value,
                    partition_offsets{{{0, -1}, {1, -1}}});
@@ -276,6 +278,31 @@ TEST_CASE_FIXTURE(source_fixture,
   confirm(log->words());
   CHECK(answered);
   CHECK(complete);
+}
+
+TEST_CASE_FIXTURE(source_fixture,
+                  "source: a partition whose commit point stops moving while "
+                  "records wait is reported stuck, and no longer once it "
+                  "moves") {
+  records({rec(0, 0, words_text(2)), rec(1, 0, words_text(1))});
+  auto words = log->words();
+  confirm({words[2]}); // partition 1 is done, partition 0 waits
+  auto status = [&] {
+    return boost::json::parse(ask<std::string>(aut, status_atom::value))
+      .as_object();
+  };
+  for (int i = 0; i < 5; ++i)
+    advance(1s);
+  CHECK(status().at("stuck_count").to_number<int>() == 0); // just 4 s
+  advance(1s);
+  auto st = status();
+  CHECK(st.at("stuck_count").to_number<int>() == 1);
+  CHECK(st.at("stuck_partitions").as_array()
+        == boost::json::array{0});
+  confirm({words[0], words[1]});
+  advance(1s);
+  CHECK(status().at("stuck_count").to_number<int>() == 0);
+  CHECK(status().at("stuck_reports").to_number<int>() == 1);
 }
 
 struct replay_fixture : source_fixture {
