@@ -73,6 +73,7 @@ uint32_t offset_tracker::acked(const record_words& r,
     }
   }
   e->confirmed += fresh;
+  ps->confirmed_words += fresh;
   words_in_flight_ -= fresh;
   if (e->confirmed == e->words)
     ps->pending.erase(r.offset);
@@ -134,6 +135,11 @@ offset_tracker::commits_of(const std::vector<int32_t>& partitions) const {
     if (auto point = commit_point(partition))
       out.push_back(partition_offset{partition, *point});
   return out;
+}
+
+uint64_t offset_tracker::confirmed_words(int32_t partition) const {
+  auto p = parts_.find(partition);
+  return p == parts_.end() ? 0 : p->second.confirmed_words;
 }
 
 std::size_t offset_tracker::pending_records(int32_t partition) const {

@@ -60,6 +60,9 @@ public:
   std::vector<partition_offset>
   commits_of(const std::vector<int32_t>& partitions) const;
 
+  /// Words of `partition` confirmed so far (each once), in its epoch.
+  uint64_t confirmed_words(int32_t partition) const;
+
   /// Records of `partition` not done yet.
   std::size_t pending_records(int32_t partition) const;
 
@@ -93,6 +96,7 @@ private:
     int64_t first = -1;
     int64_t next = -1;
     int64_t last_taken = -1;
+    uint64_t confirmed_words = 0;
   };
 
   /// The entry of a record of the current epoch, or null.

@@ -296,13 +296,16 @@ void source_state::check_stuck() {
   auto now = self->clock().now();
   for (auto p : tracker.partitions()) {
     auto point = tracker.commit_point(p).value_or(-1);
+    auto confirmed = tracker.confirmed_words(p);
     auto pending = tracker.pending_records(p);
     auto& m = marks[p];
-    if (point != m.point || pending == 0) {
+    // Words confirmed count as progress: a record in pieces may keep the
+    // commit point for long while its words go through.
+    if (point != m.point || confirmed != m.confirmed || pending == 0) {
       if (m.reported)
         log::info("source", "partition ", p, " moves again after ",
                   seconds_between(m.since, now), " s");
-      m = progress_mark{point, now, false};
+      m = progress_mark{point, confirmed, now, false};
       continue;
     }
     if (m.reported || now - m.since < cfg.stuck_after)
@@ -310,7 +313,8 @@ void source_state::check_stuck() {
     m.reported = true;
     ++stuck_reports;
     log::warn("source", "partition ", p, " is stuck: its commit point ",
-              point, " has not moved for ", seconds_between(m.since, now),
+              point, " and its words have not moved for ",
+              seconds_between(m.since, now),
               " s while ", pending, " record(s) wait (",
               tracker.words_in_flight(), " word(s) in flight, ", held.size(),
               " record(s) waiting for credit)");

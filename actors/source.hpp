@@ -84,9 +84,11 @@ struct source_state {
     caf::actor_clock::time_point deadline;
   };
 
-  /// When a partition's commit point last moved (or had nothing pending).
+  /// When a partition last made progress (its commit point moved, a word
+  /// of it was confirmed, or it had nothing pending).
   struct progress_mark {
     int64_t point = -1;
+    uint64_t confirmed = 0;
     caf::actor_clock::time_point since;
     bool reported = false;
   };

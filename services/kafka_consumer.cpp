@@ -364,9 +364,14 @@ void kafka_consumer::on_assign(std::vector<partition_offset> parts) {
     }
     paused = is_paused_;
   }
-  if (paused && !parts.empty()) {
+  if (!parts.empty()) {
+    // librdkafka keeps an application's pause of a partition through
+    // unassign and assign: set it either way.
     auto tps = to_partitions(opts_.topic, parts);
-    consumer_->pause(tps.list);
+    if (paused)
+      consumer_->pause(tps.list);
+    else
+      consumer_->resume(tps.list);
   }
   log::info(component, "assigned ", parts.size(), " partition(s) of ",
             opts_.topic);
@@ -516,6 +521,8 @@ void kafka_consumer::on_offset_reset(int32_t partition, int64_t offset,
   }
   if (paused)
     consumer_->pause(tps.list);
+  else
+    consumer_->resume(tps.list);
 }
 
 void kafka_consumer::on_revoke(std::vector<partition_offset> parts) {
@@ -530,6 +537,9 @@ void kafka_consumer::on_revoke(std::vector<partition_offset> parts) {
   // assignment, and after the revoke they would look like new ones.
   hand_over_filling();
   log::info(component, "revoking ", parts.size(), " partition(s)");
+  std::vector<int32_t> revoked;
+  for (auto& p : parts)
+    revoked.push_back(p.partition);
   events_.revoked(std::move(parts));
   std::vector<partition_offset> offsets;
   {
@@ -544,6 +554,15 @@ void kafka_consumer::on_revoke(std::vector<partition_offset> parts) {
     if (released_)
       offsets = std::move(*released_);
     released_.reset();
+    // Commits the source asked for meanwhile are not above the release's
+    // own: sent after it, they could move the new owner's offsets back.
+    auto of_revoked = [&](const partition_offset& x) {
+      return std::find(revoked.begin(), revoked.end(), x.partition)
+             != revoked.end();
+    };
+    to_commit_.erase(std::remove_if(to_commit_.begin(), to_commit_.end(),
+                                    of_revoked),
+                     to_commit_.end());
   }
   commit_now(offsets, true);
 }
