@@ -278,7 +278,7 @@ void retry_later(self_ptr self, const std::string& name,
 }
 
 void lose_batcher_node(self_ptr self, const std::string& name,
-                       bool retry = true);
+                       bool node_gone = true);
 
 /// A batcher node offered its batchers: it gets its share of the buckets;
 /// buckets that move drain on their old node first.
@@ -351,9 +351,10 @@ void connect_batcher_node(self_ptr self, const std::string& name,
 
 /// A batcher node went away: its buckets move to the others (or wait for
 /// one to come back), and the router sends the words that were on it and
-/// are not done yet to their buckets' new owners. `retry`: try to attach to
-/// it again later.
-void lose_batcher_node(self_ptr self, const std::string& name, bool retry) {
+/// are not done yet to their buckets' new owners. `node_gone`: the node
+/// itself is gone (counted, and tried again later).
+void lose_batcher_node(self_ptr self, const std::string& name,
+                       bool node_gone) {
   auto& st = self->state;
   auto i = st.batcher_nodes.find(name);
   if (i == st.batcher_nodes.end())
@@ -367,7 +368,8 @@ void lose_batcher_node(self_ptr self, const std::string& name, bool retry) {
     st.remote_batchers.erase(b.address());
   }
   st.batcher_nodes.erase(i);
-  ++st.losses;
+  if (node_gone)
+    ++st.losses;
   if (st.front_started) {
     auto owners = assign(self).first;
     if (st.batcher_nodes.empty())
@@ -379,14 +381,16 @@ void lose_batcher_node(self_ptr self, const std::string& name, bool retry) {
     list_batchers(self, owners);
     self->send(st.router, lost_atom::value, lost, std::move(owners));
   }
-  if (retry)
+  if (node_gone)
     retry_later(self, name, "connection lost");
 }
 
 /// A batcher (or the rpc-caller behind it) stopped on a batcher node that
 /// is still there: the node's words go elsewhere as if it was lost, and the
-/// node is attached again at once (its host replaces the actors it spawned
-/// for this node).
+/// node is attached again (its host replaces the actors it spawned for this
+/// node): at once the first time, then after a growing delay while it keeps
+/// losing them (within a minute of the last time), so that words that kill
+/// a batcher cannot make a busy loop of it.
 void lose_remote_batcher(self_ptr self, const std::string& name,
                          const caf::error& reason) {
   auto& st = self->state;
@@ -395,11 +399,21 @@ void lose_remote_batcher(self_ptr self, const std::string& name,
     return;
   auto host = i->second.host;
   ++st.batchers_lost;
+  auto now = self->clock().now();
+  auto& again = st.reattach[name];
+  again.delay = now - again.last < std::chrono::minutes(1)
+                  ? next_backoff(again.delay)
+                  : caf::timespan{0};
+  again.last = now;
   log::warn("node", "a batcher on batcher node ", name, " stopped (",
             self->system().render(reason), "): its words go again and the ",
-            "node is attached again");
+            "node is attached again in ",
+            std::chrono::duration_cast<std::chrono::milliseconds>(again.delay)
+              .count(),
+            " ms");
   lose_batcher_node(self, name, false);
-  attach(self, name, host, false);
+  // As if the node offered itself again.
+  self->delayed_send(self, again.delay, join_atom::value, host, name);
 }
 
 } // namespace

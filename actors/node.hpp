@@ -102,8 +102,14 @@ struct node_state {
   bool front_started = false;
   uint64_t joins = 0;
   uint64_t losses = 0;
-  /// Batchers lost on batcher nodes that stayed up.
+  /// Batchers lost on batcher nodes that stayed up, and when each node
+  /// last lost one and how long its next attachment waits.
   uint64_t batchers_lost = 0;
+  struct reattachment {
+    caf::timespan delay{0};
+    caf::actor_clock::time_point last;
+  };
+  std::map<std::string, reattachment> reattach;
 };
 
 node_actor::behavior_type

@@ -149,8 +149,12 @@ void start_waiting(self_ptr self) {
     if (!st.breaker.closed()) {
       if (!st.breaker.probe_due(now))
         return;
+      // The next job after the last probe, round the waiting ones.
+      auto next = st.waiting.upper_bound(st.last_probe);
+      id = next != st.waiting.end() ? *next : *st.waiting.begin();
       st.breaker.probe_started();
       st.probe_job = id;
+      st.last_probe = id;
       ++st.probes;
       log::debug("rpc-caller", "probing the target with batch ",
                  st.jobs.at(id).batch_id);
@@ -238,6 +242,7 @@ void on_breaker_closed(self_ptr self, caf::timespan was_open) {
 /// The target answered (successfully or with a verdict on the inputs).
 void target_answered(self_ptr self) {
   auto& st = self->state;
+  ++st.answers;
   auto was_open = st.breaker.open_for(self->clock().now());
   if (st.breaker.success())
     on_breaker_closed(self, was_open);
@@ -281,6 +286,19 @@ void target_failed(self_ptr self, uint64_t id, std::string error,
     dead_letter(self, id, give_up_reason(st, entry, now));
     return;
   }
+  entry.failed_alone = st.answers > entry.answers_seen ? entry.failed_alone + 1
+                                                       : 0;
+  entry.answers_seen = st.answers;
+  if (st.cfg.failing_alone_limit > 0
+      && entry.failed_alone >= st.cfg.failing_alone_limit) {
+    ++st.failed_alone_jobs;
+    dead_letter(self, id,
+                "failed " + std::to_string(entry.failed_alone)
+                  + " times in a row while the target answered other "
+                    "batches: "
+                  + error);
+    return;
+  }
   ++st.retries;
   if (!st.breaker.closed()) {
     // The breaker decides when calls go again.
@@ -308,6 +326,7 @@ void on_job(self_ptr self, rpc_job& job) {
   auto& entry = st.jobs[id];
   entry.job = std::move(job);
   entry.batch_id = make_batch_id(st.batch_prefix, id);
+  entry.answers_seen = st.answers;
   st.words_waiting += entry.job.elements.size();
   st.waiting.insert(id);
   if (!st.breaker.closed())
@@ -401,6 +420,7 @@ std::string status_of(self_ptr self) {
                             {"breaker_opens", st.breaker.opens()},
                             {"breaker_open_ms", open_ms},
                             {"probes", st.probes},
+                            {"failed_alone_jobs", st.failed_alone_jobs},
                             {"give_up_ms", to_ms(st.cfg.give_up)},
                             {"words_requested", st.words_requested},
                             {"elements_resolved", st.elements_resolved},

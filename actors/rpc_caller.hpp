@@ -47,6 +47,13 @@ struct rpc_caller_config {
   /// Consecutive failed calls that open the circuit breaker (see
   /// circuit_breaker::config for why 5).
   uint32_t breaker_threshold = 5;
+  /// A job whose calls failed this many times in a row, each time while
+  /// the target answered other batches since its previous failure, fails
+  /// because of its words, not the target (e.g. a word the server cannot
+  /// take): it goes to the dead-letter topic instead of holding its
+  /// partition's commit point and credit for ever (0: never). At a 30%
+  /// random failure rate, 20 failures in a row happen once in 3e10 jobs.
+  uint32_t failing_alone_limit = 20;
 };
 
 /// What a failed call means for its job.
@@ -98,6 +105,10 @@ struct rpc_caller_state {
     /// Whether a call of this job failed (not only the breaker held it).
     bool failed_call = false;
     std::string last_error;
+    /// Failed calls in a row while other batches got answers (see
+    /// failing_alone_limit), and the answers counted at its last failure.
+    uint32_t failed_alone = 0;
+    uint64_t answers_seen = 0;
   };
 
   rpc_caller_config cfg;
@@ -118,8 +129,13 @@ struct rpc_caller_state {
   std::size_t backing_off = 0;
   /// Elements of every job not yet answered.
   uint64_t words_waiting = 0;
-  /// The job whose call is the breaker's probe (0: none).
+  /// The job whose call is the breaker's probe (0: none), and the last one
+  /// that was: probes go round the waiting jobs, so that one job that
+  /// always fails cannot keep the breaker open.
   uint64_t probe_job = 0;
+  uint64_t last_probe = 0;
+  /// Calls the target answered (results or verdicts on the words).
+  uint64_t answers = 0;
   /// The pending wake-up (tick) for the next probe or give-up.
   bool wakeup_armed = false;
   time_point wakeup_at;
@@ -133,6 +149,8 @@ struct rpc_caller_state {
   uint64_t dead_letter_jobs = 0;
   uint64_t permanent_failures = 0;
   uint64_t given_up_jobs = 0;
+  /// Jobs dead-lettered by failing_alone_limit.
+  uint64_t failed_alone_jobs = 0;
   uint64_t words_requested = 0;
   uint64_t elements_resolved = 0;
   std::map<std::string, uint64_t> errors_by_code;

@@ -295,7 +295,8 @@ TEST_CASE_FIXTURE(rpc_caller_fixture,
   CHECK(transport->calls.size() == 9);
   advance(1ns);
   REQUIRE(transport->calls.size() == 10);
-  CHECK(transport->calls[9].batch_id == transport->calls[0].batch_id);
+  // Probes go round the waiting jobs: the next one.
+  CHECK(transport->calls[9].batch_id == transport->calls[1].batch_id);
   // Its success closes the breaker and every waiting job goes at once.
   succeed(9);
   st = status(aut);
@@ -305,8 +306,8 @@ TEST_CASE_FIXTURE(rpc_caller_fixture,
   std::set<std::string> ids;
   for (std::size_t i = 10; i < 17; ++i)
     ids.insert(transport->calls[i].batch_id);
-  for (std::size_t i = 1; i < 8; ++i)
-    CHECK(ids.count(transport->calls[i].batch_id) == 1);
+  for (std::size_t i = 0; i < 8; ++i)
+    CHECK(ids.count(transport->calls[i].batch_id) == (i == 1 ? 0 : 1));
   for (std::size_t i = 10; i < 17; ++i)
     succeed(i);
   CHECK(resolved->size() == 8);
@@ -558,6 +559,68 @@ TEST_CASE_FIXTURE(rpc_caller_fixture,
   CHECK(st.at("jobs_waiting").to_number<uint64_t>() == 2);
   CHECK(st.at("inflight").to_number<uint64_t>() == 1);
   CHECK(st.at("waiting").to_number<uint64_t>() == 1);
+}
+
+TEST_CASE_FIXTURE(rpc_caller_fixture,
+                  "rpc-caller: one job that always fails cannot keep the "
+                  "breaker open: probes go round the waiting jobs") {
+  cfg.breaker_threshold = 1;
+  cfg.max_inflight = 1;
+  auto aut = make();
+  send(aut, make_job({"bad"}));
+  send(aut, make_job({"good"}));
+  fail(0); // opens the breaker
+  // The first probe is the oldest job; after it failed, the next one.
+  advance(100ms);
+  REQUIRE(transport->calls.size() == 2);
+  CHECK(transport->calls[1].inputs == std::vector<std::string>{"bad"});
+  fail(1);
+  advance(200ms);
+  REQUIRE(transport->calls.size() == 3);
+  CHECK(transport->calls[2].inputs == std::vector<std::string>{"good"});
+  succeed(2);
+  CHECK(breaker(aut) == "closed");
+  CHECK(resolved->size() == 1);
+}
+
+TEST_CASE_FIXTURE(rpc_caller_fixture,
+                  "rpc-caller: a job that keeps failing while the target "
+                  "answers other batches goes to the dead-letter topic") {
+  cfg.failing_alone_limit = 3;
+  auto aut = make();
+  send(aut, make_job({"poison"}));
+  // Each failure of the poison job follows an answer to another batch.
+  for (int round = 0; round < 3; ++round) {
+    CHECK(failed->empty());
+    send(aut, make_job({"fine"}));
+    auto open = transport->open();
+    REQUIRE(open.size() == 2);
+    succeed(open[1]);
+    fail(open[0], internal);
+    advance(10s); // its backoff
+  }
+  REQUIRE(failed->size() == 1);
+  CHECK(failed->at(0).elements.at(0).word == "poison");
+  CHECK(contains(failed->at(0).reason,
+                 "failed 3 times in a row while the target answered other "
+                 "batches: INTERNAL"));
+  CHECK(field(aut, "failed_alone_jobs") == 1);
+  CHECK(breaker(aut) == "closed");
+  CHECK(resolved->size() == 3);
+}
+
+TEST_CASE_FIXTURE(rpc_caller_fixture,
+                  "rpc-caller: failures while nothing else is answered are "
+                  "an outage, not the job's fault") {
+  cfg.failing_alone_limit = 3;
+  auto aut = make();
+  send(aut, make_job({"w"}));
+  for (int i = 0; i < 10; ++i) {
+    fail_open_calls();
+    advance(60s);
+  }
+  CHECK(failed->empty());
+  CHECK(field(aut, "failed_alone_jobs") == 0);
 }
 
 TEST_CASE("circuit breaker: opens after the threshold of failures in a row") {
