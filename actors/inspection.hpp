@@ -42,7 +42,7 @@ boost::json::object make_event(std::string kind, std::string actor,
 /// The events between two samples (actor name -> status): flushes by
 /// trigger, RPC errors, retries and dead letters, the circuit breaker
 /// opening and closing, rebalances (revokes, assignment changes, buckets
-/// that moved to another node), backpressure pauses. Counters missing from
+/// that moved to another node), credit stalls. Counters missing from
 /// `before` count from 0.
 std::vector<boost::json::object> diff_events(const boost::json::object& before,
                                              const boost::json::object& after);
