@@ -1,12 +1,16 @@
 #include "actors/batcher.hpp"
 
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
-
 
 #include "actors/status.hpp"
 
 namespace rpcbatch {
+
+static_assert(std::is_same_v<caf::actor_clock::time_point,
+                             word_cache::clock::time_point>,
+              "the cache runs on the actors' clock");
 
 rpc_job make_rpc_job(std::vector<element> bag, uint32_t bucket,
                      flush_trigger trigger) {
@@ -27,51 +31,153 @@ rpc_job make_rpc_job(std::vector<element> bag, uint32_t bucket,
   return job;
 }
 
+void batcher_state::add_to_bag(element& e) {
+  if (bag.empty()) {
+    // First element into an empty bag: arm the processing-time timer.
+    ++generation;
+    timer_armed = true;
+    deadline = self->clock().now() + cfg.max_wait;
+    self->delayed_send(self, cfg.max_wait, flush_atom::value, generation);
+  }
+  // With the cache on, the counter and the byte bound count distinct words.
+  if (!cache || bag_words.insert(e.word).second) {
+    ++counter;
+    bag_bytes += e.word.size();
+  }
+  bag.push_back(std::move(e));
+  if (counter >= cfg.batch_size)
+    flush(flush_trigger::count);
+  else if (cfg.max_batch_bytes > 0 && bag_bytes >= cfg.max_batch_bytes)
+    flush(flush_trigger::bytes);
+}
+
+void batcher_state::take(std::vector<element>& elements) {
+  if (!cache) {
+    for (auto& e : elements)
+      add_to_bag(e);
+    return;
+  }
+  auto now = self->clock().now();
+  resolved_batch hits;
+  for (auto& e : elements) {
+    if (auto length = cache->find(e.word, now)) {
+      hits.lengths.push_back(*length);
+      hits.elements.push_back(std::move(e));
+    } else if (auto i = in_flight.find(e.word); i != in_flight.end()) {
+      ++coalesced;
+      i->second.push_back(std::move(e));
+    } else {
+      add_to_bag(e);
+    }
+  }
+  if (!hits.elements.empty()) {
+    answered_from_cache += hits.elements.size();
+    self->send(sink, std::move(hits));
+  }
+}
+
 void batcher_state::flush(flush_trigger trigger) {
   // Moving the generation on makes any scheduled timer stale (CAF 0.17
   // timers cannot be cancelled).
   ++generation;
   timer_armed = false;
-  if (counter == 0)
+  if (bag.empty())
     return;
   ++flushes[static_cast<int>(trigger)];
-  elements_flushed += counter;
+  elements_flushed += bag.size();
   counter = 0;
   bag_bytes = 0;
   std::vector<element> out;
   out.swap(bag);
   bag.reserve(cfg.batch_size);
-  caf::anon_send(rpc, make_rpc_job(std::move(out), cfg.bucket, trigger));
+  auto job = make_rpc_job(std::move(out), cfg.bucket, trigger);
+  if (!cache) {
+    self->send(rpc, std::move(job));
+    return;
+  }
+  bag_words.clear();
+  for (auto& w : job.words)
+    in_flight.emplace(w, std::vector<element>{});
+  self->send(rpc, std::move(job), caf::actor_cast<batcher_actor>(self));
+}
+
+void batcher_state::answered(word_answers& answers) {
+  if (!cache)
+    return;
+  auto ok = !answers.failed && answers.lengths.size() == answers.words.size();
+  auto now = self->clock().now();
+  resolved_batch out;
+  for (std::size_t k = 0; k < answers.words.size(); ++k) {
+    auto& word = answers.words[k];
+    auto i = in_flight.find(word);
+    std::vector<element> waited;
+    if (i != in_flight.end()) {
+      waited = std::move(i->second);
+      in_flight.erase(i);
+    }
+    if (!ok) {
+      // Asked again, in a batch of their own choosing.
+      for (auto& e : waited)
+        add_to_bag(e);
+      continue;
+    }
+    cache->put(word, answers.lengths[k], now);
+    for (auto& e : waited) {
+      out.lengths.push_back(answers.lengths[k]);
+      out.elements.push_back(std::move(e));
+    }
+  }
+  if (!out.elements.empty())
+    self->send(sink, std::move(out));
+}
+
+std::string batcher_state::status() const {
+  boost::json::object by_trigger;
+  for (int i = 0; i < 4; ++i)
+    by_trigger[to_string(static_cast<flush_trigger>(i))] = flushes[i];
+  int64_t ms_to_flush = -1;
+  if (timer_armed)
+    ms_to_flush = std::max<int64_t>(
+      0, std::chrono::duration_cast<std::chrono::milliseconds>(
+           deadline - self->clock().now())
+           .count());
+  boost::json::object out{{"bucket", cfg.bucket},
+                          {"bag_size", bag.size()},
+                          {"counter", counter},
+                          {"bag_bytes", bag_bytes},
+                          {"generation", generation},
+                          {"timer_armed", timer_armed},
+                          {"ms_to_flush", ms_to_flush},
+                          {"flushes", std::move(by_trigger)},
+                          {"elements_flushed", elements_flushed},
+                          {"stale_timers", stale_timers}};
+  if (cache) {
+    out["cache_entries"] = cache->size();
+    out["cache_capacity"] = cache->capacity();
+    out["cache_hits"] = cache->hits;
+    out["cache_misses"] = cache->misses;
+    out["cache_evictions"] = cache->evictions;
+    out["cache_expirations"] = cache->expirations;
+    out["answered_from_cache"] = answered_from_cache;
+    out["coalesced"] = coalesced;
+    out["words_in_flight"] = in_flight.size();
+  }
+  return status_json(self, std::move(out));
 }
 
 batcher_actor::behavior_type
 batcher(batcher_actor::stateful_pointer<batcher_state> self,
-        batcher_config cfg, rpc_caller_actor rpc) {
-  self->state.cfg = cfg;
-  self->state.rpc = std::move(rpc);
-  self->state.bag.reserve(cfg.batch_size);
+        batcher_config cfg, rpc_caller_actor rpc, sink_actor sink) {
+  auto& st = self->state;
+  st.self = self;
+  st.cfg = cfg;
+  st.rpc = std::move(rpc);
+  st.sink = std::move(sink);
+  st.bag.reserve(cfg.batch_size);
+  if (cfg.cache_entries > 0)
+    st.cache.emplace(cfg.cache_entries, cfg.cache_ttl);
   return {
-    [=](word_batch& batch) {
-      auto& st = self->state;
-      for (auto& e : batch.elements) {
-        if (st.counter == 0) {
-          // First element into an empty bag: arm the processing-time timer.
-          ++st.generation;
-          st.timer_armed = true;
-          st.deadline = self->clock().now() + st.cfg.max_wait;
-          self->delayed_send(self, st.cfg.max_wait, flush_atom::value,
-                             st.generation);
-        }
-        st.bag_bytes += e.word.size();
-        st.bag.push_back(std::move(e));
-        ++st.counter;
-        if (st.counter >= st.cfg.batch_size)
-          st.flush(flush_trigger::count);
-        else if (st.cfg.max_batch_bytes > 0
-                 && st.bag_bytes >= st.cfg.max_batch_bytes)
-          st.flush(flush_trigger::bytes);
-      }
-    },
+    [=](word_batch& batch) { self->state.take(batch.elements); },
     [=](flush_atom, uint64_t generation) {
       auto& st = self->state;
       if (generation == st.generation && st.timer_armed)
@@ -81,32 +187,12 @@ batcher(batcher_actor::stateful_pointer<batcher_state> self,
     },
     [=](eow_atom) -> uint64_t {
       auto& st = self->state;
-      auto n = st.counter;
+      auto n = st.bag.size();
       st.flush(flush_trigger::end_of_window);
       return n;
     },
-    [=](status_atom) {
-      auto& st = self->state;
-      boost::json::object flushes;
-      for (int i = 0; i < 4; ++i)
-        flushes[to_string(static_cast<flush_trigger>(i))] = st.flushes[i];
-      int64_t ms_to_flush = -1;
-      if (st.timer_armed)
-        ms_to_flush = std::max<int64_t>(
-          0, std::chrono::duration_cast<std::chrono::milliseconds>(
-               st.deadline - self->clock().now())
-               .count());
-      return status_json(self, {{"bucket", st.cfg.bucket},
-                                {"bag_size", st.bag.size()},
-                                {"counter", st.counter},
-                                {"bag_bytes", st.bag_bytes},
-                                {"generation", st.generation},
-                                {"timer_armed", st.timer_armed},
-                                {"ms_to_flush", ms_to_flush},
-                                {"flushes", std::move(flushes)},
-                                {"elements_flushed", st.elements_flushed},
-                                {"stale_timers", st.stale_timers}});
-    },
+    [=](word_answers& answers) { self->state.answered(answers); },
+    [=](status_atom) { return self->state.status(); },
   };
 }
 

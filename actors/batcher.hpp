@@ -2,35 +2,55 @@
 // elements with provenance) and ReadModifyWriteState (the counter). Delayed
 // flush messages stand in for the processing-time timer; end of window is a
 // request (bounded end, drain, partition revoke).
+//
+// With the result cache on (cache_entries > 0), the batcher also owns its
+// bucket's cache (a word's bucket never changes, so no cache is shared):
+// a word whose answer is cached goes to the sink at once; a word whose call
+// is in flight waits for that call's answer (it is not asked twice); only
+// the other words enter the bag, and the counter then counts the bag's
+// distinct words, so that every resolveBatch carries `batch_size` words
+// that need resolving.
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <caf/timespan.hpp>
 
+#include "actors/word_cache.hpp"
 #include "messages/actors.hpp"
 
 namespace rpcbatch {
 
 struct batcher_config {
   uint32_t bucket = 0;
-  /// Trigger 1: flush when the bag holds this many elements.
+  /// Trigger 1: flush when the bag holds this many elements (this many
+  /// distinct words with the cache on).
   std::size_t batch_size = 10;
   /// Trigger 2: flush this long after the first element entered an empty bag.
   caf::timespan max_wait = std::chrono::seconds(4);
   /// Optional trigger: flush when the bag's words total this many bytes
   /// (0 = off).
   std::size_t max_batch_bytes = 0;
+  /// Result cache: entries of this batcher's cache (0 = off), and how long
+  /// an answer stays valid (0 = for ever).
+  std::size_t cache_entries = 0;
+  caf::timespan cache_ttl{0};
 };
 
 struct batcher_state {
   static inline const char* name = "batcher";
+  batcher_actor::stateful_pointer<batcher_state> self = nullptr;
   batcher_config cfg;
   rpc_caller_actor rpc;
+  sink_actor sink;
   /// The bag: every element since the last flush.
   std::vector<element> bag;
-  /// The counter: elements in the bag.
+  /// The counter: elements in the bag (distinct words with the cache on).
   std::size_t counter = 0;
   std::size_t bag_bytes = 0;
   /// Generation of the armed timer; a flush moves it on so that the timer
@@ -41,14 +61,37 @@ struct batcher_state {
   uint64_t flushes[4] = {0, 0, 0, 0};
   uint64_t elements_flushed = 0;
   uint64_t stale_timers = 0;
+  // -- the result cache (cache_entries > 0) -----------------------------------
+  std::optional<word_cache> cache;
+  /// The distinct words of the bag.
+  std::unordered_set<std::string> bag_words;
+  /// Words asked in a call not answered yet -> the elements waiting for it.
+  std::unordered_map<std::string, std::vector<element>> in_flight;
+  /// Elements answered from the cache, and those that waited for a call.
+  uint64_t answered_from_cache = 0;
+  uint64_t coalesced = 0;
+
+  /// Takes every element of a batch: into the bag (flushing when a trigger
+  /// is reached), or, with the cache on, to the sink or to the call in
+  /// flight for its word.
+  void take(std::vector<element>& elements);
 
   /// Hands the bag to the rpc-caller (deduplicated) and empties it.
   void flush(flush_trigger trigger);
+
+  /// The answers to a job this batcher sent: cached, and the elements that
+  /// waited for them go to the sink (failed: into the bag again).
+  void answered(word_answers& answers);
+
+  std::string status() const;
+
+private:
+  void add_to_bag(element& e);
 };
 
 batcher_actor::behavior_type
 batcher(batcher_actor::stateful_pointer<batcher_state> self,
-        batcher_config cfg, rpc_caller_actor rpc);
+        batcher_config cfg, rpc_caller_actor rpc, sink_actor sink);
 
 /// Builds the rpc job of a bag: each unique word once, in first-seen order,
 /// and each element's index into that list.

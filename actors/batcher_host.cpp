@@ -98,7 +98,7 @@ batcher_host(batcher_host_actor::stateful_pointer<batcher_host_state> self,
       for (uint32_t k = 0; k < buckets; ++k) {
         auto bcfg = st.batcher;
         bcfg.bucket = k;
-        out.push_back(self->spawn(batcher, bcfg, rpc));
+        out.push_back(self->spawn(batcher, bcfg, rpc, snk));
         entry.actors.emplace_back(prefix + "batcher-" + std::to_string(k),
                                   out.back());
       }

@@ -203,6 +203,9 @@ std::string summary_line(std::string_view role,
   std::string out;
   if (role == "batcher") {
     out = "bag " + n("bag_size") + " (" + n("bag_bytes") + " B), ";
+    if (st.if_contains("cache_entries"))
+      out += "cache " + n("cache_entries") + " (" + n("cache_hits")
+             + " hits, " + n("cache_misses") + " misses), ";
     auto ms = number_at(st, "ms_to_flush");
     out += ms >= 0 ? "flush in " + fmt(ms) + " ms" : "no flush pending";
     out += ", flushed";
@@ -460,6 +463,17 @@ std::string prometheus_text(const boost::json::object& status,
     {"rpcbatch_offsets_out_of_range_total", "counter", "source",
      "offsets_out_of_range",
      "Partitions whose offset was out of the range the broker holds."},
+    {"rpcbatch_cache_hits_total", "counter", "batcher", "cache_hits",
+     "Words answered from the result cache."},
+    {"rpcbatch_cache_misses_total", "counter", "batcher", "cache_misses",
+     "Words not in the result cache (asked, or waiting for a call)."},
+    {"rpcbatch_cache_evictions_total", "counter", "batcher",
+     "cache_evictions", "Result cache entries evicted to make room."},
+    {"rpcbatch_cache_entries", "gauge", "batcher", "cache_entries",
+     "Answers in the result cache."},
+    {"rpcbatch_words_coalesced_total", "counter", "batcher", "coalesced",
+     "Words that waited for a call already asking them instead of being "
+     "asked again."},
     {"rpcbatch_stuck_partitions", "gauge", "source", "stuck_count",
      "Partitions whose commit point has not moved for --stuck-secs while "
      "records are pending."},

@@ -50,6 +50,11 @@ boost::json::object summarize(const node_state& st,
             n += x->to_number<uint64_t>();
     flushes[trigger] = n;
   }
+  uint64_t cache_hits = 0;
+  for (auto& [name, value] : status)
+    if (name.starts_with("batcher-"))
+      if (auto h = value.as_object().if_contains("cache_hits"))
+        cache_hits += h->to_number<uint64_t>();
   auto words = number(status, "source", "words");
   boost::json::object out;
   out["records"] = number(status, "source", "records");
@@ -59,6 +64,7 @@ boost::json::object summarize(const node_state& st,
   out["rpc_retries"] = number(status, "rpc-caller", "retries");
   out["flushes"] = std::move(flushes);
   out["dlq"] = number(status, "sink", "dead_letters");
+  out["cache_hits"] = cache_hits;
   // Throughput counts from the first record (a group join takes seconds).
   double active = 0;
   if (auto src = status.if_contains("source"); src && src->is_object())
@@ -461,7 +467,7 @@ node(node_actor::stateful_pointer<node_state> self, pipeline_config cfg,
     for (uint32_t k = 0; k < cfg.buckets; ++k) {
       auto bcfg = cfg.batcher;
       bcfg.bucket = k;
-      batchers.push_back(self->spawn(batcher, bcfg, rpc));
+      batchers.push_back(self->spawn(batcher, bcfg, rpc, st.sink));
     }
     start_front(self, std::move(batchers));
   } else if (st.placement.nodes.empty()) {

@@ -107,6 +107,9 @@ void dead_letter(self_ptr self, uint64_t id, std::string reason,
               entry.attempts, " attempt(s): ", reason);
   self->send(st.sink, failed_batch{std::move(entry.job.elements),
                                    std::move(reason)});
+  if (entry.answers_to != nullptr)
+    self->send(entry.answers_to,
+               word_answers{std::move(entry.job.words), {}, true});
 }
 
 std::string give_up_reason(const rpc_caller_state& st,
@@ -248,9 +251,16 @@ void target_answered(self_ptr self) {
     on_breaker_closed(self, was_open);
 }
 
-void resolved(self_ptr self, uint64_t id, std::vector<int32_t> lengths) {
+/// Writes a job's outputs; `answers` are the lengths of its unique words,
+/// `lengths` those of its elements.
+void resolved(self_ptr self, uint64_t id, std::vector<int32_t> answers,
+              std::vector<int32_t> lengths) {
   auto& st = self->state;
   auto entry = take(st, id);
+  if (entry.answers_to != nullptr)
+    self->send(entry.answers_to,
+               word_answers{std::move(entry.job.words), std::move(answers),
+                            false});
   ++st.ok_calls;
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(
               self->clock().now() - entry.started)
@@ -320,11 +330,12 @@ void target_failed(self_ptr self, uint64_t id, std::string error,
   self->delayed_send(self, delay, retry_atom::value, id);
 }
 
-void on_job(self_ptr self, rpc_job& job) {
+void on_job(self_ptr self, rpc_job& job, batcher_actor answers_to = {}) {
   auto& st = self->state;
   auto id = st.next_id++;
   auto& entry = st.jobs[id];
   entry.job = std::move(job);
+  entry.answers_to = std::move(answers_to);
   entry.batch_id = make_batch_id(st.batch_prefix, id);
   entry.answers_seen = st.answers;
   st.words_waiting += entry.job.elements.size();
@@ -351,7 +362,7 @@ void on_reply(self_ptr self, rpc_reply& reply) {
   if (reply.code == 0
       && answer_elements(entry.job, reply.lengths, lengths, error)) {
     target_answered(self);
-    resolved(self, reply.job, std::move(lengths));
+    resolved(self, reply.job, std::move(reply.lengths), std::move(lengths));
   } else if (reply.code == 0
              || classify_rpc_failure(reply.code) == rpc_failure::permanent) {
     ++st.failed_calls;
@@ -447,6 +458,9 @@ rpc_caller(rpc_caller_actor::stateful_pointer<rpc_caller_state> self,
   st.batch_prefix = st.rng();
   return {
     [=](rpc_job& job) { on_job(self, job); },
+    [=](rpc_job& job, batcher_actor& answers_to) {
+      on_job(self, job, std::move(answers_to));
+    },
     [=](rpc_reply& reply) { on_reply(self, reply); },
     [=](retry_atom, uint64_t id) { on_retry(self, id); },
     [=](tick_atom) { on_tick(self); },

@@ -109,6 +109,9 @@ struct rpc_caller_state {
     /// failing_alone_limit), and the answers counted at its last failure.
     uint32_t failed_alone = 0;
     uint64_t answers_seen = 0;
+    /// The batcher that wants the answers to the job's words (its cache),
+    /// or null.
+    batcher_actor answers_to;
   };
 
   rpc_caller_config cfg;

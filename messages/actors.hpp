@@ -76,7 +76,11 @@ using batcher_actor = status_client::extend<
   /// ignored.
   caf::reacts_to<flush_atom, uint64_t>,
   /// End of window: flushes the bag now; answers the elements flushed.
-  caf::replies_to<eow_atom>::with<uint64_t>>;
+  caf::replies_to<eow_atom>::with<uint64_t>,
+  /// The answers to the words of a job this batcher sent (its cache on):
+  /// cached, and the elements that waited for them go to the sink; if the
+  /// job failed, those elements go into the bag again.
+  caf::reacts_to<word_answers>>;
 
 /// Owns the consumer's offset tracking, commits and the credit window.
 using source_actor = status_client::extend<
@@ -165,6 +169,9 @@ using rpc_caller_actor = status_client::extend<
   /// Starts the call now, or queues it while the in-flight bound is reached
   /// or the circuit breaker is open.
   caf::reacts_to<rpc_job>,
+  /// The same, and the answers to the job's words (or its failure) also go
+  /// back to this batcher, for its cache.
+  caf::reacts_to<rpc_job, batcher_actor>,
   /// The gRPC thread's answer to a call.
   caf::reacts_to<rpc_reply>,
   /// The backoff of the job with this id ran out: call again.

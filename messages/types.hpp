@@ -97,6 +97,16 @@ struct rpc_job {
   std::vector<uint32_t> word_index;
 };
 
+/// The answers to a job's unique words (rpc-caller -> the batcher that sent
+/// it, when its cache is on): lengths[i] answers words[i]; `failed`: the
+/// job got no answer (it went to the dead-letter topic) and `lengths` is
+/// empty.
+struct word_answers {
+  std::vector<std::string> words;
+  std::vector<int32_t> lengths;
+  bool failed = false;
+};
+
 /// Elements with their answers (rpc-caller -> sink): lengths[i] is the
 /// length of elements[i].
 struct resolved_batch {
@@ -187,6 +197,12 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, rpc_job& x) {
   return f(caf::meta::type_name("rpc_job"), x.bucket, x.trigger, x.words,
            x.elements, x.word_index);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, word_answers& x) {
+  return f(caf::meta::type_name("word_answers"), x.words, x.lengths,
+           x.failed);
 }
 
 template <class Inspector>

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "actors/router.hpp"
+#include "actors/word_cache.hpp"
 #include "actors/status.hpp"
 #include "fixture.hpp"
 
@@ -13,12 +14,20 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// An rpc-caller that records the jobs it gets.
+/// An rpc-caller that records the jobs it gets (and who wants the answers
+/// to their words: addresses, so that no cycle of handles keeps the actors
+/// alive).
 rpc_caller_actor spawn_recorder(caf::actor_system& sys,
-                                test::recorded<rpc_job> jobs) {
-  return sys.spawn([jobs]() -> rpc_caller_actor::behavior_type {
+                                test::recorded<rpc_job> jobs,
+                                test::recorded<caf::actor_addr> askers = {}) {
+  return sys.spawn([jobs, askers]() -> rpc_caller_actor::behavior_type {
     return {
       [jobs](rpc_job& job) { jobs->push_back(std::move(job)); },
+      [jobs, askers](rpc_job& job, batcher_actor& asker) {
+        jobs->push_back(std::move(job));
+        if (askers)
+          askers->push_back(asker.address());
+      },
       [](rpc_reply&) {},
       [](retry_atom, uint64_t) {},
       [](tick_atom) {},
@@ -34,9 +43,29 @@ word_batch words(std::initializer_list<const char*> ws, int64_t offset = 0) {
   return b;
 }
 
+/// A sink that records the resolved batches it gets.
+sink_actor spawn_sink(caf::actor_system& sys,
+                      test::recorded<resolved_batch> resolved) {
+  return sys.spawn([resolved]() -> sink_actor::behavior_type {
+    return {
+      [](source_actor&) {},
+      [resolved](resolved_batch& b) { resolved->push_back(std::move(b)); },
+      [](failed_batch&) {},
+      [](undelivered_batch&) {},
+      [](retry_atom) {},
+      [](status_atom) { return std::string{"{}"}; },
+    };
+  });
+}
+
 struct batcher_fixture : test::deterministic {
   test::recorded<rpc_job> jobs = std::make_shared<std::vector<rpc_job>>();
-  rpc_caller_actor rpc = spawn_recorder(sys, jobs);
+  test::recorded<caf::actor_addr> askers
+    = std::make_shared<std::vector<caf::actor_addr>>();
+  test::recorded<resolved_batch> resolved
+    = std::make_shared<std::vector<resolved_batch>>();
+  rpc_caller_actor rpc = spawn_recorder(sys, jobs, askers);
+  sink_actor sink = spawn_sink(sys, resolved);
   batcher_config cfg = [] {
     batcher_config c;
     c.bucket = 3;
@@ -46,7 +75,7 @@ struct batcher_fixture : test::deterministic {
   }();
 
   batcher_actor make() {
-    auto aut = sys.spawn(batcher, cfg, rpc);
+    auto aut = sys.spawn(batcher, cfg, rpc, sink);
     run();
     return aut;
   }
@@ -176,6 +205,7 @@ struct router_fixture : test::deterministic {
             [rec](word_batch& b) { rec->push_back(std::move(b)); },
             [](flush_atom, uint64_t) {},
             [k](eow_atom) { return static_cast<uint64_t>(k); },
+            [](word_answers&) {},
             [](status_atom) { return std::string{"{}"}; },
           };
         }));
@@ -234,6 +264,7 @@ struct slow_batcher {
             pending->push_back(self->make_response_promise<uint64_t>());
             return pending->back();
           },
+          [](word_answers&) {},
           [](status_atom) { return std::string{"{}"}; },
         };
       });
@@ -373,4 +404,180 @@ TEST_CASE_FIXTURE(batcher_fixture, "buckets batch independently") {
   advance(2s);
   REQUIRE(jobs->size() == 2);
   CHECK(jobs->at(1).bucket == 4);
+}
+
+// -- the result cache -----------------------------------------------------------
+
+TEST_CASE("word cache: hits, misses, least recently used evicted first") {
+  word_cache c{2, word_cache::clock::duration{0}};
+  auto t = word_cache::clock::time_point{};
+  CHECK_FALSE(c.find("a", t));
+  c.put("a", 1, t);
+  c.put("b", 2, t);
+  CHECK(c.find("a", t) == 1); // a is now the most recent
+  c.put("c", 3, t);           // evicts b
+  CHECK(c.size() == 2);
+  CHECK_FALSE(c.find("b", t));
+  CHECK(c.find("a", t) == 1);
+  CHECK(c.find("c", t) == 3);
+  CHECK(c.evictions == 1);
+  CHECK(c.hits == 3);
+  CHECK(c.misses == 2);
+  c.put("a", 7, t); // refreshed, not duplicated
+  CHECK(c.size() == 2);
+  CHECK(c.find("a", t) == 7);
+}
+
+TEST_CASE("word cache: an answer expires after the TTL") {
+  word_cache c{10, std::chrono::seconds(10)};
+  auto t = word_cache::clock::time_point{};
+  c.put("a", 1, t);
+  CHECK(c.find("a", t + 9999ms) == 1);
+  CHECK_FALSE(c.find("a", t + 10s));
+  CHECK(c.expirations == 1);
+  CHECK(c.size() == 0);
+}
+
+namespace {
+
+struct cache_fixture : batcher_fixture {
+  cache_fixture() {
+    cfg.batch_size = 2;
+    cfg.cache_entries = 100;
+  }
+
+  /// Answers job `k` as the rpc-caller would: each word's length.
+  void answer(const batcher_actor& aut, std::size_t k) {
+    auto& job = jobs->at(k);
+    word_answers a{job.words, {}, false};
+    for (auto& w : job.words)
+      a.lengths.push_back(static_cast<int32_t>(w.size()));
+    caf::anon_send(aut, std::move(a));
+    run();
+  }
+
+  /// Every (word, length) the sink got from the batcher.
+  std::vector<std::pair<std::string, int32_t>> answered() const {
+    std::vector<std::pair<std::string, int32_t>> out;
+    for (auto& b : *resolved)
+      for (std::size_t i = 0; i < b.elements.size(); ++i)
+        out.emplace_back(b.elements[i].word, b.lengths.at(i));
+    return out;
+  }
+};
+
+using answers = std::vector<std::pair<std::string, int32_t>>;
+
+} // namespace
+
+TEST_CASE_FIXTURE(cache_fixture,
+                  "batcher cache: a cached word is answered without a call") {
+  auto aut = make();
+  caf::anon_send(aut, words({"ab", "cde"}));
+  run();
+  REQUIRE(jobs->size() == 1);
+  REQUIRE(askers->size() == 1);
+  CHECK(askers->at(0) == aut.address());
+  answer(aut, 0);
+  CHECK(answered().empty()); // the job's own elements go via the rpc-caller
+  caf::anon_send(aut, words({"cde", "ab", "cde"}, 10));
+  run();
+  CHECK(jobs->size() == 1);
+  CHECK(answered() == answers{{"cde", 3}, {"ab", 2}, {"cde", 3}});
+  // The positions and provenance travel with them.
+  CHECK(resolved->at(0).elements.at(1).offset == 11);
+  auto st = status(aut);
+  CHECK(st["cache_hits"].to_number<uint64_t>() == 3);
+  CHECK(st["cache_entries"].to_number<uint64_t>() == 2);
+}
+
+TEST_CASE_FIXTURE(cache_fixture,
+                  "batcher cache: a word in flight is not asked again, and "
+                  "every occurrence gets its answer") {
+  auto aut = make();
+  caf::anon_send(aut, words({"x", "yy"}));
+  run();
+  REQUIRE(jobs->size() == 1);
+  // Both words are in flight: their new occurrences wait for that call.
+  caf::anon_send(aut, words({"yy", "x", "x"}, 5));
+  run();
+  CHECK(jobs->size() == 1);
+  CHECK(status(aut)["coalesced"].to_number<uint64_t>() == 3);
+  CHECK(answered().empty());
+  answer(aut, 0);
+  // In the order of the call's words.
+  CHECK(answered() == answers{{"x", 1}, {"x", 1}, {"yy", 2}});
+  CHECK(status(aut)["words_in_flight"].to_number<uint64_t>() == 0);
+}
+
+TEST_CASE_FIXTURE(cache_fixture,
+                  "batcher cache: the bag counts distinct words, so a call "
+                  "carries batch_size words to resolve") {
+  auto aut = make();
+  caf::anon_send(aut, words({"p", "p", "p", "q"}));
+  run();
+  REQUIRE(jobs->size() == 1);
+  CHECK(jobs->at(0).words == std::vector<std::string>{"p", "q"});
+  CHECK(jobs->at(0).elements.size() == 4);
+}
+
+TEST_CASE_FIXTURE(cache_fixture,
+                  "batcher cache: when the call fails the waiting words are "
+                  "asked again") {
+  auto aut = make();
+  caf::anon_send(aut, words({"m", "n"}));
+  run();
+  caf::anon_send(aut, words({"n", "m"}, 7));
+  run();
+  caf::anon_send(aut, word_answers{jobs->at(0).words, {}, true});
+  run();
+  REQUIRE(jobs->size() == 2);
+  auto& again = jobs->at(1).elements;
+  REQUIRE(again.size() == 2);
+  CHECK(again.at(0).offset + again.at(1).offset == 7 + 8);
+  CHECK(answered().empty());
+}
+
+TEST_CASE_FIXTURE(cache_fixture,
+                  "batcher cache: an answer expires after the TTL and the "
+                  "word is asked again") {
+  cfg.cache_ttl = 10s;
+  auto aut = make();
+  caf::anon_send(aut, words({"t", "u"}));
+  run();
+  answer(aut, 0);
+  advance(9s);
+  caf::anon_send(aut, words({"t"}));
+  run();
+  CHECK(answered() == answers{{"t", 1}});
+  advance(1s);
+  caf::anon_send(aut, words({"t", "u"}));
+  run();
+  CHECK(jobs->size() == 2);
+  CHECK(status(aut)["cache_expirations"].to_number<uint64_t>() == 2);
+}
+
+TEST_CASE_FIXTURE(cache_fixture,
+                  "batcher cache: the cache holds at most its entries") {
+  cfg.cache_entries = 3;
+  auto aut = make();
+  for (auto pair : {std::pair{"a", "b"}, {"c", "d"}, {"e", "f"}}) {
+    caf::anon_send(aut, words({pair.first, pair.second}));
+    run();
+    answer(aut, jobs->size() - 1);
+  }
+  auto st = status(aut);
+  CHECK(st["cache_entries"].to_number<uint64_t>() == 3);
+  CHECK(st["cache_evictions"].to_number<uint64_t>() == 3);
+}
+
+TEST_CASE_FIXTURE(cache_fixture,
+                  "batcher cache: end of window still flushes the bag") {
+  auto aut = make();
+  caf::anon_send(aut, words({"v"}));
+  run();
+  CHECK(jobs->empty());
+  CHECK(ask<uint64_t>(aut, eow_atom::value) == 1);
+  REQUIRE(jobs->size() == 1);
+  CHECK(jobs->at(0).words == std::vector<std::string>{"v"});
 }

@@ -82,6 +82,7 @@ TEST_CASE_FIXTURE(two_nodes, "every message type crosses CAF nodes") {
   round_trip(std::vector<partition_done>{{2, 1, 40, 45, {41, 43}}});
   round_trip(rpc_job{4, 1, {"a", "b"}, {sample_element()}, {0, 1, 0}});
   round_trip(resolved_batch{{sample_element()}, {5}});
+  round_trip(word_answers{{"a", "bc"}, {1, 2}, false});
   round_trip(failed_batch{{sample_element()}, "UNAVAILABLE: down"});
   round_trip(undelivered_batch{{sample_element()}, {5}, {}, {-192}});
   round_trip(rpc_reply{9, 14, "down", {1, 2}});
@@ -112,6 +113,7 @@ TEST_CASE_FIXTURE(two_nodes, "actor handles cross CAF nodes and come back") {
       [](word_batch&) {},
       [](flush_atom, uint64_t) {},
       [](eow_atom) { return uint64_t{0}; },
+      [](word_answers&) {},
       [](status_atom) { return std::string{"{}"}; },
     };
   });

@@ -38,6 +38,7 @@ struct inspector_fixture : test::deterministic {
     auto rpc = sys.spawn([recorder]() -> rpc_caller_actor::behavior_type {
       return {
         [recorder](rpc_job& job) { recorder->push_back(std::move(job)); },
+        [](rpc_job&, batcher_actor&) {},
         [](rpc_reply&) {},
         [](retry_atom, uint64_t) {},
         [](tick_atom) {},
@@ -58,7 +59,7 @@ struct inspector_fixture : test::deterministic {
       cfg.bucket = k;
       cfg.batch_size = 10;
       cfg.max_wait = 4s;
-      batchers.push_back(sys.spawn(batcher, cfg, rpc));
+      batchers.push_back(sys.spawn(batcher, cfg, rpc, sink_actor{}));
       actors.emplace_back("batcher-" + std::to_string(k), batchers.back());
     }
     auto list = actors;

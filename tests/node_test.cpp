@@ -394,6 +394,30 @@ TEST_CASE("node: a batch the resolver refuses goes to the dead-letter topic "
   CHECK_MESSAGE(diff.empty(), diff.describe());
 }
 
+TEST_CASE("node: with the result cache every distinct word is asked once "
+          "and the output is exact") {
+  environment env;
+  auto corpus = make_corpus(8080, 1000);
+  env.produce(corpus);
+  std::set<std::string> distinct;
+  for (auto& [key, value] : expected_outputs(corpus))
+    distinct.insert(key);
+  auto run = run_node(env.node_command(
+    {"--bounded", "--offset-reset=earliest", "--cache-entries=100000"}));
+  REQUIRE_COMPLETE_RUN(run);
+  check_exact_output(env, corpus);
+  CHECK(env.committed() == env.ends());
+  auto rpc = env.resolver().counts();
+  CHECK(rpc.inputs == distinct.size());
+  auto words = count_words(corpus);
+  // Without the cache every 10 words make a call.
+  CHECK(rpc.batch_calls * 10 < words);
+  CHECK(summary_number(run.summary, "outputs") == words);
+  MESSAGE(words, " words, ", distinct.size(), " distinct, ", rpc.batch_calls,
+          " resolveBatch calls, ", summary_number(run.summary, "cache_hits"),
+          " answered from the cache");
+}
+
 // No ';' in test names: doctest_discover_tests would split the name there.
 TEST_CASE("node: SIGTERM drains and a restart in the same group completes "
           "the input exactly once") {

@@ -58,6 +58,11 @@ node_config::node_config() {
     .add(opts.max_batch_bytes, "max-batch-bytes",
          "flush a bucket at this many word bytes (0: off)")
     .add(opts.buckets, "buckets", "number of buckets (batchers)")
+    .add(opts.cache_entries, "cache-entries",
+         "result cache: answers kept over every bucket (0: off, every word "
+         "is asked as the seed does)")
+    .add(opts.cache_ttl_secs, "cache-ttl-secs",
+         "how long a cached answer stays valid (0: for ever)")
     .add(opts.rpc_target, "rpc-target", "RpcService address HOST:PORT")
     .add(opts.rpc_deadline_ms, "rpc-deadline-ms", "deadline per call")
     .add(opts.rpc_max_inflight, "rpc-max-inflight", "calls in flight at most")
@@ -127,6 +132,9 @@ std::string validate(node_options& o) {
     return "--stats-secs must be 0 or more";
   if (!positive(o.drain_timeout_secs))
     return "--drain-timeout-secs must be above 0";
+  if (!std::isfinite(o.cache_ttl_secs) || o.cache_ttl_secs < 0
+      || o.cache_ttl_secs > 31536000)
+    return "--cache-ttl-secs must be between 0 and 31536000";
   if (!std::isfinite(o.stuck_secs) || o.stuck_secs < 0)
     return "--stuck-secs must be 0 or more";
   log::level lvl;
@@ -188,6 +196,9 @@ pipeline_config to_pipeline(const node_options& o) {
   p.batcher.batch_size = o.batch_size;
   p.batcher.max_wait = seconds(o.max_wait_secs);
   p.batcher.max_batch_bytes = o.max_batch_bytes;
+  // Each batcher owns its bucket's share of the cache.
+  p.batcher.cache_entries = (o.cache_entries + o.buckets - 1) / o.buckets;
+  p.batcher.cache_ttl = seconds(o.cache_ttl_secs);
   p.rpc.deadline = std::chrono::milliseconds(o.rpc_deadline_ms);
   p.rpc.max_inflight = o.rpc_max_inflight;
   p.rpc.give_up = seconds(o.rpc_give_up_secs);

@@ -24,6 +24,10 @@ struct node_options {
   double max_wait_secs = 4;
   size_t max_batch_bytes = 0;
   size_t buckets = 10;
+  /// Result cache: entries over every bucket (0: off) and their lifetime
+  /// (0: for ever).
+  size_t cache_entries = 0;
+  double cache_ttl_secs = 0;
   std::string rpc_target = "127.0.0.1:50051";
   size_t rpc_deadline_ms = 5000;
   size_t rpc_max_inflight = 16;

@@ -7,8 +7,9 @@
 // words per call, p50/p99 latency from record timestamp to delivery, the
 // longest gap in the output (Kafka timestamps of the output records: the
 // input is a backlog, so the output should never stall) and the node's peak
-// RSS. With --nodes=A,B,... every batch size runs each binary in turn,
-// --rounds times, so that two builds are compared in the same run.
+// RSS. With --nodes=A,B,... every batch size runs each node in turn,
+// --rounds times, so that two builds (or two settings: "PATH --option=X")
+// are compared in the same run.
 // The ceilings: raw librdkafka produce rate of the same output records, and
 // the raw async resolveBatch rate at the same batch size and in-flight bound.
 #include <algorithm>
@@ -50,8 +51,9 @@ constexpr const char* usage = R"(usage: rpcbatch-bench-pipeline [options]
                      (default 16)
   --latency-ms=N     resolver latency per call (default 0)
   --node-args="..."  extra node options, space separated
-  --nodes=A,B        node binaries to compare, alternating (default: the
-                     one built with this bench)
+  --nodes=A,B        nodes to compare, alternating: a binary, optionally
+                     with options of its own ("PATH --opt=X,PATH --opt=Y");
+                     default: the one built with this bench
   --rounds=N         runs of every binary at every batch size (default 1)
 )";
 
@@ -185,8 +187,9 @@ int run(const command_line& cl) {
       for (auto& node : nodes) {
         auto out_topic = "out-" + std::to_string(++run_number);
         broker.create_topic({out_topic, 12});
+        auto spec = split(node, ' ');
         std::vector<std::string> argv{
-          node,
+          spec.front(),
           "--bootstrap-servers=" + broker.bootstrap(),
           "--rpc-target=" + resolver.address(),
           "--bounded",
@@ -199,6 +202,7 @@ int run(const command_line& cl) {
           "--stats-secs=0",
           "--log-level=warn"};
         argv.insert(argv.end(), extra.begin(), extra.end());
+        argv.insert(argv.end(), spec.begin() + 1, spec.end());
         auto r = test::run_process(argv, "", std::chrono::minutes(30));
         auto lines_out = split(r.out, '\n');
         if (r.exit_code != 0 || lines_out.empty()) {
