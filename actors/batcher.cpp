@@ -45,7 +45,9 @@ void batcher_state::add_to_bag(element& e) {
     bag_bytes += e.word.size();
   }
   bag.push_back(std::move(e));
-  if (counter >= cfg.batch_size)
+  // With the cache on, repeats of the bag's words hold credit while the bag
+  // waits for new words: at ten times the batch size it goes anyway.
+  if (counter >= cfg.batch_size || bag.size() >= cfg.batch_size * 10)
     flush(flush_trigger::count);
   else if (cfg.max_batch_bytes > 0 && bag_bytes >= cfg.max_batch_bytes)
     flush(flush_trigger::bytes);

@@ -522,6 +522,21 @@ TEST_CASE_FIXTURE(cache_fixture,
 }
 
 TEST_CASE_FIXTURE(cache_fixture,
+                  "batcher cache: repeats of the bag's words do not wait for "
+                  "new words beyond ten times the batch size") {
+  auto aut = make();
+  for (int i = 0; i < 19; ++i)
+    caf::anon_send(aut, words({"r"}, i));
+  run();
+  CHECK(jobs->empty());
+  caf::anon_send(aut, words({"r"}, 19));
+  run();
+  REQUIRE(jobs->size() == 1);
+  CHECK(jobs->at(0).words == std::vector<std::string>{"r"});
+  CHECK(jobs->at(0).elements.size() == 20);
+}
+
+TEST_CASE_FIXTURE(cache_fixture,
                   "batcher cache: when the call fails the waiting words are "
                   "asked again") {
   auto aut = make();
