@@ -103,6 +103,13 @@ kafka_consumer::kafka_consumer(consumer_options opts)
     {"heartbeat.interval.ms", "2000"},
     // Bounds the prefetched input held in memory.
     {"queued.max.messages.kbytes", "16384"},
+    // A fetch that finds nothing waits at most this long for new records:
+    // at 1,000 lines/s the latency from input to output is 28 ms at the
+    // p50 (48 ms p99) with 10 ms, 96 ms with 100 and 416 ms with
+    // librdkafka's 500, and a backlog runs as fast (same run, embedded
+    // broker). The price: an idle consumer asks each broker 100 times a
+    // second.
+    {"fetch.wait.max.ms", "10"},
   };
   for (auto& [k, v] : opts_.properties)
     all[k] = v;

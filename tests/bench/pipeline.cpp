@@ -14,6 +14,7 @@
 // the raw async resolveBatch rate at the same batch size and in-flight bound.
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <map>
 #include <random>
@@ -55,6 +56,9 @@ constexpr const char* usage = R"(usage: rpcbatch-bench-pipeline [options]
                      with options of its own ("PATH --opt=X,PATH --opt=Y");
                      default: the one built with this bench
   --rounds=N         runs of every binary at every batch size (default 1)
+  --steady=N         instead of a backlog: each node streams while N lines
+                     a second arrive for --steady-secs (default 10), and
+                     the p50/p99 latency from input to output is printed
 )";
 
 std::vector<std::string> split(const std::string& text, char sep) {
@@ -133,9 +137,63 @@ output_gap longest_gap(const std::string& bootstrap, const std::string& topic) {
   return gap;
 }
 
+/// A streaming node (a fresh group and output topic, reading from the end)
+/// while `rate` lines a second arrive for `secs`; prints its latency from
+/// record timestamp to delivery, as its summary gives it after the drain.
+int steady_run(embedded_broker& broker, const std::string& rpc_target,
+               const std::vector<std::string>& spec,
+               const std::vector<std::string>& extra, int number, double rate,
+               double secs) {
+  auto out_topic = "steady-" + std::to_string(number);
+  broker.create_topic({out_topic, 12});
+  std::vector<std::string> argv{spec.front(),
+                                "--bootstrap-servers=" + broker.bootstrap(),
+                                "--rpc-target=" + rpc_target,
+                                "--offset-reset=latest",
+                                "--group-id=steady-" + std::to_string(number),
+                                "--output-topic=" + out_topic,
+                                "--dlq-topic=rpc-pardo-stateful-dlq",
+                                "--stats-secs=0",
+                                "--log-level=info"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  argv.insert(argv.end(), spec.begin() + 1, spec.end());
+  test::child_process node{argv};
+  if (!node.wait_for_stderr("assigned", std::chrono::seconds(60))) {
+    std::printf("steady: the node got no partitions\n%s\n",
+                node.err().c_str());
+    return 1;
+  }
+  textgen_options t;
+  t.bootstrap = broker.bootstrap();
+  t.delay_seconds = 1 / rate;
+  t.count = static_cast<uint64_t>(rate * secs);
+  t.seed = 1000 + static_cast<uint64_t>(number);
+  std::atomic<bool> stop{false};
+  produce_text(t, stop);
+  node.signal(SIGTERM);
+  if (node.wait(std::chrono::seconds(120)) != 0) {
+    std::printf("steady: the node failed\n%s\n", node.err().c_str());
+    return 1;
+  }
+  node.wait_output_closed(std::chrono::seconds(10));
+  auto lines_out = split(node.out(), '\n');
+  auto s = boost::json::parse(lines_out.back()).as_object();
+  auto num = [&](const char* k) { return s[k].to_number<double>(); };
+  std::string options;
+  for (std::size_t i = 1; i < spec.size(); ++i)
+    options += " " + spec[i];
+  std::printf("steady %.0f lines/s [%s]: p50_ms=%.0f p99_ms=%.0f "
+              "(words=%.0f, outputs=%.0f)\n",
+              rate, options.c_str(), num("latency_ms_p50"),
+              num("latency_ms_p99"), num("words"), num("outputs"));
+  std::fflush(stdout);
+  return 0;
+}
+
 int run(const command_line& cl) {
   cl.allow_only({"lines", "batch-sizes", "partitions", "inflight",
-                 "latency-ms", "node-args", "nodes", "rounds"});
+                 "latency-ms", "node-args", "nodes", "rounds", "steady",
+                 "steady-secs"});
   auto lines = static_cast<uint64_t>(cl.integer("lines", 20000, 1, 1e8));
   auto batch_sizes = split(cl.text("batch-sizes", "10,100"), ',');
   auto partitions = static_cast<int>(cl.integer("partitions", 24, 1, 1000));
@@ -145,6 +203,9 @@ int run(const command_line& cl) {
   auto nodes = split(
     cl.text("nodes", std::string{RPCBATCH_BIN_DIR} + "/rpcbatch-node"), ',');
   auto rounds = static_cast<int>(cl.integer("rounds", 1, 1, 100));
+  auto steady = static_cast<double>(cl.integer("steady", 0, 0, 1e6));
+  auto steady_secs = static_cast<double>(cl.integer("steady-secs", 10, 1,
+                                                    3600));
 
   embedded_broker broker{1, {{"input-topic", partitions},
                              {"rpc-pardo-stateful", 12},
@@ -155,6 +216,17 @@ int run(const command_line& cl) {
   ropts.latency_ms = latency;
   resolver_server resolver{ropts};
   resolver.start();
+
+  if (steady > 0) {
+    int number = 0;
+    for (int round = 0; round < rounds; ++round)
+      for (auto& node : nodes)
+        if (steady_run(broker, resolver.address(), split(node, ' '), extra,
+                       ++number, steady, steady_secs)
+            != 0)
+          return 1;
+    return 0;
+  }
 
   // The input, and the output records it should produce.
   textgen_options t;
