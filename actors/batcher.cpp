@@ -1,5 +1,6 @@
 #include "actors/batcher.hpp"
 
+#include <algorithm>
 #include <string_view>
 #include <type_traits>
 #include <unordered_map>
@@ -18,14 +19,25 @@ rpc_job make_rpc_job(std::vector<element> bag, uint32_t bucket,
   job.bucket = bucket;
   job.trigger = static_cast<uint8_t>(trigger);
   job.word_index.reserve(bag.size());
+  job.words.reserve(bag.size());
+  // Small bags (the usual batch sizes) look their words up in the list
+  // itself: no allocation per element; larger ones index them.
+  constexpr std::size_t small = 32;
   std::unordered_map<std::string_view, uint32_t> seen;
-  seen.reserve(bag.size());
+  if (bag.size() > small)
+    seen.reserve(bag.size());
   for (auto& e : bag) {
-    auto [i, added] = seen.emplace(e.word,
-                                   static_cast<uint32_t>(job.words.size()));
-    if (added)
+    auto index = static_cast<uint32_t>(job.words.size());
+    if (bag.size() <= small) {
+      auto i = std::find(job.words.begin(), job.words.end(), e.word);
+      if (i != job.words.end())
+        index = static_cast<uint32_t>(i - job.words.begin());
+    } else {
+      index = seen.emplace(e.word, index).first->second;
+    }
+    if (index == job.words.size())
       job.words.push_back(e.word);
-    job.word_index.push_back(i->second);
+    job.word_index.push_back(index);
   }
   job.elements = std::move(bag);
   return job;

@@ -15,11 +15,10 @@
 
 namespace rpcbatch {
 
-std::string output_json(std::string_view word, int32_t length) {
-  // Boost.JSON escapes the word; the rest is fixed text (no allocation but
-  // the result's).
-  std::string out;
-  out.reserve(word.size() + 28);
+void write_output_json(std::string& out, std::string_view word,
+                       int32_t length) {
+  // Boost.JSON escapes the word; the rest is fixed text.
+  out.clear();
   out += R"({"word":)";
   boost::json::serializer sr;
   boost::json::string_view sv{word.data(), word.size()};
@@ -28,8 +27,15 @@ std::string output_json(std::string_view word, int32_t length) {
   while (!sr.done())
     out += sr.read(buf);
   out += R"(,"length":)";
-  out += std::to_string(length);
+  char digits[16];
+  auto n = std::snprintf(digits, sizeof(digits), "%d", length);
+  out.append(digits, static_cast<std::size_t>(n));
   out += '}';
+}
+
+std::string output_json(std::string_view word, int32_t length) {
+  std::string out;
+  write_output_json(out, word, length);
   return out;
 }
 
@@ -177,9 +183,11 @@ void write_outputs(self_ptr self, std::vector<element> elements,
   auto n = static_cast<uint32_t>(elements.size());
   auto group = st.producer->open_group(n);
   std::string printed;
+  std::string value;
+  value.reserve(64);
   for (uint32_t i = 0; i < n; ++i) {
     auto& e = elements[i];
-    auto value = output_json(e.word, lengths[i]);
+    write_output_json(value, e.word, lengths[i]);
     auto code = st.producer->produce(st.cfg.output_topic, e.word, value,
                                      *group, i);
     if (code == 0) {

@@ -85,6 +85,11 @@ sink(sink_actor::stateful_pointer<sink_state> self, sink_config cfg,
 /// The output value: {"word":"...","length":N}.
 std::string output_json(std::string_view word, int32_t length);
 
+/// The same, written into `out` (cleared first), so that one buffer serves
+/// every output of a batch.
+void write_output_json(std::string& out, std::string_view word,
+                       int32_t length);
+
 /// A dead letter's value: the word (truncated to `max_word` bytes), its full
 /// size, its provenance (input topic, partition, offset, the word's index
 /// in its record, the record's timestamp) and the reason:
