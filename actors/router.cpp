@@ -33,9 +33,16 @@ void deliver(self_ptr self, const batcher_actor& to, word_batch batch) {
 std::vector<bool> route(self_ptr self, std::vector<element>& elements) {
   auto& st = self->state;
   auto n = static_cast<uint32_t>(st.buckets.size());
+  // Buckets first, so that every part is allocated once at its size.
+  std::vector<uint32_t> bucket(elements.size());
+  std::vector<uint32_t> sizes(n);
+  for (std::size_t i = 0; i < elements.size(); ++i)
+    ++sizes[bucket[i] = bucket_of(elements[i].word, n)];
   std::vector<word_batch> parts(n);
-  for (auto& e : elements)
-    parts[bucket_of(e.word, n)].elements.push_back(std::move(e));
+  for (uint32_t k = 0; k < n; ++k)
+    parts[k].elements.reserve(sizes[k]);
+  for (std::size_t i = 0; i < elements.size(); ++i)
+    parts[bucket[i]].elements.push_back(std::move(elements[i]));
   std::vector<bool> got(n);
   for (uint32_t k = 0; k < n; ++k) {
     auto& part = parts[k].elements;

@@ -1,5 +1,6 @@
 #include "actors/sink.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <limits>
 
@@ -140,6 +141,10 @@ struct group_outcome {
   void operator()(std::vector<delivery_failure> failures) {
     bool outputs = reasons.empty();
     delivery_ack ack;
+    auto delivered = elements.size()
+                     - std::min(failures.size(), elements.size());
+    ack.records.reserve(delivered);
+    ack.positions.reserve(delivered);
     undelivered_batch failed;
     auto now = now_ms();
     auto next = failures.begin();

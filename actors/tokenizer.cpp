@@ -21,6 +21,12 @@ std::size_t words_end(std::string_view text, std::size_t n) {
 
 word_batch tokenizer_state::split(const record_batch& batch) {
   word_batch out;
+  // Text averages well over four bytes a word (with its space): one
+  // allocation for the usual batch, a few doublings for the rare one.
+  std::size_t batch_bytes = 0;
+  for (auto& rec : batch.records)
+    batch_bytes += rec.value.size();
+  out.elements.reserve(batch_bytes / 4 + 1);
   for (auto& rec : batch.records) {
     auto index = rec.first_index;
     for_each_word(rec.value, [&](std::string_view w) {
