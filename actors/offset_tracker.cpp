@@ -4,11 +4,66 @@
 
 namespace rpcbatch {
 
+uint64_t& offset_tracker::entry::bits_of(uint32_t index) {
+  if (index < 64)
+    return first_bits;
+  if (more_bits.empty())
+    more_bits.resize((words - 1) / 64);
+  return more_bits[index / 64 - 1];
+}
+
+bool offset_tracker::entry::has(uint32_t index) const {
+  auto bit = uint64_t{1} << (index % 64);
+  if (index < 64)
+    return (first_bits & bit) != 0;
+  auto i = index / 64 - 1;
+  return i < more_bits.size() && (more_bits[i] & bit) != 0;
+}
+
+namespace {
+
+template <class Deque>
+auto* find_pending(Deque& pending, int64_t offset) {
+  auto i = std::lower_bound(pending.begin(), pending.end(), offset,
+                            [](auto& e, int64_t o) { return e.offset < o; });
+  return i == pending.end() || i->offset != offset || i->done() ? nullptr
+                                                                : &*i;
+}
+
+} // namespace
+
+offset_tracker::entry* offset_tracker::partition_state::find(int64_t offset) {
+  return find_pending(pending, offset);
+}
+
+const offset_tracker::entry*
+offset_tracker::partition_state::find(int64_t offset) const {
+  return find_pending(pending, offset);
+}
+
 uint32_t offset_tracker::dispatched(int32_t partition, int64_t offset,
                                     uint32_t words) {
   auto& ps = parts_[partition];
-  if (words > 0)
-    ps.pending.emplace(offset, entry{words, 0, 0, {}});
+  if (words > 0) {
+    auto& q = ps.pending;
+    if (q.empty() || q.back().offset < offset) {
+      q.push_back(entry{offset, words, 0, 0, 0, {}});
+      ++ps.open;
+    } else {
+      // Read again from an older offset: in place, unless it is pending.
+      auto i = std::lower_bound(q.begin(), q.end(), offset,
+                                [](auto& e, int64_t o) {
+                                  return e.offset < o;
+                                });
+      if (i == q.end() || i->offset != offset) {
+        q.insert(i, entry{offset, words, 0, 0, 0, {}});
+        ++ps.open;
+      } else if (i->done()) {
+        *i = entry{offset, words, 0, 0, 0, {}};
+        ++ps.open;
+      }
+    }
+  }
   if (ps.first < 0 || offset < ps.first)
     ps.first = offset;
   if (offset + 1 > ps.next)
@@ -32,11 +87,8 @@ offset_tracker::entry* offset_tracker::find(int32_t partition, int64_t offset,
   auto p = parts_.find(partition);
   if (p == parts_.end())
     return nullptr;
-  auto i = p->second.pending.find(offset);
-  if (i == p->second.pending.end())
-    return nullptr;
   ps = &p->second;
-  return &i->second;
+  return ps->find(offset);
 }
 
 void offset_tracker::sent(int32_t partition, int64_t offset, uint32_t epoch,
@@ -57,15 +109,13 @@ uint32_t offset_tracker::acked(const record_words& r,
   auto* e = find(r.partition, r.offset, r.epoch, ps);
   if (e == nullptr)
     return 0;
-  if (e->bits.empty())
-    e->bits.resize((e->words + 63) / 64);
   uint32_t fresh = 0;
   auto last = std::min(positions.size(), first + r.words);
   for (auto i = first; i < last; ++i) {
     auto index = positions[i];
     if (index >= e->sent)
       continue;
-    auto& word = e->bits[index / 64];
+    auto& word = e->bits_of(index);
     auto bit = uint64_t{1} << (index % 64);
     if ((word & bit) == 0) {
       word |= bit;
@@ -75,8 +125,12 @@ uint32_t offset_tracker::acked(const record_words& r,
   e->confirmed += fresh;
   ps->confirmed_words += fresh;
   words_in_flight_ -= fresh;
-  if (e->confirmed == e->words)
-    ps->pending.erase(r.offset);
+  if (e->done()) {
+    e->more_bits = {};
+    --ps->open;
+    while (!ps->pending.empty() && ps->pending.front().done())
+      ps->pending.pop_front();
+  }
   return fresh;
 }
 
@@ -85,7 +139,7 @@ std::optional<int64_t> offset_tracker::commit_point(int32_t partition) const {
   if (p == parts_.end() || p->second.next < 0)
     return std::nullopt;
   auto& ps = p->second;
-  return ps.pending.empty() ? ps.next : ps.pending.begin()->first;
+  return ps.pending.empty() ? ps.next : ps.pending.front().offset;
 }
 
 std::vector<partition_offset> offset_tracker::take_commits() {
@@ -105,12 +159,8 @@ bool offset_tracker::confirmed(const element& e) const {
   auto p = parts_.find(e.partition);
   if (epoch == epochs_.end() || epoch->second != e.epoch || p == parts_.end())
     return true;
-  auto i = p->second.pending.find(e.offset);
-  if (i == p->second.pending.end())
-    return true;
-  auto& bits = i->second.bits;
-  return e.index / 64 < bits.size()
-         && (bits[e.index / 64] & (uint64_t{1} << (e.index % 64))) != 0;
+  auto* entry = p->second.find(e.offset);
+  return entry == nullptr || entry->has(e.index);
 }
 
 std::vector<partition_done> offset_tracker::progress() const {
@@ -120,8 +170,9 @@ std::vector<partition_done> offset_tracker::progress() const {
     if (auto p = parts_.find(partition); p != parts_.end()) {
       d.below = commit_point(partition).value_or(0);
       d.next = std::max<int64_t>(p->second.next, 0);
-      for (auto& [offset, e] : p->second.pending)
-        d.pending.push_back(offset);
+      for (auto& e : p->second.pending)
+        if (!e.done())
+          d.pending.push_back(e.offset);
     }
     out.push_back(std::move(d));
   }
@@ -144,13 +195,13 @@ uint64_t offset_tracker::confirmed_words(int32_t partition) const {
 
 std::size_t offset_tracker::pending_records(int32_t partition) const {
   auto p = parts_.find(partition);
-  return p == parts_.end() ? 0 : p->second.pending.size();
+  return p == parts_.end() ? 0 : p->second.open;
 }
 
 std::size_t offset_tracker::pending_records() const {
   std::size_t n = 0;
   for (auto& [partition, ps] : parts_)
-    n += ps.pending.size();
+    n += ps.open;
   return n;
 }
 
@@ -160,7 +211,7 @@ void offset_tracker::forget(int32_t partition) {
     ++epochs_[partition];
     return;
   }
-  for (auto& [offset, e] : p->second.pending)
+  for (auto& e : p->second.pending)
     words_in_flight_ -= e.sent - e.confirmed;
   parts_.erase(p);
   ++epochs_[partition];

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <vector>
@@ -82,21 +83,39 @@ public:
 
 private:
   struct entry {
+    int64_t offset = 0;
     /// Words of the record, sent so far, confirmed so far.
     uint32_t words = 0;
     uint32_t sent = 0;
     uint32_t confirmed = 0;
-    /// Positions confirmed so far (a bit each).
-    std::vector<uint64_t> bits;
+    /// Positions confirmed so far, a bit each: the first 64 in place, the
+    /// rest (records of more words) on the heap.
+    uint64_t first_bits = 0;
+    std::vector<uint64_t> more_bits;
+
+    bool done() const {
+      return confirmed == words;
+    }
+    /// The word of bits that holds `index`'s bit.
+    uint64_t& bits_of(uint32_t index);
+    bool has(uint32_t index) const;
   };
 
   struct partition_state {
-    std::map<int64_t, entry> pending;
+    /// Records not done, and done ones above the first that is not, in
+    /// ascending offsets: the consumer reads in order, so records join at
+    /// the back and leave at the front (no allocation per record).
+    std::deque<entry> pending;
+    /// Entries of `pending` not done.
+    std::size_t open = 0;
     /// The lowest offset dispatched, and one past the highest.
     int64_t first = -1;
     int64_t next = -1;
     int64_t last_taken = -1;
     uint64_t confirmed_words = 0;
+
+    entry* find(int64_t offset);
+    const entry* find(int64_t offset) const;
   };
 
   /// The entry of a record of the current epoch, or null.
