@@ -56,6 +56,20 @@ void detach(self_ptr self, const caf::actor_addr& sink, const std::string& why) 
 
 } // namespace
 
+std::string batcher_host_state::refuse_attach(const sink_actor& snk,
+                                              uint32_t buckets) const {
+  if (snk == nullptr)
+    return "no sink";
+  if (buckets < 1 || buckets > max_buckets)
+    return std::to_string(buckets) + " buckets (1 to "
+           + std::to_string(max_buckets) + " allowed)";
+  if (attached.count(snk.address()) == 0
+      && attached.size() >= max_ingest_nodes)
+    return "already " + std::to_string(attached.size())
+           + " ingest nodes attached";
+  return {};
+}
+
 batcher_host_actor::behavior_type
 batcher_host(batcher_host_actor::stateful_pointer<batcher_host_state> self,
              batcher_config batcher_cfg, rpc_caller_config rpc_cfg,
@@ -82,8 +96,13 @@ batcher_host(batcher_host_actor::stateful_pointer<batcher_host_state> self,
   });
   return {
     [=](attach_atom, sink_actor& snk, uint32_t buckets)
-      -> std::vector<batcher_actor> {
+      -> caf::result<std::vector<batcher_actor>> {
       auto& st = self->state;
+      if (auto why = st.refuse_attach(snk, buckets); !why.empty()) {
+        ++st.attaches_refused;
+        log::warn("batcher-host", "attach refused: ", why);
+        return caf::make_error(caf::sec::invalid_argument, why);
+      }
       // Attached again (it lost one of the actors spawned for it): a fresh
       // set replaces the old one.
       detach(self, snk.address(), "attaches again");
@@ -131,6 +150,7 @@ batcher_host(batcher_host_actor::stateful_pointer<batcher_host_state> self,
                                 {"attachments", st.attachments},
                                 {"detachments", st.detachments},
                                 {"actors_lost", st.actors_lost},
+                                {"attaches_refused", st.attaches_refused},
                                 {"attached", st.attached.size()},
                                 {"joined", st.joined.size()},
                                 {"actors", actors}});

@@ -47,6 +47,16 @@ struct batcher_host_state {
   uint64_t detachments = 0;
   /// Attachments ended because one of their actors stopped.
   uint64_t actors_lost = 0;
+  /// Attaches refused as invalid (see refuse_attach).
+  uint64_t attaches_refused = 0;
+
+  /// At most this many ingest nodes attach at once: a peer cannot make the
+  /// host spawn without bound.
+  static constexpr std::size_t max_ingest_nodes = 64;
+
+  /// Why an attach must be refused (empty: it may go on): no sink, a number
+  /// of buckets outside 1..max_buckets, or too many ingest nodes.
+  std::string refuse_attach(const sink_actor& snk, uint32_t buckets) const;
 };
 
 batcher_host_actor::behavior_type

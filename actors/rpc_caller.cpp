@@ -29,10 +29,11 @@ bool answer_elements(const rpc_job& job, const std::vector<int32_t>& lengths,
   }
   for (std::size_t i = 0; i < lengths.size(); ++i) {
     auto& word = job.words[i];
-    if (lengths[i] < 0 || static_cast<std::size_t>(lengths[i]) > word.size()) {
+    if (lengths[i] < 0
+        || static_cast<std::size_t>(lengths[i]) > code_points(word)) {
       error = "resolveBatch answered length " + std::to_string(lengths[i])
-              + " for a word of " + std::to_string(word.size()) + " bytes ('"
-              + word.substr(0, 64) + "')";
+              + " for a word of " + std::to_string(code_points(word))
+              + " code point(s) ('" + word.substr(0, 64) + "')";
       return false;
     }
   }

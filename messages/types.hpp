@@ -11,6 +11,10 @@
 
 namespace rpcbatch {
 
+/// The most buckets (batchers per ingest node) a node runs or spawns for a
+/// peer.
+inline constexpr uint32_t max_buckets = 256;
+
 /// One consumed Kafka record with its provenance.
 struct input_record {
   int32_t partition = 0;

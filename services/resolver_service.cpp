@@ -359,13 +359,6 @@ void serve(call_context& shared, grpc::ServerCompletionQueue* cq) {
 
 } // namespace
 
-std::size_t code_points(std::string_view utf8) {
-  std::size_t n = 0;
-  for (unsigned char c : utf8)
-    n += (c & 0xC0) != 0x80;
-  return n;
-}
-
 struct resolver_server::impl {
   resolver_options opts;
   std::mutex mtx; // serialises start() and stop()

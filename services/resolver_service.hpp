@@ -73,8 +73,4 @@ private:
   std::unique_ptr<impl> impl_;
 };
 
-/// The length of a UTF-8 string as Python's len() of the decoded str: the
-/// number of bytes that are not continuation bytes (10xxxxxx).
-std::size_t code_points(std::string_view utf8);
-
 } // namespace rpcbatch

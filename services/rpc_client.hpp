@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace rpcbatch {
@@ -64,6 +65,16 @@ const char* rpc_code_name(int code);
 /// lengths by input check them first (the rpc-caller checks more, see
 /// answer_elements()).
 void check_batch_size(rpc_result& result, std::size_t inputs);
+
+/// The length of a UTF-8 string as Python's len() of the decoded str: the
+/// number of bytes that are not continuation bytes (10xxxxxx). The
+/// contract's answer for a word; no answer can be longer.
+inline std::size_t code_points(std::string_view utf8) {
+  std::size_t n = 0;
+  for (unsigned char c : utf8)
+    n += (c & 0xC0) != 0x80;
+  return n;
+}
 
 /// The gRPC metadata key of a resolveBatch call's batch id: the same for
 /// every attempt of one batch, so that a server can recognise a retry.

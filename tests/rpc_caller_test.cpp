@@ -367,35 +367,38 @@ TEST_CASE_FIXTURE(rpc_caller_fixture,
   auto aut = make();
   for (auto w : {"one", "two", "three", "four", "five", "six"})
     send(aut, make_job({w, "ab"}));
-  REQUIRE(transport->calls.size() == 6);
+  send(aut, make_job({"h\xc3\xa9llo"})); // 6 bytes, 5 code points
+  REQUIRE(transport->calls.size() == 7);
   answer(0, failure(invalid_argument, "word 'one' rejected"));
   answer(1, failure(out_of_range, "too long"));
   answer(2, lengths({5}));         // one length for two words
   answer(3, lengths({4, -1}));     // negative
   answer(4, lengths({4, 3}));      // "ab" has 2 bytes
   answer(5, lengths({3, 2}));      // right
-  REQUIRE(failed->size() == 5);
+  answer(6, lengths({6}));         // longer than the word in code points
+  REQUIRE(failed->size() == 6);
   auto reason = [&](std::size_t i) { return failed->at(i).reason; };
   CHECK(reason(0) == "INVALID_ARGUMENT: word 'one' rejected");
   CHECK(reason(1) == "OUT_OF_RANGE: too long");
   CHECK(reason(2) == "resolveBatch answered 1 lengths for 2 words");
-  CHECK(contains(reason(3), "length -1 for a word of 2 bytes"));
-  CHECK(contains(reason(4), "length 3 for a word of 2 bytes ('ab')"));
-  for (auto& f : *failed)
-    CHECK(f.elements.size() == 2);
+  CHECK(contains(reason(3), "length -1 for a word of 2 code point(s)"));
+  CHECK(contains(reason(4), "length 3 for a word of 2 code point(s) ('ab')"));
+  CHECK(contains(reason(5), "length 6 for a word of 5 code point(s)"));
+  for (std::size_t i = 0; i < 5; ++i)
+    CHECK(failed->at(i).elements.size() == 2);
   REQUIRE(resolved->size() == 1);
   CHECK(resolved->at(0).lengths == std::vector<int32_t>{3, 2});
   // No retry, no waiting, and the breaker stays closed: the target answered.
   advance(60s);
-  CHECK(transport->calls.size() == 6);
+  CHECK(transport->calls.size() == 7);
   auto st = status(aut);
-  CHECK(st.at("permanent_failures").to_number<uint64_t>() == 5);
-  CHECK(st.at("dead_letter_jobs").to_number<uint64_t>() == 5);
+  CHECK(st.at("permanent_failures").to_number<uint64_t>() == 6);
+  CHECK(st.at("dead_letter_jobs").to_number<uint64_t>() == 6);
   CHECK(st.at("retries").to_number<uint64_t>() == 0);
   CHECK(st.at("breaker").as_string() == "closed");
   CHECK(st.at("words_waiting").to_number<uint64_t>() == 0);
   auto& errors = st.at("errors_by_code").as_object();
-  CHECK(errors.at("BAD_REPLY").to_number<uint64_t>() == 3);
+  CHECK(errors.at("BAD_REPLY").to_number<uint64_t>() == 4);
   CHECK(errors.at("INVALID_ARGUMENT").to_number<uint64_t>() == 1);
   CHECK(errors.at("OUT_OF_RANGE").to_number<uint64_t>() == 1);
 }

@@ -110,8 +110,8 @@ std::string validate(node_options& o) {
   if (!positive(o.max_wait_secs) || o.max_wait_secs > 86400)
     return "--max-wait-secs must be a number of seconds above 0 and at most "
            "86400";
-  if (o.buckets < 1 || o.buckets > 256)
-    return "--buckets must be between 1 and 256";
+  if (o.buckets < 1 || o.buckets > max_buckets)
+    return "--buckets must be between 1 and " + std::to_string(max_buckets);
   if (o.rpc_deadline_ms < 1 || o.rpc_max_inflight < 1)
     return "--rpc-deadline-ms and --rpc-max-inflight must be at least 1";
   if (!std::isfinite(o.rpc_give_up_secs) || o.rpc_give_up_secs < 0

@@ -1,0 +1,102 @@
+// The batcher host takes an attach from a peer only if it makes sense: a
+// sink, 1..max_buckets buckets, and at most max_ingest_nodes ingest nodes.
+#include "actors/batcher_host.hpp"
+
+#include <doctest/doctest.h>
+
+#include <boost/json/parse.hpp>
+
+#include "services/rpc_client.hpp"
+#include "tests/fixture.hpp"
+
+using namespace rpcbatch;
+
+namespace {
+
+sink_actor spawn_sink(caf::actor_system& sys) {
+  return sys.spawn([]() -> sink_actor::behavior_type {
+    return {
+      [](source_actor&) {},
+      [](resolved_batch&) {},
+      [](failed_batch&) {},
+      [](undelivered_batch&) {},
+      [](retry_atom) {},
+      [](status_atom) { return std::string{"{}"}; },
+    };
+  });
+}
+
+struct host_fixture : test::deterministic {
+  // No call is made: the client is never asked to connect.
+  std::shared_ptr<rpc_client> client
+    = std::make_shared<rpc_client>("127.0.0.1:1");
+  batcher_host_actor aut = sys.spawn(batcher_host, batcher_config{},
+                                     rpc_caller_config{}, client);
+
+  /// The number of batchers an attach got, or the error's text.
+  std::string attach(const sink_actor& sink, uint32_t buckets) {
+    auto result = std::make_shared<std::string>();
+    sys.spawn([=](caf::event_based_actor* self) {
+      self->request(aut, caf::infinite, attach_atom::value, sink, buckets)
+        .then(
+          [=](std::vector<batcher_actor>& bs) {
+            *result = std::to_string(bs.size());
+          },
+          [=](caf::error& err) { *result = sys.render(err); });
+    });
+    run();
+    return *result;
+  }
+
+  uint64_t field(const char* name) {
+    auto text = ask<std::string>(aut, status_atom::value);
+    return boost::json::parse(text).at(name).to_number<uint64_t>();
+  }
+
+  ~host_fixture() {
+    caf::anon_send_exit(aut, caf::exit_reason::user_shutdown);
+    run();
+  }
+};
+
+} // namespace
+
+TEST_CASE_FIXTURE(host_fixture,
+                  "batcher host: attaches without a sink or with a number "
+                  "of buckets out of range are refused, nothing is spawned") {
+  auto sink = spawn_sink(sys);
+  CHECK(attach(sink, 0).find("0 buckets") != std::string::npos);
+  CHECK(attach(sink, UINT32_MAX).find("buckets (1 to 256 allowed)")
+        != std::string::npos);
+  CHECK(attach(sink, max_buckets + 1) != std::to_string(max_buckets + 1));
+  CHECK(attach(sink_actor{}, 4).find("no sink") != std::string::npos);
+  CHECK(field("attaches_refused") == 4);
+  CHECK(field("actors") == 0);
+  CHECK(attach(sink, 4) == "4");
+  CHECK(field("actors") == 5); // an rpc-caller and four batchers
+  caf::anon_send_exit(sink, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE_FIXTURE(host_fixture,
+                  "batcher host: one set per ingest node, and a bounded "
+                  "number of ingest nodes") {
+  auto first = spawn_sink(sys);
+  CHECK(attach(first, 2) == "2");
+  CHECK(attach(first, 2) == "2"); // attaches again: replaces its set
+  CHECK(field("attached") == 1);
+  CHECK(field("actors") == 3);
+  std::vector<sink_actor> sinks{first};
+  for (std::size_t i = 1; i < batcher_host_state::max_ingest_nodes; ++i) {
+    sinks.push_back(spawn_sink(sys));
+    REQUIRE(attach(sinks.back(), 1) == "1");
+  }
+  auto one_more = spawn_sink(sys);
+  CHECK(attach(one_more, 1).find("ingest nodes attached")
+        != std::string::npos);
+  CHECK(field("attached") == batcher_host_state::max_ingest_nodes);
+  // An attached node may still attach again.
+  CHECK(attach(first, 1) == "1");
+  sinks.push_back(one_more);
+  for (auto& s : sinks)
+    caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+}
