@@ -93,9 +93,8 @@ private:
   kafka_consumer& owner_;
 };
 
-kafka_consumer::kafka_consumer(consumer_options opts)
-  : opts_(std::move(opts)) {
-  std::map<std::string, std::string> all{
+std::map<std::string, std::string> consumer_defaults() {
+  return {
     {"enable.auto.commit", "false"},
     {"enable.auto.offset.store", "false"},
     {"enable.partition.eof", "true"},
@@ -111,6 +110,11 @@ kafka_consumer::kafka_consumer(consumer_options opts)
     // second.
     {"fetch.wait.max.ms", "10"},
   };
+}
+
+kafka_consumer::kafka_consumer(consumer_options opts)
+  : opts_(std::move(opts)) {
+  auto all = consumer_defaults();
   for (auto& [k, v] : opts_.properties)
     all[k] = v;
   // librdkafka must not choose a start offset on its own: its

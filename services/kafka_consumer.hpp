@@ -55,6 +55,12 @@ struct consumer_options {
   std::string on_offset_out_of_range = "earliest";
 };
 
+/// The librdkafka properties the consumer sets unless
+/// consumer_options::properties overrides them (fetch.wait.max.ms, the
+/// prefetch bound, manual commits, partition ends); auto.offset.reset is
+/// always "error" on top. For tools that want to consume like the node.
+std::map<std::string, std::string> consumer_defaults();
+
 /// Called on the poll thread.
 struct consumer_events {
   std::function<void(record_batch&&)> records;
