@@ -202,6 +202,10 @@ public:
     return xs_.empty() ? 0 : *std::max_element(xs_.begin(), xs_.end());
   }
 
+  bool empty() const {
+    return xs_.empty();
+  }
+
 private:
   std::vector<double> xs_;
 };
@@ -553,6 +557,11 @@ void print_backlog(const std::vector<backlog_row>& backlog,
     auto cache = r.cache_entries == 0
                    ? std::string{"off"}
                    : grouped(static_cast<double>(r.cache_entries));
+    if (r.words_per_s.empty()) {
+      rows.push_back({r.node->label, std::to_string(r.batch), cache,
+                      "failed", "-", "-", "-", "-", "-", "-"});
+      continue;
+    }
     rows.push_back({r.node->label, std::to_string(r.batch), cache,
                     cell(r.words_per_s),
                     two_decimals(r.words_per_s.median() / ceiling),
@@ -607,7 +616,13 @@ public:
       std::printf("-- round %d of %d\n", round, opts_.rounds);
       measure_ceilings();
       for (auto& row : backlog_)
-        backlog_run(row);
+        try {
+          backlog_run(row);
+        } catch (const std::exception& e) {
+          // A node that cannot run a row (say, an older build without the
+          // cache) leaves that row "failed", not the whole table.
+          std::printf("%s\n", e.what());
+        }
       if (opts_.steady_rate > 0)
         for (auto& row : steady_)
           steady_run(row);
