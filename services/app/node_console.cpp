@@ -15,6 +15,7 @@
 #include "services/env_config.hpp"
 #include "services/log.hpp"
 #include "services/rpc_client.hpp"
+#include "services/secrets.hpp"
 
 #ifndef RPCBATCH_VERSION
 #define RPCBATCH_VERSION "unknown"
@@ -54,7 +55,7 @@ boost::json::object options_in_effect(const caf::config_option_set& options) {
       auto text = caf::to_string(*value);
       if (text.size() >= 2 && text.front() == '"' && text.back() == '"')
         text = text.substr(1, text.size() - 2);
-      out[name] = text;
+      out[name] = printable(name, text);
     }
   }
   return out;
