@@ -7,6 +7,7 @@
 #include <caf/settings.hpp>
 
 #include "services/cli.hpp"
+#include "services/secrets.hpp"
 
 extern char** environ;
 
@@ -16,6 +17,7 @@ namespace {
 
 constexpr std::string_view kafka_prefix = "KAFKA_";
 constexpr std::string_view config_file = "config-file";
+constexpr std::string_view file_suffix = "_FILE";
 
 /// Whether `args` sets option `name` (--name or --name=...).
 bool on_command_line(const std::vector<std::string>& args,
@@ -56,32 +58,57 @@ env_settings read_env(const std::vector<std::string>& environment,
     option_of.emplace(env_name(name), name);
   env_settings out;
   std::vector<std::string> unknown;
+  std::map<std::string, std::string> set_by; // option or property -> variable
+  auto once = [&](const std::string& target, const std::string& variable) {
+    auto [i, fresh] = set_by.emplace(target, variable);
+    if (!fresh)
+      throw cli_error(i->second + " and " + variable
+                      + " both set the same option: keep one");
+  };
   for (auto& entry : environment) {
     if (entry.compare(0, env_prefix.size(), env_prefix) != 0)
       continue;
     auto eq = entry.find('=');
     auto variable = entry.substr(0, eq);
     auto value = eq == std::string::npos ? std::string{} : entry.substr(eq + 1);
-    std::string_view rest{variable};
+    // RPCBATCH_NAME_FILE names the file of RPCBATCH_NAME's value, unless it
+    // is an option's own variable (RPCBATCH_CONFIG_FILE).
+    auto base = variable;
+    auto in_file = option_of.count(variable) == 0
+                   && base.size() > file_suffix.size()
+                   && base.compare(base.size() - file_suffix.size(),
+                                   file_suffix.size(), file_suffix)
+                        == 0;
+    if (in_file)
+      base.resize(base.size() - file_suffix.size());
+    auto text = [&] {
+      return in_file ? read_value_file(value, variable)
+                     : value_or_file(value, variable);
+    };
+    auto from_file = in_file || names_file(value);
+    std::string_view rest{base};
     rest.remove_prefix(env_prefix.size());
     if (rest.size() > kafka_prefix.size()
         && rest.compare(0, kafka_prefix.size(), kafka_prefix) == 0) {
       rest.remove_prefix(kafka_prefix.size());
-      out.kafka[kafka_property(rest)] = value;
+      auto property = kafka_property(rest);
+      once("--kafka." + property, variable);
+      out.kafka[property] = text();
       continue;
     }
-    auto i = option_of.find(variable);
+    auto i = option_of.find(base);
     if (i == option_of.end()) {
       unknown.push_back(variable);
       continue;
     }
     auto& option = i->second;
+    once(option, variable);
     if (on_command_line(args, option))
       continue;
     if (option == config_file)
-      out.arguments.push_back("--" + option + "=" + value);
+      out.arguments.push_back("--" + option + "=" + text());
     else
-      out.values.push_back({variable, option, value});
+      out.values.push_back({variable, option, text(), from_file});
   }
   if (!unknown.empty()) {
     std::sort(unknown.begin(), unknown.end());
@@ -161,6 +188,54 @@ void check_config_file(const std::string& path,
   }
 }
 
+/// Takes --NAME=@PATH and --NAME=@@TEXT off `args` for the options in
+/// `opts`: they are stored after CAF's parser ran, which would unquote and
+/// trim a string. The config file's path stays, for CAF needs it first.
+std::vector<env_value> take_file_arguments(std::vector<std::string>& args,
+                                           const caf::config_option_set& opts) {
+  std::vector<env_value> out;
+  std::vector<std::string> rest;
+  for (auto& arg : args) {
+    auto eq = arg.find("=@");
+    auto name = eq == std::string::npos || arg.compare(0, 2, "--") != 0
+                  ? std::string{}
+                  : arg.substr(2, eq - 2);
+    if (name.empty() || opts.cli_long_name_lookup(name) == nullptr) {
+      rest.push_back(arg);
+      continue;
+    }
+    auto given = arg.substr(eq + 1);
+    auto value = value_or_file(given, "--" + name);
+    if (name == config_file)
+      rest.push_back("--" + name + "=" + value);
+    else
+      out.push_back({"--" + name, name, value, names_file(given)});
+  }
+  args = std::move(rest);
+  return out;
+}
+
+/// Stores `x` as CAF's parser stores --NAME=VALUE, but a string option
+/// takes a value from a file as it is.
+void store(const caf::config_option_set& opts, caf::settings& content,
+           const env_value& x) {
+  auto opt = opts.cli_long_name_lookup(x.option);
+  auto type = opt->type_name();
+  if (x.from_file && type == "string") {
+    caf::config_value text{x.value};
+    opt->store(text);
+    caf::put(content, x.option, std::move(text));
+    return;
+  }
+  auto parsed = opt->parse(x.value);
+  if (!parsed)
+    throw cli_error(x.variable + "='" + printable(x.option, x.value)
+                    + "' is not a valid "
+                    + std::string{type.begin(), type.end()} + " for --"
+                    + x.option);
+  caf::put(content, x.option, std::move(*parsed));
+}
+
 } // namespace
 
 caf::error parse_with_env(caf::actor_system_config& cfg,
@@ -169,24 +244,22 @@ caf::error parse_with_env(caf::actor_system_config& cfg,
                           const std::vector<std::string>& environment,
                           std::map<std::string, std::string>& kafka) {
   auto env = read_env(environment, env_option_names(opts), args);
-  args.insert(args.begin(), env.arguments.begin(), env.arguments.end());
-  if (auto err = cfg.parse(args))
+  auto caf_args = args;
+  auto from_files = take_file_arguments(caf_args, opts);
+  caf_args.insert(caf_args.begin(), env.arguments.begin(),
+                  env.arguments.end());
+  if (auto err = cfg.parse(caf_args))
     return err;
   if (cfg.cli_helptext_printed)
     return {};
   check_config_file(cfg.config_file_path, opts, args, cfg.content);
   // Over the config file's values, as CAF's parser stores --name=value.
-  for (auto& x : env.values) {
-    auto opt = opts.cli_long_name_lookup(x.option);
-    auto parsed = opt->parse(x.value);
-    if (!parsed) {
-      auto type = opt->type_name();
-      throw cli_error(x.variable + "='" + x.value + "' is not a valid "
-                      + std::string{type.begin(), type.end()} + " for --"
-                      + x.option);
-    }
-    caf::put(cfg.content, x.option, std::move(*parsed));
-  }
+  for (auto& x : env.values)
+    store(opts, cfg.content, x);
+  for (auto& x : from_files)
+    store(opts, cfg.content, x);
+  for (auto& [name, value] : kafka)
+    value = value_or_file(value, "--kafka." + name);
   kafka.insert(env.kafka.begin(), env.kafka.end());
   return {};
 }

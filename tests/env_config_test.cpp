@@ -1,16 +1,22 @@
 // RPCBATCH_* environment variables (services/env_config.hpp): the mapping
 // from variables to options, the precedence command line > environment >
 // config file > default on the node's own configuration, the example config
-// in deploy/, and a node process configured by its environment alone.
+// in deploy/, values from files (@PATH, RPCBATCH_NAME_FILE) and secrets kept
+// out of what is printed, and node processes configured by their
+// environment and given secrets in files.
 #include "services/env_config.hpp"
 
+#include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 
 #include <doctest/doctest.h>
+#include <httplib.h>
 
 #include "services/app/node_app.hpp"
 #include "services/cli.hpp"
+#include "services/secrets.hpp"
 #include "tests/harness.hpp"
 
 using namespace std::chrono_literals;
@@ -222,6 +228,120 @@ TEST_CASE("env_config: a bad value names its variable") {
   CHECK_THROWS_AS(parsed_node({}, {"RPCBATCH_BOUNDED=yes"}), cli_error);
 }
 
+TEST_CASE("env_config: a value '@PATH' is the content of PATH without its "
+          "trailing line end, '@@' stands for '@'") {
+  temp_config secret{" pass \"word\" \n"};
+  temp_config size{"7\r\n"};
+  temp_config target{"h:1\n"};
+  parsed_node n{{"--openssl.passphrase=@" + secret.path,
+                 "--batch-size=@" + size.path, "--group-id=@@g"},
+                {"RPCBATCH_RPC_TARGET=@" + target.path},
+                {{"sasl.password", "@" + secret.path}, {"client.id", "@@c"}}};
+  REQUIRE_MESSAGE(n.error.empty(), n.error);
+  // A string option takes the text as it is: no unquoting, no trimming.
+  CHECK(n.cfg.openssl_passphrase == " pass \"word\" ");
+  CHECK(n.cfg.opts.batch_size == 7);
+  CHECK(n.cfg.opts.group_id == "@g");
+  CHECK(n.cfg.opts.rpc_target == "h:1");
+  CHECK(n.cfg.opts.kafka["sasl.password"] == " pass \"word\" ");
+  CHECK(n.cfg.opts.kafka["client.id"] == "@c");
+  CHECK(value_or_file("plain", "x") == "plain");
+  CHECK(value_or_file("", "x").empty());
+}
+
+TEST_CASE("env_config: RPCBATCH_NAME_FILE holds the path of the value of "
+          "RPCBATCH_NAME") {
+  temp_config secret{"s3cret\n"};
+  temp_config size{"5"};
+  auto env = read_env({"RPCBATCH_KAFKA_SASL_PASSWORD_FILE=" + secret.path,
+                       "RPCBATCH_BATCH_SIZE_FILE=" + size.path,
+                       "RPCBATCH_CONFIG_FILE=/etc/rpcbatch/rpcbatch.conf"},
+                      node_names, {});
+  CHECK(env.kafka
+        == std::map<std::string, std::string>{{"sasl.password", "s3cret"}});
+  REQUIRE(env.values.size() == 1);
+  CHECK(env.values[0].variable == "RPCBATCH_BATCH_SIZE_FILE");
+  CHECK(env.values[0].option == "batch-size");
+  CHECK(env.values[0].value == "5");
+  // RPCBATCH_CONFIG_FILE is the option --config-file itself.
+  CHECK(env.arguments
+        == std::vector<std::string>{
+          "--config-file=/etc/rpcbatch/rpcbatch.conf"});
+  parsed_node n{{}, {"RPCBATCH_OPENSSL_PASSPHRASE_FILE=" + secret.path}};
+  REQUIRE_MESSAGE(n.error.empty(), n.error);
+  CHECK(n.cfg.openssl_passphrase == "s3cret");
+  // The command line wins; the variable's file is not even read.
+  auto cli = read_env({"RPCBATCH_BATCH_SIZE_FILE=/nonexistent/size"},
+                      node_names, {"--batch-size=3"});
+  CHECK(cli.values.empty());
+  try {
+    read_env({"RPCBATCH_BATCH_SIZE=4",
+              "RPCBATCH_BATCH_SIZE_FILE=" + size.path},
+             node_names, {});
+    FAIL("no error");
+  } catch (const cli_error& e) {
+    std::string what = e.what();
+    CHECK_MESSAGE(contains(what, "RPCBATCH_BATCH_SIZE and "
+                                 "RPCBATCH_BATCH_SIZE_FILE"),
+                  what);
+  }
+}
+
+TEST_CASE("env_config: a value file that cannot be read is an error naming "
+          "the option or variable and the path") {
+  const std::string missing = "/nonexistent/rpcbatch-secret";
+  auto error_of = [](const std::function<void()>& parse) {
+    try {
+      parse();
+    } catch (const cli_error& e) {
+      return std::string{e.what()};
+    }
+    return std::string{"no error"};
+  };
+  for (auto& [what, named] : std::vector<
+         std::pair<std::function<void()>, std::string>>{
+         {[&] { parsed_node({"--openssl.passphrase=@" + missing}, {}); },
+          "--openssl.passphrase"},
+         {[&] { parsed_node({}, {}, {{"sasl.password", "@" + missing}}); },
+          "--kafka.sasl.password"},
+         {[&] {
+            read_env({"RPCBATCH_KAFKA_SASL_PASSWORD_FILE=" + missing},
+                     node_names, {});
+          },
+          "RPCBATCH_KAFKA_SASL_PASSWORD_FILE"},
+         {[&] {
+            read_env({"RPCBATCH_RPC_TARGET=@" + missing}, node_names, {});
+          },
+          "RPCBATCH_RPC_TARGET"}}) {
+    auto error = error_of(what);
+    CHECK_MESSAGE(contains(error, "cannot read " + named + " from '" + missing
+                                    + "': No such file or directory"),
+                  error);
+  }
+}
+
+TEST_CASE("env_config: secrets are known by their names and masked where "
+          "options are printed") {
+  for (auto name : {"sasl.password", "ssl.key.password",
+                    "ssl.keystore.password", "sasl.oauthbearer.client.secret",
+                    "consumer.sasl.password", "ssl.key.pem", "sasl.username",
+                    "sasl.oauthbearer.config", "openssl.passphrase"})
+    CHECK_MESSAGE(is_secret(name), name);
+  for (auto name : {"batch-size", "bootstrap-servers", "security.protocol",
+                    "group-id", "openssl.cafile", "client.id"})
+    CHECK_FALSE_MESSAGE(is_secret(name), name);
+  CHECK(printable("sasl.password", "pw") == "(secret)");
+  CHECK(printable("sasl.password", "").empty());
+  CHECK(printable("client.id", "c") == "c");
+  // --dump-config prints dump_content().
+  parsed_node n{{"--openssl.passphrase=s3cret", "--openssl.cafile=ca.pem"},
+                {}};
+  REQUIRE(n.error.empty());
+  auto dump = n.cfg.dump_content();
+  CHECK(caf::get_or(dump, "openssl.passphrase", std::string{}) == "(secret)");
+  CHECK(caf::get_or(dump, "openssl.cafile", std::string{}) == "ca.pem");
+}
+
 TEST_CASE("env_config: the node accepts deploy/rpcbatch.conf, whose values "
           "are the defaults but for the container addresses") {
   parsed_node n{{"--config-file=" RPCBATCH_SOURCE_DIR "/deploy/rpcbatch.conf"},
@@ -309,6 +429,75 @@ TEST_CASE("node env: unknown variables and bad values exit 2 naming the "
     INFO(b.variable, " -> exit ", r.exit_code, ", stderr: ", r.err);
     CHECK(r.exit_code == 2);
     CHECK(contains(r.err, b.named));
+  }
+}
+
+TEST_CASE("node env: secrets given in files appear nowhere in the node's "
+          "output, console or /metrics; a missing file exits 2") {
+  environment env;
+  const std::string kafka_secret = "kafka-secret-2c9f41";
+  const std::string kafka_user = "kafka-user-5a3b07";
+  const std::string tls_secret = "tls-secret-7d1e88";
+  temp_config password{kafka_secret + "\n"};
+  temp_config user{kafka_user + "\n"};
+  temp_config passphrase{tls_secret + "\n"};
+  auto command = env.node_command(
+    {"--kafka.sasl.password=@" + password.path, "--http-port=0",
+     "--console-port=0", "--log-level=debug", "--kafka.debug=conf"});
+  command.insert(command.begin(),
+                 {"/usr/bin/env",
+                  "RPCBATCH_KAFKA_SASL_USERNAME_FILE=" + user.path,
+                  "RPCBATCH_OPENSSL_PASSPHRASE_FILE=" + passphrase.path});
+  child_process node{command};
+  auto http = listening_address(node, "rpcbatch-node http");
+  auto console = listening_address(node, "rpcbatch-node console");
+  INFO("node stderr: ", tail(node.err()));
+  auto [host, port] = split_host_port(http);
+  std::string metrics;
+  REQUIRE(wait_until(
+    [&, port = port] {
+      httplib::Client client{"127.0.0.1", port};
+      auto r = client.Get("/metrics");
+      metrics = r && r->status == 200 ? r->body : "";
+      return !metrics.empty();
+    },
+    30s, 100ms));
+  auto nodes = run_process({std::string{RPCBATCH_BIN_DIR} + "/rpcbatch-console",
+                            "--connect=" + console, "--json", "nodes"},
+                           "", 30s);
+  CHECK(nodes.exit_code == 0);
+  CHECK(contains(nodes.out, "\"bootstrap-servers\""));
+  auto dump = run_process({node_binary(), "--dump-config",
+                           "--openssl.passphrase=" + tls_secret},
+                          "", 30s);
+  CHECK(dump.exit_code == 0);
+  CHECK(contains(dump.out, "passphrase = \"(secret)\""));
+  node.signal(SIGTERM);
+  REQUIRE(node.wait(60s) == 0);
+  node.wait_output_closed(10s);
+  // librdkafka got them, and printed them redacted (--kafka.debug=conf).
+  CHECK(contains(node.out() + node.err(), "sasl.username = [redacted]"));
+  CHECK(contains(node.out() + node.err(), "sasl.password = [redacted]"));
+  for (auto& secret : {kafka_secret, kafka_user, tls_secret}) {
+    CHECK_FALSE(contains(node.out() + node.err(), secret));
+    CHECK_FALSE(contains(metrics, secret));
+    CHECK_FALSE(contains(nodes.out + nodes.err, secret));
+    CHECK_FALSE(contains(dump.out + dump.err, secret));
+  }
+  // The files are read: one that is missing stops the node at once.
+  for (auto& [args, named] : std::vector<
+         std::pair<std::vector<std::string>, std::string>>{
+         {{"--kafka.sasl.password=@/nonexistent/pw"}, "--kafka.sasl.password"},
+         {{"RPCBATCH_KAFKA_SASL_PASSWORD_FILE=/nonexistent/pw"},
+          "RPCBATCH_KAFKA_SASL_PASSWORD_FILE"}}) {
+    auto argv = args[0].compare(0, 2, "--") == 0
+                  ? std::vector<std::string>{node_binary(), args[0]}
+                  : env_only(args);
+    auto r = run_process(argv, "", 30s);
+    CHECK(r.exit_code == 2);
+    CHECK_MESSAGE(contains(r.err, "cannot read " + named
+                                    + " from '/nonexistent/pw'"),
+                  r.err);
   }
 }
 

@@ -28,6 +28,7 @@
 #include "services/log.hpp"
 #include "services/resolver_service.hpp"
 #include "services/rpc_client.hpp"
+#include "services/secrets.hpp"
 #include "services/signals.hpp"
 #include "services/textgen.hpp"
 
@@ -99,6 +100,28 @@ node_config::node_config() {
     .add(opts.join, "join",
          "ingest nodes a batcher node offers itself to: HOST:PORT,...");
   add_console_options(custom_options_, console);
+}
+
+namespace {
+
+/// Masks the non-empty values of secrets in `xs` (names qualified by
+/// `prefix`, e.g. "openssl.").
+void mask_secrets(caf::settings& xs, const std::string& prefix) {
+  for (auto& [key, value] : xs) {
+    auto name = prefix + std::string{key.begin(), key.end()};
+    if (auto sub = caf::get_if<caf::settings>(&value))
+      mask_secrets(*sub, name + ".");
+    else if (is_secret(name) && value != caf::config_value{std::string{}})
+      value = caf::config_value{std::string{"(secret)"}};
+  }
+}
+
+} // namespace
+
+caf::settings node_config::dump_content() const {
+  auto out = caf::actor_system_config::dump_content();
+  mask_secrets(out, "");
+  return out;
 }
 
 std::string validate(node_options& o) {
@@ -264,6 +287,9 @@ std::string describe_parse_error(const std::string& rendered) {
     return "bad command line: " + rendered;
   auto from = at + key.size();
   auto arg = rendered.substr(from, rendered.find('"', from) - from);
+  if (auto eq = arg.find('='); eq != std::string::npos && eq > 2)
+    arg = arg.substr(0, eq + 1)
+          + printable(arg.substr(2, eq - 2), arg.substr(eq + 1));
   auto what = rendered.substr(open + 1, comma - open - 1);
   auto kind = what == "not_an_option" ? "unknown option" : "bad value in";
   return std::string{kind} + " '" + arg + "' (" + what + ")";

@@ -74,6 +74,9 @@ public:
   const caf::config_option_set& options() const {
     return custom_options_;
   }
+
+  /// What --dump-config prints: CAF's dump with secrets masked.
+  caf::settings dump_content() const override;
 };
 
 /// Checks values and fills derived defaults (group id, dead-letter topic);

@@ -1,18 +1,21 @@
 #include "services/app/node_console.hpp"
 
+#include <condition_variable>
 #include <iostream>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 
 #include <caf/config_option_adder.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
-#include <httplib.h>
 
+#include "services/app/http_server.hpp"
 #include "services/app/node_app.hpp"
 #include "services/env_config.hpp"
 #include "services/log.hpp"
 #include "services/rpc_client.hpp"
+#include "services/secrets.hpp"
 
 #ifndef RPCBATCH_VERSION
 #define RPCBATCH_VERSION "unknown"
@@ -52,7 +55,7 @@ boost::json::object options_in_effect(const caf::config_option_set& options) {
       auto text = caf::to_string(*value);
       if (text.size() >= 2 && text.front() == '"' && text.back() == '"')
         text = text.substr(1, text.size() - 2);
-      out[name] = text;
+      out[name] = printable(name, text);
     }
   }
   return out;
@@ -70,73 +73,130 @@ int port_number(int port, const char* option) {
 
 } // namespace
 
-/// The HTTP endpoints on their own threads (cpp-httplib): /metrics asks the
-/// inspector; /readyz asks it too and checks the RPC channel.
+namespace {
+
+/// How often the HTTP endpoints' answers are refreshed.
+constexpr auto refresh_interval = std::chrono::seconds(1);
+
+/// How long the refresh waits for the inspector, and for the RPC channel.
+constexpr auto inspector_timeout = std::chrono::seconds(2);
+constexpr auto rpc_timeout = std::chrono::milliseconds(200);
+
+/// What /readyz and /metrics answer.
+struct http_answers {
+  bool ready = false;
+  std::string readiness = "not checked yet\n";
+  int metrics_status = 503;
+  std::string metrics = "not sampled yet\n";
+};
+
+/// Asks the inspector whether the node is ready and for its metrics, and
+/// checks the RPC channel (if any).
+http_answers look(caf::actor_system& sys, const inspector_actor& insp,
+                  rpc_client* rpc) {
+  http_answers out;
+  caf::scoped_actor self{sys};
+  auto failed = [&](caf::error& err) {
+    return "inspector: " + sys.render(err) + "\n";
+  };
+  self->request(insp, inspector_timeout, ready_atom::value)
+    .receive(
+      [&](bool ok, std::string& text) {
+        out.ready = ok;
+        out.readiness = std::move(text);
+      },
+      [&](caf::error& err) { out.readiness = failed(err); });
+  if (rpc) {
+    auto ok = rpc->wait_connected(rpc_timeout);
+    out.ready = out.ready && ok;
+    out.readiness += "rpc target " + rpc->target()
+                     + (ok ? ": reachable\n" : ": not reachable\n");
+  }
+  self->request(insp, inspector_timeout, metrics_atom::value)
+    .receive(
+      [&](std::string& text) {
+        out.metrics_status = 200;
+        out.metrics = std::move(text);
+      },
+      [&](caf::error& err) { out.metrics = failed(err); });
+  return out;
+}
+
+} // namespace
+
+/// The HTTP endpoints (a server of services/app/http_server.hpp) answer
+/// from the latest look at the node, which a thread of their own takes
+/// every second: no request waits for an actor, however many come.
 struct node_console::http {
-  httplib::Server server;
-  std::thread thread;
+  std::unique_ptr<httplib::Server> server = make_http_server();
+  std::thread serving;
+  std::thread refreshing;
+  std::mutex mtx;
+  std::condition_variable wake;
+  bool stopping = false;
+  std::shared_ptr<const http_answers> latest
+    = std::make_shared<http_answers>();
 
   http(caf::actor_system& sys, inspector_actor insp,
        std::shared_ptr<rpc_client> rpc) {
-    server.new_task_queue = [] { return new httplib::ThreadPool(2); };
-    server.Get("/metrics", [&sys, insp](const httplib::Request&,
-                                        httplib::Response& res) {
-      caf::scoped_actor self{sys};
-      self->request(insp, std::chrono::seconds(10), metrics_atom::value)
-        .receive(
-          [&](std::string& text) {
-            res.set_content(text, "text/plain; version=0.0.4");
-          },
-          [&](caf::error& err) {
-            res.status = 503;
-            res.set_content("inspector: " + sys.render(err) + "\n",
-                            "text/plain");
-          });
+    server->Get("/metrics", [this](const httplib::Request&,
+                                   httplib::Response& res) {
+      auto a = answers();
+      res.status = a->metrics_status;
+      res.set_content(a->metrics, res.status == 200
+                                    ? "text/plain; version=0.0.4"
+                                    : "text/plain");
     });
-    server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    server->Get("/healthz", [](const httplib::Request&,
+                               httplib::Response& res) {
       res.set_content("ok\n", "text/plain");
     });
-    server.Get("/readyz", [&sys, insp, rpc](const httplib::Request&,
-                                            httplib::Response& res) {
-      bool ready = false;
-      std::string body;
-      caf::scoped_actor self{sys};
-      self->request(insp, std::chrono::seconds(5), ready_atom::value)
-        .receive(
-          [&](bool ok, std::string& text) {
-            ready = ok;
-            body = std::move(text);
-          },
-          [&](caf::error& err) {
-            body = "inspector: " + sys.render(err) + "\n";
-          });
-      if (rpc) {
-        auto ok = rpc->wait_connected(std::chrono::milliseconds(200));
-        ready = ready && ok;
-        body += "rpc target " + rpc->target()
-                + (ok ? ": reachable\n" : ": not reachable\n");
-      }
-      res.status = ready ? 200 : 503;
-      res.set_content((ready ? "ready\n" : "not ready\n") + body,
+    server->Get("/readyz", [this](const httplib::Request&,
+                                  httplib::Response& res) {
+      auto a = answers();
+      res.status = a->ready ? 200 : 503;
+      res.set_content((a->ready ? "ready\n" : "not ready\n") + a->readiness,
                       "text/plain");
     });
+    refreshing = std::thread([this, &sys, insp, rpc] {
+      std::unique_lock<std::mutex> lock{mtx};
+      while (!stopping) {
+        lock.unlock();
+        auto fresh = std::make_shared<const http_answers>(
+          look(sys, insp, rpc.get()));
+        lock.lock();
+        latest = std::move(fresh);
+        wake.wait_for(lock, refresh_interval, [this] { return stopping; });
+      }
+    });
+  }
+
+  std::shared_ptr<const http_answers> answers() {
+    std::lock_guard<std::mutex> guard{mtx};
+    return latest;
   }
 
   /// Binds (port 0: any free port) and serves; returns the port.
   int start(const std::string& host, int port) {
-    auto bound = port == 0 ? server.bind_to_any_port(host)
-                           : (server.bind_to_port(host, port) ? port : -1);
+    auto bound = port == 0 ? server->bind_to_any_port(host)
+                           : (server->bind_to_port(host, port) ? port : -1);
     if (bound < 0)
       throw std::runtime_error("cannot listen for HTTP on " + host + ":"
                                + std::to_string(port));
-    thread = std::thread([this] { server.listen_after_bind(); });
+    serving = std::thread([this] { server->listen_after_bind(); });
     return bound;
   }
 
   ~http() {
-    server.stop();
-    if (thread.joinable())
-      thread.join();
+    server->stop();
+    if (serving.joinable())
+      serving.join();
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      stopping = true;
+    }
+    wake.notify_all();
+    refreshing.join();
   }
 };
 

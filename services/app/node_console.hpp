@@ -1,7 +1,9 @@
 // The node's observation points: the inspector published on CAF's
 // middleman for rpcbatch-console (--console-port) and the HTTP endpoints
 // /metrics, /healthz and /readyz (--http-port). Both are off by default and
-// listen on loopback unless told otherwise.
+// listen on loopback unless told otherwise. The HTTP endpoints answer GET and
+// HEAD at once from a look at the node taken every second, on a server that
+// slow or hostile peers cannot hold up (services/app/http_server.hpp).
 #pragma once
 
 #include <memory>
