@@ -1,5 +1,8 @@
 #include "services/cli.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <cerrno>
 #include <cstdlib>
 #include <iostream>
@@ -124,6 +127,19 @@ std::pair<std::string, int> split_host_port(const std::string& text) {
   if (*end != '\0' || port < 0 || port > 65535)
     throw cli_error("bad port in '" + text + "'");
   return {host, static_cast<int>(port)};
+}
+
+bool is_loopback(const std::string& host) {
+  if (host == "localhost")
+    return true;
+  in_addr v4{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1)
+    return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, host.c_str(), &v6) == 1)
+    return IN6_IS_ADDR_LOOPBACK(&v6)
+           || (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
+  return false;
 }
 
 std::vector<std::string> split_address_list(const std::string& text) {

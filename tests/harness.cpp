@@ -1,6 +1,8 @@
 #include "tests/harness.hpp"
 
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -555,6 +557,41 @@ node_run finished_run(child_process& child) {
 
 std::string tail(const std::string& text, std::size_t n) {
   return text.size() <= n ? text : "..." + text.substr(text.size() - n);
+}
+
+test_certificates::test_certificates() {
+  char name[] = "/tmp/rpcbatch-tls-XXXXXX";
+  if (mkdtemp(name) == nullptr)
+    throw std::runtime_error("cannot make a directory for certificates");
+  dir = name;
+  auto openssl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), "/usr/bin/openssl");
+    auto r = run_process(args);
+    if (r.exit_code != 0)
+      throw std::runtime_error("openssl: " + r.err);
+  };
+  openssl({"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+           "-subj", "/CN=rpcbatch test CA", "-keyout", dir + "/ca.key",
+           "-out", dir + "/ca.pem"});
+  openssl({"req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+           "-keyout", dir + "/node.key", "-out", dir + "/node.csr"});
+  openssl({"x509", "-req", "-days", "2", "-in", dir + "/node.csr", "-CA",
+           dir + "/ca.pem", "-CAkey", dir + "/ca.key", "-CAcreateserial",
+           "-out", dir + "/node.pem"});
+  openssl({"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+           "-subj", "/CN=stranger", "-keyout", dir + "/other.key", "-out",
+           dir + "/other.pem"});
+}
+
+test_certificates::~test_certificates() {
+  std::filesystem::remove_all(dir);
+}
+
+std::vector<std::string> test_certificates::options(bool stranger) const {
+  auto cert = dir + (stranger ? "/other" : "/node");
+  return {"--openssl.certificate=" + cert + ".pem",
+          "--openssl.key=" + cert + ".key",
+          "--openssl.cafile=" + dir + (stranger ? "/other.pem" : "/ca.pem")};
 }
 
 } // namespace rpcbatch::test

@@ -258,6 +258,22 @@ std::string listening_address(child_process& process, const std::string& what,
                               std::chrono::milliseconds timeout
                               = std::chrono::seconds{30});
 
+/// A CA and a certificate it signed for 127.0.0.1, made with the openssl
+/// command in a fresh directory (removed with it), and a stranger's
+/// self-signed certificate.
+struct test_certificates {
+  std::string dir;
+
+  test_certificates();
+  ~test_certificates();
+  test_certificates(const test_certificates&) = delete;
+  test_certificates& operator=(const test_certificates&) = delete;
+
+  /// The openssl.* options with the node certificate (or the stranger's,
+  /// who trusts only itself).
+  std::vector<std::string> options(bool stranger = false) const;
+};
+
 /// build/bin/rpcbatch-resolver listening on `listen` with `extra` options.
 std::vector<std::string>
 resolver_command(const std::string& listen,

@@ -869,50 +869,6 @@ TEST_CASE("node: two ingest nodes share the input through the consumer "
           " duplicate outputs");
 }
 
-namespace {
-
-/// A CA and a certificate it signed for 127.0.0.1, made with the openssl
-/// command in a fresh directory; `other` is signed by nobody else's CA.
-struct test_certificates {
-  std::string dir;
-
-  test_certificates() {
-    char name[] = "/tmp/rpcbatch-tls-XXXXXX";
-    REQUIRE(mkdtemp(name) != nullptr);
-    dir = name;
-    auto openssl = [&](std::vector<std::string> args) {
-      args.insert(args.begin(), "/usr/bin/openssl");
-      auto r = run_process(args);
-      REQUIRE_MESSAGE(r.exit_code == 0, r.err);
-    };
-    openssl({"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-             "-subj", "/CN=rpcbatch test CA", "-keyout", dir + "/ca.key",
-             "-out", dir + "/ca.pem"});
-    openssl({"req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-             "-keyout", dir + "/node.key", "-out", dir + "/node.csr"});
-    openssl({"x509", "-req", "-days", "2", "-in", dir + "/node.csr", "-CA",
-             dir + "/ca.pem", "-CAkey", dir + "/ca.key", "-CAcreateserial",
-             "-out", dir + "/node.pem"});
-    openssl({"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-             "-subj", "/CN=stranger", "-keyout", dir + "/other.key", "-out",
-             dir + "/other.pem"});
-  }
-
-  ~test_certificates() {
-    std::filesystem::remove_all(dir);
-  }
-
-  /// The openssl.* options with the node certificate (or the stranger's).
-  std::vector<std::string> options(bool stranger = false) const {
-    auto cert = dir + (stranger ? "/other" : "/node");
-    return {"--openssl.certificate=" + cert + ".pem",
-            "--openssl.key=" + cert + ".key",
-            "--openssl.cafile=" + dir + (stranger ? "/other.pem" : "/ca.pem")};
-  }
-};
-
-} // namespace
-
 TEST_CASE("node: node links with TLS carry the corpus exactly and refuse "
           "nodes without a certificate of the CA") {
   test_certificates certs;

@@ -25,11 +25,15 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
+#include <caf/openssl/remote_actor.hpp>
 #include <caf/scoped_actor.hpp>
 
 #include "messages/type_ids.hpp"
 #include "services/app/console_view.hpp"
 #include "services/cli.hpp"
+#include "services/env_config.hpp"
+#include "services/secrets.hpp"
 
 namespace rpcbatch {
 
@@ -60,6 +64,11 @@ options:
   --connect=HOST:PORT  the node's console port (required)
   --json               answers as JSON, one line each
   --interval=SECS      watch refresh interval (default 1)
+  --openssl.certificate=PEM, --openssl.key=PEM, --openssl.cafile=PEM,
+  --openssl.passphrase=TEXT
+                       TLS to a node whose CAF ports use TLS: a certificate
+                       of the node's CA and its key (each also from
+                       RPCBATCH_OPENSSL_CERTIFICATE, ..., or @FILE)
 )";
 
 constexpr const char* commands_help = R"(commands:
@@ -75,10 +84,24 @@ public:
   using std::runtime_error::runtime_error;
 };
 
+/// The console's TLS settings: from --openssl.NAME, else RPCBATCH_OPENSSL_NAME
+/// (a value "@PATH" is read from that file).
 struct console_config : caf::actor_system_config {
-  console_config() {
+  explicit console_config(const command_line& cl) {
     load<caf::io::middleman>();
     register_message_types(*this);
+    for (auto [name, field] :
+         {std::pair{"certificate", &openssl_certificate},
+          std::pair{"key", &openssl_key}, std::pair{"cafile", &openssl_cafile},
+          std::pair{"passphrase", &openssl_passphrase}}) {
+      auto option = std::string{"openssl."} + name;
+      auto variable = env_name(option);
+      auto* env = std::getenv(variable.c_str());
+      auto value = cl.text(option, env != nullptr ? env : "");
+      *field = value_or_file(value, cl.has(option) ? "--" + option : variable);
+    }
+    if (!openssl_certificate.empty() || !openssl_cafile.empty())
+      load<caf::openssl::manager>();
   }
 };
 
@@ -134,8 +157,11 @@ inspector_actor connect(caf::actor_system& sys, const std::string& target,
   auto result = std::make_shared<std::promise<result_type>>();
   auto answer = result->get_future();
   std::thread([&sys, host = host, port = port, result] {
-    result->set_value(sys.middleman().remote_actor<inspector_actor>(
-      host, static_cast<uint16_t>(port)));
+    auto p = static_cast<uint16_t>(port);
+    result->set_value(
+      sys.has_openssl_manager()
+        ? caf::openssl::remote_actor<inspector_actor>(sys, host, p)
+        : sys.middleman().remote_actor<inspector_actor>(host, p));
   }).detach();
   if (answer.wait_for(timeout) != std::future_status::ready) {
     std::cerr << "rpcbatch-console: cannot reach a node at " << target
@@ -321,7 +347,8 @@ private:
 };
 
 int console_main(const command_line& cl) {
-  cl.allow_only({"connect", "json", "interval"});
+  cl.allow_only({"connect", "json", "interval", "openssl.certificate",
+                 "openssl.key", "openssl.cafile", "openssl.passphrase"});
   if (!cl.has("connect"))
     throw cli_error("--connect=HOST:PORT is required");
   auto target = cl.text("connect", "");
@@ -329,7 +356,7 @@ int console_main(const command_line& cl) {
   auto interval = cl.real("interval", 1, 0.05, 3600);
   auto& words = cl.positional();
   split_host_port(target); // bad addresses are usage errors
-  console_config cfg;
+  console_config cfg{cl};
   caf::actor_system sys{cfg};
   try {
     session s{sys, connect(sys, target, std::chrono::seconds(5)), target,

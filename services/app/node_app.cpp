@@ -98,8 +98,37 @@ node_config::node_config() {
     .add(opts.batcher_nodes, "batcher-nodes",
          "batcher nodes of an ingest node: HOST:PORT,HOST:PORT,...")
     .add(opts.join, "join",
-         "ingest nodes a batcher node offers itself to: HOST:PORT,...");
+         "ingest nodes a batcher node offers itself to: HOST:PORT,...")
+    .add(opts.allow_plain_links, "allow-plain-links",
+         "let --listen and --console-host bind beyond loopback without TLS "
+         "(any peer that reaches such a port controls the node)");
   add_console_options(custom_options_, console);
+}
+
+std::string plain_port_refusal(const node_options& o,
+                               const console_options& c, bool tls,
+                               std::string& warning) {
+  std::vector<std::string> open;
+  if (!o.listen.empty() && !is_loopback(split_host_port(o.listen).first))
+    open.push_back("--listen=" + o.listen);
+  if (c.console_port >= 0 && !is_loopback(c.console_host))
+    open.push_back("--console-host=" + c.console_host);
+  if (open.empty() || tls)
+    return {};
+  std::string ports;
+  for (auto& p : open)
+    ports += (ports.empty() ? "" : " and ") + p;
+  auto risk = ports + " without TLS: any peer that reaches the port can "
+                      "control the node and read its data";
+  if (o.allow_plain_links) {
+    warning = "PLAIN CAF PORT BEYOND LOOPBACK (--allow-plain-links): " + risk;
+    return {};
+  }
+  return "refusing " + risk
+         + ". Give --openssl.certificate, --openssl.key and --openssl.cafile "
+           "(or RPCBATCH_OPENSSL_CERTIFICATE, _KEY and _CAFILE) so that "
+           "peers need a certificate of that CA, bind to 127.0.0.1, or "
+           "accept the risk with --allow-plain-links";
 }
 
 namespace {
@@ -507,9 +536,20 @@ int run_node(int argc, char** argv) {
   log::level lvl;
   log::parse_level(opts.log_level, lvl);
   log::set_level(lvl);
+  bool tls = !cfg.openssl_certificate.empty() && !cfg.openssl_key.empty()
+             && (!cfg.openssl_cafile.empty() || !cfg.openssl_capath.empty());
+  std::string warning;
+  if (auto err = plain_port_refusal(opts, cfg.console, tls, warning);
+      !err.empty()) {
+    std::cerr << "rpcbatch-node: " << err << "\n";
+    return 2;
+  }
+  if (!warning.empty())
+    log::warn("node", warning);
   if (opts.role != "all" || cfg.console.needs_middleman()) {
     cfg.load<caf::io::middleman>();
-    // Node links use TLS once a certificate or CA is given (openssl.*).
+    // Every CAF port and link uses TLS once a certificate or CA is given
+    // (openssl.*): node links and the console port.
     if (!cfg.openssl_certificate.empty() || !cfg.openssl_cafile.empty()
         || !cfg.openssl_capath.empty())
       cfg.load<caf::openssl::manager>();

@@ -57,9 +57,20 @@ struct node_options {
   std::string batcher_nodes;
   /// Batcher: ingest nodes it offers itself to.
   std::string join;
+  /// Lets CAF ports (--listen, --console-port) bind beyond loopback without
+  /// TLS.
+  bool allow_plain_links = false;
   /// librdkafka properties given as --kafka.NAME=VALUE.
   std::map<std::string, std::string> kafka;
 };
+
+/// Why the node must not start as configured: a CAF port bound beyond
+/// loopback without TLS (a certificate, its key and a CA) and without
+/// --allow-plain-links. Empty if it may; `warning` is set when plain ports
+/// beyond loopback were allowed.
+std::string plain_port_refusal(const node_options& o,
+                               const console_options& c, bool tls,
+                               std::string& warning);
 
 /// The node's CAF configuration: its options in the global category, so
 /// that they work as --name=value and in the config file (--config-file).

@@ -8,6 +8,7 @@
 
 #include <caf/config_option_adder.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/publish.hpp>
 #include <caf/scoped_actor.hpp>
 
 #include "services/app/http_server.hpp"
@@ -211,9 +212,11 @@ node_console::node_console(caf::actor_system& sys,
   cfg.version = rpcbatch_version();
   inspector_ = sys.spawn(inspector, std::move(cfg), std::move(targets));
   if (console_port >= 0) {
-    auto bound = sys.middleman().publish(inspector_,
-                                         static_cast<uint16_t>(console_port),
-                                         opts.console_host.c_str());
+    auto port = static_cast<uint16_t>(console_port);
+    auto* host = opts.console_host.c_str();
+    auto tls = sys.has_openssl_manager();
+    auto bound = tls ? caf::openssl::publish(inspector_, port, host)
+                     : sys.middleman().publish(inspector_, port, host);
     if (!bound) {
       caf::anon_send_exit(inspector_, caf::exit_reason::user_shutdown);
       throw std::runtime_error("cannot listen for the console on "
@@ -222,7 +225,7 @@ node_console::node_console(caf::actor_system& sys,
                                + sys.render(bound.error()));
     }
     std::cout << "rpcbatch-node console listening on " << opts.console_host
-              << ":" << *bound << std::endl;
+              << ":" << *bound << (tls ? " (TLS)" : "") << std::endl;
   }
   if (http_port >= 0) {
     http_ = std::make_unique<http>(sys, inspector_, rpc);
