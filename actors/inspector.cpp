@@ -348,6 +348,8 @@ inspector(inspector_actor::stateful_pointer<inspector_state> self,
     self->delayed_send(self, st.cfg.sample_interval, tick_atom::value);
   return {
     [=](tick_atom) {
+      if (!from_itself(self))
+        return;
       take_sample(self);
       self->delayed_send(self, self->state.cfg.sample_interval,
                          tick_atom::value);

@@ -1,5 +1,7 @@
 #include "actors/node.hpp"
 
+#include "actors/status.hpp"
+
 #include <algorithm>
 
 #include <boost/json/serialize.hpp>
@@ -487,6 +489,8 @@ node(node_actor::stateful_pointer<node_state> self, pipeline_config cfg,
     [=](drain_atom) { drain(self); },
     [=](fatal_atom, std::string& error) { fail(self, std::move(error)); },
     [=](tick_atom) {
+      if (!from_itself(self))
+        return;
       print_stats(self);
       self->delayed_send(self, self->state.cfg.stats_interval,
                          tick_atom::value);

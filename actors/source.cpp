@@ -412,6 +412,8 @@ source(source_actor::stateful_pointer<source_state> self, source_config cfg,
       self->state.check_progress();
     },
     [=](tick_atom) {
+      if (!from_itself(self))
+        return;
       self->state.tick();
       self->delayed_send(self, self->state.cfg.commit_interval,
                          tick_atom::value);

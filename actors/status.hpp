@@ -19,6 +19,15 @@ std::string status_json(Self* self, boost::json::object obj) {
   return status_json(obj);
 }
 
+/// Whether the message at hand came from the actor itself (one of its own
+/// timers). Periodic ticks re-arm themselves only then: a tick from anyone
+/// else, a peer included, cannot start another timer chain.
+template <class Self>
+bool from_itself(Self* self) {
+  return self->current_sender() != nullptr
+         && self->current_sender().get() == self->ctrl();
+}
+
 /// Parses a status answer (null if it is not JSON).
 boost::json::value parse_status(const std::string& text);
 

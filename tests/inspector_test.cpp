@@ -336,3 +336,13 @@ TEST_CASE("inspection: the circuit breaker in summaries, events and "
 }
 
 } // TEST_SUITE
+
+TEST_CASE_FIXTURE(inspector_fixture,
+                  "inspector: ticks from others start no timer chain") {
+  auto aut = make();
+  auto timers = sched.clock().schedule().size();
+  for (int i = 0; i < 5; ++i)
+    caf::anon_send(aut, tick_atom::value);
+  run();
+  CHECK(sched.clock().schedule().size() == timers);
+}
