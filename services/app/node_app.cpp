@@ -35,6 +35,12 @@
 namespace rpcbatch {
 
 node_config::node_config() {
+  // One CAF worker per hardware thread (CAF's default is at least 4): on 2
+  // cores, 4 workers competed with librdkafka's and gRPC's threads for no
+  // gain (--scheduler.max-threads still overrides this).
+  set("scheduler.max-threads",
+      std::max(std::size_t{2},
+               std::size_t{std::thread::hardware_concurrency()}));
   // Idle CAF workers block soon instead of polling: the node shares its
   // cores with librdkafka's and gRPC's threads (--caf#work-stealing.* still
   // overrides this).
