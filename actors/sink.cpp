@@ -1,6 +1,7 @@
 #include "actors/sink.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <limits>
 
@@ -29,8 +30,8 @@ void write_output_json(std::string& out, std::string_view word,
     out += sr.read(buf);
   out += R"(,"length":)";
   char digits[16];
-  auto n = std::snprintf(digits, sizeof(digits), "%d", length);
-  out.append(digits, static_cast<std::size_t>(n));
+  auto end = std::to_chars(digits, digits + sizeof(digits), length).ptr;
+  out.append(digits, end);
   out += '}';
 }
 
