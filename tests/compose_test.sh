@@ -6,7 +6,12 @@
 # default, more with --scale) that join the ingest node, every node
 # listening on all interfaces inside the network,
 # every published port on the host's loopback only, and the default set
-# (no profile) just Kafka, its UI, the topics and the resolver.
+# (no profile) just Kafka, its UI, the topics and the resolver. TLS: every
+# node that binds a CAF port (--listen, the console) beyond loopback has
+# RPCBATCH_OPENSSL_CERTIFICATE, _KEY and _CAFILE on a read-only volume that
+# a one-shot service fills from deploy/compose/certs (mounted read-only,
+# never the CA's key) before the node starts; none sets
+# RPCBATCH_ALLOW_PLAIN_LINKS; and git ignores deploy/compose/certs.
 # Usage: compose_test.sh BIN_DIR
 set -euo pipefail
 
@@ -31,8 +36,8 @@ compose=$top/deploy/compose/compose.yaml
 docker-compose -f "$compose" --profile nodes config >"${TMPDIR:-/tmp}/rpcbatch-compose-$$.yaml"
 trap 'rm -f "${TMPDIR:-/tmp}/rpcbatch-compose-$$.yaml"' EXIT
 
-python3 - "${TMPDIR:-/tmp}/rpcbatch-compose-$$.yaml" <<'PY'
-import sys, yaml
+python3 - "${TMPDIR:-/tmp}/rpcbatch-compose-$$.yaml" "$compose" <<'PY'
+import ipaddress, os, subprocess, sys, yaml
 
 config = yaml.safe_load(open(sys.argv[1]))
 services = config["services"]
@@ -40,7 +45,8 @@ default = {name for name, s in services.items() if not s.get("profiles")}
 failures = []
 
 def fail(msg):
-    failures.append(msg)
+    if msg not in failures:
+        failures.append(msg)
 
 def env(service):
     e = services[service].get("environment") or {}
@@ -113,6 +119,68 @@ for n in ingest:
         port = env(n).get(var)
         if port is None or port not in published.get(n, []):
             fail(f"{n} does not publish its {var} ({port})")
+
+# TLS on every CAF port beyond loopback, from files that a one-shot
+# service copies out of deploy/compose/certs into a volume the node mounts
+# read-only.
+def loopback(host):
+    try:
+        return host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+def mounts(name):
+    """(source, target, read_only) of each volume of service `name`."""
+    out = []
+    for v in services[name].get("volumes") or []:
+        if isinstance(v, str):
+            parts = v.split(":")
+            out.append((parts[0], parts[1], len(parts) > 2 and "ro" in parts[2].split(",")))
+        else:
+            out.append((v.get("source"), v.get("target"), bool(v.get("read_only"))))
+    return out
+
+certs_dir = os.path.join(os.path.dirname(sys.argv[2]), "certs")
+for n in ingest + batchers:
+    e = env(n)
+    if "RPCBATCH_ALLOW_PLAIN_LINKS" in e:
+        fail(f"{n} sets RPCBATCH_ALLOW_PLAIN_LINKS; the compose file must use TLS")
+    open_ports = [e["RPCBATCH_LISTEN"]] if e.get("RPCBATCH_LISTEN") and not loopback(
+        e["RPCBATCH_LISTEN"].rpartition(":")[0]) else []
+    if "RPCBATCH_CONSOLE_PORT" in e and not loopback(e.get("RPCBATCH_CONSOLE_HOST", "127.0.0.1")):
+        open_ports.append("console on " + e.get("RPCBATCH_CONSOLE_HOST", ""))
+    if not open_ports:
+        continue
+    for var in ("RPCBATCH_OPENSSL_CERTIFICATE", "RPCBATCH_OPENSSL_KEY", "RPCBATCH_OPENSSL_CAFILE"):
+        path = e.get(var)
+        if not path:
+            fail(f"{n} binds {open_ports} beyond loopback without {var}")
+            continue
+        mount = [(src, dst) for src, dst, ro in mounts(n) if path.startswith(dst.rstrip("/") + "/")]
+        if not mount or not any(ro for src, dst, ro in mounts(n) if (src, dst) == mount[0]):
+            fail(f"{n}: {var}={path} is not on a read-only volume")
+            continue
+        volume = mount[0][0]
+        # The services that fill that volume: each one copies the file out
+        # of deploy/compose/certs, and the node waits for it to finish.
+        fillers = [s for s in services if s != n and any(
+            src == volume and not ro for src, dst, ro in mounts(s))]
+        if not fillers:
+            fail(f"{n}: nothing fills the volume {volume} with {path}")
+        for s in fillers:
+            script = " ".join(services[s].get("command") or [])
+            if not any(src == certs_dir and ro for src, dst, ro in mounts(s)):
+                fail(f"{s} does not mount deploy/compose/certs read-only")
+            if os.path.basename(path) not in script or "ca.key" in script:
+                fail(f"{s} does not copy {os.path.basename(path)} (or copies ca.key)")
+            if (services[n].get("depends_on") or {}).get(s, {}).get("condition") \
+                    != "service_completed_successfully":
+                fail(f"{n} does not wait for {s} to complete")
+top = os.path.dirname(os.path.dirname(os.path.dirname(sys.argv[2])))
+if os.path.isdir(os.path.join(top, ".git")) or os.path.isfile(os.path.join(top, ".git")):
+    if subprocess.run(["git", "-C", top, "check-ignore", "-q",
+                       "deploy/compose/certs/ca.key"]).returncode != 0:
+        fail("git does not ignore deploy/compose/certs (private keys)")
 
 for f in failures:
     print("FAIL:", f)

@@ -5,14 +5,22 @@
 # headless Services on their ports, no node lists the batchers, the
 # batchers join one address per ingest replica, every rpcbatch node has
 # /readyz and /healthz probes on its HTTP port and every container resource
-# requests.
+# requests. Hardening: every node that binds a CAF port (--listen, the
+# console) beyond loopback has RPCBATCH_OPENSSL_CERTIFICATE, _KEY and
+# _CAFILE on a read-only mount of the Secret rpcbatch-tls (none sets
+# RPCBATCH_ALLOW_PLAIN_LINKS, and no manifest holds a private key); every
+# pod runs as non-root under RuntimeDefault seccomp, every container without
+# privilege escalation, capabilities or a writable root filesystem; and
+# NetworkPolicies admit to the ingest's CAF port only the batcher pods, to
+# the batchers' only the ingest pods, to the resolver only those two, to the
+# HTTP port some peers, and to nothing else.
 # Usage: k8s_manifests_test.sh BIN_DIR
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 
 python3 - "$top"/deploy/k8s/*.yaml <<'PY'
-import collections, sys, yaml
+import collections, ipaddress, sys, yaml
 
 failures = []
 
@@ -36,7 +44,8 @@ by_kind = collections.defaultdict(dict)
 for d in docs:
     by_kind[d.get("kind")][d.get("metadata", {}).get("name")] = d
 kinds = collections.Counter(d.get("kind") for d in docs)
-expected = {"ConfigMap": 1, "Deployment": 1, "StatefulSet": 2, "Service": 3}
+expected = {"ConfigMap": 1, "Deployment": 1, "StatefulSet": 2, "Service": 3,
+            "NetworkPolicy": 3}
 if dict(kinds) != expected:
     fail(f"kinds {dict(kinds)}, expected {expected}")
 
@@ -128,6 +137,146 @@ if batcher and ingest:
     have = batcher[1].get("RPCBATCH_JOIN", "").split(",")
     if have != want:
         fail(f"the batchers' RPCBATCH_JOIN {have} is not one per ingest replica {want}")
+
+# TLS: a node binding a CAF port beyond loopback has the certificate, key
+# and CA, each on a read-only mount of the Secret rpcbatch-tls; plain links
+# are never allowed in the shipped manifests.
+def loopback(host):
+    try:
+        return host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+tls_vars = ("RPCBATCH_OPENSSL_CERTIFICATE", "RPCBATCH_OPENSSL_KEY", "RPCBATCH_OPENSSL_CAFILE")
+for name, w in workloads.items():
+    pod = w["spec"]["template"]["spec"]
+    for c in pod["containers"]:
+        env = pod_env(c)
+        if "RPCBATCH_ROLE" not in env:
+            continue
+        if "RPCBATCH_ALLOW_PLAIN_LINKS" in env:
+            fail(f"{name}: sets RPCBATCH_ALLOW_PLAIN_LINKS; the manifests must use TLS")
+        open_ports = []
+        listen = env.get("RPCBATCH_LISTEN", "")
+        if listen and not loopback(listen.rpartition(":")[0]):
+            open_ports.append(listen)
+        if "RPCBATCH_CONSOLE_PORT" in env and not loopback(env.get("RPCBATCH_CONSOLE_HOST", "127.0.0.1")):
+            open_ports.append("console " + env.get("RPCBATCH_CONSOLE_HOST", ""))
+        if not open_ports:
+            continue
+        # mount path -> the files the Secret's volume shows (None: all keys)
+        secret_mounts = {}
+        for m in c.get("volumeMounts", []):
+            vol = next((v for v in pod.get("volumes", []) if v["name"] == m["name"]), {})
+            if vol.get("secret", {}).get("secretName") == "rpcbatch-tls" and m.get("readOnly"):
+                items = vol["secret"].get("items")
+                secret_mounts[m["mountPath"].rstrip("/") + "/"] = \
+                    None if items is None else {i["path"] for i in items}
+        for var in tls_vars:
+            path = env.get(var, "")
+            if not path:
+                fail(f"{name}: binds {open_ports} beyond loopback without {var}")
+            elif not any(path.startswith(m) and (files is None or path[len(m):] in files)
+                         for m, files in secret_mounts.items()):
+                fail(f"{name}: {var}={path} is not a file of a read-only mount of the Secret rpcbatch-tls")
+for path in sys.argv[1:]:
+    if "PRIVATE KEY" in open(path).read():
+        fail(f"{path}: holds a private key")
+if "Secret" in by_kind:
+    fail(f"a Secret is committed: {sorted(by_kind['Secret'])}; it is made with kubectl")
+
+# Pod and container security contexts.
+for name, w in workloads.items():
+    pod = w["spec"]["template"]["spec"]
+    psc = pod.get("securityContext") or {}
+    for c in pod.get("initContainers", []) + pod["containers"]:
+        csc = c.get("securityContext") or {}
+        both = lambda key: csc.get(key, psc.get(key))
+        where = f"{name}/{c['name']}"
+        if both("runAsNonRoot") is not True:
+            fail(f"{where}: not runAsNonRoot")
+        if (both("seccompProfile") or {}).get("type") != "RuntimeDefault":
+            fail(f"{where}: no seccompProfile RuntimeDefault")
+        if csc.get("allowPrivilegeEscalation") is not False:
+            fail(f"{where}: allowPrivilegeEscalation is not false")
+        if csc.get("readOnlyRootFilesystem") is not True:
+            fail(f"{where}: readOnlyRootFilesystem is not true")
+        if "ALL" not in (csc.get("capabilities") or {}).get("drop", []):
+            fail(f"{where}: capabilities do not drop ALL")
+        if (csc.get("capabilities") or {}).get("add"):
+            fail(f"{where}: adds capabilities")
+        if csc.get("privileged"):
+            fail(f"{where}: privileged")
+
+# NetworkPolicies: who may reach each port of each workload's pods.
+def labels_of(name):
+    return workloads[name]["spec"]["template"]["metadata"]["labels"]
+
+def selects(selector, labels):
+    return all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items()) \
+        and not selector.get("matchExpressions")
+
+def admitted(target, port):
+    """The peers admitted to `port` of the pods of workload `target`: None if
+    no policy isolates them (everyone), else a list of peers ("all" for a
+    rule without from)."""
+    labels = labels_of(target)
+    c = workloads[target]["spec"]["template"]["spec"]["containers"][0]
+    names = {p["name"] for p in c.get("ports", []) if p.get("containerPort") == port and "name" in p}
+    policies = [p for p in by_kind["NetworkPolicy"].values()
+                if selects(p["spec"].get("podSelector") or {}, labels)
+                and "Ingress" in p["spec"].get("policyTypes", ["Ingress"])]
+    if not policies:
+        return None
+    peers = []
+    for p in policies:
+        for rule in p["spec"].get("ingress") or []:
+            ports = rule.get("ports")
+            if ports and not any(x.get("port") in (port, *names) or "port" not in x for x in ports):
+                continue
+            peers.extend(rule.get("from") or ["all"])
+    return peers
+
+def only_pods_of(target, port, sources):
+    peers = admitted(target, port)
+    if peers is None:
+        fail(f"no NetworkPolicy isolates the pods of {target}")
+        return
+    if not peers:
+        fail(f"{target}: port {port} admits no one")
+    for peer in peers:
+        if peer == "all" or set(peer) != {"podSelector"} or not any(
+                selects(peer["podSelector"], labels_of(s)) for s in sources):
+            fail(f"{target}: port {port} admits {peer}, not only the pods of {sources}")
+        elif not (peer["podSelector"].get("matchLabels") or {}):
+            fail(f"{target}: port {port} admits every pod of the namespace, not only {sources}")
+
+node_names = {env["RPCBATCH_ROLE"]: n for n, (env, w) in roles.items()}
+resolver = [n for n, w in workloads.items() if "rpcbatch-resolver" in str(
+    w["spec"]["template"]["spec"]["containers"][0].get("command"))]
+if "ingest" in node_names and "batcher" in node_names:
+    ingest_name, batcher_name = node_names["ingest"], node_names["batcher"]
+    for target, source in ((ingest_name, batcher_name), (batcher_name, ingest_name)):
+        env = roles[target][0]
+        only_pods_of(target, int(env["RPCBATCH_LISTEN"].rpartition(":")[2]), [source])
+        if "RPCBATCH_CONSOLE_PORT" in env and not loopback(env.get("RPCBATCH_CONSOLE_HOST", "127.0.0.1")):
+            port = int(env["RPCBATCH_CONSOLE_PORT"])
+            peers = admitted(target, port)
+            for peer in ["all"] if peers is None else peers:
+                if peer == "all" or not any((peer.get(k) or {}).get("matchLabels")
+                                            for k in ("podSelector", "namespaceSelector")):
+                    fail(f"{target}: the console port {port} admits {peer}, not chosen pods")
+        if not admitted(target, int(env["RPCBATCH_HTTP_PORT"])):
+            fail(f"{target}: nothing may reach the HTTP port {env['RPCBATCH_HTTP_PORT']} (Prometheus)")
+        # A port nobody serves is closed: a made-up one admits no one.
+        if admitted(target, 1):
+            fail(f"{target}: a NetworkPolicy admits every port")
+    for r in resolver:
+        only_pods_of(r, 50051, [ingest_name, batcher_name])
+        if admitted(r, 1):
+            fail(f"{r}: a NetworkPolicy admits every port")
+if len(resolver) != 1:
+    fail(f"expected one resolver workload: {resolver}")
 
 for f in failures:
     print("FAIL:", f)
