@@ -11,6 +11,7 @@
 #include "actors/node.hpp"
 #include "actors/status.hpp"
 #include "services/kafka_consumer.hpp"
+#include "services/log.hpp"
 
 namespace rpcbatch {
 
@@ -276,12 +277,33 @@ std::optional<batcher_actor> find_batcher(const view& v,
   return std::nullopt;
 }
 
+/// Whether `given` is `expected`, in a time that does not depend on where
+/// they differ.
+bool same_token(const std::string& given, const std::string& expected) {
+  if (expected.empty())
+    return given.empty();
+  unsigned char diff = given.size() != expected.size();
+  for (std::size_t i = 0; i < given.size(); ++i)
+    diff |= static_cast<unsigned char>(given[i])
+            ^ static_cast<unsigned char>(expected[i % expected.size()]);
+  return diff == 0;
+}
+
 caf::result<std::string> control(self_ptr self, const std::string& command,
-                                 const std::string& argument) {
+                                 const std::string& argument,
+                                 const std::string& token) {
   auto& st = self->state;
   if (!st.cfg.control)
     return error_json("refused: controls are off; start the node with "
                       "--console-control to allow them");
+  if (!st.cfg.control_token.empty()
+      && !same_token(token, st.cfg.control_token)) {
+    ++st.controls_refused;
+    log::warn("inspector", "a control (", command, ") with a wrong or no "
+              "control token was refused");
+    return error_json("refused: wrong or missing control token "
+                      "(--control-token)");
+  }
   auto done = [self, command, argument](std::string detail) {
     self->state.record(make_event("control", "console",
                                   command
@@ -359,6 +381,7 @@ inspector(inspector_actor::stateful_pointer<inspector_state> self,
       return status_json(self, {{"role", st.cfg.role},
                                 {"events", st.next_event - 1},
                                 {"control", st.cfg.control},
+                                {"controls_refused", st.controls_refused},
                                 {"batcher_nodes", st.nodes_up.size()}});
     },
     [=](nodes_atom) {
@@ -403,8 +426,9 @@ inspector(inspector_actor::stateful_pointer<inspector_state> self,
       });
       return rp;
     },
-    [=](control_atom, std::string& command, std::string& argument) {
-      return control(self, command, argument);
+    [=](control_atom, std::string& command, std::string& argument,
+        std::string& token) {
+      return control(self, command, argument, token);
     },
   };
 }

@@ -35,6 +35,10 @@ struct inspector_config {
   boost::json::object options;
   /// Whether operator controls are allowed (--console-control).
   bool control = false;
+  /// What a control must carry if not empty (--console-control-token): with
+  /// TLS every holder of a certificate of the CA reaches the console port,
+  /// and libcaf_openssl cannot tell operators from nodes.
+  std::string control_token;
   /// How often every actor's status is sampled for events and rates.
   caf::timespan sample_interval = std::chrono::seconds(1);
   /// How many events the ring keeps.
@@ -63,6 +67,8 @@ struct inspector_state {
   boost::json::object last;
   uint64_t views_started = 0;
   uint64_t last_view = 0;
+  /// Controls refused for a wrong or missing control token.
+  uint64_t controls_refused = 0;
   /// A periodic sample is under way.
   bool sampling = false;
   /// Words per second of every actor, over at least half a sample interval

@@ -241,8 +241,11 @@ using inspector_actor = status_client::extend<
   /// Whether the node is ready for work (partitions assigned, no stuck
   /// partition, every circuit breaker closed), with a line per reason.
   caf::replies_to<ready_atom>::with<bool, std::string>,
-  /// An operator control (flush BATCHER, pause, resume, drain) and its
-  /// argument; refused unless the node runs with --console-control.
-  caf::replies_to<control_atom, std::string, std::string>::with<std::string>>;
+  /// An operator control (flush BATCHER, pause, resume, drain), its
+  /// argument and the control token; refused unless the node runs with
+  /// --console-control and, if it has one, the token is its
+  /// --console-control-token.
+  caf::replies_to<control_atom, std::string, std::string,
+                  std::string>::with<std::string>>;
 
 } // namespace rpcbatch

@@ -100,7 +100,7 @@ TEST_CASE_FIXTURE(two_nodes, "every message type crosses CAF nodes") {
   round_trip(events_atom::value, uint32_t{20});
   round_trip(metrics_atom::value);
   round_trip(control_atom::value, std::string{"flush"},
-             std::string{"batcher-3"});
+             std::string{"batcher-3"}, std::string{"token"});
   round_trip(handover_atom::value, std::vector<batcher_actor>{});
   round_trip(join_atom::value, std::string{"10.0.0.7:4250"},
              std::vector<std::string>{"10.0.0.2:4260", "10.0.0.3:4260"});

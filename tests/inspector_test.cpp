@@ -77,9 +77,10 @@ struct inspector_fixture : test::deterministic {
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   }
 
-  inspector_actor make(bool control = false) {
+  inspector_actor make(bool control = false, std::string token = {}) {
     inspector_config cfg;
     cfg.control = control;
+    cfg.control_token = std::move(token);
     cfg.sample_interval = 1s;
     auto aut = sys.spawn(inspector, cfg,
                          inspector_targets{directory, {}, {}});
@@ -178,7 +179,7 @@ TEST_CASE_FIXTURE(inspector_fixture,
   put(3, {"apple", "avocado"});
   for (auto cmd : {"flush", "pause", "resume", "drain"}) {
     auto answer = ask_json(refusing, control_atom::value, std::string{cmd},
-                           std::string{"batcher-3"});
+                           std::string{"batcher-3"}, std::string{});
     auto err = answer.as_object().if_contains("error");
     REQUIRE(err != nullptr);
     CHECK(std::string{err->as_string()}.find("refused") != std::string::npos);
@@ -186,7 +187,7 @@ TEST_CASE_FIXTURE(inspector_fixture,
   CHECK(jobs->empty());
   auto allowing = make(true);
   auto answer = ask_json(allowing, control_atom::value, std::string{"flush"},
-                         std::string{"batcher-3"});
+                         std::string{"batcher-3"}, std::string{});
   CHECK(answer.at("ok").as_bool());
   REQUIRE(jobs->size() == 1);
   CHECK(jobs->at(0).trigger
@@ -194,7 +195,7 @@ TEST_CASE_FIXTURE(inspector_fixture,
   CHECK(jobs->at(0).elements.size() == 2);
   // No consumer and no node here: pause and drain say so.
   CHECK(ask_json(allowing, control_atom::value, std::string{"pause"},
-                 std::string{})
+                 std::string{}, std::string{})
           .as_object()
           .contains("error"));
   auto events = ask_json(allowing, events_atom::value, uint32_t{10});
@@ -345,4 +346,27 @@ TEST_CASE_FIXTURE(inspector_fixture,
     caf::anon_send(aut, tick_atom::value);
   run();
   CHECK(sched.clock().schedule().size() == timers);
+}
+
+TEST_CASE_FIXTURE(inspector_fixture,
+                  "inspector: with a control token, controls carry it") {
+  auto aut = make(true, "s3cret-token");
+  put(3, {"apple", "avocado"});
+  for (auto token : {"", "s3cret", "s3cret-tokeN", "s3cret-token-and-more"}) {
+    auto answer = ask_json(aut, control_atom::value, std::string{"flush"},
+                           std::string{"batcher-3"}, std::string{token});
+    auto err = answer.as_object().if_contains("error");
+    REQUIRE_MESSAGE(err != nullptr, token);
+    CHECK(std::string{err->as_string()}.find("control token")
+          != std::string::npos);
+  }
+  CHECK(jobs->empty());
+  CHECK(ask_json(aut, status_atom::value).at("controls_refused")
+          .to_number<uint64_t>()
+        == 4);
+  auto answer = ask_json(aut, control_atom::value, std::string{"flush"},
+                         std::string{"batcher-3"},
+                         std::string{"s3cret-token"});
+  CHECK(answer.at("ok").as_bool());
+  CHECK(jobs->size() == 1);
 }

@@ -103,6 +103,15 @@ TEST_CASE("tls: a CAF port beyond loopback without TLS is refused at start, "
     env.node_command({"--console-port=0", "--console-host=0.0.0.0"}), "",
     30s);
   CHECK(all.exit_code == 2);
+  // With TLS, controls need a token as well: any holder of a certificate
+  // of the CA reaches the console port.
+  test_certificates certs;
+  auto controls = run_process(
+    env.node_command(with(certs.options(), {"--console-port=0",
+                                            "--console-control"})),
+    "", 30s);
+  CHECK(controls.exit_code == 2);
+  CHECK(contains(controls.err, "--console-control-token"));
   // Asked for: it starts, and says loudly what it does.
   child_process plain{
     batcher({"--listen=0.0.0.0:0", "--allow-plain-links"})};

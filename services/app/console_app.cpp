@@ -64,6 +64,8 @@ options:
   --connect=HOST:PORT  the node's console port (required)
   --json               answers as JSON, one line each
   --interval=SECS      watch refresh interval (default 1)
+  --control-token=TEXT the node's --console-control-token, for controls
+                       (also RPCBATCH_CONSOLE_CONTROL_TOKEN, or @FILE)
   --openssl.certificate=PEM, --openssl.key=PEM, --openssl.cafile=PEM,
   --openssl.passphrase=TEXT
                        TLS to a node whose CAF ports use TLS: a certificate
@@ -84,8 +86,18 @@ public:
   using std::runtime_error::runtime_error;
 };
 
-/// The console's TLS settings: from --openssl.NAME, else RPCBATCH_OPENSSL_NAME
-/// (a value "@PATH" is read from that file).
+/// Option --NAME, else the variable RPCBATCH_NAME (or `variable`); a value
+/// "@PATH" is read from that file.
+std::string option_or_env(const command_line& cl, const std::string& name,
+                          std::string variable = {}) {
+  if (variable.empty())
+    variable = env_name(name);
+  auto* env = std::getenv(variable.c_str());
+  auto value = cl.text(name, env != nullptr ? env : "");
+  return value_or_file(value, cl.has(name) ? "--" + name : variable);
+}
+
+/// The console's TLS settings: --openssl.NAME or RPCBATCH_OPENSSL_NAME.
 struct console_config : caf::actor_system_config {
   explicit console_config(const command_line& cl) {
     load<caf::io::middleman>();
@@ -94,11 +106,7 @@ struct console_config : caf::actor_system_config {
          {std::pair{"certificate", &openssl_certificate},
           std::pair{"key", &openssl_key}, std::pair{"cafile", &openssl_cafile},
           std::pair{"passphrase", &openssl_passphrase}}) {
-      auto option = std::string{"openssl."} + name;
-      auto variable = env_name(option);
-      auto* env = std::getenv(variable.c_str());
-      auto value = cl.text(option, env != nullptr ? env : "");
-      *field = value_or_file(value, cl.has(option) ? "--" + option : variable);
+      *field = option_or_env(cl, std::string{"openssl."} + name);
     }
     if (!openssl_certificate.empty() || !openssl_cafile.empty())
       load<caf::openssl::manager>();
@@ -179,12 +187,13 @@ inspector_actor connect(caf::actor_system& sys, const std::string& target,
 class session {
 public:
   session(caf::actor_system& sys, inspector_actor insp, std::string target,
-          bool json, double interval)
+          bool json, double interval, std::string control_token)
     : sys_(sys),
       insp_(std::move(insp)),
       target_(std::move(target)),
       json_(json),
-      interval_(interval) {
+      interval_(interval),
+      control_token_(std::move(control_token)) {
     // nop
   }
 
@@ -209,7 +218,7 @@ public:
                || cmd == "drain") {
       if (cmd == "flush" && arg.empty())
         throw cli_error("flush needs a batcher name (e.g. flush batcher-3)");
-      auto answer = ask(control_atom::value, cmd, arg);
+      auto answer = ask(control_atom::value, cmd, arg, control_token_);
       show(answer, [](const boost::json::value& v) {
         return std::string{v.as_object().at("detail").as_string()} + "\n";
       });
@@ -344,10 +353,12 @@ private:
   std::string target_;
   bool json_;
   double interval_;
+  std::string control_token_;
 };
 
 int console_main(const command_line& cl) {
-  cl.allow_only({"connect", "json", "interval", "openssl.certificate",
+  cl.allow_only({"connect", "json", "interval", "control-token",
+                 "openssl.certificate",
                  "openssl.key", "openssl.cafile", "openssl.passphrase"});
   if (!cl.has("connect"))
     throw cli_error("--connect=HOST:PORT is required");
@@ -359,8 +370,13 @@ int console_main(const command_line& cl) {
   console_config cfg{cl};
   caf::actor_system sys{cfg};
   try {
-    session s{sys, connect(sys, target, std::chrono::seconds(5)), target,
-              json, interval};
+    session s{sys,
+              connect(sys, target, std::chrono::seconds(5)),
+              target,
+              json,
+              interval,
+              option_or_env(cl, "control-token",
+                            "RPCBATCH_CONSOLE_CONTROL_TOKEN")};
     if (words.empty())
       return s.prompt();
     s.run(words);

@@ -552,6 +552,15 @@ int run_node(int argc, char** argv) {
   }
   if (!warning.empty())
     log::warn("node", warning);
+  if (tls && cfg.console.console_control
+      && cfg.console.console_control_token.empty()) {
+    std::cerr << "rpcbatch-node: --console-control with TLS needs "
+                 "--console-control-token (best as @FILE or "
+                 "RPCBATCH_CONSOLE_CONTROL_TOKEN_FILE): every holder of a "
+                 "certificate of the CA reaches the console port, nodes "
+                 "included\n";
+    return 2;
+  }
   if (opts.role != "all" || cfg.console.needs_middleman()) {
     cfg.load<caf::io::middleman>();
     // Every CAF port and link uses TLS once a certificate or CA is given

@@ -37,6 +37,9 @@ void add_console_options(caf::config_option_set& options,
     .add(opts.console_host, "console-host", "address the console port binds")
     .add(opts.console_control, "console-control",
          "allow the console's flush, pause, resume and drain")
+    .add(opts.console_control_token, "console-control-token",
+         "a secret every control must carry (rpcbatch-console "
+         "--control-token); needed for controls with TLS")
     .add(opts.http_port, "http-port",
          "serve /metrics, /healthz and /readyz on this port (0: any free "
          "port; default off)")
@@ -209,6 +212,7 @@ node_console::node_console(caf::actor_system& sys,
   auto console_port = port_number(opts.console_port, "console-port");
   auto http_port = port_number(opts.http_port, "http-port");
   cfg.control = opts.console_control;
+  cfg.control_token = opts.console_control_token;
   cfg.version = rpcbatch_version();
   inspector_ = sys.spawn(inspector, std::move(cfg), std::move(targets));
   if (console_port >= 0) {

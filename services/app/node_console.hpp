@@ -25,6 +25,8 @@ struct console_options {
   std::string console_host = "127.0.0.1";
   /// Allows the console's flush, pause, resume and drain.
   bool console_control = false;
+  /// What controls must carry, if set (needed for controls with TLS).
+  std::string console_control_token;
   /// -1: off; 0: any free port (printed at start-up).
   int http_port = -1;
   std::string http_host = "127.0.0.1";
