@@ -357,6 +357,22 @@ void serve(call_context& shared, grpc::ServerCompletionQueue* cq) {
     static_cast<event*>(tag)->proceed(ok);
 }
 
+std::shared_ptr<grpc::ServerCredentials>
+server_credentials(const resolver_options& opts) {
+  if (opts.tls_certificate.empty() && opts.tls_key.empty())
+    return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions o{
+    opts.tls_client_cafile.empty()
+      ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+      : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY};
+  o.pem_key_cert_pairs.push_back(
+    {read_pem(opts.tls_key, "--tls-key"),
+     read_pem(opts.tls_certificate, "--tls-certificate")});
+  if (!opts.tls_client_cafile.empty())
+    o.pem_root_certs = read_pem(opts.tls_client_cafile, "--tls-client-cafile");
+  return grpc::SslServerCredentials(o);
+}
+
 } // namespace
 
 struct resolver_server::impl {
@@ -418,8 +434,7 @@ int resolver_server::start() {
   impl_->calls->latency_ms = opts.latency_ms;
   int port = 0;
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(opts.listen, grpc::InsecureServerCredentials(),
-                           &port);
+  builder.AddListeningPort(opts.listen, server_credentials(opts), &port);
   builder.RegisterService(&impl_->calls->api);
   builder.SetMaxReceiveMessageSize(max_message_bytes);
   builder.SetMaxSendMessageSize(max_message_bytes);

@@ -29,6 +29,12 @@ struct resolver_options {
   /// A call with this input is answered INVALID_ARGUMENT, whatever the
   /// other inputs (empty: none): a batch that can never succeed, for tests.
   std::string reject_word{};
+  /// TLS: the server's certificate and key (PEM files; empty: plain text),
+  /// and a CA whose certificate every client must present (empty: any
+  /// client).
+  std::string tls_certificate{};
+  std::string tls_key{};
+  std::string tls_client_cafile{};
 };
 
 /// Calls received since start, failed ones included; `inputs` counts the

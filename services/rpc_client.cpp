@@ -11,8 +11,10 @@
 #include <condition_variable>
 #include <cstddef>
 #include <exception>
+#include <fstream>
 #include <iterator>
 #include <mutex>
+#include <sstream>
 #include <thread>
 #include <utility>
 
@@ -187,7 +189,32 @@ struct rpc_client::impl {
   }
 };
 
-rpc_client::rpc_client(const std::string& target)
+std::string read_pem(const std::string& path, const std::string& what) {
+  std::ifstream in{path, std::ios::binary};
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!in || text.str().empty())
+    throw std::runtime_error("cannot read " + what + " '" + path + "'");
+  return text.str();
+}
+
+namespace {
+
+std::shared_ptr<grpc::ChannelCredentials> credentials(const rpc_tls& tls) {
+  if (!tls.enabled())
+    return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions o;
+  o.pem_root_certs = read_pem(tls.cafile, "--rpc-tls-cafile");
+  if (!tls.certificate.empty() || !tls.key.empty()) {
+    o.pem_cert_chain = read_pem(tls.certificate, "--rpc-tls-certificate");
+    o.pem_private_key = read_pem(tls.key, "--rpc-tls-key");
+  }
+  return grpc::SslCredentials(o);
+}
+
+} // namespace
+
+rpc_client::rpc_client(const std::string& target, const rpc_tls& tls)
   : impl_(std::make_unique<impl>()) {
   // gRPC locks absl::Mutex everywhere, and Debian's Abseil is built with its
   // debug deadlock detection on: a global lock-order graph updated on every
@@ -206,8 +233,7 @@ rpc_client::rpc_client(const std::string& target)
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
   args.SetInt(GRPC_ARG_ENABLE_CHANNELZ, 0);
   impl_->target = target;
-  impl_->channel = grpc::CreateCustomChannel(
-    target, grpc::InsecureChannelCredentials(), args);
+  impl_->channel = grpc::CreateCustomChannel(target, credentials(tls), args);
   impl_->stub = chapter3::RpcService::NewStub(impl_->channel);
   impl_->completions = std::thread{[self = impl_.get()] { self->run(); }};
 }

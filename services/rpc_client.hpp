@@ -100,14 +100,32 @@ public:
     = 0;
 };
 
+/// TLS for the link to the RpcService: PEM files (empty: plain text). With
+/// a CA file the server must present a certificate of that CA for the
+/// target's name; with a certificate and key the client presents them.
+struct rpc_tls {
+  std::string cafile;
+  std::string certificate;
+  std::string key;
+
+  bool enabled() const {
+    return !cafile.empty();
+  }
+};
+
+/// The contents of a PEM file; throws std::runtime_error naming `what`.
+std::string read_pem(const std::string& path, const std::string& what);
+
 class rpc_client final : public rpc_transport {
 public:
   /// Runs on the client's completion thread (one for all calls, so a slow
   /// callback delays the others).
   using batch_callback = rpc_transport::batch_callback;
 
-  /// Creates the channel to `target` ("host:port"); connects lazily.
-  explicit rpc_client(const std::string& target);
+  /// Creates the channel to `target` ("host:port"), with TLS if `tls` is
+  /// enabled; connects lazily. Throws std::runtime_error if a PEM file
+  /// cannot be read.
+  explicit rpc_client(const std::string& target, const rpc_tls& tls = {});
 
   /// Cancels the calls in flight and waits until their callbacks have run.
   ~rpc_client() override;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -575,9 +576,14 @@ test_certificates::test_certificates() {
            "-out", dir + "/ca.pem"});
   openssl({"req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
            "-keyout", dir + "/node.key", "-out", dir + "/node.csr"});
+  // gRPC checks the name it connects to against the subject's alt names.
+  {
+    std::ofstream ext{dir + "/node.ext"};
+    ext << "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
+  }
   openssl({"x509", "-req", "-days", "2", "-in", dir + "/node.csr", "-CA",
            dir + "/ca.pem", "-CAkey", dir + "/ca.key", "-CAcreateserial",
-           "-out", dir + "/node.pem"});
+           "-extfile", dir + "/node.ext", "-out", dir + "/node.pem"});
   openssl({"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
            "-subj", "/CN=stranger", "-keyout", dir + "/other.key", "-out",
            dir + "/other.pem"});

@@ -160,3 +160,33 @@ TEST_CASE("tls: with certificates the console port speaks TLS, the console "
   node.signal(SIGTERM);
   CHECK(node.wait(60s) == 0);
 }
+
+TEST_CASE("tls: the RpcService link with TLS carries the corpus, and a node "
+          "without the CA gets no answer") {
+  test_certificates certs;
+  environment env;
+  auto& d = certs.dir;
+  child_process resolver{resolver_command(
+    "127.0.0.1:0", {"--tls-certificate=" + d + "/node.pem",
+                    "--tls-key=" + d + "/node.key"})};
+  auto target = listening_address(resolver);
+  auto corpus = make_corpus(41, 100);
+  env.produce(corpus);
+  // Plain text to a TLS server: the calls fail, the breaker opens.
+  child_process plain{env.node_command({"--rpc-target=" + target,
+                                        "--offset-reset=earliest"})};
+  CHECK(plain.wait_for_stderr("circuit breaker open", 60s));
+  plain.kill_and_wait();
+  auto run = run_node(env.node_command(
+    {"--rpc-target=" + target, "--rpc-tls-cafile=" + d + "/ca.pem",
+     "--bounded", "--offset-reset=earliest", "--group-id=tls-group"}));
+  REQUIRE(run.process.exit_code == 0);
+  CHECK(summary_number(run.summary, "outputs") == count_words(corpus));
+  CHECK(summary_number(run.summary, "dlq") == 0);
+  // A CA file that does not exist: a clear error at start.
+  auto bad = run_process(env.node_command({"--rpc-target=" + target,
+                                           "--rpc-tls-cafile=/nonexistent"}),
+                         "", 30s);
+  CHECK(bad.exit_code == 2);
+  CHECK(contains(bad.err, "--rpc-tls-cafile"));
+}

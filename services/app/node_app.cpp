@@ -71,6 +71,12 @@ node_config::node_config() {
     .add(opts.cache_ttl_secs, "cache-ttl-secs",
          "how long a cached answer stays valid (0: for ever)")
     .add(opts.rpc_target, "rpc-target", "RpcService address HOST:PORT")
+    .add(opts.tls_to_rpc.cafile, "rpc-tls-cafile",
+         "TLS to the RpcService: the CA of its certificate (PEM)")
+    .add(opts.tls_to_rpc.certificate, "rpc-tls-certificate",
+         "with TLS, a client certificate for the RpcService (PEM)")
+    .add(opts.tls_to_rpc.key, "rpc-tls-key",
+         "with TLS, the client certificate's key (PEM)")
     .add(opts.rpc_deadline_ms, "rpc-deadline-ms", "deadline per call")
     .add(opts.rpc_max_inflight, "rpc-max-inflight", "calls in flight at most")
     .add(opts.rpc_give_up_secs, "rpc-give-up-secs",
@@ -198,6 +204,20 @@ std::string validate(node_options& o) {
   log::level lvl;
   if (!log::parse_level(o.log_level, lvl))
     return "--log-level must be debug, info, warn or error";
+  if (o.tls_to_rpc.certificate.empty() != o.tls_to_rpc.key.empty()
+      || (!o.tls_to_rpc.certificate.empty() && !o.tls_to_rpc.enabled()))
+    return "--rpc-tls-certificate and --rpc-tls-key go together, with "
+           "--rpc-tls-cafile";
+  try {
+    for (auto [file, option] :
+         {std::pair{&o.tls_to_rpc.cafile, "--rpc-tls-cafile"},
+          std::pair{&o.tls_to_rpc.certificate, "--rpc-tls-certificate"},
+          std::pair{&o.tls_to_rpc.key, "--rpc-tls-key"}})
+      if (!file->empty())
+        read_pem(*file, option);
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
   if (o.rpc_target.find(':') == std::string::npos)
     return "--rpc-target must be HOST:PORT, not '" + o.rpc_target + "'";
   if (o.role != "all" && o.role != "ingest" && o.role != "batcher")
@@ -420,7 +440,8 @@ int run_batcher_node(node_config& cfg) {
   auto& opts = cfg.opts;
   caf::actor_system sys{cfg};
   auto pipeline = to_pipeline(opts);
-  auto client = std::make_shared<rpc_client>(opts.rpc_target);
+  auto client = std::make_shared<rpc_client>(opts.rpc_target,
+                                             opts.tls_to_rpc);
   auto hst = sys.spawn(batcher_host, pipeline.batcher, pipeline.rpc, client);
   auto port = listen(sys, opts, hst);
   if (port == 0) {
@@ -470,7 +491,8 @@ pipeline_adapters make_adapters(const node_options& opts) {
     {opts.output_topic, opts.dlq_topic}, std::chrono::seconds(5));
   if (!problems.empty())
     log::warn("node", "cannot look up the output topics yet: ", problems);
-  adapters.rpc = std::make_shared<rpc_client>(opts.rpc_target);
+  adapters.rpc = std::make_shared<rpc_client>(opts.rpc_target,
+                                              opts.tls_to_rpc);
   adapters.latency = std::make_shared<latency_histogram>();
   return adapters;
 }

@@ -10,6 +10,7 @@
 
 #include "actors/node.hpp"
 #include "services/app/node_console.hpp"
+#include "services/rpc_client.hpp"
 
 namespace rpcbatch {
 
@@ -57,6 +58,9 @@ struct node_options {
   std::string batcher_nodes;
   /// Batcher: ingest nodes it offers itself to.
   std::string join;
+  /// TLS to the RpcService (--rpc-tls-cafile, --rpc-tls-certificate,
+  /// --rpc-tls-key).
+  rpc_tls tls_to_rpc;
   /// Lets CAF ports (--listen, --console-port) bind beyond loopback without
   /// TLS.
   bool allow_plain_links = false;

@@ -23,11 +23,16 @@ options:
   --reject-word=WORD  answer every call with WORD among its inputs with
                       INVALID_ARGUMENT (a batch that can never succeed)
   --verbose           log every request (with the batch id of resolveBatch)
+  --tls-certificate=PEM, --tls-key=PEM
+                      serve TLS with this certificate and key
+  --tls-client-cafile=PEM
+                      with TLS, require client certificates of this CA
 )";
 
 int run(const rpcbatch::command_line& cl) {
   cl.allow_only(
-    {"listen", "latency-ms", "fail-rate", "reject-word", "verbose"});
+    {"listen", "latency-ms", "fail-rate", "reject-word", "verbose",
+     "tls-certificate", "tls-key", "tls-client-cafile"});
   if (!cl.positional().empty())
     throw rpcbatch::cli_error("unexpected argument '" + cl.positional()[0]
                               + "'");
@@ -38,6 +43,11 @@ int run(const rpcbatch::command_line& cl) {
   opts.fail_rate = cl.real("fail-rate", 0, 0, 1);
   opts.reject_word = cl.text("reject-word", "");
   opts.verbose = cl.flag("verbose");
+  opts.tls_certificate = cl.text("tls-certificate", "");
+  opts.tls_key = cl.text("tls-key", "");
+  opts.tls_client_cafile = cl.text("tls-client-cafile", "");
+  if (opts.tls_certificate.empty() != opts.tls_key.empty())
+    throw rpcbatch::cli_error("--tls-certificate and --tls-key go together");
   rpcbatch::resolver_server server{opts};
   try {
     server.start();
