@@ -96,9 +96,11 @@ void add_remote_actors(self_ptr self, actor_list local,
       hosts.emplace_back(node_of(name),
                          caf::actor_cast<actor_directory>(handle));
   for (auto& [address, up] : self->state.nodes_up) {
-    auto listed = std::any_of(hosts.begin(), hosts.end(), [&](auto& h) {
-      return h.first == address;
-    });
+    // A structured binding cannot be captured in C++17 (clang refuses).
+    auto listed = std::any_of(hosts.begin(), hosts.end(),
+                              [&a = address](auto& h) {
+                                return h.first == a;
+                              });
     if (!listed && up)
       node_seen(self, address, false);
   }

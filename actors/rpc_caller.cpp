@@ -20,8 +20,23 @@ rpc_failure classify_rpc_failure(int code) {
   }
 }
 
+std::string malformed_job(const rpc_job& job) {
+  if (job.word_index.size() != job.elements.size())
+    return std::to_string(job.word_index.size()) + " word indexes for "
+           + std::to_string(job.elements.size()) + " elements";
+  for (auto i : job.word_index)
+    if (i >= job.words.size())
+      return "word index " + std::to_string(i) + " of "
+             + std::to_string(job.words.size()) + " words";
+  return {};
+}
+
 bool answer_elements(const rpc_job& job, const std::vector<int32_t>& lengths,
                      std::vector<int32_t>& out, std::string& error) {
+  if (auto why = malformed_job(job); !why.empty()) {
+    error = "malformed job: " + why;
+    return false;
+  }
   if (lengths.size() != job.words.size()) {
     error = "resolveBatch answered " + std::to_string(lengths.size())
             + " lengths for " + std::to_string(job.words.size()) + " words";
@@ -333,6 +348,19 @@ void target_failed(self_ptr self, uint64_t id, std::string error,
 
 void on_job(self_ptr self, rpc_job& job, batcher_actor answers_to = {}) {
   auto& st = self->state;
+  // A job that would index past its answers is never called: its elements
+  // are dead letters at once, and its batcher asks its words again.
+  if (auto why = malformed_job(job); !why.empty()) {
+    ++st.dead_letter_jobs;
+    log::error("rpc-caller", "a malformed job of ", job.elements.size(),
+               " elements (bucket ", job.bucket,
+               ") goes to the dead-letter topic: ", why);
+    self->send(st.sink, failed_batch{std::move(job.elements),
+                                     "malformed job: " + why});
+    if (answers_to != nullptr)
+      self->send(answers_to, word_answers{std::move(job.words), {}, true});
+    return;
+  }
   auto id = st.next_id++;
   auto& entry = st.jobs[id];
   entry.job = std::move(job);

@@ -169,9 +169,15 @@ rpc_caller(rpc_caller_actor::stateful_pointer<rpc_caller_state> self,
            rpc_caller_config cfg, std::shared_ptr<rpc_transport> transport,
            sink_actor sink);
 
+/// Why a job cannot be answered (empty if it can): it needs one word index
+/// per element, each naming one of its words. Jobs come from batchers on
+/// other nodes too; the rpc-caller checks each as it arrives.
+std::string malformed_job(const rpc_job& job);
+
 /// The answers of a job's elements, or an error text if the reply does not
 /// fit the job: a length per unique word, in order, none negative and none
-/// above the word's size in bytes (lengths count code points).
+/// above the word's size in bytes (lengths count code points). A malformed
+/// job (see malformed_job()) has no answer either.
 bool answer_elements(const rpc_job& job, const std::vector<int32_t>& lengths,
                      std::vector<int32_t>& out, std::string& error);
 

@@ -41,17 +41,78 @@ std::string output_json(std::string_view word, int32_t length) {
   return out;
 }
 
+namespace {
+
+/// The size of the valid UTF-8 sequence at the front of `s` (0 if there is
+/// none: a stray or missing continuation byte, an overlong form, a
+/// surrogate, beyond U+10FFFF), as JSON parsers demand.
+std::size_t utf8_sequence(std::string_view s) {
+  auto at = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  auto c = at(0);
+  if (c < 0x80)
+    return 1;
+  std::size_t n = (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3
+                  : (c >> 3) == 0x1E ? 4 : 0;
+  if (n == 0 || n > s.size())
+    return 0;
+  uint32_t cp = c & (0x7F >> n);
+  for (std::size_t k = 1; k < n; ++k) {
+    if ((at(k) & 0xC0) != 0x80)
+      return 0;
+    cp = (cp << 6) | (at(k) & 0x3F);
+  }
+  static constexpr uint32_t least[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < least[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+    return 0;
+  return n;
+}
+
+/// The longest prefix of `s` of at most `max` bytes that is valid UTF-8.
+std::string_view utf8_prefix(std::string_view s, std::size_t max) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    auto n = utf8_sequence(s.substr(i));
+    if (n == 0 || i + n > max)
+      break;
+    i += n;
+  }
+  return s.substr(0, i);
+}
+
+/// `s` with every byte that is not part of valid UTF-8 replaced by U+FFFD.
+std::string utf8_text(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  while (!s.empty()) {
+    auto n = utf8_sequence(s);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";
+      n = 1;
+    } else {
+      out.append(s.data(), n);
+    }
+    s.remove_prefix(n);
+  }
+  return out;
+}
+
+} // namespace
+
 std::string dead_letter_json(const element& e, std::string_view input_topic,
                              std::string_view reason, std::size_t max_word) {
+  // JSON text is UTF-8, and Boost.JSON copies bytes as they are: what is not
+  // UTF-8 would make a dead letter that nothing can parse (the replay
+  // neither). A word is cut before its first byte that is not (so it reads
+  // as truncated and is not replayed); the texts keep U+FFFD in its place.
   boost::json::object obj;
-  obj["word"] = std::string_view{e.word}.substr(0, max_word);
+  obj["word"] = utf8_prefix(e.word, max_word);
   obj["word_bytes"] = e.word.size();
-  obj["input_topic"] = input_topic;
+  obj["input_topic"] = utf8_text(input_topic);
   obj["partition"] = e.partition;
   obj["offset"] = e.offset;
   obj["index"] = e.index;
   obj["timestamp"] = e.timestamp;
-  obj["reason"] = reason;
+  obj["reason"] = utf8_text(reason);
   return boost::json::serialize(obj);
 }
 

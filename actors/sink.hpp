@@ -90,9 +90,10 @@ std::string output_json(std::string_view word, int32_t length);
 void write_output_json(std::string& out, std::string_view word,
                        int32_t length);
 
-/// A dead letter's value: the word (truncated to `max_word` bytes), its full
-/// size, its provenance (input topic, partition, offset, the word's index
-/// in its record, the record's timestamp) and the reason:
+/// A dead letter's value: the word (truncated to `max_word` bytes, and
+/// before anything that is not UTF-8), its full size, its provenance (input
+/// topic, partition, offset, the word's index in its record, the record's
+/// timestamp) and the reason (bytes that are not UTF-8 as U+FFFD):
 /// {"word":"...","word_bytes":N,"input_topic":"...","partition":P,
 ///  "offset":O,"index":I,"timestamp":T,"reason":"..."}.
 std::string dead_letter_json(const element& e, std::string_view input_topic,

@@ -295,7 +295,7 @@ TEST_CASE("http node: probes answer at once while slow peers are connected, "
   }
   // 200 MiB of body, then 200 MiB of request line, as fast as the node
   // takes them: its resident memory hardly moves.
-  auto flood = [&](const std::string& start) {
+  auto flood = [&, port = port](const std::string& start) {
     auto before = rss_of(node.pid());
     auto peak = before;
     peer p{port};

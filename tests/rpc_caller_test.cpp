@@ -242,6 +242,52 @@ TEST_CASE_FIXTURE(rpc_caller_fixture,
         == 4);
 }
 
+TEST_CASE("rpc-caller: a job needs one word index per element, each naming "
+          "one of its words") {
+  auto job = make_job({"a", "bb", "a"});
+  CHECK(malformed_job(job).empty());
+  std::vector<int32_t> out;
+  std::string error;
+  REQUIRE(answer_elements(job, {1, 2}, out, error));
+  CHECK(out == std::vector<int32_t>{1, 2, 1});
+  // An index past the words (a peer's job): no answer, nothing read past
+  // the lengths.
+  auto beyond = job;
+  beyond.word_index[1] = 2;
+  CHECK(malformed_job(beyond) == "word index 2 of 2 words");
+  CHECK_FALSE(answer_elements(beyond, {1, 2}, out, error));
+  CHECK(error == "malformed job: word index 2 of 2 words");
+  auto none = job;
+  none.words.clear();
+  CHECK_FALSE(malformed_job(none).empty());
+  CHECK_FALSE(answer_elements(none, {}, out, error));
+  auto fewer = job;
+  fewer.word_index.pop_back();
+  CHECK(malformed_job(fewer) == "2 word indexes for 3 elements");
+  CHECK_FALSE(answer_elements(fewer, {1, 2}, out, error));
+}
+
+TEST_CASE_FIXTURE(rpc_caller_fixture,
+                  "rpc-caller: a malformed job is never called: its elements "
+                  "are dead letters at once") {
+  auto aut = make();
+  auto bad = make_job({"x", "yy"});
+  bad.word_index[0] = 7;
+  send(aut, bad);
+  CHECK(transport->calls.empty());
+  REQUIRE(failed->size() == 1);
+  CHECK(failed->at(0).elements.size() == 2);
+  CHECK(failed->at(0).reason == "malformed job: word index 7 of 2 words");
+  CHECK(field(aut, "dead_letter_jobs") == 1);
+  CHECK(field(aut, "words_waiting") == 0);
+  // The next job goes as usual.
+  send(aut, make_job({"z"}));
+  REQUIRE(transport->calls.size() == 1);
+  succeed(0);
+  REQUIRE(resolved->size() == 1);
+  CHECK(resolved->at(0).lengths == std::vector<int32_t>{1});
+}
+
 TEST_CASE("rpc-caller: only INVALID_ARGUMENT and OUT_OF_RANGE are permanent") {
   for (int code = 1; code <= 16; ++code) {
     CAPTURE(code);

@@ -93,6 +93,41 @@ TEST_CASE("sink: a truncated dead letter says so and cannot be replayed") {
   CHECK(x->index == 4);
 }
 
+TEST_CASE("sink: a dead letter is JSON that parses back whatever the bytes "
+          "of its word and reason") {
+  // A reason from a server's error message in Latin-1, a topic with a
+  // stray continuation byte: replaced, not copied into invalid JSON.
+  element e{"word", 1, 2, 3, 0, 4};
+  auto x = parse_dead_letter(
+    dead_letter_json(e, "t\x80", "INVALID_ARGUMENT: caf\xe9 \xc3\xa9"));
+  REQUIRE(x);
+  CHECK(x->reason == "INVALID_ARGUMENT: caf\xef\xbf\xbd \xc3\xa9");
+  CHECK(x->input_topic == "t\xef\xbf\xbd");
+  CHECK(x->word == "word");
+  CHECK_FALSE(x->truncated());
+  // A word cut at the limit inside a character loses the whole character;
+  // one that is not UTF-8 is cut before the first stray byte. Both read as
+  // truncated, so neither is replayed as something it was not.
+  element cut{std::string(1023, 'a') + "\xc3\xa9", 0, 0, 0};
+  auto y = parse_dead_letter(dead_letter_json(cut, "t", "r"));
+  REQUIRE(y);
+  CHECK(y->word == std::string(1023, 'a'));
+  CHECK(y->word_bytes == 1025);
+  CHECK(y->truncated());
+  element stray{"ab\xff" "cd", 0, 0, 0};
+  auto z = parse_dead_letter(dead_letter_json(stray, "t", "r"));
+  REQUIRE(z);
+  CHECK(z->word == "ab");
+  CHECK(z->word_bytes == 5);
+  CHECK(z->truncated());
+  // UTF-8 words of up to 4-byte characters stay whole.
+  element wide{"\xf0\x9f\x98\x80\xe2\x82\xac", 0, 0, 0};
+  auto w = parse_dead_letter(dead_letter_json(wide, "t", "r"));
+  REQUIRE(w);
+  CHECK(w->word == wide.word);
+  CHECK_FALSE(w->truncated());
+}
+
 TEST_CASE("sink: garbage is not a dead letter") {
   element e{"word", 1, 2, 3, 0, 4};
   auto good = boost::json::parse(dead_letter_json(e, "t", "r")).as_object();
