@@ -6,6 +6,7 @@
 // rpc-caller's answer to an rpc_job, a partition_done's questions, the
 // sink's output and dead-letter values for resolved, failed and
 // undelivered batches.
+#include <limits>
 #include <vector>
 
 #include <caf/binary_deserializer.hpp>
@@ -114,7 +115,10 @@ void answer(const rpc_job& job) {
 }
 
 void ask(const partition_done& d) {
-  for (auto o : {d.below - 1, d.below, d.next - 1, d.next, int64_t{0}})
+  auto before = [](int64_t x) {
+    return x == std::numeric_limits<int64_t>::min() ? x : x - 1;
+  };
+  for (auto o : {before(d.below), d.below, before(d.next), d.next, int64_t{0}})
     for (auto epoch : {d.epoch, d.epoch + 1, d.epoch - 1})
       nothing(d.done(epoch, o) ? &d : nullptr);
   for (auto o : d.pending)
