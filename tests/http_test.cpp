@@ -27,6 +27,9 @@ using rpcbatch::test::child_process;
 
 namespace {
 
+/// How long a probe waits for its answer (see served::probe).
+constexpr auto probe_timeout = std::chrono::seconds(3);
+
 using clock_type = std::chrono::steady_clock;
 
 /// A raw connection to 127.0.0.1:`port`, for requests that no well-behaved
@@ -125,12 +128,14 @@ struct served {
     thread.join();
   }
 
-  /// GET /healthz as a probe does: answered with 200 within 1 s.
+  /// GET /healthz as a probe does: answered with 200. The bound only tells
+  /// "answered" from "held up behind slow peers" (5 to 20 s before the
+  /// bounds); a loaded machine must not fail it.
   bool probe() const {
     httplib::Client client{"127.0.0.1", port};
-    client.set_connection_timeout(1s);
-    client.set_read_timeout(1s);
-    client.set_write_timeout(1s);
+    client.set_connection_timeout(probe_timeout);
+    client.set_read_timeout(probe_timeout);
+    client.set_write_timeout(probe_timeout);
     auto r = client.Get("/healthz");
     return r && r->status == 200 && r->body == "ok\n";
   }
@@ -273,8 +278,8 @@ TEST_CASE("http node: probes answer at once while slow peers are connected, "
   INFO("node stderr: ", tail(node.err()));
   auto probe = [port = port](const char* path) {
     httplib::Client client{"127.0.0.1", port};
-    client.set_connection_timeout(1s);
-    client.set_read_timeout(1s);
+    client.set_connection_timeout(probe_timeout);
+    client.set_read_timeout(probe_timeout);
     return client.Get(path);
   };
   {
