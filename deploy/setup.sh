@@ -5,7 +5,8 @@
 #
 #   deploy/setup.sh              # packages + build
 #   deploy/setup.sh --deps-only  # packages only (the Dockerfile's first stage)
-#   BUILD_DIR=out SANITIZE=ON deploy/setup.sh
+#   BUILD_DIR=out SANITIZE=address deploy/setup.sh   # or thread (see
+#                                # deploy/check.sh for the sanitizer passes)
 #   TESTS=OFF deploy/setup.sh    # without the test suite and the packages
 #                                # only its tests use (the Dockerfile)
 set -euo pipefail
@@ -22,11 +23,13 @@ packages=(
 )
 # The tests: doctest; kcat and Python gRPC for interoperability; openssl for
 # TLS certificates; Compose and YAML to validate deploy/compose and
-# deploy/k8s.
+# deploy/k8s; clang with its sanitizer and libFuzzer runtimes (compiler-rt)
+# and llvm-symbolizer for deploy/check.sh's sanitizer builds and fuzzers.
 test_packages=(
   doctest-dev
   kcat openssl python3 python3-grpcio python3-grpc-tools
   docker-compose python3-yaml
+  clang libclang-rt-dev llvm
 )
 [ "$tests" = OFF ] || packages+=("${test_packages[@]}")
 
