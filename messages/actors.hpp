@@ -219,12 +219,12 @@ using node_actor = ingest_actor::extend_with<status_client>::extend<
   /// nodes in use (as batcher-host@HOST:PORT).
   ::extend_with<actor_directory>;
 
-/// The inspector of a node (published on --console-port): what the console
-/// and the HTTP endpoints see. Answers are JSON text, so that they cross
-/// nodes without further types.
-using inspector_actor = status_client::extend<
-  /// Periodic sample of every actor's status (events, rates).
-  caf::reacts_to<tick_atom>,
+/// What rpcbatch-console reaches on a node's console port: the console
+/// gate, which lives in an actor system of its own (a middleman that knows
+/// no other actor of the node) and passes these requests on to the
+/// inspector. Answers are JSON text, so that they cross nodes without
+/// further types.
+using console_actor = caf::typed_actor<
   /// The summary of this node and of the nodes it reaches: role, uptime,
   /// version, options in effect, totals, remote nodes.
   caf::replies_to<nodes_atom>::with<std::string>,
@@ -247,5 +247,13 @@ using inspector_actor = status_client::extend<
   /// --console-control-token.
   caf::replies_to<control_atom, std::string, std::string,
                   std::string>::with<std::string>>;
+
+/// The inspector of a node: what the console (through the console gate)
+/// and the HTTP endpoints see.
+using inspector_actor = console_actor::extend<
+  /// Its own status.
+  caf::replies_to<status_atom>::with<std::string>,
+  /// Periodic sample of every actor's status (events, rates).
+  caf::reacts_to<tick_atom>>;
 
 } // namespace rpcbatch

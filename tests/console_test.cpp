@@ -9,6 +9,8 @@
 #include <set>
 #include <sstream>
 
+#include <unistd.h>
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <doctest/doctest.h>
@@ -17,6 +19,13 @@
 #include <pty.h>
 #include <sys/socket.h>
 
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/binary_deserializer.hpp>
+#include <caf/binary_serializer.hpp>
+#include <caf/io/basp/header.hpp>
+
+#include "messages/type_ids.hpp"
 #include "services/app/console_view.hpp"
 
 using namespace std::chrono_literals;
@@ -85,6 +94,108 @@ struct observed_node {
     client.set_read_timeout(15s);
     return client.Get(path.c_str());
   }
+};
+
+/// A peer that speaks CAF's BASP by hand on a plain console port, as a
+/// hostile one would: it addresses messages to actor ids of its choosing,
+/// which CAF's middleman looks up in the registry of its actor system.
+class basp_peer {
+public:
+  using header = caf::io::basp::header;
+  using message_type = caf::io::basp::message_type;
+
+  basp_peer(caf::actor_system& sys, int port) : sys_(sys) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr))
+            == 0);
+    // The node's handshake names the actor published on the port.
+    auto [hdr, payload] = read_frame();
+    REQUIRE(hdr.operation == message_type::server_handshake);
+    caf::binary_deserializer src{sys_, payload};
+    caf::node_id node;
+    std::vector<std::string> app_ids;
+    std::set<std::string> iface;
+    REQUIRE_FALSE(src(node, app_ids, published, iface));
+    // Ours, with a node id of our own.
+    auto self = caf::make_node_id(4242, std::string(40, 'a'));
+    REQUIRE(self);
+    std::vector<char> buf;
+    caf::binary_serializer sink{sys_, buf};
+    REQUIRE_FALSE(sink(*self));
+    write_frame(header{message_type::client_handshake, 0, 0, 0,
+                       caf::invalid_actor_id, caf::invalid_actor_id},
+                buf);
+  }
+
+  ~basp_peer() {
+    close(fd_);
+  }
+
+  /// Sends `msg` to the actor `dest` of the node, from no actor, or as a
+  /// request (id `request`) from our actor 1.
+  void send(caf::actor_id dest, caf::message msg, uint64_t request = 0) {
+    std::vector<char> buf;
+    caf::binary_serializer sink{sys_, buf};
+    std::vector<caf::strong_actor_ptr> stages;
+    REQUIRE_FALSE(sink(stages, msg));
+    auto mid = request == 0 ? caf::make_message_id()
+                            : caf::make_message_id(request);
+    write_frame(header{message_type::direct_message, 0, 0,
+                       mid.integer_value(), request == 0 ? 0u : 1u, dest},
+                buf);
+  }
+
+  /// Reads until the node answers our actor 1 (heartbeats skipped).
+  void await_answer() {
+    for (;;) {
+      auto [hdr, payload] = read_frame();
+      if (hdr.operation == message_type::direct_message
+          && hdr.dest_actor == 1)
+        return;
+    }
+  }
+
+  /// The id of the actor published on the port.
+  caf::actor_id published = caf::invalid_actor_id;
+
+private:
+  void write_frame(header hdr, const std::vector<char>& payload) {
+    hdr.payload_len = static_cast<uint32_t>(payload.size());
+    std::vector<char> buf;
+    caf::binary_serializer sink{sys_, buf};
+    REQUIRE_FALSE(sink(hdr));
+    buf.insert(buf.end(), payload.begin(), payload.end());
+    REQUIRE(write(fd_, buf.data(), buf.size())
+            == static_cast<ssize_t>(buf.size()));
+  }
+
+  void read_exactly(std::vector<char>& buf, std::size_t n) {
+    buf.resize(n);
+    std::size_t got = 0;
+    while (got < n) {
+      auto r = read(fd_, buf.data() + got, n - got);
+      REQUIRE(r > 0);
+      got += static_cast<std::size_t>(r);
+    }
+  }
+
+  std::pair<header, std::vector<char>> read_frame() {
+    std::vector<char> buf;
+    read_exactly(buf, caf::io::basp::header_size);
+    header hdr;
+    caf::binary_deserializer src{sys_, buf};
+    REQUIRE_FALSE(src(hdr));
+    std::vector<char> payload;
+    read_exactly(payload, hdr.payload_len);
+    return {hdr, std::move(payload)};
+  }
+
+  caf::actor_system& sys_;
+  int fd_ = -1;
 };
 
 /// Every sample of a Prometheus text by "name{labels}"; fails the test on
@@ -430,6 +541,61 @@ TEST_CASE("console: events show a batcher node going down and its buckets "
   CHECK(up == std::map<std::string, bool>{{first.address, false},
                                           {second.address, true}});
   ingest.stop();
+}
+
+TEST_CASE("console: a peer on the console port reaches nothing but the "
+          "console's requests, whatever actor ids it writes to") {
+  environment env;
+  auto first = make_corpus(13, 60);
+  env.produce(first);
+  batcher_node batchers{env.rpc_target()};
+  observed_node ingest{env, {"--role=ingest",
+                             "--batcher-nodes=" + batchers.address}};
+  INFO("ingest stderr: ", tail(ingest.process.err()));
+  // Handles of the ingest node's actors (node, sink, router...) have
+  // crossed to the batcher node, so its middleman knows them by id.
+  REQUIRE(wait_until([&] { return env.committed() == env.ends(); }, 60s,
+                     100ms));
+  {
+    caf::actor_system_config cfg;
+    rpcbatch::register_message_types(cfg);
+    caf::actor_system sys{cfg};
+    basp_peer peer{sys, ingest.console_port};
+    using namespace rpcbatch;
+    delivery_ack ack{{record_words{0, 0, 1, 0}}, {1}};
+    for (caf::actor_id id = 1; id <= 300; ++id) {
+      peer.send(id, caf::make_message(fatal_atom::value,
+                                      std::string{"forged fatal"}));
+      peer.send(id, caf::make_message(drain_atom::value));
+      peer.send(id, caf::make_message(ack));
+      peer.send(id, caf::make_message(join_atom::value, batcher_host_actor{},
+                                      std::string{"forger:1"}));
+      peer.send(id, caf::make_message(attach_atom::value, sink_actor{},
+                                      uint32_t{256}));
+    }
+    // Messages of one connection arrive in order: once the published actor
+    // answered, every forged one was delivered or dropped.
+    peer.send(peer.published, caf::make_message(nodes_atom::value), 1);
+    peer.await_answer();
+  }
+  // The node goes on as if nothing happened: it processes more input
+  // exactly, and stops only when told to.
+  auto second = make_corpus(14, 60);
+  env.produce(second);
+  REQUIRE(wait_until([&] { return env.committed() == env.ends(); }, 60s,
+                     100ms));
+  CHECK_FALSE(ingest.process.wait(0ms).has_value());
+  auto nodes = ingest.json({"nodes"});
+  CHECK(nodes.as_array().size() == 2);
+  CHECK(contains(ingest.process.err(),
+                 "refused a message that is no console request"));
+  CHECK_FALSE(contains(ingest.process.err(), "forged"));
+  ingest.stop();
+  auto corpus = first;
+  corpus.insert(corpus.end(), second.begin(), second.end());
+  auto diff = compare(expected_outputs(corpus),
+                      key_values(env.read(output_topic)));
+  CHECK_MESSAGE(diff.empty(), diff.describe());
 }
 
 TEST_CASE("console: an unreachable node is a clear error and exit code 1") {

@@ -156,20 +156,20 @@ std::vector<std::string> split_words(const std::string& line) {
   return out;
 }
 
-/// Connects to the inspector at `target`. A connect that hangs cannot be
+/// Connects to the console gate at `target`. A connect that hangs cannot be
 /// cancelled, so after `timeout` the process ends at once with exit code 1.
-inspector_actor connect(caf::actor_system& sys, const std::string& target,
+console_actor connect(caf::actor_system& sys, const std::string& target,
                         std::chrono::seconds timeout) {
   auto [host, port] = split_host_port(target);
-  using result_type = caf::expected<inspector_actor>;
+  using result_type = caf::expected<console_actor>;
   auto result = std::make_shared<std::promise<result_type>>();
   auto answer = result->get_future();
   std::thread([&sys, host = host, port = port, result] {
     auto p = static_cast<uint16_t>(port);
     result->set_value(
       sys.has_openssl_manager()
-        ? caf::openssl::remote_actor<inspector_actor>(sys, host, p)
-        : sys.middleman().remote_actor<inspector_actor>(host, p));
+        ? caf::openssl::remote_actor<console_actor>(sys, host, p)
+        : sys.middleman().remote_actor<console_actor>(host, p));
   }).detach();
   if (answer.wait_for(timeout) != std::future_status::ready) {
     std::cerr << "rpcbatch-console: cannot reach a node at " << target
@@ -186,7 +186,7 @@ inspector_actor connect(caf::actor_system& sys, const std::string& target,
 
 class session {
 public:
-  session(caf::actor_system& sys, inspector_actor insp, std::string target,
+  session(caf::actor_system& sys, console_actor insp, std::string target,
           bool json, double interval, std::string control_token)
     : sys_(sys),
       insp_(std::move(insp)),
@@ -349,7 +349,7 @@ private:
   }
 
   caf::actor_system& sys_;
-  inspector_actor insp_;
+  console_actor insp_;
   std::string target_;
   bool json_;
   double interval_;

@@ -1,6 +1,6 @@
 // How rpcbatch-console shows the inspector's answers: pretty JSON, the node
 // and actor tables, event lines and the frame of `watch`. Pure functions of
-// the JSON answers (see inspector_actor in messages/actors.hpp).
+// the JSON answers (see console_actor in messages/actors.hpp).
 #pragma once
 
 #include <string>

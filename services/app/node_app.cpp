@@ -583,12 +583,12 @@ int run_node(int argc, char** argv) {
                  "included\n";
     return 2;
   }
-  if (opts.role != "all" || cfg.console.needs_middleman()) {
+  // Node links. (The console port has an actor system of its own.)
+  if (opts.role != "all") {
     cfg.load<caf::io::middleman>();
     // Every CAF port and link uses TLS once a certificate or CA is given
-    // (openssl.*): node links and the console port.
-    if (!cfg.openssl_certificate.empty() || !cfg.openssl_cafile.empty()
-        || !cfg.openssl_capath.empty())
+    // (openssl.*).
+    if (openssl_configured(cfg))
       cfg.load<caf::openssl::manager>();
   }
   if (opts.role == "batcher")

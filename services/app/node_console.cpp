@@ -8,9 +8,12 @@
 
 #include <caf/config_option_adder.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
 #include <caf/openssl/publish.hpp>
 #include <caf/scoped_actor.hpp>
 
+#include "actors/console_gate.hpp"
+#include "messages/type_ids.hpp"
 #include "services/app/http_server.hpp"
 #include "services/app/node_app.hpp"
 #include "services/env_config.hpp"
@@ -26,6 +29,11 @@ namespace rpcbatch {
 
 const char* rpcbatch_version() {
   return RPCBATCH_VERSION;
+}
+
+bool openssl_configured(const caf::actor_system_config& cfg) {
+  return !cfg.openssl_certificate.empty() || !cfg.openssl_cafile.empty()
+         || !cfg.openssl_capath.empty();
 }
 
 void add_console_options(caf::config_option_set& options,
@@ -204,44 +212,87 @@ struct node_console::http {
   }
 };
 
+/// The console port: an actor system of its own, whose middleman (with
+/// the node's TLS settings) knows the console gate and nothing else. CAF's
+/// middleman delivers a peer's message to any actor of its system's
+/// registry by id, and the node's system registers every actor whose handle
+/// crossed to another node (source, sink, router, batchers): sharing it
+/// would let a console peer message them.
+struct node_console::console_system {
+  struct config : caf::actor_system_config {
+    explicit config(const caf::actor_system_config& node) {
+      register_message_types(*this);
+      openssl_certificate = node.openssl_certificate;
+      openssl_key = node.openssl_key;
+      openssl_passphrase = node.openssl_passphrase;
+      openssl_capath = node.openssl_capath;
+      openssl_cafile = node.openssl_cafile;
+      load<caf::io::middleman>();
+      if (openssl_configured(node))
+        load<caf::openssl::manager>();
+      set("scheduler.max-threads", 1);
+      set("middleman.heartbeat-interval",
+          caf::timespan{std::chrono::seconds(1)});
+    }
+  };
+
+  config cfg;
+  caf::actor_system sys;
+  console_actor gate;
+
+  console_system(caf::actor_system& node, inspector_actor insp)
+    : cfg(node.config()), sys(cfg) {
+    gate = sys.spawn(console_gate, std::move(insp), console_gate_config{});
+  }
+
+  /// Publishes the gate; returns the port bound. Throws if it cannot.
+  uint16_t publish(uint16_t port, const std::string& host) {
+    auto bound = sys.has_openssl_manager()
+                   ? caf::openssl::publish(gate, port, host.c_str())
+                   : sys.middleman().publish(gate, port, host.c_str());
+    if (!bound)
+      throw std::runtime_error("cannot listen for the console on " + host
+                               + ":" + std::to_string(port) + ": "
+                               + sys.render(bound.error()));
+    return *bound;
+  }
+
+  ~console_system() {
+    caf::anon_send_exit(gate, caf::exit_reason::user_shutdown);
+  }
+};
+
 node_console::node_console(caf::actor_system& sys,
                            const console_options& opts, inspector_config cfg,
                            inspector_targets targets,
-                           std::shared_ptr<rpc_client> rpc)
-  : sys_(sys) {
+                           std::shared_ptr<rpc_client> rpc) {
   auto console_port = port_number(opts.console_port, "console-port");
   auto http_port = port_number(opts.http_port, "http-port");
   cfg.control = opts.console_control;
   cfg.control_token = opts.console_control_token;
   cfg.version = rpcbatch_version();
   inspector_ = sys.spawn(inspector, std::move(cfg), std::move(targets));
-  if (console_port >= 0) {
-    auto port = static_cast<uint16_t>(console_port);
-    auto* host = opts.console_host.c_str();
-    auto tls = sys.has_openssl_manager();
-    auto bound = tls ? caf::openssl::publish(inspector_, port, host)
-                     : sys.middleman().publish(inspector_, port, host);
-    if (!bound) {
-      caf::anon_send_exit(inspector_, caf::exit_reason::user_shutdown);
-      throw std::runtime_error("cannot listen for the console on "
-                               + opts.console_host + ":"
-                               + std::to_string(console_port) + ": "
-                               + sys.render(bound.error()));
+  try {
+    if (console_port >= 0) {
+      console_ = std::make_unique<console_system>(sys, inspector_);
+      auto bound = console_->publish(static_cast<uint16_t>(console_port),
+                                     opts.console_host);
+      std::cout << "rpcbatch-node console listening on " << opts.console_host
+                << ":" << bound
+                << (console_->sys.has_openssl_manager() ? " (TLS)" : "")
+                << std::endl;
     }
-    std::cout << "rpcbatch-node console listening on " << opts.console_host
-              << ":" << *bound << (tls ? " (TLS)" : "") << std::endl;
-  }
-  if (http_port >= 0) {
-    http_ = std::make_unique<http>(sys, inspector_, rpc);
-    int bound = 0;
-    try {
-      bound = http_->start(opts.http_host, http_port);
-    } catch (...) {
-      caf::anon_send_exit(inspector_, caf::exit_reason::user_shutdown);
-      throw;
+    if (http_port >= 0) {
+      http_ = std::make_unique<http>(sys, inspector_, rpc);
+      auto bound = http_->start(opts.http_host, http_port);
+      std::cout << "rpcbatch-node http listening on " << opts.http_host
+                << ":" << bound << std::endl;
     }
-    std::cout << "rpcbatch-node http listening on " << opts.http_host << ":"
-              << bound << std::endl;
+  } catch (...) {
+    http_.reset();
+    console_.reset();
+    caf::anon_send_exit(inspector_, caf::exit_reason::user_shutdown);
+    throw;
   }
 }
 
@@ -259,6 +310,7 @@ start_node_console(caf::actor_system& sys, const node_config& cfg,
 
 node_console::~node_console() {
   http_.reset();
+  console_.reset();
   caf::anon_send_exit(inspector_, caf::exit_reason::user_shutdown);
 }
 

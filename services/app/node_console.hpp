@@ -1,5 +1,7 @@
-// The node's observation points: the inspector published on CAF's
-// middleman for rpcbatch-console (--console-port) and the HTTP endpoints
+// The node's observation points: the console gate (actors/console_gate.hpp)
+// published for rpcbatch-console (--console-port) by an actor system of its
+// own, whose middleman reaches no other actor of the node, and the HTTP
+// endpoints
 // /metrics, /healthz and /readyz (--http-port). Both are off by default and
 // listen on loopback unless told otherwise. The HTTP endpoints answer GET and
 // HEAD at once from a look at the node taken every second, on a server that
@@ -31,10 +33,6 @@ struct console_options {
   int http_port = -1;
   std::string http_host = "127.0.0.1";
 
-  /// Whether the node needs CAF's middleman for them.
-  bool needs_middleman() const {
-    return console_port >= 0;
-  }
 };
 
 /// Adds --console-port, --console-host, --console-control, --http-port and
@@ -65,8 +63,9 @@ public:
 
 private:
   struct http;
-  caf::actor_system& sys_;
+  struct console_system;
   inspector_actor inspector_;
+  std::unique_ptr<console_system> console_;
   std::unique_ptr<http> http_;
 };
 
@@ -76,6 +75,10 @@ private:
 std::unique_ptr<node_console>
 start_node_console(caf::actor_system& sys, const node_config& cfg,
                    inspector_targets targets, std::shared_ptr<rpc_client> rpc);
+
+/// Whether `cfg` gives certificates or a CA (openssl.*): then every CAF
+/// port of the node speaks TLS.
+bool openssl_configured(const caf::actor_system_config& cfg);
 
 /// The project version.
 const char* rpcbatch_version();
