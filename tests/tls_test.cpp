@@ -161,6 +161,43 @@ TEST_CASE("tls: with certificates the console port speaks TLS, the console "
   CHECK(node.wait(60s) == 0);
 }
 
+TEST_CASE("tls: with --console-cafile the console port takes only the "
+          "operators' CA, and controls need no token") {
+  test_certificates certs;
+  environment env;
+  auto& d = certs.dir;
+  // The operators' CA is the stranger's self-signed certificate; the
+  // operator trusts the nodes' CA to know the node.
+  std::vector<std::string> operator_options{
+    "--openssl.certificate=" + d + "/other.pem",
+    "--openssl.key=" + d + "/other.key", "--openssl.cafile=" + d + "/ca.pem"};
+  auto without_tls = run_process(
+    env.node_command({"--console-port=0", "--console-cafile=" + d
+                                            + "/other.pem"}),
+    "", 30s);
+  CHECK(without_tls.exit_code == 2);
+  CHECK(contains(without_tls.err, "--console-cafile needs TLS"));
+  child_process node{env.node_command(with(
+    certs.options(), {"--console-port=0", "--console-control",
+                      "--console-cafile=" + d + "/other.pem"}))};
+  INFO("node stderr: ", tail(node.err()));
+  auto [host, port] = split_host_port(
+    listening_address(node, "rpcbatch-node console"));
+  // A node's certificate no longer opens the console port.
+  auto node_cert = console(port, with(certs.options(), {"nodes"}));
+  CHECK(node_cert.exit_code != 0);
+  // The operator's does, controls included.
+  auto ok = console(port, with(operator_options, {"--json", "nodes"}));
+  INFO("console stderr: ", ok.err);
+  CHECK(ok.exit_code == 0);
+  CHECK(contains(ok.out, "\"role\""));
+  auto pause = console(port, with(operator_options, {"pause"}));
+  CHECK(pause.exit_code == 0);
+  CHECK(contains(pause.out, "paused"));
+  node.signal(SIGTERM);
+  CHECK(node.wait(60s) == 0);
+}
+
 TEST_CASE("tls: the RpcService link with TLS carries the corpus, and a node "
           "without the CA gets no answer") {
   test_certificates certs;

@@ -574,13 +574,8 @@ int run_node(int argc, char** argv) {
   }
   if (!warning.empty())
     log::warn("node", warning);
-  if (tls && cfg.console.console_control
-      && cfg.console.console_control_token.empty()) {
-    std::cerr << "rpcbatch-node: --console-control with TLS needs "
-                 "--console-control-token (best as @FILE or "
-                 "RPCBATCH_CONSOLE_CONTROL_TOKEN_FILE): every holder of a "
-                 "certificate of the CA reaches the console port, nodes "
-                 "included\n";
+  if (auto err = console_refusal(cfg.console, tls); !err.empty()) {
+    std::cerr << "rpcbatch-node: " << err << "\n";
     return 2;
   }
   // Node links. (The console port has an actor system of its own.)

@@ -47,11 +47,28 @@ void add_console_options(caf::config_option_set& options,
          "allow the console's flush, pause, resume and drain")
     .add(opts.console_control_token, "console-control-token",
          "a secret every control must carry (rpcbatch-console "
-         "--control-token); needed for controls with TLS")
+         "--control-token); needed for controls with TLS unless "
+         "--console-cafile is given")
+    .add(opts.console_cafile, "console-cafile",
+         "with TLS: accept on the console port only certificates of this CA "
+         "(operators'), not those of --openssl.cafile (nodes')")
     .add(opts.http_port, "http-port",
          "serve /metrics, /healthz and /readyz on this port (0: any free "
          "port; default off)")
     .add(opts.http_host, "http-host", "address the HTTP port binds");
+}
+
+std::string console_refusal(const console_options& opts, bool tls) {
+  if (!opts.console_cafile.empty() && !tls)
+    return "--console-cafile needs TLS: give --openssl.certificate, "
+           "--openssl.key and --openssl.cafile too";
+  if (tls && opts.console_control && opts.console_control_token.empty()
+      && opts.console_cafile.empty())
+    return "--console-control with TLS needs --console-control-token (best "
+           "as @FILE or RPCBATCH_CONSOLE_CONTROL_TOKEN_FILE) or "
+           "--console-cafile (a CA for operators only): every holder of a "
+           "certificate of the nodes' CA reaches the console port";
+  return {};
 }
 
 boost::json::object options_in_effect(const caf::config_option_set& options) {
@@ -220,13 +237,13 @@ struct node_console::http {
 /// would let a console peer message them.
 struct node_console::console_system {
   struct config : caf::actor_system_config {
-    explicit config(const caf::actor_system_config& node) {
+    config(const caf::actor_system_config& node, const std::string& cafile) {
       register_message_types(*this);
       openssl_certificate = node.openssl_certificate;
       openssl_key = node.openssl_key;
       openssl_passphrase = node.openssl_passphrase;
-      openssl_capath = node.openssl_capath;
-      openssl_cafile = node.openssl_cafile;
+      openssl_capath = cafile.empty() ? node.openssl_capath : "";
+      openssl_cafile = cafile.empty() ? node.openssl_cafile : cafile;
       load<caf::io::middleman>();
       if (openssl_configured(node))
         load<caf::openssl::manager>();
@@ -240,8 +257,10 @@ struct node_console::console_system {
   caf::actor_system sys;
   console_actor gate;
 
-  console_system(caf::actor_system& node, inspector_actor insp)
-    : cfg(node.config()), sys(cfg) {
+  /// `cafile`: the CA of the console's peers, if not the node's.
+  console_system(caf::actor_system& node, inspector_actor insp,
+                 const std::string& cafile)
+    : cfg(node.config(), cafile), sys(cfg) {
     gate = sys.spawn(console_gate, std::move(insp), console_gate_config{});
   }
 
@@ -274,7 +293,8 @@ node_console::node_console(caf::actor_system& sys,
   inspector_ = sys.spawn(inspector, std::move(cfg), std::move(targets));
   try {
     if (console_port >= 0) {
-      console_ = std::make_unique<console_system>(sys, inspector_);
+      console_ = std::make_unique<console_system>(sys, inspector_,
+                                                  opts.console_cafile);
       auto bound = console_->publish(static_cast<uint16_t>(console_port),
                                      opts.console_host);
       std::cout << "rpcbatch-node console listening on " << opts.console_host

@@ -27,8 +27,12 @@ struct console_options {
   std::string console_host = "127.0.0.1";
   /// Allows the console's flush, pause, resume and drain.
   bool console_control = false;
-  /// What controls must carry, if set (needed for controls with TLS).
+  /// What controls must carry, if set (with TLS, needed for controls
+  /// unless the console port has a CA of its own).
   std::string console_control_token;
+  /// With TLS: the CA whose certificates the console port accepts, if not
+  /// the nodes' (--openssl.cafile).
+  std::string console_cafile;
   /// -1: off; 0: any free port (printed at start-up).
   int http_port = -1;
   std::string http_host = "127.0.0.1";
@@ -39,6 +43,10 @@ struct console_options {
 /// --http-host to the global category of `options`.
 void add_console_options(caf::config_option_set& options,
                          console_options& opts);
+
+/// Why the console options cannot be used (with TLS or without); empty if
+/// they can.
+std::string console_refusal(const console_options& opts, bool tls);
 
 /// The options of the global category with their values, for the node
 /// summary (help flags left out).
