@@ -179,7 +179,31 @@ for name, w in workloads.items():
             elif not any(path.startswith(m) and (files is None or path[len(m):] in files)
                          for m, files in secret_mounts.items()):
                 fail(f"{name}: {var}={path} is not a file of a read-only mount of the Secret rpcbatch-tls")
-for path in sys.argv[1:]:
+# The Secret's keys are those cert-manager writes, and the example under
+# cert-manager/ makes rpcbatch-tls with a CA issuer, for both directions.
+for name, w in workloads.items():
+    for vol in w["spec"]["template"]["spec"].get("volumes", []):
+        if vol.get("secret", {}).get("secretName") == "rpcbatch-tls":
+            keys = {i["key"] for i in vol["secret"].get("items", [])}
+            if keys != {"ca.crt", "tls.crt", "tls.key"}:
+                fail(f"{name}: mounts keys {sorted(keys)} of rpcbatch-tls, not cert-manager's ca.crt, tls.crt, tls.key")
+import glob, os
+cm = [d for p in glob.glob(os.path.join(os.path.dirname(sys.argv[1]), "cert-manager", "*.yaml"))
+      for d in yaml.safe_load_all(open(p)) if d]
+certs = {d["metadata"]["name"]: d for d in cm if d.get("kind") == "Certificate"}
+issuers = {d["metadata"]["name"]: d for d in cm if d.get("kind") == "Issuer"}
+node_cert = next((c for c in certs.values() if c["spec"].get("secretName") == "rpcbatch-tls"), None)
+if node_cert is None:
+    fail("cert-manager/: no Certificate makes the Secret rpcbatch-tls")
+else:
+    issuer = issuers.get(node_cert["spec"]["issuerRef"]["name"], {})
+    ca_secret = issuer.get("spec", {}).get("ca", {}).get("secretName")
+    if not ca_secret or not any(c["spec"].get("isCA") and c["spec"].get("secretName") == ca_secret
+                                for c in certs.values()):
+        fail("cert-manager/: rpcbatch-tls is not signed by a CA Certificate of its own")
+    if not {"server auth", "client auth"} <= set(node_cert["spec"].get("usages", [])):
+        fail("cert-manager/: the node certificate must serve as server and client")
+for path in sys.argv[1:] + glob.glob(os.path.join(os.path.dirname(sys.argv[1]), "cert-manager", "*.yaml")):
     if "PRIVATE KEY" in open(path).read():
         fail(f"{path}: holds a private key")
 if "Secret" in by_kind:
