@@ -161,6 +161,28 @@ TEST_CASE("tls: with certificates the console port speaks TLS, the console "
   CHECK(node.wait(60s) == 0);
 }
 
+TEST_CASE("tls: a hostile header on a node link port with TLS does nothing") {
+  test_certificates certs;
+  environment env;
+  batcher_node batchers{env.rpc_target(), certs.options()};
+  INFO("batcher stderr: ", tail(batchers.process.err()));
+  auto [host, port] = split_host_port(batchers.address);
+  auto before = rss_mb(batchers.process.pid());
+  {
+    std::string header(32, '\xff');
+    raw_peer a{port, header}, b{port, header}, c{port, header};
+    // A node with a certificate of the CA still attaches meanwhile.
+    child_process ingest{env.node_command(with(
+      certs.options(), {"--role=ingest", "--batcher-nodes=" + batchers.address}))};
+    CHECK(batchers.process.wait_for_stderr("attached with 10 buckets", 60s));
+    auto after = rss_mb(batchers.process.pid());
+    MESSAGE("RSS ", before, " MB before the headers, ", after, " MB after");
+    CHECK(after - before <= 50);
+    ingest.kill_and_wait();
+  }
+  CHECK_FALSE(batchers.process.wait(0ms).has_value()); // still alive
+}
+
 TEST_CASE("tls: with --console-cafile the console port takes only the "
           "operators' CA, and controls need no token") {
   test_certificates certs;
