@@ -67,6 +67,15 @@ struct deterministic {
   }
 };
 
+/// A batch of `ws` from partition 0, at offsets from `offset` on.
+inline word_batch words(std::initializer_list<const char*> ws,
+                        int64_t offset = 0) {
+  word_batch b;
+  for (auto w : ws)
+    b.elements.push_back(element{w, 0, offset++, 1000});
+  return b;
+}
+
 /// Records every message of one type that an actor of interface `Handle`
 /// receives; answers everything else with defaults.
 template <class T>
