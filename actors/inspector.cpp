@@ -7,6 +7,7 @@
 
 #include <boost/json/serialize.hpp>
 
+#include "actors/countdown.hpp"
 #include "actors/inspection.hpp"
 #include "actors/node.hpp"
 #include "actors/status.hpp"
@@ -104,35 +105,29 @@ void add_remote_actors(self_ptr self, actor_list local,
     if (!listed && up)
       node_seen(self, address, false);
   }
-  if (hosts.empty()) {
-    collect(self, std::move(local), std::move(done));
-    return;
-  }
-  struct tally {
-    std::size_t pending;
+  struct found {
     actor_list actors;
     std::set<caf::actor_addr> known;
   };
-  auto t = std::make_shared<tally>(tally{hosts.size(), std::move(local), {}});
-  for (auto& [name, handle] : t->actors)
-    t->known.insert(handle.address());
-  auto settle = [self, t, done] {
-    if (--t->pending == 0)
-      collect(self, std::move(t->actors), done);
-  };
+  auto f = std::make_shared<found>(found{std::move(local), {}});
+  for (auto& [name, handle] : f->actors)
+    f->known.insert(handle.address());
+  auto left = countdown::start(hosts.size(), [self, f, done] {
+    collect(self, std::move(f->actors), done);
+  });
   for (auto& [address, host] : hosts)
     self->request(host, std::chrono::seconds(3), actors_atom::value)
       .then(
-        [self, t, settle, address = address](actor_list& remote) {
+        [self, f, left, address = address](actor_list& remote) {
           node_seen(self, address, true);
           for (auto& [name, handle] : remote)
-            if (t->known.count(handle.address()) == 0)
-              t->actors.emplace_back(address + "/" + name, handle);
-          settle();
+            if (f->known.count(handle.address()) == 0)
+              f->actors.emplace_back(address + "/" + name, handle);
+          left->settle();
         },
-        [self, settle, address = address](caf::error&) {
+        [self, left, address = address](caf::error&) {
           node_seen(self, address, false);
-          settle();
+          left->settle();
         });
 }
 

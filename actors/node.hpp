@@ -13,6 +13,7 @@
 #include <caf/timespan.hpp>
 
 #include "actors/batcher.hpp"
+#include "actors/countdown.hpp"
 #include "actors/rpc_caller.hpp"
 #include "actors/sink.hpp"
 #include "actors/source.hpp"
@@ -122,28 +123,18 @@ node(node_actor::stateful_pointer<node_state> self, pipeline_config cfg,
 template <class Self>
 void collect_status(Self* self, const actor_list& actors,
                     std::function<void(boost::json::object)> done) {
-  struct tally {
-    std::size_t pending;
-    boost::json::object result;
-    std::function<void(boost::json::object)> done;
-    void settle() {
-      if (--pending == 0)
-        done(std::move(result));
-    }
-  };
-  auto t = std::make_shared<tally>(tally{actors.size(), {}, std::move(done)});
-  if (actors.empty()) {
-    t->done({});
-    return;
-  }
+  auto result = std::make_shared<boost::json::object>();
+  auto left = countdown::start(actors.size(), [result, done] {
+    done(std::move(*result));
+  });
   for (auto& [name, handle] : actors)
     self->request(handle, std::chrono::seconds(5), status_atom::value)
       .then(
-        [t, name = name](std::string& text) {
-          t->result[name] = parse_status(text);
-          t->settle();
+        [result, left, name = name](std::string& text) {
+          (*result)[name] = parse_status(text);
+          left->settle();
         },
-        [t](caf::error&) { t->settle(); });
+        [left](caf::error&) { left->settle(); });
 }
 
 } // namespace rpcbatch

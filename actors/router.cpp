@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <memory>
 
+#include "actors/countdown.hpp"
 #include "actors/status.hpp"
 #include "services/log.hpp"
 
@@ -135,30 +136,22 @@ void forget_done(router_state& st, const std::vector<partition_done>& done) {
 
 /// Flushes every owned bucket; `rp` gets the number of elements flushed.
 void end_window(self_ptr self, caf::response_promise rp) {
-  struct tally {
-    std::size_t pending = 0;
-    uint64_t flushed = 0;
-    caf::response_promise rp;
-    void settle(uint64_t n) {
-      flushed += n;
-      if (--pending == 0)
-        rp.deliver(flushed);
-    }
-  };
-  auto t = std::make_shared<tally>();
-  t->rp = std::move(rp);
+  std::vector<batcher_actor> owners;
   for (auto& b : self->state.buckets)
     if (b.owner != nullptr)
-      ++t->pending;
-  if (t->pending == 0) {
-    t->rp.deliver(uint64_t{0});
-    return;
-  }
-  for (auto& b : self->state.buckets)
-    if (b.owner != nullptr)
-      self->request(b.owner, caf::infinite, eow_atom::value)
-        .then([t](uint64_t n) { t->settle(n); },
-              [t](caf::error&) { t->settle(0); });
+      owners.push_back(b.owner);
+  auto flushed = std::make_shared<uint64_t>(0);
+  auto left = countdown::start(owners.size(), [flushed, rp]() mutable {
+    rp.deliver(*flushed);
+  });
+  for (auto& owner : owners)
+    self->request(owner, caf::infinite, eow_atom::value)
+      .then(
+        [flushed, left](uint64_t n) {
+          *flushed += n;
+          left->settle();
+        },
+        [left](caf::error&) { left->settle(); });
 }
 
 /// Answers the end-of-window requests that waited for handovers.
