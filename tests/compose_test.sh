@@ -12,6 +12,15 @@
 # a one-shot service fills from deploy/compose/certs (mounted read-only,
 # never the CA's key) before the node starts; none sets
 # RPCBATCH_ALLOW_PLAIN_LINKS; and git ignores deploy/compose/certs.
+# Monitoring, in the nodes profile only: Prometheus and Grafana from pinned
+# images (not latest), their configuration from deploy/prometheus and
+# deploy/grafana mounted read-only; Prometheus scrapes exactly the nodes'
+# HTTP ports (RPCBATCH_HTTP_PORT; the batcher service by its DNS name, one
+# address per replica) and has the job the dashboard opens on; Grafana's
+# data source is that Prometheus, its dashboard provider's path holds
+# deploy/grafana/rpcbatch-dashboard.json, anonymous users are viewers at
+# most, and no password is in the file (only a variable of the
+# environment, without a default).
 # Usage: compose_test.sh BIN_DIR
 set -euo pipefail
 
@@ -37,7 +46,7 @@ docker-compose -f "$compose" --profile nodes config >"${TMPDIR:-/tmp}/rpcbatch-c
 trap 'rm -f "${TMPDIR:-/tmp}/rpcbatch-compose-$$.yaml"' EXIT
 
 python3 - "${TMPDIR:-/tmp}/rpcbatch-compose-$$.yaml" "$compose" <<'PY'
-import ipaddress, os, subprocess, sys, yaml
+import ipaddress, os, re, subprocess, sys, yaml
 
 config = yaml.safe_load(open(sys.argv[1]))
 services = config["services"]
@@ -181,6 +190,97 @@ if os.path.isdir(os.path.join(top, ".git")) or os.path.isfile(os.path.join(top, 
     if subprocess.run(["git", "-C", top, "check-ignore", "-q",
                        "deploy/compose/certs/ca.key"]).returncode != 0:
         fail("git does not ignore deploy/compose/certs (private keys)")
+
+# Prometheus and Grafana: the nodes profile only, pinned images, their
+# configuration from deploy/ mounted read-only.
+deploy = os.path.dirname(os.path.dirname(sys.argv[2]))
+raw = yaml.safe_load(open(sys.argv[2]))["services"]
+for name, repo in (("prometheus", "prom/prometheus"), ("grafana", "grafana/grafana")):
+    if name not in services:
+        fail(f"no {name} service")
+        continue
+    if services[name].get("profiles") != ["nodes"]:
+        fail(f"{name} is not in the nodes profile only: {services[name].get('profiles')}")
+    image = str(services[name].get("image", ""))
+    if not image.startswith(repo + ":") or image.partition(":")[2] in ("", "latest"):
+        fail(f"{name} is not {repo} with a pinned tag: {image!r}")
+    for src, dst, ro in mounts(name):
+        if str(src).startswith(deploy + "/") and not ro:
+            fail(f"{name} mounts {src} writable")
+
+def mounted(name, path, target=None):
+    """The container path where service `name` mounts deploy/PATH read-only."""
+    for src, dst, ro in mounts(name):
+        if src == os.path.join(deploy, path) and ro and (target is None or dst == target):
+            return dst
+    fail(f"{name} does not mount deploy/{path} read-only" + (f" at {target}" if target else ""))
+
+# Prometheus scrapes each node's HTTP port and nothing else: the ingest node
+# by name, a batcher service by its DNS name (type A: every replica).
+if "prometheus" in services:
+    mounted("prometheus", "prometheus/prometheus.yml", "/etc/prometheus/prometheus.yml")
+    prom = yaml.safe_load(open(os.path.join(deploy, "prometheus", "prometheus.yml")))
+    targets = {}
+    for job in prom.get("scrape_configs") or []:
+        if job.get("metrics_path", "/metrics") != "/metrics":
+            fail(f"prometheus job {job.get('job_name')} scrapes {job['metrics_path']}")
+        for sc in job.get("static_configs") or []:
+            for t in sc.get("targets") or []:
+                targets[t] = "static"
+        for dc in job.get("dns_sd_configs") or []:
+            for n in dc.get("names") or []:
+                kind = "A" if dc.get("type") == "A" else dc.get("type", "SRV")
+                targets[f"{n}:{dc.get('port')}"] = "dns " + kind
+    wanted = {f"{n}:{env(n).get('RPCBATCH_HTTP_PORT')}": n for n in ingest + batchers}
+    for t, n in wanted.items():
+        if t not in targets:
+            fail(f"prometheus does not scrape {n}'s HTTP port ({t}): {sorted(targets)}")
+        elif n in batchers and targets[t] != "dns A":
+            fail(f"prometheus scrapes {t} as {targets[t]}, not by DNS type A (every replica)")
+    for t in sorted(set(targets) - set(wanted)):
+        fail(f"prometheus scrapes {t}, which is no node's HTTP port")
+    # The dashboard opens on a job that Prometheus has.
+    import json
+    dash = json.load(open(os.path.join(deploy, "grafana", "rpcbatch-dashboard.json")))
+    jobs = {j.get("job_name") for j in prom.get("scrape_configs") or []}
+    for v in (dash.get("templating") or {}).get("list") or []:
+        if v.get("name") == "job" and (v.get("current") or {}).get("value") not in jobs:
+            fail(f"the dashboard's job {v['current'].get('value')!r} is none of prometheus' {sorted(jobs)}")
+
+# Grafana: Prometheus as its data source, the dashboard where its provider
+# looks, anonymous users viewers at most, no password in the file.
+if "grafana" in services:
+    from urllib.parse import urlparse
+    prov = "/etc/grafana/provisioning"
+    mounted("grafana", "grafana/provisioning/datasources", prov + "/datasources")
+    mounted("grafana", "grafana/provisioning/dashboards", prov + "/dashboards")
+    ds_file = os.path.join(deploy, "grafana", "provisioning", "datasources", "prometheus.yaml")
+    sources = [d for d in yaml.safe_load(open(ds_file)).get("datasources") or []
+               if d.get("type") == "prometheus"]
+    urls = [urlparse(d.get("url", "")) for d in sources]
+    if len(urls) != 1 or urls[0].hostname != "prometheus" or (urls[0].port or 80) != 9090:
+        fail(f"grafana's data source is not http://prometheus:9090: {[d.get('url') for d in sources]}")
+    dash_dst = mounted("grafana", "grafana/rpcbatch-dashboard.json")
+    prov_dir = os.path.join(deploy, "grafana", "provisioning", "dashboards")
+    paths = [p.get("options", {}).get("path")
+             for f in sorted(os.listdir(prov_dir)) if f.endswith((".yaml", ".yml"))
+             for p in yaml.safe_load(open(os.path.join(prov_dir, f))).get("providers") or []
+             if p.get("type", "file") == "file"]
+    if dash_dst and not any(p and os.path.dirname(dash_dst) == p.rstrip("/") for p in paths):
+        fail(f"grafana mounts the dashboard at {dash_dst}, where no provider looks: {paths}")
+    genv = (raw.get("grafana") or {}).get("environment") or {}
+    if isinstance(genv, list):
+        genv = dict(x.split("=", 1) if "=" in x else (x, None) for x in genv)
+    for k, v in genv.items():
+        if any(w in k for w in ("PASSWORD", "SECRET", "TOKEN")) and not k.endswith("__FILE") \
+                and v is not None and not re.fullmatch(r"\$\{[A-Za-z_][A-Za-z0-9_]*(:?-)?\}", str(v)):
+            fail(f"grafana's {k} is not a variable of the environment without a default: {v!r}")
+    if env("grafana").get("GF_AUTH_ANONYMOUS_ENABLED", "false").lower() == "true" \
+            and env("grafana").get("GF_AUTH_ANONYMOUS_ORG_ROLE", "Viewer") != "Viewer":
+        fail("grafana gives anonymous users more than Viewer")
+    for name, port in (("grafana", "3000"), ("prometheus", "9090")):
+        if port not in published.get(name, []):
+            fail(f"{name} does not publish {port} (on 127.0.0.1)")
 
 for f in failures:
     print("FAIL:", f)
