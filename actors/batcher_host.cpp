@@ -1,5 +1,6 @@
 #include "actors/batcher_host.hpp"
 
+#include "actors/batcher_set.hpp"
 #include "actors/remote.hpp"
 #include "actors/status.hpp"
 #include "services/log.hpp"
@@ -15,14 +16,8 @@ using self_ptr = batcher_host_actor::stateful_pointer<batcher_host_state>;
 /// cannot be reached.
 void join(self_ptr self, const std::string& address) {
   auto retry = [=](const std::string& why) {
-    auto& delay = self->state.backoff[address];
-    delay = next_backoff(delay);
-    log::warn("batcher-host", "cannot join ingest node ", address, " (", why,
-              "); trying again in ",
-              std::chrono::duration_cast<std::chrono::milliseconds>(delay)
-                .count(),
-              " ms");
-    self->delayed_send(self, delay, reconnect_atom::value, address);
+    reconnect_later(self, self->state.backoff, address, "batcher-host",
+                    "cannot join ingest node " + address + " (" + why + ")");
   };
   connect_remote<ingest_actor>(
     self, address,
@@ -111,23 +106,19 @@ batcher_host(batcher_host_actor::stateful_pointer<batcher_host_state> self,
       auto& entry = st.attached[snk.address()];
       entry.number = n;
       self->monitor(snk);
-      auto rpc = self->spawn(rpc_caller, st.rpc, st.client, snk);
-      entry.actors.emplace_back(prefix + "rpc-caller", rpc);
-      std::vector<batcher_actor> out;
-      for (uint32_t k = 0; k < buckets; ++k) {
-        auto bcfg = st.batcher;
-        bcfg.bucket = k;
-        out.push_back(self->spawn(batcher, bcfg, rpc, snk));
+      auto set = spawn_batchers(self, st.batcher, buckets, st.rpc, st.client,
+                                snk);
+      entry.actors.emplace_back(prefix + "rpc-caller", set.rpc);
+      for (uint32_t k = 0; k < buckets; ++k)
         entry.actors.emplace_back(prefix + "batcher-" + std::to_string(k),
-                                  out.back());
-      }
+                                  set.batchers[k]);
       for (auto& [name, handle] : entry.actors) {
         st.spawned.emplace(handle.address(), snk.address());
         self->monitor(handle);
       }
       log::info("batcher-host", "ingest node ", n, " attached with ",
                 buckets, " buckets");
-      return out;
+      return set.batchers;
     },
     [=](join_atom, std::string& name, std::vector<std::string>& addresses) {
       self->state.node_name = std::move(name);

@@ -6,6 +6,7 @@
 
 #include <boost/json/serialize.hpp>
 
+#include "actors/batcher_set.hpp"
 #include "actors/bucket_assignment.hpp"
 #include "actors/remote.hpp"
 #include "actors/router.hpp"
@@ -276,13 +277,8 @@ void retry_later(self_ptr self, const std::string& name,
     log::warn("node", "batcher node ", name, ": ", why);
     return;
   }
-  auto& delay = st.backoff[name];
-  delay = next_backoff(delay);
-  log::warn("node", "batcher node ", name, ": ", why, "; trying again in ",
-            std::chrono::duration_cast<std::chrono::milliseconds>(delay)
-              .count(),
-            " ms");
-  self->delayed_send(self, delay, reconnect_atom::value, name);
+  reconnect_later(self, st.backoff, name, "node",
+                  "batcher node " + name + ": " + why);
 }
 
 void lose_batcher_node(self_ptr self, const std::string& name,
@@ -463,15 +459,10 @@ node(node_actor::stateful_pointer<node_state> self, pipeline_config cfg,
                  + self->system().render(msg.reason));
   });
   if (!st.placement.remote) {
-    auto rpc = self->spawn(rpc_caller, cfg.rpc, adapters.rpc, st.sink);
-    st.actors.emplace_back("rpc-caller", rpc);
-    std::vector<batcher_actor> batchers;
-    for (uint32_t k = 0; k < cfg.buckets; ++k) {
-      auto bcfg = cfg.batcher;
-      bcfg.bucket = k;
-      batchers.push_back(self->spawn(batcher, bcfg, rpc, st.sink));
-    }
-    start_front(self, std::move(batchers));
+    auto set = spawn_batchers(self, cfg.batcher, cfg.buckets, cfg.rpc,
+                              adapters.rpc, st.sink);
+    st.actors.emplace_back("rpc-caller", set.rpc);
+    start_front(self, std::move(set.batchers));
   } else if (st.placement.nodes.empty()) {
     start_ingest_front(self); // batcher nodes join by themselves
   } else {

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 
@@ -18,7 +19,9 @@
 #include <caf/openssl/manager.hpp>
 #include <caf/timespan.hpp>
 
+#include "messages/actors.hpp"
 #include "services/cli.hpp"
+#include "services/log.hpp"
 
 namespace rpcbatch {
 
@@ -61,6 +64,22 @@ inline caf::timespan next_backoff(caf::timespan previous) {
     return duration_cast<caf::timespan>(seconds(1));
   return std::min(previous * 2, caf::timespan{duration_cast<caf::timespan>(
                                   seconds(30))});
+}
+
+/// `key` (an address) could not be reached: sends `reconnect_atom, key` to
+/// `self` after the next backoff delay (kept per key in `delays`), and logs
+/// `what` for `component` with that delay.
+template <class Self>
+void reconnect_later(Self* self, std::map<std::string, caf::timespan>& delays,
+                     const std::string& key, const char* component,
+                     const std::string& what) {
+  auto& delay = delays[key];
+  delay = next_backoff(delay);
+  log::warn(component, what, "; trying again in ",
+            std::chrono::duration_cast<std::chrono::milliseconds>(delay)
+              .count(),
+            " ms");
+  self->delayed_send(self, delay, reconnect_atom::value, key);
 }
 
 } // namespace rpcbatch
