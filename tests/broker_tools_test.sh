@@ -16,24 +16,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() {
-  echo "FAIL: $*" >&2
-  for f in "$work"/*.log; do
-    [ -f "$f" ] && { echo "--- $f" >&2; cat "$f" >&2; }
-  done
-  exit 1
-}
-
-# Waits up to $1 tenths of a second for the command after it to succeed.
-await() {
-  local tries=$1
-  shift
-  for _ in $(seq "$tries"); do
-    "$@" && return 0
-    sleep 0.1
-  done
-  return 1
-}
+# shellcheck source=tests/script_lib.sh
+. "$(dirname "$0")/script_lib.sh"
 
 "$bin/rpcbatch-broker" --brokers=3 --topics=input-topic:3,other:2 \
   --bootstrap-file="$work/bootstrap" >"$work/broker.out" 2>"$work/broker.log" &

@@ -105,13 +105,8 @@ public:
   using message_type = caf::io::basp::message_type;
 
   basp_peer(caf::actor_system& sys, int port) : sys_(sys) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr))
-            == 0);
+    fd_ = connect_loopback(port);
+    REQUIRE(fd_ >= 0);
     // The node's handshake names the actor published on the port.
     auto [hdr, payload] = read_frame();
     REQUIRE(hdr.operation == message_type::server_handshake);

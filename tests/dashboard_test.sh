@@ -42,25 +42,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() {
-  echo "FAIL: $*" >&2
-  if [ -s "$work/node.log" ]; then
-    echo "--- node stderr (last 20 lines)" >&2
-    tail -n 20 "$work/node.log" >&2
-  fi
-  exit 1
-}
-
-# Waits up to $1 tenths of a second for the command after it to succeed.
-await() {
-  local tries=$1
-  shift
-  for _ in $(seq "$tries"); do
-    "$@" && return 0
-    sleep 0.1
-  done
-  return 1
-}
+# shellcheck source=tests/script_lib.sh
+. "$(dirname "$0")/script_lib.sh"
 
 # -- the dashboard on its own -------------------------------------------------
 

@@ -1,5 +1,10 @@
 #include "tests/harness.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -598,6 +603,21 @@ std::vector<std::string> test_certificates::options(bool stranger) const {
   return {"--openssl.certificate=" + cert + ".pem",
           "--openssl.key=" + cert + ".key",
           "--openssl.cafile=" + dir + (stranger ? "/other.pem" : "/ca.pem")};
+}
+
+int connect_loopback(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0)
+    return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
 }
 
 } // namespace rpcbatch::test

@@ -302,4 +302,7 @@ node_run finished_run(child_process& child);
 /// The last `n` bytes of `text`, for failure messages.
 std::string tail(const std::string& text, std::size_t n = 4000);
 
+/// A TCP connection to 127.0.0.1:`port` (a file descriptor), or -1.
+int connect_loopback(int port);
+
 } // namespace rpcbatch::test

@@ -3,9 +3,6 @@
 // so that an unauthenticated peer never reaches CAF's protocol.
 #include "tests/harness.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -53,13 +50,8 @@ struct raw_peer {
   int fd = -1;
 
   raw_peer(int port, const std::string& bytes) {
-    fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr))
-            == 0);
+    fd = connect_loopback(port);
+    REQUIRE(fd >= 0);
     REQUIRE(write(fd, bytes.data(), bytes.size())
             == static_cast<ssize_t>(bytes.size()));
   }
