@@ -13,6 +13,7 @@
 #include "actors/tokenizer.hpp"
 #include "services/histogram.hpp"
 #include "services/kafka_consumer.hpp"
+#include "services/kafka_producer.hpp"
 #include "services/log.hpp"
 #include "services/memory.hpp"
 #include "services/rpc_client.hpp"
@@ -433,8 +434,9 @@ node(node_actor::stateful_pointer<node_state> self, pipeline_config cfg,
   st.finished = std::move(finished);
   st.started = self->clock().now();
   auto me = caf::actor_cast<node_actor>(self);
-  st.sink = self->spawn(sink, cfg.sink, adapters.producer, adapters.latency,
-                        me);
+  st.sink = self->spawn(sink, cfg.sink,
+                        std::shared_ptr<sink_producer>{adapters.producer},
+                        adapters.latency, me);
   self->monitor(st.sink);
   st.actors = {{"sink", st.sink}};
   self->set_down_handler([=](caf::down_msg& msg) {

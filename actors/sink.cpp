@@ -456,7 +456,7 @@ std::string sink_status(self_ptr self) {
 
 sink_actor::behavior_type
 sink(sink_actor::stateful_pointer<sink_state> self, sink_config cfg,
-     std::shared_ptr<kafka_producer> producer,
+     std::shared_ptr<sink_producer> producer,
      std::shared_ptr<latency_histogram> latency, node_actor node) {
   self->state.cfg = std::move(cfg);
   self->state.producer = std::move(producer);

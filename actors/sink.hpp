@@ -20,7 +20,7 @@
 
 namespace rpcbatch {
 
-class kafka_producer;
+class sink_producer;
 class latency_histogram;
 
 struct sink_config {
@@ -46,7 +46,7 @@ struct sink_confirmed {
 struct sink_state {
   static inline const char* name = "sink";
   sink_config cfg;
-  std::shared_ptr<kafka_producer> producer;
+  std::shared_ptr<sink_producer> producer;
   std::shared_ptr<latency_histogram> latency;
   std::shared_ptr<sink_confirmed> confirmed
     = std::make_shared<sink_confirmed>();
@@ -79,7 +79,7 @@ struct sink_state {
 
 sink_actor::behavior_type
 sink(sink_actor::stateful_pointer<sink_state> self, sink_config cfg,
-     std::shared_ptr<kafka_producer> producer,
+     std::shared_ptr<sink_producer> producer,
      std::shared_ptr<latency_histogram> latency, node_actor node);
 
 /// The output value: {"word":"...","length":N}.

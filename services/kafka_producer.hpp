@@ -95,7 +95,38 @@ std::string kafka_error_text(int32_t code);
 /// librdkafka's name for `code`, e.g. "MSG_SIZE_TOO_LARGE".
 std::string kafka_error_name(int32_t code);
 
-class kafka_producer {
+/// What the sink writes through: Kafka (kafka_producer) or, in the sink's
+/// actor-level tests, a mock that settles groups when the test says so.
+class sink_producer {
+public:
+  virtual ~sink_producer() = default;
+
+  /// Opens a group of `size` records.
+  virtual std::shared_ptr<delivery_group> open_group(uint32_t size) = 0;
+
+  /// Hands record `index` of `group` on (never blocks). Answers 0 if it is
+  /// queued (it belongs to the group until it is settled), otherwise the
+  /// error code, which the group reports as the record's failure.
+  virtual int32_t produce(const std::string& topic, std::string_view key,
+                          std::string_view value, delivery_group& group,
+                          uint32_t index)
+    = 0;
+
+  /// Marks a group complete (no more records will be added to it); `done`
+  /// fires once every record of it is settled, on any thread.
+  virtual void close(delivery_group& group, delivery_group::callback done)
+    = 0;
+
+  /// Set once the producer lost its guarantees; nothing more is written.
+  virtual std::string fatal_error() const = 0;
+
+  /// Records confirmed, failed, and queued or in flight.
+  virtual uint64_t delivered() const = 0;
+  virtual uint64_t failed() const = 0;
+  virtual int outq_len() const = 0;
+};
+
+class kafka_producer final : public sink_producer {
 public:
   /// Creates the producer (`props` are librdkafka properties, on top of
   /// enable.idempotence=true, no local message timeout and a deep local
@@ -110,7 +141,7 @@ public:
   kafka_producer& operator=(const kafka_producer&) = delete;
 
   /// Opens a group of `size` records.
-  std::shared_ptr<delivery_group> open_group(uint32_t size);
+  std::shared_ptr<delivery_group> open_group(uint32_t size) override;
 
   /// Hands record `index` of `group` to librdkafka (never blocks). Answers
   /// 0 if it is queued (it belongs to the group until the broker answers),
@@ -118,29 +149,29 @@ public:
   /// record's failure.
   int32_t produce(const std::string& topic, std::string_view key,
                   std::string_view value, delivery_group& group,
-                  uint32_t index);
+                  uint32_t index) override;
 
   /// Marks a group complete (no more records will be added to it); `done`
   /// fires once every record of it is settled.
-  void close(delivery_group& group, delivery_group::callback done);
+  void close(delivery_group& group, delivery_group::callback done) override;
 
   /// Waits up to `timeout` for every queued record; returns what is left.
   int flush(std::chrono::milliseconds timeout);
 
   /// Records queued or in flight.
-  int outq_len() const;
+  int outq_len() const override;
 
-  uint64_t delivered() const {
+  uint64_t delivered() const override {
     return delivered_;
   }
 
-  uint64_t failed() const {
+  uint64_t failed() const override {
     return failed_;
   }
 
   /// Set once librdkafka reports a fatal error (e.g. the idempotent
   /// producer lost its guarantees).
-  std::string fatal_error() const;
+  std::string fatal_error() const override;
 
   /// Looks up `topics` now (up to `timeout`), so that the first records
   /// to them go out at once instead of waiting for their metadata behind

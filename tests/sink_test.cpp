@@ -1,6 +1,8 @@
 // The sink: output and dead-letter values, the dead-letter parser, the
-// classification of librdkafka errors, and the actor with a real producer
-// against an embedded broker whose Produce requests fail on demand.
+// classification of librdkafka errors, the actor with a real producer
+// against an embedded broker whose Produce requests fail on demand, and the
+// actor message by message on the deterministic scheduler with a mock
+// producer whose groups the test settles.
 #include "actors/sink.hpp"
 
 #include <doctest/doctest.h>
@@ -21,6 +23,7 @@
 #include "services/embedded_broker.hpp"
 #include "services/histogram.hpp"
 #include "services/kafka_producer.hpp"
+#include "tests/fixture.hpp"
 #include "tests/harness.hpp"
 
 using namespace rpcbatch;
@@ -556,3 +559,233 @@ TEST_CASE_FIXTURE(timing_out_fixture,
     CHECK(written.count(e.word) >= 1);
   CHECK(got->fatal_errors().empty());
 }
+
+// -- the actor on the deterministic scheduler, with a mock producer -----------
+
+namespace {
+
+/// A producer that keeps what it is given; the test settles each closed
+/// group (in any order) with the failures it chooses.
+struct mock_producer final : sink_producer {
+  struct record {
+    std::string topic;
+    std::string key;
+    std::string value;
+  };
+  struct group {
+    std::vector<record> records;
+    std::vector<delivery_failure> refused;
+    delivery_group::callback done;
+  };
+  std::vector<group> groups;
+  std::map<const delivery_group*, std::size_t> index_of;
+  std::vector<std::shared_ptr<delivery_group>> alive;
+  /// What produce() answers (0: queued).
+  int32_t produce_answer = 0;
+  std::string fatal;
+
+  std::shared_ptr<delivery_group> open_group(uint32_t size) override {
+    auto g = std::make_shared<delivery_group>(size);
+    index_of[g.get()] = groups.size();
+    groups.emplace_back();
+    alive.push_back(g);
+    return g;
+  }
+
+  int32_t produce(const std::string& topic, std::string_view key,
+                  std::string_view value, delivery_group& g,
+                  uint32_t index) override {
+    auto& mine = groups.at(index_of.at(&g));
+    mine.records.push_back(
+      {topic, std::string{key}, std::string{value}});
+    if (produce_answer != 0)
+      mine.refused.push_back({index, produce_answer});
+    return produce_answer;
+  }
+
+  void close(delivery_group& g, delivery_group::callback done) override {
+    groups.at(index_of.at(&g)).done = std::move(done);
+  }
+
+  std::string fatal_error() const override {
+    return fatal;
+  }
+  uint64_t delivered() const override {
+    return 0;
+  }
+  uint64_t failed() const override {
+    return 0;
+  }
+  int outq_len() const override {
+    return 0;
+  }
+
+  /// The broker's answer for group `n`: these records failed (the ones
+  /// produce() refused fail too), the others are confirmed.
+  void settle(std::size_t n, std::vector<delivery_failure> failures = {}) {
+    auto& g = groups.at(n);
+    REQUIRE(g.done);
+    failures.insert(failures.end(), g.refused.begin(), g.refused.end());
+    std::sort(failures.begin(), failures.end(),
+              [](auto& a, auto& b) { return a.index < b.index; });
+    auto done = std::move(g.done);
+    g.done = nullptr;
+    done(std::move(failures));
+  }
+};
+
+struct sink_actor_fixture : test::deterministic {
+  std::shared_ptr<mock_producer> producer = std::make_shared<mock_producer>();
+  std::shared_ptr<received> got = std::make_shared<received>();
+  source_actor source = spawn_source(sys, got);
+  node_actor node = spawn_node(sys, got);
+  sink_actor aut;
+
+  sink_actor_fixture() {
+    sink_config sc;
+    sc.output_topic = out_topic;
+    sc.dead_letter_topic = dlq_topic;
+    sc.retry_backoff = 200ms;
+    aut = sys.spawn(sink, sc, std::shared_ptr<sink_producer>{producer},
+                    std::make_shared<latency_histogram>(), node);
+    caf::anon_send(aut, source);
+    run();
+  }
+
+  ~sink_actor_fixture() {
+    for (auto& a : {caf::actor_cast<caf::actor>(aut),
+                    caf::actor_cast<caf::actor>(source),
+                    caf::actor_cast<caf::actor>(node)})
+      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  }
+
+  /// Settles group `n` and runs what follows.
+  void settle(std::size_t n, std::vector<delivery_failure> failures = {}) {
+    producer->settle(n, std::move(failures));
+    run();
+  }
+
+  uint64_t count(const char* field) {
+    return parse_status(ask<std::string>(aut, status_atom::value))
+      .at(field)
+      .to_number<uint64_t>();
+  }
+};
+
+} // namespace
+
+TEST_SUITE("sink actor") {
+
+TEST_CASE_FIXTURE(sink_actor_fixture, "one group of outputs per batch, "
+                                      "acknowledged once the broker "
+                                      "confirmed it") {
+  auto batch = elements_of("w", 4);
+  caf::anon_send(aut, resolved(batch));
+  run();
+  REQUIRE(producer->groups.size() == 1);
+  auto& records = producer->groups[0].records;
+  REQUIRE(records.size() == 4);
+  CHECK(records[0].topic == out_topic);
+  CHECK(records[0].key == "w0");
+  CHECK(records[0].value == output_json("w0", 2));
+  CHECK(got->positions().empty()); // not confirmed yet
+  settle(0);
+  CHECK(got->positions() == positions_of(batch));
+  CHECK(count("outputs") == 4);
+}
+
+TEST_CASE_FIXTURE(sink_actor_fixture, "an output refused for good becomes a "
+                                      "dead letter; its neighbours are "
+                                      "acknowledged at once") {
+  auto batch = elements_of("w", 3);
+  caf::anon_send(aut, resolved(batch));
+  run();
+  settle(0, {{1, RdKafka::ERR_MSG_SIZE_TOO_LARGE}});
+  CHECK(got->positions().size() == 2);
+  REQUIRE(producer->groups.size() == 2);
+  auto& letter = producer->groups[1].records.at(0);
+  CHECK(letter.topic == dlq_topic);
+  CHECK(contains(letter.value, "MSG_SIZE_TOO_LARGE"));
+  CHECK(contains(letter.value, "\"word\":\"w1\""));
+  settle(1);
+  CHECK(got->positions() == positions_of(batch));
+  CHECK(count("permanent_refusals") == 1);
+  CHECK(count("dead_letters") == 1);
+}
+
+TEST_CASE_FIXTURE(sink_actor_fixture, "a transient failure is produced again "
+                                      "after the backoff, once per round") {
+  auto batch = elements_of("w", 3);
+  caf::anon_send(aut, resolved(batch));
+  run();
+  settle(0, {{0, RdKafka::ERR__MSG_TIMED_OUT},
+             {2, RdKafka::ERR_NOT_ENOUGH_REPLICAS}});
+  CHECK(got->positions().size() == 1);
+  CHECK(producer->groups.size() == 1); // waits for the backoff
+  advance(199ms);
+  CHECK(producer->groups.size() == 1);
+  advance(1ms);
+  REQUIRE(producer->groups.size() == 2);
+  CHECK(producer->groups[1].records.size() == 2); // both in one group
+  CHECK(producer->groups[1].records[0].topic == out_topic);
+  settle(1);
+  CHECK(got->positions() == positions_of(batch));
+  CHECK(count("reproduced") == 2);
+  CHECK(count("dead_letters") == 0);
+}
+
+TEST_CASE_FIXTURE(sink_actor_fixture, "records produce() refused at once are "
+                                      "settled like the broker's failures") {
+  producer->produce_answer = RdKafka::ERR__QUEUE_FULL;
+  auto batch = elements_of("w", 2);
+  caf::anon_send(aut, resolved(batch));
+  run();
+  producer->produce_answer = 0;
+  settle(0);
+  CHECK(got->positions().empty());
+  CHECK(count("produce_errors") == 2);
+  advance(200ms);
+  REQUIRE(producer->groups.size() == 2);
+  settle(1);
+  CHECK(got->positions() == positions_of(batch));
+}
+
+TEST_CASE_FIXTURE(sink_actor_fixture, "a batch without one length per element "
+                                      "goes to the dead letters whole") {
+  auto batch = elements_of("w", 3);
+  caf::anon_send(aut, resolved_batch{batch, {1, 2}});
+  run();
+  REQUIRE(producer->groups.size() == 1);
+  for (auto& r : producer->groups[0].records)
+    CHECK(r.topic == dlq_topic);
+  settle(0);
+  CHECK(got->positions() == positions_of(batch));
+  CHECK(count("outputs") == 0);
+}
+
+TEST_CASE_FIXTURE(sink_actor_fixture, "a fatal producer error, or a refused "
+                                      "dead letter, stops the node, and "
+                                      "nothing is acknowledged") {
+  SUBCASE("fatal") {
+    caf::anon_send(aut, resolved(elements_of("w", 2)));
+    run();
+    producer->fatal = "idempotence lost";
+    settle(0, {{0, RdKafka::ERR__FATAL}, {1, RdKafka::ERR__FATAL}});
+    REQUIRE(got->fatal_errors().size() == 1);
+    CHECK(contains(got->fatal_errors()[0], "idempotence lost"));
+  }
+  SUBCASE("dead letter refused") {
+    caf::anon_send(aut, failed_batch{elements_of("w", 2), "bad input"});
+    run();
+    settle(0, {{0, RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED},
+               {1, RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED}});
+    REQUIRE(got->fatal_errors().size() == 1);
+    CHECK(contains(got->fatal_errors()[0], "refused a dead letter"));
+  }
+  CHECK(got->positions().empty());
+  // After the fatal error, later failures produce nothing more.
+  advance(1s);
+  CHECK(producer->groups.size() == 1);
+}
+
+} // TEST_SUITE
