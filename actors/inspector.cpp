@@ -181,8 +181,9 @@ void gather(self_ptr self, std::function<void(view)> done) {
     done(std::move(v));
   };
   self
-    ->request(self->state.targets.directory, std::chrono::seconds(5),
-              actors_atom::value)
+    ->request<caf::message_priority::high>(
+      self->state.targets.directory, caf::duration{std::chrono::seconds(5)},
+      actors_atom::value)
     .then(
       [self, absorbed](actor_list& local) {
         add_remote_actors(self, std::move(local), absorbed);

@@ -4,6 +4,7 @@
 
 #include <optional>
 
+#include "actors/node.hpp"
 #include "actors/word_cache.hpp"
 #include "actors/status.hpp"
 #include "fixture.hpp"
@@ -182,6 +183,26 @@ TEST_CASE("make_rpc_job keeps first-seen order") {
   CHECK(job.elements[2].partition == 2);
 }
 
+
+TEST_CASE_FIXTURE(batcher_fixture, "a status request goes before the data "
+                                   "queued in the mailbox") {
+  auto aut = make();
+  auto seen = std::make_shared<boost::json::object>();
+  actor_list list{{"batcher-3", aut}};
+  // The collector runs first and asks while five batches wait.
+  sys.spawn([list, seen](caf::event_based_actor* self) {
+    collect_status(self, list, [seen](boost::json::object status) {
+      *seen = std::move(status);
+    });
+  });
+  for (int i = 0; i < 5; ++i)
+    caf::anon_send(aut, words({"a"}));
+  run();
+  REQUIRE(seen->contains("batcher-3"));
+  // Answered before the five batches: an empty bag.
+  CHECK(seen->at("batcher-3").at("counter").to_number<uint64_t>() == 0);
+  CHECK(status(aut)["counter"].to_number<uint64_t>() == 5);
+}
 
 TEST_CASE_FIXTURE(batcher_fixture, "buckets batch independently") {
   auto first = make();
