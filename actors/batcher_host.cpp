@@ -49,6 +49,60 @@ void detach(self_ptr self, const caf::actor_addr& sink, const std::string& why) 
   ++st.detachments;
 }
 
+/// An actor the host monitors went down: one it spawned for an ingest
+/// node (its set stops), an ingest node's sink (the same), or an ingest
+/// node it joined (offered again).
+void on_down(self_ptr self, const caf::down_msg& msg) {
+  auto& st = self->state;
+  if (auto i = st.spawned.find(msg.source); i != st.spawned.end()) {
+    ++st.actors_lost;
+    log::warn("batcher-host", "an actor spawned for an ingest node stopped: ",
+              self->system().render(msg.reason));
+    detach(self, caf::actor_addr{i->second}, "lost an actor");
+    return;
+  }
+  if (st.attached.count(msg.source) > 0)
+    detach(self, msg.source, "went away");
+  if (auto i = st.joined.find(msg.source); i != st.joined.end()) {
+    auto address = i->second;
+    st.joined.erase(i);
+    join(self, address);
+  }
+}
+
+/// An ingest node attaches with its sink: a fresh set of an rpc-caller and
+/// one batcher per bucket, after the checks of refuse_attach.
+caf::result<std::vector<batcher_actor>>
+attach(self_ptr self, sink_actor& snk, uint32_t buckets) {
+  auto& st = self->state;
+  if (auto why = st.refuse_attach(snk, buckets); !why.empty()) {
+    ++st.attaches_refused;
+    log::warn("batcher-host", "attach refused: ", why);
+    return caf::make_error(caf::sec::invalid_argument, why);
+  }
+  // Attached again (it lost one of the actors spawned for it): a fresh
+  // set replaces the old one.
+  detach(self, snk.address(), "attaches again");
+  auto n = ++st.attachments;
+  auto prefix = "ingest-" + std::to_string(n) + "/";
+  auto& entry = st.attached[snk.address()];
+  entry.number = n;
+  self->monitor(snk);
+  auto set = spawn_batchers(self, st.batcher, buckets, st.rpc, st.client,
+                            snk);
+  entry.actors.emplace_back(prefix + "rpc-caller", set.rpc);
+  for (uint32_t k = 0; k < buckets; ++k)
+    entry.actors.emplace_back(prefix + "batcher-" + std::to_string(k),
+                              set.batchers[k]);
+  for (auto& [name, handle] : entry.actors) {
+    st.spawned.emplace(handle.address(), snk.address());
+    self->monitor(handle);
+  }
+  log::info("batcher-host", "ingest node ", n, " attached with ",
+            buckets, " buckets");
+  return set.batchers;
+}
+
 } // namespace
 
 std::string batcher_host_state::refuse_attach(const sink_actor& snk,
@@ -72,53 +126,10 @@ batcher_host(batcher_host_actor::stateful_pointer<batcher_host_state> self,
   self->state.batcher = batcher_cfg;
   self->state.rpc = rpc_cfg;
   self->state.client = std::move(client);
-  self->set_down_handler([=](caf::down_msg& msg) {
-    auto& st = self->state;
-    if (auto i = st.spawned.find(msg.source); i != st.spawned.end()) {
-      ++st.actors_lost;
-      log::warn("batcher-host", "an actor spawned for an ingest node stopped: ",
-                self->system().render(msg.reason));
-      detach(self, caf::actor_addr{i->second}, "lost an actor");
-      return;
-    }
-    if (st.attached.count(msg.source) > 0)
-      detach(self, msg.source, "went away");
-    if (auto i = st.joined.find(msg.source); i != st.joined.end()) {
-      auto address = i->second;
-      st.joined.erase(i);
-      join(self, address);
-    }
-  });
+  self->set_down_handler([=](caf::down_msg& msg) { on_down(self, msg); });
   return {
-    [=](attach_atom, sink_actor& snk, uint32_t buckets)
-      -> caf::result<std::vector<batcher_actor>> {
-      auto& st = self->state;
-      if (auto why = st.refuse_attach(snk, buckets); !why.empty()) {
-        ++st.attaches_refused;
-        log::warn("batcher-host", "attach refused: ", why);
-        return caf::make_error(caf::sec::invalid_argument, why);
-      }
-      // Attached again (it lost one of the actors spawned for it): a fresh
-      // set replaces the old one.
-      detach(self, snk.address(), "attaches again");
-      auto n = ++st.attachments;
-      auto prefix = "ingest-" + std::to_string(n) + "/";
-      auto& entry = st.attached[snk.address()];
-      entry.number = n;
-      self->monitor(snk);
-      auto set = spawn_batchers(self, st.batcher, buckets, st.rpc, st.client,
-                                snk);
-      entry.actors.emplace_back(prefix + "rpc-caller", set.rpc);
-      for (uint32_t k = 0; k < buckets; ++k)
-        entry.actors.emplace_back(prefix + "batcher-" + std::to_string(k),
-                                  set.batchers[k]);
-      for (auto& [name, handle] : entry.actors) {
-        st.spawned.emplace(handle.address(), snk.address());
-        self->monitor(handle);
-      }
-      log::info("batcher-host", "ingest node ", n, " attached with ",
-                buckets, " buckets");
-      return set.batchers;
+    [=](attach_atom, sink_actor& snk, uint32_t buckets) {
+      return attach(self, snk, buckets);
     },
     [=](join_atom, std::string& name, std::vector<std::string>& addresses) {
       self->state.node_name = std::move(name);

@@ -421,6 +421,73 @@ void lose_remote_batcher(self_ptr self, const std::string& name,
   self->delayed_send(self, again.delay, join_atom::value, host, name);
 }
 
+/// An actor the node monitors went down: a batcher node, one of its
+/// batchers, or (fatal) an actor of the pipeline.
+void on_down(self_ptr self, const caf::down_msg& msg) {
+  auto& st = self->state;
+  if (auto i = st.hosts.find(msg.source); i != st.hosts.end()) {
+    // A copy: lose_batcher_node erases the entry that holds the name.
+    lose_batcher_node(self, std::string{i->second});
+    return;
+  }
+  if (auto i = st.remote_batchers.find(msg.source);
+      i != st.remote_batchers.end()) {
+    auto name = i->second;
+    if (msg.reason == caf::exit_reason::remote_link_unreachable)
+      lose_batcher_node(self, name);
+    else
+      lose_remote_batcher(self, name, msg.reason);
+    return;
+  }
+  if (msg.source.node() != self->node())
+    return; // a batcher node's host that was replaced already
+  fail(self, "an actor of the pipeline stopped: "
+               + self->system().render(msg.reason));
+}
+
+/// Starts the pipeline where the placement says: batchers here, or on
+/// batcher nodes that are listed or join by themselves.
+void start_pipeline(self_ptr self) {
+  auto& st = self->state;
+  if (!st.placement.remote) {
+    auto set = spawn_batchers(self, st.cfg.batcher, st.cfg.buckets,
+                              st.cfg.rpc, st.adapters.rpc, st.sink);
+    st.actors.emplace_back("rpc-caller", set.rpc);
+    start_front(self, std::move(set.batchers));
+  } else if (st.placement.nodes.empty()) {
+    start_ingest_front(self); // batcher nodes join by themselves
+  } else {
+    st.first_attempts = st.placement.nodes.size();
+    for (auto& name : st.placement.nodes)
+      connect_batcher_node(self, name, true);
+  }
+}
+
+/// Every actor of the pipeline and the hosts of the batcher nodes in use.
+actor_list directory_of(self_ptr self) {
+  auto& st = self->state;
+  auto out = st.actors;
+  for (auto& [name, node] : st.batcher_nodes)
+    out.emplace_back("batcher-host@" + name, node.host);
+  return out;
+}
+
+std::string node_status(self_ptr self) {
+  auto& st = self->state;
+  boost::json::array nodes;
+  for (auto& [name, ignored] : st.batcher_nodes)
+    nodes.emplace_back(name);
+  return status_json(self, {{"buckets", st.cfg.buckets},
+                            {"batch_size", st.cfg.batcher.batch_size},
+                            {"uptime_s", seconds_since(self)},
+                            {"draining", st.finishing},
+                            {"actors", st.actors.size()},
+                            {"batcher_nodes", std::move(nodes)},
+                            {"joins", st.joins},
+                            {"losses", st.losses},
+                            {"batchers_lost", st.batchers_lost}});
+}
+
 } // namespace
 
 node_actor::behavior_type
@@ -439,39 +506,8 @@ node(node_actor::stateful_pointer<node_state> self, pipeline_config cfg,
                         adapters.latency, me);
   self->monitor(st.sink);
   st.actors = {{"sink", st.sink}};
-  self->set_down_handler([=](caf::down_msg& msg) {
-    auto& st = self->state;
-    if (auto i = st.hosts.find(msg.source); i != st.hosts.end()) {
-      // A copy: lose_batcher_node erases the entry that holds the name.
-      lose_batcher_node(self, std::string{i->second});
-      return;
-    }
-    if (auto i = st.remote_batchers.find(msg.source);
-        i != st.remote_batchers.end()) {
-      auto name = i->second;
-      if (msg.reason == caf::exit_reason::remote_link_unreachable)
-        lose_batcher_node(self, name);
-      else
-        lose_remote_batcher(self, name, msg.reason);
-      return;
-    }
-    if (msg.source.node() != self->node())
-      return; // a batcher node's host that was replaced already
-    fail(self, "an actor of the pipeline stopped: "
-                 + self->system().render(msg.reason));
-  });
-  if (!st.placement.remote) {
-    auto set = spawn_batchers(self, cfg.batcher, cfg.buckets, cfg.rpc,
-                              adapters.rpc, st.sink);
-    st.actors.emplace_back("rpc-caller", set.rpc);
-    start_front(self, std::move(set.batchers));
-  } else if (st.placement.nodes.empty()) {
-    start_ingest_front(self); // batcher nodes join by themselves
-  } else {
-    st.first_attempts = st.placement.nodes.size();
-    for (auto& name : st.placement.nodes)
-      connect_batcher_node(self, name, true);
-  }
+  self->set_down_handler([=](caf::down_msg& msg) { on_down(self, msg); });
+  start_pipeline(self);
   if (cfg.stats_interval.count() > 0)
     self->delayed_send(self, cfg.stats_interval, tick_atom::value);
   return {
@@ -500,28 +536,8 @@ node(node_actor::stateful_pointer<node_state> self, pipeline_config cfg,
       log::info("node", "batcher node ", name, " asks to join");
       attach(self, name, std::move(host), false);
     },
-    [=](actors_atom) {
-      auto& st = self->state;
-      auto out = st.actors;
-      for (auto& [name, node] : st.batcher_nodes)
-        out.emplace_back("batcher-host@" + name, node.host);
-      return out;
-    },
-    [=](status_atom) {
-      auto& st = self->state;
-      boost::json::array nodes;
-      for (auto& [name, ignored] : st.batcher_nodes)
-        nodes.emplace_back(name);
-      return status_json(self, {{"buckets", st.cfg.buckets},
-                                {"batch_size", st.cfg.batcher.batch_size},
-                                {"uptime_s", seconds_since(self)},
-                                {"draining", st.finishing},
-                                {"actors", st.actors.size()},
-                                {"batcher_nodes", std::move(nodes)},
-                                {"joins", st.joins},
-                                {"losses", st.losses},
-                                {"batchers_lost", st.batchers_lost}});
-    },
+    [=](actors_atom) { return directory_of(self); },
+    [=](status_atom) { return node_status(self); },
   };
 }
 

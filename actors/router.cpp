@@ -165,6 +165,70 @@ void release_waiting(self_ptr self) {
     end_window(self, std::move(rp));
 }
 
+/// New owners of every bucket, at once (buckets' words held for a moving
+/// bucket go to its new owner); false if the list does not fit.
+bool reassign(self_ptr self, std::vector<batcher_actor>& owners) {
+  auto& st = self->state;
+  if (owners.size() != st.buckets.size())
+    return false;
+  for (std::size_t k = 0; k < owners.size(); ++k)
+    settle(self, st.buckets[k], std::move(owners[k]));
+  return true;
+}
+
+/// New owners of every bucket, handed over: a bucket that moves to another
+/// owner waits until its old owner flushed its bag (whose answer comes
+/// after every word sent to it).
+void hand_over(self_ptr self, std::vector<batcher_actor>& owners) {
+  auto& st = self->state;
+  if (owners.size() != st.buckets.size())
+    return;
+  for (std::size_t k = 0; k < owners.size(); ++k) {
+    auto& b = st.buckets[k];
+    if (owners[k] == (moving(b) ? b.next : b.owner))
+      continue;
+    if (b.owner == nullptr || owners[k] == b.owner) {
+      settle(self, b, std::move(owners[k]));
+      continue;
+    }
+    ++st.handovers;
+    b.next = std::move(owners[k]);
+    auto generation = ++b.generation;
+    auto done = [=] {
+      auto& b = self->state.buckets[k];
+      if (b.generation != generation)
+        return;
+      settle(self, b, b.next);
+      release_waiting(self);
+    };
+    self->request(b.owner, std::chrono::seconds(30), eow_atom::value)
+      .then([done](uint64_t) { done(); }, [done](caf::error&) { done(); });
+  }
+  release_waiting(self);
+}
+
+std::string router_status(self_ptr self) {
+  auto& st = self->state;
+  boost::json::array routed;
+  boost::json::array held;
+  uint64_t owned = 0;
+  for (auto& b : st.buckets) {
+    routed.push_back(b.routed);
+    held.push_back(b.held.size());
+    owned += b.owner != nullptr ? 1 : 0;
+  }
+  return status_json(self, {{"buckets", st.buckets.size()},
+                            {"owned_buckets", owned},
+                            {"batches", st.batches},
+                            {"routed_by_bucket", std::move(routed)},
+                            {"held_by_bucket", std::move(held)},
+                            {"handovers", st.handovers},
+                            {"kept_for_resend", st.kept},
+                            {"resent", st.resent},
+                            {"batcher_nodes_lost", st.nodes_lost},
+                            {"end_of_windows", st.end_of_windows}});
+}
+
 } // namespace
 
 router_actor::behavior_type
@@ -173,25 +237,17 @@ router(router_actor::stateful_pointer<router_state> self,
   self->state.keep_sent = keep_sent;
   for (auto& b : batchers)
     self->state.buckets.push_back({std::move(b), {}, {}, 0, 0});
-  auto reassign = [=](std::vector<batcher_actor>& owners) {
-    auto& st = self->state;
-    if (owners.size() != st.buckets.size())
-      return false;
-    for (std::size_t k = 0; k < owners.size(); ++k)
-      settle(self, st.buckets[k], std::move(owners[k]));
-    return true;
-  };
   return {
     [=](word_batch& batch) {
       route(self, batch.elements);
       ++self->state.batches;
     },
     [=](std::vector<batcher_actor>& owners) {
-      if (reassign(owners))
+      if (reassign(self, owners))
         release_waiting(self);
     },
     [=](lost_atom, caf::node_id& lost, std::vector<batcher_actor>& owners) {
-      if (!reassign(owners))
+      if (!reassign(self, owners))
         return;
       ++self->state.nodes_lost;
       send_again(self, lost);
@@ -202,33 +258,7 @@ router(router_actor::stateful_pointer<router_state> self,
     },
     [=](source_actor& source) { self->state.source = std::move(source); },
     [=](handover_atom, std::vector<batcher_actor>& owners) {
-      auto& st = self->state;
-      if (owners.size() != st.buckets.size())
-        return;
-      for (std::size_t k = 0; k < owners.size(); ++k) {
-        auto& b = st.buckets[k];
-        if (owners[k] == (moving(b) ? b.next : b.owner))
-          continue;
-        if (b.owner == nullptr || owners[k] == b.owner) {
-          settle(self, b, std::move(owners[k]));
-          continue;
-        }
-        // The old owner flushes its bag first; what it answers comes after
-        // every word sent to it.
-        ++st.handovers;
-        b.next = std::move(owners[k]);
-        auto generation = ++b.generation;
-        auto done = [=] {
-          auto& b = self->state.buckets[k];
-          if (b.generation != generation)
-            return;
-          settle(self, b, b.next);
-          release_waiting(self);
-        };
-        self->request(b.owner, std::chrono::seconds(30), eow_atom::value)
-          .then([done](uint64_t) { done(); }, [done](caf::error&) { done(); });
-      }
-      release_waiting(self);
+      hand_over(self, owners);
     },
     [=](eow_atom) -> caf::result<uint64_t> {
       auto& st = self->state;
@@ -238,27 +268,7 @@ router(router_actor::stateful_pointer<router_state> self,
       release_waiting(self);
       return rp;
     },
-    [=](status_atom) {
-      auto& st = self->state;
-      boost::json::array routed;
-      boost::json::array held;
-      uint64_t owned = 0;
-      for (auto& b : st.buckets) {
-        routed.push_back(b.routed);
-        held.push_back(b.held.size());
-        owned += b.owner != nullptr ? 1 : 0;
-      }
-      return status_json(self, {{"buckets", st.buckets.size()},
-                                {"owned_buckets", owned},
-                                {"batches", st.batches},
-                                {"routed_by_bucket", std::move(routed)},
-                                {"held_by_bucket", std::move(held)},
-                                {"handovers", st.handovers},
-                                {"kept_for_resend", st.kept},
-                                {"resent", st.resent},
-                                {"batcher_nodes_lost", st.nodes_lost},
-                                {"end_of_windows", st.end_of_windows}});
-    },
+    [=](status_atom) { return router_status(self); },
   };
 }
 
