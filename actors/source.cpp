@@ -6,6 +6,7 @@
 #include "actors/sink.hpp"
 #include "actors/status.hpp"
 #include "actors/tokenizer.hpp"
+#include "services/kafka_consumer.hpp"
 #include "services/log.hpp"
 
 namespace rpcbatch {

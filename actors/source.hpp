@@ -23,29 +23,8 @@
 
 namespace rpcbatch {
 
-/// What the source asks of the consumer's poll thread (the Kafka adapter,
-/// services/kafka_consumer.hpp; a fake in the source's tests). Every call
-/// returns at once.
-class source_consumer {
-public:
-  virtual ~source_consumer() = default;
-
-  /// The source let a handed-over batch in: the poll thread may read on.
-  virtual void batch_taken() = 0;
-
-  /// Commits these offsets (asynchronously).
-  virtual void commit(std::vector<partition_offset> offsets) = 0;
-
-  /// Answers a revoke: commits `offsets` and lets the rebalance go on.
-  virtual void release(std::vector<partition_offset> offsets) = 0;
-
-  /// Stops handing out records (drain).
-  virtual void stop_fetching() = 0;
-
-  virtual uint64_t commits() const = 0;
-
-  virtual uint64_t commit_failures() const = 0;
-};
+/// What the source asks of the consumer (services/kafka_consumer.hpp).
+class source_consumer;
 
 struct source_config {
   /// The credit window: words let into the pipeline and not yet confirmed.

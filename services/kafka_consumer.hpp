@@ -23,7 +23,7 @@
 #include <thread>
 #include <vector>
 
-#include "actors/source.hpp"
+#include "messages/actors.hpp"
 #include "messages/types.hpp"
 
 namespace RdKafka {
@@ -73,6 +73,29 @@ struct consumer_events {
   std::function<void(int32_t, int64_t)> end_of_partition;
   /// The consumer cannot go on.
   std::function<void(const std::string&)> fatal;
+};
+
+/// What the source asks of the consumer's poll thread (kafka_consumer
+/// below; a fake in the source's tests). Every call returns at once.
+class source_consumer {
+public:
+  virtual ~source_consumer() = default;
+
+  /// The source let a handed-over batch in: the poll thread may read on.
+  virtual void batch_taken() = 0;
+
+  /// Commits these offsets (asynchronously).
+  virtual void commit(std::vector<partition_offset> offsets) = 0;
+
+  /// Answers a revoke: commits `offsets` and lets the rebalance go on.
+  virtual void release(std::vector<partition_offset> offsets) = 0;
+
+  /// Stops handing out records (drain).
+  virtual void stop_fetching() = 0;
+
+  virtual uint64_t commits() const = 0;
+
+  virtual uint64_t commit_failures() const = 0;
 };
 
 class kafka_consumer final : public source_consumer {

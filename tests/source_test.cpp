@@ -3,6 +3,8 @@
 // the poll thread's go-ahead, end of window and drain.
 #include "actors/source.hpp"
 
+#include "services/kafka_consumer.hpp"
+
 #include <boost/json/parse.hpp>
 #include <doctest/doctest.h>
 
