@@ -402,21 +402,8 @@ readiness_report readiness(const boost::json::object& status) {
   return out;
 }
 
-std::string prometheus_text(const boost::json::object& status,
-                            double uptime_seconds) {
-  exposition x;
-  x.single("rpcbatch_up", "gauge", "The node answers.", 1);
-  x.single("rpcbatch_uptime_seconds", "gauge", "Seconds since start.",
-           uptime_seconds);
-  /// One sample per metric: a field summed over the actors of a role.
-  struct summed {
-    const char* name;
-    const char* type;
-    const char* role;
-    const char* field;
-    const char* help;
-  };
-  static constexpr summed metrics[] = {
+const std::vector<summed_metric>& summed_metrics() {
+  static const std::vector<summed_metric> metrics = {
     {"rpcbatch_records_total", "counter", "source", "records",
      "Records consumed."},
     {"rpcbatch_words_total", "counter", "source", "words",
@@ -486,7 +473,16 @@ std::string prometheus_text(const boost::json::object& status,
     {"rpcbatch_words_kept_for_resend", "gauge", "router", "kept_for_resend",
      "Words sent to batcher nodes and kept until their records are done."},
   };
-  for (auto& m : metrics)
+  return metrics;
+}
+
+std::string prometheus_text(const boost::json::object& status,
+                            double uptime_seconds) {
+  exposition x;
+  x.single("rpcbatch_up", "gauge", "The node answers.", 1);
+  x.single("rpcbatch_uptime_seconds", "gauge", "Seconds since start.",
+           uptime_seconds);
+  for (auto& m : summed_metrics())
     x.single(m.name, m.type, m.help, sum_of(status, m.role, m.field));
   x.family("rpcbatch_flushes_total", "counter", "Batcher flushes by trigger.");
   for (auto t : all_triggers) {

@@ -63,6 +63,20 @@ struct readiness_report {
 /// breaker is open (the RPC target is failing and the input waits).
 readiness_report readiness(const boost::json::object& status);
 
+/// A metric that is one field of a role's status, summed over the actors
+/// of that role: the declaration that /metrics and the actors' tests (each
+/// field is in its actor's status) share.
+struct summed_metric {
+  const char* name;
+  const char* type;
+  const char* role;
+  const char* field;
+  const char* help;
+};
+
+/// Every such metric.
+const std::vector<summed_metric>& summed_metrics();
+
 /// Every counter of the node in Prometheus text format (version 0.0.4).
 /// `status` maps actor names to their status objects.
 std::string prometheus_text(const boost::json::object& status,

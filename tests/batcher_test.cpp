@@ -411,3 +411,11 @@ TEST_CASE_FIXTURE(cache_fixture,
   REQUIRE(jobs->size() == 1);
   CHECK(jobs->at(0).words == std::vector<std::string>{"v"});
 }
+
+TEST_CASE_FIXTURE(cache_fixture, "batcher: its status has every field that "
+                                 "/metrics sums for batchers (the cache's "
+                                 "with the cache on)") {
+  auto aut = make();
+  CHECK(test::missing_metric_fields(status(aut), "batcher")
+        == "");
+}

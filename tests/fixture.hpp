@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/scheduler/test_coordinator.hpp>
 
+#include "actors/inspection.hpp"
 #include "messages/type_ids.hpp"
 
 namespace rpcbatch::test {
@@ -66,6 +68,21 @@ struct deterministic {
     return std::move(**result);
   }
 };
+
+/// The fields that /metrics sums for `role` (summed_metrics()) which
+/// `status` lacks, but for `added_by_inspector`: a field renamed in an
+/// actor shows here instead of as a silent zero.
+/// (Their names, each followed by a space; empty if none is missing.)
+inline std::string
+missing_metric_fields(const boost::json::value& status, const std::string& role,
+                      const std::set<std::string>& added_by_inspector = {}) {
+  std::string out;
+  for (auto& m : summed_metrics())
+    if (m.role == role && added_by_inspector.count(m.field) == 0
+        && !status.as_object().contains(m.field))
+      out += std::string{m.field} + " ";
+  return out;
+}
 
 /// A batch of `ws` from partition 0, at offsets from `offset` on.
 inline word_batch words(std::initializer_list<const char*> ws,

@@ -213,3 +213,12 @@ TEST_CASE("buckets follow the seed's ord(word[0]) % 10") {
   CHECK(bucket_of("Apple", 10) == 5);
   CHECK(bucket_of("apple", 3) == 97 % 3);
 }
+
+TEST_CASE_FIXTURE(router_fixture, "router: its status has every field that "
+                                  "/metrics sums for routers") {
+  auto aut = sys.spawn(router, batchers, true);
+  run();
+  auto status = parse_status(ask<std::string>(aut, status_atom::value));
+  CHECK(test::missing_metric_fields(status, "router")
+        == "");
+}

@@ -777,3 +777,11 @@ TEST_CASE("circuit breaker: state names") {
 }
 
 } // TEST_SUITE
+
+TEST_CASE_FIXTURE(rpc_caller_fixture, "rpc-caller: its status has every "
+                                      "field that /metrics sums for "
+                                      "rpc-callers") {
+  auto aut = make();
+  CHECK(test::missing_metric_fields(status(aut), "rpc-caller")
+        == "");
+}

@@ -788,4 +788,11 @@ TEST_CASE_FIXTURE(sink_actor_fixture, "a fatal producer error, or a refused "
   CHECK(producer->groups.size() == 1);
 }
 
+TEST_CASE_FIXTURE(sink_actor_fixture, "its status has every field that "
+                                      "/metrics sums for sinks") {
+  auto status = parse_status(ask<std::string>(aut, status_atom::value));
+  CHECK(test::missing_metric_fields(status, "sink")
+        == "");
+}
+
 } // TEST_SUITE

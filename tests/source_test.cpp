@@ -339,3 +339,12 @@ TEST_CASE_FIXTURE(replay_fixture,
 }
 
 } // TEST_SUITE
+
+TEST_CASE_FIXTURE(source_fixture, "source: its status has every field that "
+                                  "/metrics sums for sources") {
+  auto status = boost::json::parse(ask<std::string>(aut, status_atom::value));
+  // The inspector adds the consumer's own figures.
+  CHECK(test::missing_metric_fields(status, "source",
+                                    {"consumer_lag", "offsets_out_of_range"})
+        == "");
+}
