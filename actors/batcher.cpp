@@ -145,38 +145,35 @@ void batcher_state::answered(word_answers& answers) {
     self->send(sink, std::move(out));
 }
 
-std::string batcher_state::status() const {
-  boost::json::object by_trigger;
-  for (int i = 0; i < 4; ++i)
-    by_trigger[to_string(static_cast<flush_trigger>(i))] = flushes[i];
-  int64_t ms_to_flush = -1;
+actor_status batcher_state::status() const {
+  batcher_status out;
+  out.bucket = cfg.bucket;
+  out.bag_size = bag.size();
+  out.counter = counter;
+  out.bag_bytes = bag_bytes;
+  out.generation = generation;
+  out.timer_armed = timer_armed;
   if (timer_armed)
-    ms_to_flush = std::max<int64_t>(
+    out.ms_to_flush = std::max<int64_t>(
       0, std::chrono::duration_cast<std::chrono::milliseconds>(
            deadline - self->clock().now())
            .count());
-  boost::json::object out{{"bucket", cfg.bucket},
-                          {"bag_size", bag.size()},
-                          {"counter", counter},
-                          {"bag_bytes", bag_bytes},
-                          {"generation", generation},
-                          {"timer_armed", timer_armed},
-                          {"ms_to_flush", ms_to_flush},
-                          {"flushes", std::move(by_trigger)},
-                          {"elements_flushed", elements_flushed},
-                          {"stale_timers", stale_timers}};
+  for (int i = 0; i < 4; ++i)
+    out.flushes[static_cast<flush_trigger>(i)] = flushes[i];
+  out.elements_flushed = elements_flushed;
+  out.stale_timers = stale_timers;
   if (cache) {
-    out["cache_entries"] = cache->size();
-    out["cache_capacity"] = cache->capacity();
-    out["cache_hits"] = cache->hits;
-    out["cache_misses"] = cache->misses;
-    out["cache_evictions"] = cache->evictions;
-    out["cache_expirations"] = cache->expirations;
-    out["answered_from_cache"] = answered_from_cache;
-    out["coalesced"] = coalesced;
-    out["words_in_flight"] = in_flight.size();
+    out.cache_capacity = cache->capacity();
+    out.cache_entries = cache->size();
+    out.cache_hits = cache->hits;
+    out.cache_misses = cache->misses;
+    out.cache_evictions = cache->evictions;
+    out.cache_expirations = cache->expirations;
+    out.answered_from_cache = answered_from_cache;
+    out.coalesced = coalesced;
+    out.words_in_flight = in_flight.size();
   }
-  return status_json(self, std::move(out));
+  return status_of(self, std::move(out));
 }
 
 batcher_actor::behavior_type

@@ -83,7 +83,7 @@ struct batcher_state {
   /// waited for them go to the sink (failed: into the bag again).
   void answered(word_answers& answers);
 
-  std::string status() const;
+  actor_status status() const;
 
 private:
   void add_to_bag(element& e);

@@ -39,9 +39,9 @@ void detach(self_ptr self, const caf::actor_addr& sink, const std::string& why) 
   auto i = st.attached.find(sink);
   if (i == st.attached.end())
     return;
-  for (auto& [name, handle] : i->second.actors) {
-    st.spawned.erase(handle.address());
-    self->send_exit(handle, caf::exit_reason::user_shutdown);
+  for (auto& e : i->second.actors) {
+    st.spawned.erase(e.handle.address());
+    self->send_exit(e.handle, caf::exit_reason::user_shutdown);
   }
   log::info("batcher-host", "ingest node ", i->second.number, " ", why,
             ": its ", i->second.actors.size(), " actors stop");
@@ -90,13 +90,13 @@ attach(self_ptr self, sink_actor& snk, uint32_t buckets) {
   self->monitor(snk);
   auto set = spawn_batchers(self, st.batcher, buckets, st.rpc, st.client,
                             snk);
-  entry.actors.emplace_back(prefix + "rpc-caller", set.rpc);
+  entry.actors.push_back({prefix + "rpc-caller", "rpc-caller", "", set.rpc});
   for (uint32_t k = 0; k < buckets; ++k)
-    entry.actors.emplace_back(prefix + "batcher-" + std::to_string(k),
-                              set.batchers[k]);
-  for (auto& [name, handle] : entry.actors) {
-    st.spawned.emplace(handle.address(), snk.address());
-    self->monitor(handle);
+    entry.actors.push_back({prefix + "batcher-" + std::to_string(k),
+                            "batcher", "", set.batchers[k]});
+  for (auto& e : entry.actors) {
+    st.spawned.emplace(e.handle.address(), snk.address());
+    self->monitor(e.handle);
   }
   log::info("batcher-host", "ingest node ", n, " attached with ",
             buckets, " buckets");
@@ -148,14 +148,13 @@ batcher_host(batcher_host_actor::stateful_pointer<batcher_host_state> self,
       std::size_t actors = 0;
       for (auto& [sink, entry] : st.attached)
         actors += entry.actors.size();
-      return status_json(self, {{"name", st.node_name},
-                                {"attachments", st.attachments},
-                                {"detachments", st.detachments},
-                                {"actors_lost", st.actors_lost},
-                                {"attaches_refused", st.attaches_refused},
-                                {"attached", st.attached.size()},
-                                {"joined", st.joined.size()},
-                                {"actors", actors}});
+      return status_of(self, batcher_host_status{st.node_name,
+                                                 st.attachments,
+                                                 st.detachments,
+                                                 st.actors_lost,
+                                                 st.attaches_refused,
+                                                 st.attached.size(),
+                                                 st.joined.size(), actors});
     },
   };
 }

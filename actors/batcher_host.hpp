@@ -35,7 +35,7 @@ struct batcher_host_state {
   /// What was spawned for each attached ingest node, by its sink.
   struct attachment {
     uint64_t number;
-    std::vector<std::pair<std::string, status_client>> actors;
+    actor_list actors;
   };
   std::map<caf::actor_addr, attachment> attached;
   /// Every actor spawned for an ingest node -> that node's sink.

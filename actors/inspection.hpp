@@ -1,56 +1,45 @@
 // What the inspector makes of its actors' status answers (plain functions
-// over JSON, so that they are tested without actors): each actor's role and
-// node from its name, a one-line summary, the events between two samples,
-// node totals and the Prometheus text of the /metrics endpoint.
+// over typed statuses, so that they are tested without actors): a one-line
+// summary, the events between two samples, node totals, readiness and the
+// Prometheus text of the /metrics endpoint.
 #pragma once
 
-#include <map>
+#include <functional>
 #include <string>
-#include <string_view>
 #include <vector>
 
-#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
+
+#include "actors/status.hpp"
 
 namespace rpcbatch {
 
-/// The role of an actor from its name: "batcher-3@10.0.0.2:4250" and
-/// "10.0.0.2:4250/ingest-1/batcher-3" are "batcher"; "rpc-caller" stays.
-std::string role_of(std::string_view name);
-
-/// The node an actor runs on: the address after '@' or before the first
-/// '/', "local" otherwise.
-std::string node_of(std::string_view name);
-
-/// A number field of a status object (0 if missing or not a number).
-double number_at(const boost::json::object& status, std::string_view field);
-
-/// The counter that measures an actor's throughput in words (e.g. the
-/// tokenizer's "words", a batcher's "elements_flushed"); empty if none.
-const char* throughput_field(std::string_view role);
+/// The counter that measures an actor's throughput in words (a source's
+/// or tokenizer's words, a batcher's elements flushed, ...); -1 if it has
+/// none.
+double throughput(const actor_status& status);
 
 /// One line on an actor's state, e.g. "bag 3, flush in 1200 ms, flushed
 /// 12 count / 3 timer / 1 end_of_window / 0 bytes".
-std::string summary_line(std::string_view role,
-                         const boost::json::object& status);
+std::string summary_line(const actor_status& status);
 
 /// One event: {"kind", "actor", "detail", "count"}; the inspector adds
 /// the id and the time.
 boost::json::object make_event(std::string kind, std::string actor,
                                std::string detail, uint64_t count = 1);
 
-/// The events between two samples (actor name -> status): flushes by
+/// The events between two samples: flushes by
 /// trigger, RPC errors, retries and dead letters, the circuit breaker
 /// opening and closing, rebalances (revokes, assignment changes, buckets
 /// that moved to another node), credit stalls. Counters missing from
 /// `before` count from 0.
-std::vector<boost::json::object> diff_events(const boost::json::object& before,
-                                             const boost::json::object& after);
+std::vector<boost::json::object> diff_events(const status_map& before,
+                                             const status_map& after);
 
 /// Node totals from every actor's status: records, words, outputs, dead
 /// letters, rpc calls, retries and errors, flushes by trigger, words in
 /// flight.
-boost::json::object node_totals(const boost::json::object& status);
+boost::json::object node_totals(const status_map& status);
 
 /// Whether a node is ready for work, and the reasons, one line each.
 struct readiness_report {
@@ -61,25 +50,22 @@ struct readiness_report {
 /// Readiness from every actor's status: not ready while a source has no
 /// partition assigned or a stuck partition, or an rpc-caller's circuit
 /// breaker is open (the RPC target is failing and the input waits).
-readiness_report readiness(const boost::json::object& status);
+readiness_report readiness(const status_map& status);
 
-/// A metric that is one field of a role's status, summed over the actors
-/// of that role: the declaration that /metrics and the actors' tests (each
-/// field is in its actor's status) share.
+/// A metric that is one field of a kind of status, summed over the actors
+/// of that kind.
 struct summed_metric {
   const char* name;
   const char* type;
-  const char* role;
-  const char* field;
   const char* help;
+  /// The field of one actor's status (0 for other kinds of actors).
+  std::function<double(const actor_status&)> value;
 };
 
 /// Every such metric.
 const std::vector<summed_metric>& summed_metrics();
 
 /// Every counter of the node in Prometheus text format (version 0.0.4).
-/// `status` maps actor names to their status objects.
-std::string prometheus_text(const boost::json::object& status,
-                            double uptime_seconds);
+std::string prometheus_text(const status_map& status, double uptime_seconds);
 
 } // namespace rpcbatch

@@ -23,7 +23,7 @@ using self_ptr = inspector_actor::stateful_pointer<inspector_state>;
 /// Every actor the inspector reaches, with the status each answered.
 struct view {
   actor_list actors;
-  boost::json::object status;
+  status_map status;
 };
 
 double uptime(self_ptr self) {
@@ -70,20 +70,17 @@ void node_seen(self_ptr self, const std::string& address, bool up) {
 void collect(self_ptr self, actor_list actors,
              std::function<void(view)> done) {
   auto list = std::make_shared<actor_list>(std::move(actors));
-  collect_status(self, *list,
-                 [self, list, done](boost::json::object status) {
-                   auto& consumer = self->state.targets.consumer;
-                   if (auto src = status.if_contains("source");
-                       consumer && src && src->is_object()) {
-                     src->as_object()["consumer_lag"] = consumer->lag();
-                     src->as_object()["operator_paused"] = consumer->held();
-                     src->as_object()["offsets_out_of_range"]
-                       = consumer->offsets_out_of_range();
-                     src->as_object()["paused_for_credit"]
-                       = consumer->paused_for_credit();
-                   }
-                   done(view{std::move(*list), std::move(status)});
-                 });
+  collect_status(self, *list, [self, list, done](status_map status) {
+    if (auto& consumer = self->state.targets.consumer)
+      for (auto& [name, o] : status)
+        if (auto src = caf::get_if<source_status>(&o.status.of)) {
+          src->consumer_lag = consumer->lag();
+          src->operator_paused = consumer->held();
+          src->offsets_out_of_range = consumer->offsets_out_of_range();
+          src->paused_for_credit = consumer->paused_for_credit();
+        }
+    done(view{std::move(*list), std::move(status)});
+  });
 }
 
 /// Adds the actors of every batcher host in the directory's list that the
@@ -92,10 +89,9 @@ void collect(self_ptr self, actor_list actors,
 void add_remote_actors(self_ptr self, actor_list local,
                        std::function<void(view)> done) {
   std::vector<std::pair<std::string, actor_directory>> hosts;
-  for (auto& [name, handle] : local)
-    if (role_of(name) == "batcher-host" && node_of(name) != "local")
-      hosts.emplace_back(node_of(name),
-                         caf::actor_cast<actor_directory>(handle));
+  for (auto& e : local)
+    if (e.role == "batcher-host" && !e.node.empty())
+      hosts.emplace_back(e.node, caf::actor_cast<actor_directory>(e.handle));
   for (auto& [address, up] : self->state.nodes_up) {
     // A structured binding cannot be captured in C++17 (clang refuses).
     auto listed = std::any_of(hosts.begin(), hosts.end(),
@@ -110,8 +106,8 @@ void add_remote_actors(self_ptr self, actor_list local,
     std::set<caf::actor_addr> known;
   };
   auto f = std::make_shared<found>(found{std::move(local), {}});
-  for (auto& [name, handle] : f->actors)
-    f->known.insert(handle.address());
+  for (auto& e : f->actors)
+    f->known.insert(e.handle.address());
   auto left = countdown::start(hosts.size(), [self, f, done] {
     collect(self, std::move(f->actors), done);
   });
@@ -120,9 +116,10 @@ void add_remote_actors(self_ptr self, actor_list local,
       .then(
         [self, f, left, address = address](actor_list& remote) {
           node_seen(self, address, true);
-          for (auto& [name, handle] : remote)
-            if (f->known.count(handle.address()) == 0)
-              f->actors.emplace_back(address + "/" + name, handle);
+          for (auto& e : remote)
+            if (f->known.count(e.handle.address()) == 0)
+              f->actors.push_back(
+                {address + "/" + e.name, e.role, address, e.handle});
           left->settle();
         },
         [self, left, address = address](caf::error&) {
@@ -141,10 +138,10 @@ void absorb(self_ptr self, uint64_t number, const view& v) {
   // An actor that did not answer keeps its last status, so that its
   // counters do not start from 0 again when it answers next time.
   auto next = v.status;
-  for (auto& [name, handle] : v.actors)
-    if (!next.contains(name))
-      if (auto before = st.last.if_contains(name))
-        next[name] = *before;
+  for (auto& e : v.actors)
+    if (auto before = st.last.find(e.name);
+        before != st.last.end() && next.count(e.name) == 0)
+      next.emplace(e.name, before->second);
   for (auto& e : diff_events(st.last, next))
     st.record(std::move(e), uptime(self));
   st.last = std::move(next);
@@ -157,15 +154,12 @@ void absorb(self_ptr self, uint64_t number, const view& v) {
     if (dt <= 0 || dt < min_dt)
       return;
     st.rates.clear();
-    for (auto& [name, value] : v.status) {
-      auto field = throughput_field(role_of(name));
-      auto before = st.rate_base.if_contains(name);
-      if (*field == '\0' || before == nullptr || !before->is_object()
-          || !value.is_object())
+    for (auto& [name, o] : v.status) {
+      auto before = st.rate_base.find(name);
+      if (before == st.rate_base.end() || throughput(o.status) < 0)
         continue;
-      auto d = number_at(value.as_object(), field)
-               - number_at(before->as_object(), field);
-      st.rates[std::string{name}] = std::max(0.0, d / dt);
+      auto d = throughput(o.status) - throughput(before->second.status);
+      st.rates[name] = std::max(0.0, d / dt);
     }
   }
   st.rate_base = v.status;
@@ -229,10 +223,10 @@ std::string describe_nodes(self_ptr self, const view& v) {
   for (auto& [address, up] : st.nodes_up) {
     uint64_t actors = 0;
     double rate = 0;
-    for (auto& [name, handle] : v.actors)
-      if (node_of(name) == address) {
+    for (auto& e : v.actors)
+      if (e.node == address) {
         ++actors;
-        rate += rate_of(st, name);
+        rate += rate_of(st, e.name);
       }
     out.push_back({{"node", address},
                    {"role", "batcher"},
@@ -246,17 +240,16 @@ std::string describe_nodes(self_ptr self, const view& v) {
 std::string describe_actors(self_ptr self, const view& v) {
   auto& st = self->state;
   boost::json::array out;
-  for (auto& [name, handle] : v.actors) {
-    auto s = v.status.if_contains(name);
-    boost::json::object entry{{"name", name},
-                              {"node", node_of(name)},
-                              {"role", role_of(name)},
-                              {"words_per_s", rate_of(st, name)}};
-    if (s != nullptr && s->is_object()) {
-      entry["mailbox"] = static_cast<uint64_t>(
-        number_at(s->as_object(), "mailbox"));
-      entry["summary"] = summary_line(role_of(name), s->as_object());
-      entry["status"] = *s;
+  for (auto& e : v.actors) {
+    auto s = v.status.find(e.name);
+    boost::json::object entry{{"name", e.name},
+                              {"node", e.node.empty() ? "local" : e.node},
+                              {"role", e.role},
+                              {"words_per_s", rate_of(st, e.name)}};
+    if (s != v.status.end()) {
+      entry["mailbox"] = s->second.status.mailbox;
+      entry["summary"] = summary_line(s->second.status);
+      entry["status"] = status_object(s->second.status);
     } else {
       entry["summary"] = "(no answer)";
     }
@@ -268,10 +261,9 @@ std::string describe_actors(self_ptr self, const view& v) {
 /// The batcher called `name`: exactly, or "batcher-K" for "batcher-K@NODE".
 std::optional<batcher_actor> find_batcher(const view& v,
                                           const std::string& name) {
-  for (auto& [n, handle] : v.actors)
-    if (role_of(n) == "batcher"
-        && (n == name || n.substr(0, n.find('@')) == name))
-      return caf::actor_cast<batcher_actor>(handle);
+  for (auto& e : v.actors)
+    if (e.role == "batcher" && (e.name == name || e.name == name + "@" + e.node))
+      return caf::actor_cast<batcher_actor>(e.handle);
   return std::nullopt;
 }
 
@@ -376,11 +368,10 @@ inspector(inspector_actor::stateful_pointer<inspector_state> self,
     },
     [=](status_atom) {
       auto& st = self->state;
-      return status_json(self, {{"role", st.cfg.role},
-                                {"events", st.next_event - 1},
-                                {"control", st.cfg.control},
-                                {"controls_refused", st.controls_refused},
-                                {"batcher_nodes", st.nodes_up.size()}});
+      return status_of(self, inspector_status{st.cfg.role, st.next_event - 1,
+                                              st.cfg.control,
+                                              st.controls_refused,
+                                              st.nodes_up.size()});
     },
     [=](nodes_atom) {
       return with_view(self, [self](const view& v) {
@@ -394,11 +385,10 @@ inspector(inspector_actor::stateful_pointer<inspector_state> self,
     },
     [=](status_atom, std::string& name) {
       return with_view(self, [name](const view& v) {
-        auto s = v.status.if_contains(name);
-        if (s != nullptr)
-          return boost::json::serialize(*s);
-        for (auto& [n, handle] : v.actors)
-          if (n == name)
+        if (auto s = v.status.find(name); s != v.status.end())
+          return status_json(status_object(s->second.status));
+        for (auto& e : v.actors)
+          if (e.name == name)
             return error_json("actor '" + name + "' did not answer");
         return error_json("no actor named '" + name + "'");
       });

@@ -21,6 +21,7 @@
 #include <boost/json/object.hpp>
 #include <caf/timespan.hpp>
 
+#include "actors/status.hpp"
 #include "messages/actors.hpp"
 
 namespace rpcbatch {
@@ -64,7 +65,7 @@ struct inspector_state {
   /// (periodic or asked for) yields the events since the one before; views
   /// are numbered when they start, and an older one arriving late is not
   /// absorbed.
-  boost::json::object last;
+  status_map last;
   uint64_t views_started = 0;
   uint64_t last_view = 0;
   /// Controls refused for a wrong or missing control token.
@@ -74,7 +75,7 @@ struct inspector_state {
   /// Words per second of every actor, over at least half a sample interval
   /// since `rate_base` was taken.
   std::map<std::string, double> rates;
-  boost::json::object rate_base;
+  status_map rate_base;
   std::optional<caf::actor_clock::time_point> rate_base_at;
   /// The most recent events, oldest first; ids count every event ever.
   std::deque<boost::json::object> events;

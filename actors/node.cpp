@@ -24,56 +24,43 @@ namespace {
 
 using self_ptr = node_actor::stateful_pointer<node_state>;
 
-uint64_t number(const boost::json::object& status, const char* actor,
-                const char* field) {
-  auto a = status.if_contains(actor);
-  if (a == nullptr || !a->is_object())
-    return 0;
-  auto v = a->as_object().if_contains(field);
-  if (v == nullptr)
-    return 0;
-  if (v->is_uint64())
-    return v->as_uint64();
-  if (v->is_int64())
-    return static_cast<uint64_t>(std::max<int64_t>(0, v->as_int64()));
-  return 0;
+/// The sum of a field over the actors of a status type.
+template <class Status, class F>
+uint64_t sum(const status_map& status, F field) {
+  uint64_t n = 0;
+  for (auto& [name, o] : status)
+    if (auto st = o.status.template as<Status>())
+      n += field(*st);
+  return n;
 }
 
 /// The run's one-line summary from every actor's status.
-boost::json::object summarize(const node_state& st,
-                              const boost::json::object& status,
+boost::json::object summarize(const node_state& st, const status_map& status,
                               double seconds) {
-  boost::json::object flushes;
-  for (int i = 0; i < 4; ++i) {
-    auto trigger = to_string(static_cast<flush_trigger>(i));
-    uint64_t n = 0;
-    for (auto& [name, value] : status)
-      if (name.starts_with("batcher-"))
-        if (auto f = value.as_object().if_contains("flushes"))
-          if (auto x = f->as_object().if_contains(trigger))
-            n += x->to_number<uint64_t>();
-    flushes[trigger] = n;
-  }
-  uint64_t cache_hits = 0;
-  for (auto& [name, value] : status)
-    if (name.starts_with("batcher-"))
-      if (auto h = value.as_object().if_contains("cache_hits"))
-        cache_hits += h->to_number<uint64_t>();
-  auto words = number(status, "source", "words");
-  boost::json::object out;
-  out["records"] = number(status, "source", "records");
-  out["words"] = words;
-  out["outputs"] = number(status, "sink", "outputs");
-  out["rpc_calls"] = number(status, "rpc-caller", "calls");
-  out["rpc_retries"] = number(status, "rpc-caller", "retries");
-  out["flushes"] = std::move(flushes);
-  out["dlq"] = number(status, "sink", "dead_letters");
-  out["cache_hits"] = cache_hits;
-  // Throughput counts from the first record (a group join takes seconds).
+  flush_counts flushes;
   double active = 0;
-  if (auto src = status.if_contains("source"); src && src->is_object())
-    if (auto a = src->as_object().if_contains("active_seconds"))
-      active = a->to_number<double>();
+  for (auto& [name, o] : status) {
+    if (auto b = o.status.as<batcher_status>())
+      flushes += b->flushes;
+    if (auto src = o.status.as<source_status>())
+      active = src->active_seconds;
+  }
+  auto words = sum<source_status>(status, [](auto& x) { return x.words; });
+  boost::json::object out;
+  out["records"]
+    = sum<source_status>(status, [](auto& x) { return x.records; });
+  out["words"] = words;
+  out["outputs"] = sum<sink_status>(status, [](auto& x) { return x.outputs; });
+  out["rpc_calls"]
+    = sum<rpc_caller_status>(status, [](auto& x) { return x.calls; });
+  out["rpc_retries"]
+    = sum<rpc_caller_status>(status, [](auto& x) { return x.retries; });
+  out["flushes"] = to_json(flushes);
+  out["dlq"]
+    = sum<sink_status>(status, [](auto& x) { return x.dead_letters; });
+  out["cache_hits"]
+    = sum<batcher_status>(status, [](auto& x) { return x.cache_hits; });
+  // Throughput counts from the first record (a group join takes seconds).
   out["seconds"] = seconds;
   out["active_seconds"] = active;
   out["words_per_s"] = active > 0 ? static_cast<double>(words) / active : 0;
@@ -97,15 +84,15 @@ void finish(self_ptr self, node_outcome outcome) {
   st.finished = nullptr;
   collect_status(self, st.actors,
                  [=, outcome = std::move(outcome)](
-                   boost::json::object status) mutable {
+                   status_map status) mutable {
                    auto& st = self->state;
                    outcome.summary = boost::json::serialize(
                      summarize(st, status, seconds_since(self)));
                    // Batcher nodes stop what they run for this node when
                    // its sink goes.
-                   for (auto& [name, handle] : st.actors)
-                     if (handle->node() == self->node())
-                       self->send_exit(handle,
+                   for (auto& e : st.actors)
+                     if (e.handle->node() == self->node())
+                       self->send_exit(e.handle,
                                        caf::exit_reason::user_shutdown);
                    finished(std::move(outcome));
                    self->quit();
@@ -143,14 +130,16 @@ void drain(self_ptr self) {
 }
 
 void print_stats(self_ptr self) {
-  collect_status(self, self->state.actors, [=](boost::json::object status) {
+  collect_status(self, self->state.actors, [=](status_map status) {
     auto s = summarize(self->state, status, seconds_since(self));
     log::info("node", "stats: records=", s["records"].as_uint64(),
               " words=", s["words"].as_uint64(),
               " outputs=", s["outputs"].as_uint64(),
               " rpc_calls=", s["rpc_calls"].as_uint64(),
               " dlq=", s["dlq"].as_uint64(),
-              " in_flight=", number(status, "source", "words_in_flight"),
+              " in_flight=",
+              sum<source_status>(status,
+                                 [](auto& x) { return x.words_in_flight; }),
               " p50_ms=", s["latency_ms_p50"].as_int64(),
               " p99_ms=", s["latency_ms_p99"].as_int64());
   });
@@ -161,19 +150,16 @@ void print_stats(self_ptr self) {
 void list_batchers(self_ptr self, const std::vector<batcher_actor>& batchers) {
   auto& actors = self->state.actors;
   actors.erase(std::remove_if(actors.begin(), actors.end(),
-                              [](auto& entry) {
-                                return entry.first.compare(0, 8, "batcher-")
-                                       == 0;
-                              }),
+                              [](auto& e) { return e.bucket >= 0; }),
                actors.end());
   auto& owners = self->state.owners;
   for (std::size_t k = 0; k < batchers.size(); ++k) {
     if (batchers[k] == nullptr)
       continue;
+    auto node = k < owners.size() ? owners[k] : std::string{};
     auto name = "batcher-" + std::to_string(k);
-    if (k < owners.size())
-      name += "@" + owners[k];
-    actors.emplace_back(std::move(name), batchers[k]);
+    actors.push_back({node.empty() ? name : name + "@" + node, "batcher",
+                      node, batchers[k], static_cast<int32_t>(k)});
   }
 }
 
@@ -191,12 +177,12 @@ void start_front(self_ptr self, std::vector<batcher_actor> batchers) {
                           rtr, me);
   self->send(st.sink, st.source);
   self->send(rtr, st.source);
-  st.actors.emplace_back("source", st.source);
-  st.actors.emplace_back("tokenizer", tok);
-  st.actors.emplace_back("router", rtr);
-  for (auto& [name, handle] : st.actors)
-    if (handle != st.sink && handle->node() == self->node())
-      self->monitor(handle);
+  st.actors.push_back({"source", "source", "", st.source});
+  st.actors.push_back({"tokenizer", "tokenizer", "", tok});
+  st.actors.push_back({"router", "router", "", rtr});
+  for (auto& e : st.actors)
+    if (e.handle != st.sink && e.handle->node() == self->node())
+      self->monitor(e.handle);
   list_batchers(self, batchers);
   // The poll thread talks to the source only by message.
   auto src = st.source;
@@ -452,7 +438,7 @@ void start_pipeline(self_ptr self) {
   if (!st.placement.remote) {
     auto set = spawn_batchers(self, st.cfg.batcher, st.cfg.buckets,
                               st.cfg.rpc, st.adapters.rpc, st.sink);
-    st.actors.emplace_back("rpc-caller", set.rpc);
+    st.actors.push_back({"rpc-caller", "rpc-caller", "", set.rpc});
     start_front(self, std::move(set.batchers));
   } else if (st.placement.nodes.empty()) {
     start_ingest_front(self); // batcher nodes join by themselves
@@ -468,24 +454,24 @@ actor_list directory_of(self_ptr self) {
   auto& st = self->state;
   auto out = st.actors;
   for (auto& [name, node] : st.batcher_nodes)
-    out.emplace_back("batcher-host@" + name, node.host);
+    out.push_back({"batcher-host@" + name, "batcher-host", name, node.host});
   return out;
 }
 
-std::string node_status(self_ptr self) {
+actor_status status_of_node(self_ptr self) {
   auto& st = self->state;
-  boost::json::array nodes;
+  node_status out;
+  out.buckets = st.cfg.buckets;
+  out.batch_size = st.cfg.batcher.batch_size;
+  out.uptime_s = seconds_since(self);
+  out.draining = st.finishing;
+  out.actors = st.actors.size();
   for (auto& [name, ignored] : st.batcher_nodes)
-    nodes.emplace_back(name);
-  return status_json(self, {{"buckets", st.cfg.buckets},
-                            {"batch_size", st.cfg.batcher.batch_size},
-                            {"uptime_s", seconds_since(self)},
-                            {"draining", st.finishing},
-                            {"actors", st.actors.size()},
-                            {"batcher_nodes", std::move(nodes)},
-                            {"joins", st.joins},
-                            {"losses", st.losses},
-                            {"batchers_lost", st.batchers_lost}});
+    out.batcher_nodes.push_back(name);
+  out.joins = st.joins;
+  out.losses = st.losses;
+  out.batchers_lost = st.batchers_lost;
+  return status_of(self, std::move(out));
 }
 
 } // namespace
@@ -505,7 +491,7 @@ node(node_actor::stateful_pointer<node_state> self, pipeline_config cfg,
                         std::shared_ptr<sink_producer>{adapters.producer},
                         adapters.latency, me);
   self->monitor(st.sink);
-  st.actors = {{"sink", st.sink}};
+  st.actors = {{"sink", "sink", "", st.sink}};
   self->set_down_handler([=](caf::down_msg& msg) { on_down(self, msg); });
   start_pipeline(self);
   if (cfg.stats_interval.count() > 0)
@@ -537,7 +523,7 @@ node(node_actor::stateful_pointer<node_state> self, pipeline_config cfg,
       attach(self, name, std::move(host), false);
     },
     [=](actors_atom) { return directory_of(self); },
-    [=](status_atom) { return node_status(self); },
+    [=](status_atom) { return status_of_node(self); },
   };
 }
 

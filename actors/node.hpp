@@ -118,36 +118,4 @@ node(node_actor::stateful_pointer<node_state> self, pipeline_config cfg,
      pipeline_adapters adapters, batcher_placement placement,
      std::function<void(node_outcome)> finished);
 
-/// Asks every actor for its status and calls `done` with one JSON object
-/// (name -> status); actors that do not answer within 5 s are left out.
-/// Requests to actors of this node go at high priority: a status answers
-/// before the data queued in the actor's mailbox, however much of it there
-/// is. Two limits of CAF 0.17.6: it drops the priority of a request whose
-/// timeout is a std::chrono duration (so the timeout is a caf::duration),
-/// and the answer to a high-priority request never arrives from another
-/// node (so those go at normal priority).
-template <class Self>
-void collect_status(Self* self, const actor_list& actors,
-                    std::function<void(boost::json::object)> done) {
-  auto result = std::make_shared<boost::json::object>();
-  auto left = countdown::start(actors.size(), [result, done] {
-    done(std::move(*result));
-  });
-  caf::duration timeout{std::chrono::seconds(5)};
-  for (auto& [name, handle] : actors) {
-    auto answered = [result, left, name = name](std::string& text) {
-      (*result)[name] = parse_status(text);
-      left->settle();
-    };
-    auto failed = [left](caf::error&) { left->settle(); };
-    if (handle.node() == self->node())
-      self->template request<caf::message_priority::high>(handle, timeout,
-                                                          status_atom::value)
-        .then(answered, failed);
-    else
-      self->request(handle, timeout, status_atom::value)
-        .then(answered, failed);
-  }
-}
-
 } // namespace rpcbatch

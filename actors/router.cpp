@@ -207,26 +207,22 @@ void hand_over(self_ptr self, std::vector<batcher_actor>& owners) {
   release_waiting(self);
 }
 
-std::string router_status(self_ptr self) {
+actor_status status_of_router(self_ptr self) {
   auto& st = self->state;
-  boost::json::array routed;
-  boost::json::array held;
-  uint64_t owned = 0;
+  router_status out;
+  out.buckets = st.buckets.size();
   for (auto& b : st.buckets) {
-    routed.push_back(b.routed);
-    held.push_back(b.held.size());
-    owned += b.owner != nullptr ? 1 : 0;
+    out.routed_by_bucket.push_back(b.routed);
+    out.held_by_bucket.push_back(b.held.size());
+    out.owned_buckets += b.owner != nullptr ? 1 : 0;
   }
-  return status_json(self, {{"buckets", st.buckets.size()},
-                            {"owned_buckets", owned},
-                            {"batches", st.batches},
-                            {"routed_by_bucket", std::move(routed)},
-                            {"held_by_bucket", std::move(held)},
-                            {"handovers", st.handovers},
-                            {"kept_for_resend", st.kept},
-                            {"resent", st.resent},
-                            {"batcher_nodes_lost", st.nodes_lost},
-                            {"end_of_windows", st.end_of_windows}});
+  out.batches = st.batches;
+  out.handovers = st.handovers;
+  out.kept_for_resend = st.kept;
+  out.resent = st.resent;
+  out.batcher_nodes_lost = st.nodes_lost;
+  out.end_of_windows = st.end_of_windows;
+  return status_of(self, std::move(out));
 }
 
 } // namespace
@@ -268,7 +264,7 @@ router(router_actor::stateful_pointer<router_state> self,
       release_waiting(self);
       return rp;
     },
-    [=](status_atom) { return router_status(self); },
+    [=](status_atom) { return status_of_router(self); },
   };
 }
 

@@ -430,46 +430,38 @@ void on_tick(self_ptr self) {
   pump(self);
 }
 
-std::string status_of(self_ptr self) {
+actor_status status_of_caller(self_ptr self) {
   auto& st = self->state;
-  boost::json::object errors;
-  for (auto& [code, n] : st.errors_by_code)
-    errors[code] = n;
-  auto mean_us = st.ok_calls ? st.latency_us_sum / st.ok_calls : 0;
-  boost::json::array bounds;
-  boost::json::array counts;
-  for (auto b : rpc_caller_state::latency_bounds_us)
-    bounds.push_back(b);
-  for (auto n : st.latency_counts)
-    counts.push_back(n);
-  auto open_ms = to_ms(st.breaker.open_for(self->clock().now()));
-  return status_json(self, {{"calls", st.calls},
-                            {"ok_calls", st.ok_calls},
-                            {"failed_calls", st.failed_calls},
-                            {"retries", st.retries},
-                            {"dead_letter_jobs", st.dead_letter_jobs},
-                            {"permanent_failures", st.permanent_failures},
-                            {"given_up_jobs", st.given_up_jobs},
-                            {"inflight", st.inflight},
-                            {"max_inflight", st.cfg.max_inflight},
-                            {"waiting", st.waiting.size()},
-                            {"backing_off", st.backing_off},
-                            {"jobs_waiting", st.jobs.size()},
-                            {"words_waiting", st.words_waiting},
-                            {"breaker", to_string(st.breaker.current())},
-                            {"breaker_opens", st.breaker.opens()},
-                            {"breaker_open_ms", open_ms},
-                            {"probes", st.probes},
-                            {"failed_alone_jobs", st.failed_alone_jobs},
-                            {"give_up_ms", to_ms(st.cfg.give_up)},
-                            {"words_requested", st.words_requested},
-                            {"elements_resolved", st.elements_resolved},
-                            {"mean_latency_us", mean_us},
-                            {"max_latency_us", st.latency_us_max},
-                            {"latency_us_sum", st.latency_us_sum},
-                            {"latency_bounds_us", std::move(bounds)},
-                            {"latency_counts", std::move(counts)},
-                            {"errors_by_code", std::move(errors)}});
+  rpc_caller_status out;
+  out.calls = st.calls;
+  out.ok_calls = st.ok_calls;
+  out.failed_calls = st.failed_calls;
+  out.retries = st.retries;
+  out.dead_letter_jobs = st.dead_letter_jobs;
+  out.permanent_failures = st.permanent_failures;
+  out.given_up_jobs = st.given_up_jobs;
+  out.inflight = st.inflight;
+  out.max_inflight = st.cfg.max_inflight;
+  out.waiting = st.waiting.size();
+  out.backing_off = st.backing_off;
+  out.jobs_waiting = st.jobs.size();
+  out.words_waiting = st.words_waiting;
+  out.breaker = to_string(st.breaker.current());
+  out.breaker_opens = st.breaker.opens();
+  out.breaker_open_ms = to_ms(st.breaker.open_for(self->clock().now()));
+  out.probes = st.probes;
+  out.failed_alone_jobs = st.failed_alone_jobs;
+  out.give_up_ms = to_ms(st.cfg.give_up);
+  out.words_requested = st.words_requested;
+  out.elements_resolved = st.elements_resolved;
+  out.mean_latency_us = st.ok_calls ? st.latency_us_sum / st.ok_calls : 0;
+  auto& bounds = rpc_caller_state::latency_bounds_us;
+  out.latency = {{bounds.begin(), bounds.end()},
+                 {st.latency_counts.begin(), st.latency_counts.end()},
+                 st.latency_us_sum,
+                 st.latency_us_max};
+  out.errors_by_code = st.errors_by_code;
+  return status_of(self, std::move(out));
 }
 
 } // namespace
@@ -493,7 +485,7 @@ rpc_caller(rpc_caller_actor::stateful_pointer<rpc_caller_state> self,
     [=](rpc_reply& reply) { on_reply(self, reply); },
     [=](retry_atom, uint64_t id) { on_retry(self, id); },
     [=](tick_atom) { on_tick(self); },
-    [=](status_atom) { return status_of(self); },
+    [=](status_atom) { return status_of_caller(self); },
   };
 }
 

@@ -425,31 +425,30 @@ void produce_again(self_ptr self) {
     write_dead_letters(self, std::move(letters), std::move(reasons));
 }
 
-std::string sink_status(self_ptr self) {
+actor_status status_of_sink(self_ptr self) {
   auto& st = self->state;
-  boost::json::object by_error;
-  for (auto& [name, n] : st.refusals_by_error)
-    by_error[name] = n;
-  return status_json(self,
-    {{"input_topic", st.cfg.input_topic},
-     {"output_topic", st.cfg.output_topic},
-     {"dead_letter_topic", st.cfg.dead_letter_topic},
-     {"batches", st.batches},
-     {"outputs", st.confirmed->outputs.load()},
-     {"dead_letters", st.confirmed->dead_letters.load()},
-     {"permanent_refusals", st.permanent_refusals},
-     {"refusals_by_error", std::move(by_error)},
-     {"reproduced", st.reproduced},
-     {"waiting_to_reproduce",
-      st.outputs_again.elements.size() + st.letters_again.size()},
-     {"purged", st.purged},
-     {"too_large", st.too_large},
-     {"produce_errors", st.produce_errors},
-     {"delivered", st.producer->delivered()},
-     {"delivery_failures", st.producer->failed()},
-     {"queued", st.producer->outq_len()},
-     {"latency_ms_p50", st.latency->quantile(0.5)},
-     {"latency_ms_p99", st.latency->quantile(0.99)}});
+  sink_status out;
+  out.input_topic = st.cfg.input_topic;
+  out.output_topic = st.cfg.output_topic;
+  out.dead_letter_topic = st.cfg.dead_letter_topic;
+  out.batches = st.batches;
+  out.outputs = st.confirmed->outputs.load();
+  out.dead_letters = st.confirmed->dead_letters.load();
+  out.permanent_refusals = st.permanent_refusals;
+  out.refusals_by_error = {st.refusals_by_error.begin(),
+                           st.refusals_by_error.end()};
+  out.reproduced = st.reproduced;
+  out.waiting_to_reproduce = st.outputs_again.elements.size()
+                             + st.letters_again.size();
+  out.purged = st.purged;
+  out.too_large = st.too_large;
+  out.produce_errors = st.produce_errors;
+  out.delivered = st.producer->delivered();
+  out.delivery_failures = st.producer->failed();
+  out.queued = st.producer->outq_len();
+  out.latency_ms_p50 = st.latency->quantile(0.5);
+  out.latency_ms_p99 = st.latency->quantile(0.99);
+  return status_of(self, std::move(out));
 }
 
 } // namespace
@@ -473,7 +472,7 @@ sink(sink_actor::stateful_pointer<sink_state> self, sink_config cfg,
     },
     [=](undelivered_batch& batch) { settle_undelivered(self, batch); },
     [=](retry_atom) { produce_again(self); },
-    [=](status_atom) { return sink_status(self); },
+    [=](status_atom) { return status_of_sink(self); },
   };
 }
 

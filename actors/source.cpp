@@ -332,51 +332,43 @@ word_batch source_state::unconfirmed(word_batch words) const {
   return words;
 }
 
-std::string source_state::status() const {
-  boost::json::array assigned_list;
-  boost::json::object committed;
-  boost::json::array stuck;
+actor_status source_state::status() const {
+  source_status out;
+  out.records = records;
+  out.words = words;
+  out.null_records = null_records;
+  out.records_without_words = records_without_words;
+  out.words_acked = words_acked;
+  out.words_confirmed_again = words_confirmed_again;
+  out.words_in_flight = tracker.words_in_flight();
+  out.window = cfg.max_inflight_words;
+  out.waiting_for_credit = waiting_for_credit;
+  out.credit_stalls = credit_stalls;
+  out.held_records = held.size();
+  out.held_words = held_words;
+  out.pieces = pieces;
+  out.records_in_pieces = records_in_pieces;
+  out.not_replayable = not_replayable;
+  out.records_pending = tracker.pending_records();
   for (auto p : assigned) {
-    assigned_list.push_back(p);
+    out.assigned.push_back(p);
     if (auto point = tracker.commit_point(p))
-      committed[std::to_string(p)] = *point;
+      out.commit_points[p] = *point;
   }
   for (auto& [p, m] : marks)
     if (m.reported)
-      stuck.push_back(p);
-  double active = 0;
+      out.stuck_partitions.push_back(p);
   if (first_record)
-    active = seconds_between(*first_record, self->clock().now());
-  return status_json(self,
-    {{"records", records},
-     {"active_seconds", active},
-     {"words", words},
-     {"null_records", null_records},
-     {"records_without_words", records_without_words},
-     {"words_acked", words_acked},
-     {"words_confirmed_again", words_confirmed_again},
-     {"words_in_flight", tracker.words_in_flight()},
-     {"window", cfg.max_inflight_words},
-     {"waiting_for_credit", waiting_for_credit},
-     {"credit_stalls", credit_stalls},
-     {"held_records", held.size()},
-     {"held_words", held_words},
-     {"pieces", pieces},
-     {"records_in_pieces", records_in_pieces},
-     {"not_replayable", not_replayable},
-     {"records_pending", tracker.pending_records()},
-     {"assigned", std::move(assigned_list)},
-     {"commit_points", std::move(committed)},
-     {"stuck_count", stuck.size()},
-     {"stuck_partitions", std::move(stuck)},
-     {"stuck_reports", stuck_reports},
-     {"commits", consumer->commits()},
-     {"commit_failures", consumer->commit_failures()},
-     {"revokes", revokes},
-     {"draining", draining},
-     {"dropped_while_draining", dropped_while_draining},
-     {"records_handed_over_again", redelivered},
-     {"records_of_revoked_partitions", stale_records}});
+    out.active_seconds = seconds_between(*first_record, self->clock().now());
+  out.stuck_reports = stuck_reports;
+  out.commits = consumer->commits();
+  out.commit_failures = consumer->commit_failures();
+  out.revokes = revokes;
+  out.draining = draining;
+  out.dropped_while_draining = dropped_while_draining;
+  out.records_handed_over_again = redelivered;
+  out.records_of_revoked_partitions = stale_records;
+  return status_of(self, std::move(out));
 }
 
 // -- the behaviour ------------------------------------------------------------

@@ -161,7 +161,7 @@ struct source_state {
   /// Of `words`, those whose output is not confirmed yet.
   word_batch unconfirmed(word_batch words) const;
 
-  std::string status() const;
+  actor_status status() const;
 
 private:
   input_record next_piece(held_record& h, uint32_t n);

@@ -1,6 +1,5 @@
 #include "actors/status.hpp"
 
-#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 namespace rpcbatch {
@@ -9,10 +8,13 @@ std::string status_json(const boost::json::object& obj) {
   return boost::json::serialize(obj);
 }
 
-boost::json::value parse_status(const std::string& text) {
-  boost::json::error_code ec;
-  auto v = boost::json::parse(text, ec);
-  return ec ? boost::json::value{} : v;
+std::vector<const observed*> of_role(const status_map& status,
+                                     std::string_view role) {
+  std::vector<const observed*> out;
+  for (auto& [name, o] : status)
+    if (o.entry.role == role)
+      out.push_back(&o);
+  return out;
 }
 
 } // namespace rpcbatch

@@ -59,11 +59,9 @@ tokenizer(tokenizer_actor::stateful_pointer<tokenizer_state> self,
     },
     [=](status_atom) {
       auto& st = self->state;
-      return status_json(self, {{"pieces", st.pieces},
-                                {"words", st.words},
-                                {"bytes", st.bytes},
-                                {"end_of_windows", st.end_of_windows},
-                                {"longest_word", st.longest_word}});
+      return status_of(self, tokenizer_status{st.pieces, st.words, st.bytes,
+                                              st.end_of_windows,
+                                              st.longest_word});
     },
   };
 }

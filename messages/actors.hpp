@@ -23,6 +23,7 @@
 #include <caf/typed_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "messages/status.hpp"
 #include "messages/types.hpp"
 
 namespace rpcbatch {
@@ -56,11 +57,29 @@ using ready_atom = caf::atom_constant<caf::atom("ready")>;
 
 /// Every actor answers a status request.
 using status_client = caf::typed_actor<
-  /// Answers the actor's state as a JSON object (text).
-  caf::replies_to<status_atom>::with<std::string>>;
+  /// Answers the actor's state (messages/status.hpp).
+  caf::replies_to<status_atom>::with<actor_status>>;
 
-/// Every actor of a node (or of a batcher host) by name, for the inspector.
-using actor_list = std::vector<std::pair<std::string, status_client>>;
+/// One actor of a directory: the name the console and the metrics show, its
+/// role ("batcher", "source", ...), the node it runs on (empty: the
+/// directory's own) and, for a batcher of the directory's pipeline, its
+/// bucket (-1 otherwise).
+struct directory_entry {
+  std::string name;
+  std::string role;
+  std::string node;
+  status_client handle;
+  int32_t bucket = -1;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, directory_entry& x) {
+  return f(caf::meta::type_name("directory_entry"), x.name, x.role, x.node,
+           x.handle, x.bucket);
+}
+
+/// Every actor of a node (or of a batcher host), for the inspector.
+using actor_list = std::vector<directory_entry>;
 
 /// What knows a set of actors: the node, the batcher host.
 using actor_directory = caf::typed_actor<
@@ -252,7 +271,7 @@ using console_actor = caf::typed_actor<
 /// and the HTTP endpoints see.
 using inspector_actor = console_actor::extend<
   /// Its own status.
-  caf::replies_to<status_atom>::with<std::string>,
+  caf::replies_to<status_atom>::with<actor_status>,
   /// Periodic sample of every actor's status (events, rates).
   caf::reacts_to<tick_atom>>;
 

@@ -29,6 +29,32 @@ bool partition_done::done(uint32_t record_epoch, int64_t offset) const {
          && !std::binary_search(pending.begin(), pending.end(), offset);
 }
 
+uint64_t& flush_counts::operator[](flush_trigger t) {
+  switch (t) {
+    case flush_trigger::count:
+      return count;
+    case flush_trigger::timer:
+      return timer;
+    case flush_trigger::end_of_window:
+      return end_of_window;
+    case flush_trigger::bytes:
+      break;
+  }
+  return bytes;
+}
+
+uint64_t flush_counts::operator[](flush_trigger t) const {
+  return const_cast<flush_counts&>(*this)[t];
+}
+
+flush_counts& flush_counts::operator+=(const flush_counts& other) {
+  count += other.count;
+  timer += other.timer;
+  end_of_window += other.end_of_window;
+  bytes += other.bytes;
+  return *this;
+}
+
 void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_types<caf::id_block::rpcbatch>();
 }

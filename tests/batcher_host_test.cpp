@@ -21,7 +21,7 @@ sink_actor spawn_sink(caf::actor_system& sys) {
       [](failed_batch&) {},
       [](undelivered_batch&) {},
       [](retry_atom) {},
-      [](status_atom) { return std::string{"{}"}; },
+      [](status_atom) { return actor_status{}; },
     };
   });
 }
@@ -48,9 +48,9 @@ struct host_fixture : test::deterministic {
     return *result;
   }
 
-  uint64_t field(const char* name) {
-    auto text = ask<std::string>(aut, status_atom::value);
-    return boost::json::parse(text).at(name).to_number<uint64_t>();
+  batcher_host_status status() {
+    return test::status_as<batcher_host_status>(
+      ask<actor_status>(aut, status_atom::value));
   }
 
   ~host_fixture() {
@@ -70,10 +70,10 @@ TEST_CASE_FIXTURE(host_fixture,
         != std::string::npos);
   CHECK(attach(sink, max_buckets + 1) != std::to_string(max_buckets + 1));
   CHECK(attach(sink_actor{}, 4).find("no sink") != std::string::npos);
-  CHECK(field("attaches_refused") == 4);
-  CHECK(field("actors") == 0);
+  CHECK(status().attaches_refused == 4);
+  CHECK(status().actors == 0);
   CHECK(attach(sink, 4) == "4");
-  CHECK(field("actors") == 5); // an rpc-caller and four batchers
+  CHECK(status().actors == 5); // an rpc-caller and four batchers
   caf::anon_send_exit(sink, caf::exit_reason::user_shutdown);
 }
 
@@ -83,8 +83,8 @@ TEST_CASE_FIXTURE(host_fixture,
   auto first = spawn_sink(sys);
   CHECK(attach(first, 2) == "2");
   CHECK(attach(first, 2) == "2"); // attaches again: replaces its set
-  CHECK(field("attached") == 1);
-  CHECK(field("actors") == 3);
+  CHECK(status().attached == 1);
+  CHECK(status().actors == 3);
   std::vector<sink_actor> sinks{first};
   for (std::size_t i = 1; i < batcher_host_state::max_ingest_nodes; ++i) {
     sinks.push_back(spawn_sink(sys));
@@ -93,7 +93,7 @@ TEST_CASE_FIXTURE(host_fixture,
   auto one_more = spawn_sink(sys);
   CHECK(attach(one_more, 1).find("ingest nodes attached")
         != std::string::npos);
-  CHECK(field("attached") == batcher_host_state::max_ingest_nodes);
+  CHECK(status().attached == batcher_host_state::max_ingest_nodes);
   // An attached node may still attach again.
   CHECK(attach(first, 1) == "1");
   sinks.push_back(one_more);

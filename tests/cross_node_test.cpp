@@ -105,6 +105,36 @@ TEST_CASE_FIXTURE(two_nodes, "every message type crosses CAF nodes") {
   round_trip(join_atom::value, std::string{"10.0.0.7:4250"},
              std::vector<std::string>{"10.0.0.2:4260", "10.0.0.3:4260"});
   round_trip(reconnect_atom::value, std::string{"10.0.0.2:4260"});
+  // Status answers of every kind (a batcher node's actors answer the
+  // ingest node's inspector).
+  source_status src;
+  src.records = 12;
+  src.active_seconds = 1.5;
+  src.assigned = {0, 2};
+  src.commit_points = {{0, 40}, {2, 7}};
+  src.consumer_lag = -1;
+  round_trip(actor_status{3, src});
+  round_trip(actor_status{0, tokenizer_status{1, 2, 3, 4, 5}});
+  router_status rtr;
+  rtr.routed_by_bucket = {1, 2};
+  round_trip(actor_status{0, rtr});
+  batcher_status bat;
+  bat.flushes[flush_trigger::timer] = 4;
+  bat.ms_to_flush = -1;
+  round_trip(actor_status{1, bat});
+  rpc_caller_status rpc;
+  rpc.breaker = "half_open";
+  rpc.latency = {{100, 200}, {1, 2, 3}, 900, 250};
+  rpc.errors_by_code = {{"UNAVAILABLE", 2}};
+  round_trip(actor_status{0, rpc});
+  sink_status snk;
+  snk.refusals_by_error = {{"MSG_SIZE_TOO_LARGE", 1}};
+  round_trip(actor_status{0, snk});
+  node_status nod;
+  nod.batcher_nodes = {"10.0.0.2:4260"};
+  round_trip(actor_status{0, nod});
+  round_trip(actor_status{0, batcher_host_status{"b", 1, 0, 0, 0, 1, 1, 3}});
+  round_trip(actor_status{0, inspector_status{"ingest", 1, true, 0, 1}});
 }
 
 TEST_CASE_FIXTURE(two_nodes, "actor handles cross CAF nodes and come back") {
@@ -114,7 +144,7 @@ TEST_CASE_FIXTURE(two_nodes, "actor handles cross CAF nodes and come back") {
       [](flush_atom, uint64_t) {},
       [](eow_atom) { return uint64_t{0}; },
       [](word_answers&) {},
-      [](status_atom) { return std::string{"{}"}; },
+      [](status_atom) { return actor_status{}; },
     };
   });
   caf::scoped_actor self{b};
@@ -130,13 +160,14 @@ TEST_CASE_FIXTURE(two_nodes, "actor handles cross CAF nodes and come back") {
   // A batcher host's directory (an ingest node's inspector asks for it).
   answered = false;
   self->request(echo, std::chrono::seconds(10),
-                actor_list{{"ingest-1/batcher-0", batcher}})
+                actor_list{{"ingest-1/batcher-0", "batcher", "", batcher}})
     .receive(
       [&](actor_list& back) {
         answered = true;
         REQUIRE(back.size() == 1);
-        CHECK(back[0].first == "ingest-1/batcher-0");
-        CHECK(back[0].second.address() == batcher.address());
+        CHECK(back[0].name == "ingest-1/batcher-0");
+        CHECK(back[0].role == "batcher");
+        CHECK(back[0].handle.address() == batcher.address());
       },
       [&](caf::error& err) { FAIL("no answer: " << b.render(err)); });
   CHECK(answered);

@@ -69,19 +69,11 @@ struct deterministic {
   }
 };
 
-/// The fields that /metrics sums for `role` (summed_metrics()) which
-/// `status` lacks, but for `added_by_inspector`: a field renamed in an
-/// actor shows here instead of as a silent zero.
-/// (Their names, each followed by a space; empty if none is missing.)
-inline std::string
-missing_metric_fields(const boost::json::value& status, const std::string& role,
-                      const std::set<std::string>& added_by_inspector = {}) {
-  std::string out;
-  for (auto& m : summed_metrics())
-    if (m.role == role && added_by_inspector.count(m.field) == 0
-        && !status.as_object().contains(m.field))
-      out += std::string{m.field} + " ";
-  return out;
+/// The status of kind T in an actor's answer (throws if it is another
+/// kind).
+template <class T>
+T status_as(const actor_status& status) {
+  return caf::get<T>(status.of);
 }
 
 /// A batch of `ws` from partition 0, at offsets from `offset` on.

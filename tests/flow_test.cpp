@@ -55,10 +55,10 @@ bool kill_remote_actor(const std::string& address, const std::string& name) {
   self->request(*remote, 10s, rpcbatch::actors_atom::value)
     .receive(
       [&](rpcbatch::actor_list& actors) {
-        for (auto& [n, handle] : actors)
-          if (n == name) {
+        for (auto& e : actors)
+          if (e.name == name) {
             found = true;
-            caf::anon_send_exit(handle, caf::exit_reason::kill);
+            caf::anon_send_exit(e.handle, caf::exit_reason::kill);
           }
       },
       [&](caf::error& err) { FAIL("no actor list: " << sys.render(err)); });

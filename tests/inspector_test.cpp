@@ -18,7 +18,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-status_client spawn_mock(caf::actor_system& sys, std::string status) {
+status_client spawn_mock(caf::actor_system& sys, actor_status status) {
   return sys.spawn([status]() -> status_client::behavior_type {
     return {[status](status_atom) { return status; }};
   });
@@ -42,32 +42,36 @@ struct inspector_fixture : test::deterministic {
         [](rpc_reply&) {},
         [](retry_atom, uint64_t) {},
         [](tick_atom) {},
-        [](status_atom) {
-          return std::string{R"({"calls":0,"inflight":0,"mailbox":0})"};
-        },
+        [](status_atom) { return actor_status{0, rpc_caller_status{}}; },
       };
     });
-    actors.emplace_back("sink", spawn_mock(sys, R"({"outputs":0})"));
-    actors.emplace_back("rpc-caller", rpc);
-    actors.emplace_back("source",
-                        spawn_mock(sys, R"({"records":5,"words":40})"));
-    actors.emplace_back("tokenizer",
-                        spawn_mock(sys, R"({"pieces":5,"words":40})"));
-    actors.emplace_back("router", spawn_mock(sys, R"({"batches":5})"));
+    source_status src;
+    src.records = 5;
+    src.words = 40;
+    router_status rtr;
+    rtr.batches = 5;
+    actors.push_back(
+      {"sink", "sink", "", spawn_mock(sys, {0, sink_status{}})});
+    actors.push_back({"rpc-caller", "rpc-caller", "", rpc});
+    actors.push_back({"source", "source", "", spawn_mock(sys, {0, src})});
+    actors.push_back({"tokenizer", "tokenizer", "",
+                      spawn_mock(sys, {0, tokenizer_status{5, 40}})});
+    actors.push_back({"router", "router", "", spawn_mock(sys, {0, rtr})});
     for (uint32_t k = 0; k < 10; ++k) {
       batcher_config cfg;
       cfg.bucket = k;
       cfg.batch_size = 10;
       cfg.max_wait = 4s;
       batchers.push_back(sys.spawn(batcher, cfg, rpc, sink_actor{}));
-      actors.emplace_back("batcher-" + std::to_string(k), batchers.back());
+      actors.push_back({"batcher-" + std::to_string(k), "batcher", "",
+                        batchers.back(), static_cast<int32_t>(k)});
     }
     auto list = actors;
     directory = sys.spawn([list]() -> actor_directory::behavior_type {
       return {[list](actors_atom) { return list; }};
     });
-    for (auto& [name, handle] : actors)
-      spawned.push_back(caf::actor_cast<caf::actor>(handle));
+    for (auto& e : actors)
+      spawned.push_back(caf::actor_cast<caf::actor>(e.handle));
     spawned.push_back(caf::actor_cast<caf::actor>(directory));
     run();
   }
@@ -103,6 +107,23 @@ struct inspector_fixture : test::deterministic {
     run();
   }
 };
+
+/// An actor of a sample.
+observed actor(std::string name, std::string role, actor_status status,
+               std::string node = "", int32_t bucket = -1) {
+  return {directory_entry{std::move(name), std::move(role), std::move(node),
+                          {}, bucket},
+          std::move(status)};
+}
+
+/// A sample of one rpc-caller whose breaker is `breaker`, opened `opens`
+/// times.
+status_map breaker_sample(const char* breaker, uint64_t opens) {
+  rpc_caller_status st;
+  st.breaker = breaker;
+  st.breaker_opens = opens;
+  return {{"rpc-caller", actor("rpc-caller", "rpc-caller", {0, st})}};
+}
 
 bool has_event(const boost::json::value& events, const std::string& kind,
                const std::string& actor, const std::string& detail) {
@@ -228,32 +249,37 @@ TEST_CASE_FIXTURE(inspector_fixture,
   CHECK(text.find("rpcbatch_words_total 40\n") != std::string::npos);
 }
 
-TEST_CASE("inspection: roles and nodes from actor names") {
-  CHECK(role_of("batcher-3") == "batcher");
-  CHECK(role_of("batcher-3@10.0.0.2:4250") == "batcher");
-  CHECK(role_of("10.0.0.2:4250/ingest-1/batcher-3") == "batcher");
-  CHECK(role_of("10.0.0.2:4250/ingest-1/rpc-caller") == "rpc-caller");
-  CHECK(role_of("batcher-host") == "batcher-host");
-  CHECK(node_of("batcher-3") == "local");
-  CHECK(node_of("batcher-3@10.0.0.2:4250") == "10.0.0.2:4250");
-  CHECK(node_of("10.0.0.2:4250/ingest-1/rpc-caller") == "10.0.0.2:4250");
-}
-
 TEST_CASE("inspection: events between two samples") {
-  auto before = boost::json::parse(
-                  R"({"batcher-1@a:1":{"flushes":{"count":2,"timer":1}},
-                      "rpc-caller":{"failed_calls":1,"retries":1,
-                                    "errors_by_code":{"UNAVAILABLE":1}},
-                      "source":{"assigned":[0,1],"revokes":0},
-                      "router":{"resent":0}})")
-                  .as_object();
-  auto after = boost::json::parse(
-                 R"({"batcher-1@b:2":{"flushes":{"count":2,"timer":3}},
-                     "rpc-caller":{"failed_calls":3,"retries":2,
-                                   "errors_by_code":{"UNAVAILABLE":3}},
-                     "source":{"assigned":[0],"revokes":1},
-                     "router":{"resent":120}})")
-                 .as_object();
+  batcher_status b1;
+  b1.flushes.count = 2;
+  b1.flushes.timer = 1;
+  rpc_caller_status rpc1;
+  rpc1.failed_calls = 1;
+  rpc1.retries = 1;
+  rpc1.errors_by_code = {{"UNAVAILABLE", 1}};
+  source_status src1;
+  src1.assigned = {0, 1};
+  status_map before{
+    {"batcher-1@a:1", actor("batcher-1@a:1", "batcher", {0, b1}, "a:1", 1)},
+    {"rpc-caller", actor("rpc-caller", "rpc-caller", {0, rpc1})},
+    {"source", actor("source", "source", {0, src1})},
+    {"router", actor("router", "router", {0, router_status{}})}};
+  auto b2 = b1;
+  b2.flushes.timer = 3;
+  auto rpc2 = rpc1;
+  rpc2.failed_calls = 3;
+  rpc2.retries = 2;
+  rpc2.errors_by_code = {{"UNAVAILABLE", 3}};
+  auto src2 = src1;
+  src2.assigned = {0};
+  src2.revokes = 1;
+  router_status rtr2;
+  rtr2.resent = 120;
+  status_map after{
+    {"batcher-1@b:2", actor("batcher-1@b:2", "batcher", {0, b2}, "b:2", 1)},
+    {"rpc-caller", actor("rpc-caller", "rpc-caller", {0, rpc2})},
+    {"source", actor("source", "source", {0, src2})},
+    {"router", actor("router", "router", {0, rtr2})}};
   auto events = diff_events(before, after);
   boost::json::array all;
   for (auto& e : events)
@@ -272,39 +298,38 @@ TEST_CASE("inspection: events between two samples") {
 
 TEST_CASE("inspection: the circuit breaker in summaries, events and "
           "metrics") {
-  auto parse = [](const char* text) {
-    return boost::json::parse(text).as_object();
-  };
-  auto open = parse(R"({"inflight":1,"max_inflight":16,"waiting":30,
-                        "calls":9,"failed_calls":6,"retries":6,
-                        "mean_latency_us":0,"breaker":"open",
-                        "breaker_opens":1,"breaker_open_ms":1200,
-                        "words_waiting":340})");
-  auto line = summary_line("rpc-caller", open);
+  rpc_caller_status open;
+  open.inflight = 1;
+  open.max_inflight = 16;
+  open.waiting = 30;
+  open.calls = 9;
+  open.failed_calls = 6;
+  open.retries = 6;
+  open.breaker = "open";
+  open.breaker_opens = 1;
+  open.breaker_open_ms = 1200;
+  open.words_waiting = 340;
+  auto line = summary_line({0, open});
   CHECK(line.find(", breaker open 1200 ms, 340 words waiting")
         != std::string::npos);
-  auto closed = parse(R"({"breaker":"closed","breaker_opens":1,
-                          "breaker_open_ms":0,"words_waiting":0})");
-  line = summary_line("rpc-caller", closed);
+  rpc_caller_status closed;
+  closed.breaker = "closed";
+  closed.breaker_opens = 1;
+  line = summary_line({0, closed});
   const std::string tail = ", breaker closed";
   REQUIRE(line.size() >= tail.size());
   CHECK(line.substr(line.size() - tail.size()) == tail);
-  auto events = [](const boost::json::object& before,
-                   const boost::json::object& after) {
+  auto events = [](const status_map& before, const status_map& after) {
     boost::json::array all;
     for (auto& e : diff_events(before, after))
       all.push_back(e);
     boost::json::value v = std::move(all);
     return v;
   };
-  auto none = parse(R"({"rpc-caller":{"breaker":"closed",
-                                      "breaker_opens":0}})");
-  auto opened = parse(R"({"rpc-caller":{"breaker":"open",
-                                        "breaker_opens":1}})");
-  auto shut = parse(R"({"rpc-caller":{"breaker":"closed",
-                                      "breaker_opens":1}})");
-  auto again = parse(R"({"rpc-caller":{"breaker":"closed",
-                                       "breaker_opens":2}})");
+  auto none = breaker_sample("closed", 0);
+  auto opened = breaker_sample("open", 1);
+  auto shut = breaker_sample("closed", 1);
+  auto again = breaker_sample("closed", 2);
   const std::string open_text = "circuit breaker open: calls wait for the "
                                 "RPC target";
   const std::string closed_text = "circuit breaker closed: waiting calls go";
@@ -318,11 +343,18 @@ TEST_CASE("inspection: the circuit breaker in summaries, events and "
   CHECK(has_event(v, "breaker_open", "rpc-caller", open_text));
   CHECK(has_event(v, "breaker_closed", "rpc-caller", closed_text));
   CHECK(events(opened, opened).as_array().empty());
+  rpc_caller_status here;
+  here.breaker = "half_open";
+  here.breaker_opens = 2;
+  here.words_waiting = 340;
+  rpc_caller_status there;
+  there.breaker = "closed";
+  there.breaker_opens = 1;
+  there.words_waiting = 10;
+  const std::string remote = "10.0.0.2:4250/ingest-1/rpc-caller";
   auto text = prometheus_text(
-    parse(R"({"rpc-caller":{"breaker":"half_open","breaker_opens":2,
-                            "words_waiting":340},
-              "10.0.0.2:4250/ingest-1/rpc-caller":{"breaker":"closed",
-                            "breaker_opens":1,"words_waiting":10}})"),
+    {{"rpc-caller", actor("rpc-caller", "rpc-caller", {0, here})},
+     {remote, actor(remote, "rpc-caller", {0, there}, "10.0.0.2:4250")}},
     1);
   for (auto expected :
        {"# TYPE rpcbatch_rpc_breaker_open gauge\n",
@@ -361,8 +393,9 @@ TEST_CASE_FIXTURE(inspector_fixture,
           != std::string::npos);
   }
   CHECK(jobs->empty());
-  CHECK(ask_json(aut, status_atom::value).at("controls_refused")
-          .to_number<uint64_t>()
+  CHECK(test::status_as<inspector_status>(
+          ask<actor_status>(aut, status_atom::value))
+          .controls_refused
         == 4);
   auto answer = ask_json(aut, control_atom::value, std::string{"flush"},
                          std::string{"batcher-3"},

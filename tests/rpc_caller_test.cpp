@@ -103,7 +103,7 @@ sink_actor spawn_sink(caf::actor_system& sys,
       [failed](failed_batch& b) { failed->push_back(std::move(b)); },
       [](undelivered_batch&) {},
       [](retry_atom) {},
-      [](status_atom) { return std::string{"{}"}; },
+      [](status_atom) { return actor_status{}; },
     };
   });
 }
@@ -163,16 +163,13 @@ struct rpc_caller_fixture : test::deterministic {
     return open.size();
   }
 
-  boost::json::object status(const rpc_caller_actor& aut) {
-    return parse_status(ask<std::string>(aut, status_atom::value)).as_object();
-  }
-
-  uint64_t field(const rpc_caller_actor& aut, const char* name) {
-    return status(aut).at(name).to_number<uint64_t>();
+  rpc_caller_status status(const rpc_caller_actor& aut) {
+    return test::status_as<rpc_caller_status>(
+      ask<actor_status>(aut, status_atom::value));
   }
 
   std::string breaker(const rpc_caller_actor& aut) {
-    return std::string{status(aut).at("breaker").as_string()};
+    return status(aut).breaker;
   }
 };
 
@@ -193,19 +190,19 @@ TEST_CASE_FIXTURE(rpc_caller_fixture,
   CHECK(transport->calls[0].inputs
         == std::vector<std::string>{"a", "bb", "h\xc3\xa9llo"});
   auto st = status(aut);
-  CHECK(st.at("words_waiting").to_number<uint64_t>() == 4);
-  CHECK(st.at("jobs_waiting").to_number<uint64_t>() == 1);
-  CHECK(st.at("inflight").to_number<uint64_t>() == 1);
+  CHECK(st.words_waiting == 4);
+  CHECK(st.jobs_waiting == 1);
+  CHECK(st.inflight == 1);
   succeed(0);
   REQUIRE(resolved->size() == 1);
   CHECK(resolved->at(0).lengths == std::vector<int32_t>{1, 2, 1, 5});
   CHECK(resolved->at(0).elements.size() == 4);
   CHECK(failed->empty());
   st = status(aut);
-  CHECK(st.at("words_waiting").to_number<uint64_t>() == 0);
-  CHECK(st.at("jobs_waiting").to_number<uint64_t>() == 0);
-  CHECK(st.at("breaker").as_string() == "closed");
-  CHECK(st.at("ok_calls").to_number<uint64_t>() == 1);
+  CHECK(st.words_waiting == 0);
+  CHECK(st.jobs_waiting == 0);
+  CHECK(st.breaker == "closed");
+  CHECK(st.ok_calls == 1);
 }
 
 TEST_CASE_FIXTURE(rpc_caller_fixture,
@@ -234,12 +231,11 @@ TEST_CASE_FIXTURE(rpc_caller_fixture,
   REQUIRE(resolved->size() == 1);
   CHECK(resolved->at(0).lengths == std::vector<int32_t>{1, 2});
   auto st = status(aut);
-  CHECK(st.at("calls").to_number<uint64_t>() == 21);
-  CHECK(st.at("retries").to_number<uint64_t>() == 20);
-  CHECK(st.at("dead_letter_jobs").to_number<uint64_t>() == 0);
-  CHECK(st.at("breaker_opens").to_number<uint64_t>() == 0);
-  CHECK(st.at("errors_by_code").at("UNIMPLEMENTED").to_number<uint64_t>()
-        == 4);
+  CHECK(st.calls == 21);
+  CHECK(st.retries == 20);
+  CHECK(st.dead_letter_jobs == 0);
+  CHECK(st.breaker_opens == 0);
+  CHECK(st.errors_by_code.at("UNIMPLEMENTED") == 4);
 }
 
 TEST_CASE("rpc-caller: a job needs one word index per element, each naming "
@@ -278,8 +274,8 @@ TEST_CASE_FIXTURE(rpc_caller_fixture,
   REQUIRE(failed->size() == 1);
   CHECK(failed->at(0).elements.size() == 2);
   CHECK(failed->at(0).reason == "malformed job: word index 7 of 2 words");
-  CHECK(field(aut, "dead_letter_jobs") == 1);
-  CHECK(field(aut, "words_waiting") == 0);
+  CHECK(status(aut).dead_letter_jobs == 1);
+  CHECK(status(aut).words_waiting == 0);
   // The next job goes as usual.
   send(aut, make_job({"z"}));
   REQUIRE(transport->calls.size() == 1);
@@ -312,20 +308,20 @@ TEST_CASE_FIXTURE(rpc_caller_fixture,
   // The fifth opens it.
   fail(4);
   auto st = status(aut);
-  CHECK(st.at("breaker").as_string() == "open");
-  CHECK(st.at("breaker_opens").to_number<uint64_t>() == 1);
+  CHECK(st.breaker == "open");
+  CHECK(st.breaker_opens == 1);
   // Calls in flight that fail now wait; none goes to the dead letters.
   for (std::size_t i = 5; i < 8; ++i)
     fail(i);
   CHECK(failed->empty());
-  CHECK(field(aut, "breaker_opens") == 1);
-  CHECK(field(aut, "jobs_waiting") == 8);
-  CHECK(field(aut, "words_waiting") == 8);
+  CHECK(status(aut).breaker_opens == 1);
+  CHECK(status(aut).jobs_waiting == 8);
+  CHECK(status(aut).words_waiting == 8);
   // The first probe 100 ms after opening: the backoffs of the first four
   // jobs run out before it, and start nothing.
   advance(100ms - 1ns);
   CHECK(transport->calls.size() == 8);
-  CHECK(field(aut, "breaker_open_ms") == 99);
+  CHECK(status(aut).breaker_open_ms == 99);
   advance(1ns);
   REQUIRE(transport->calls.size() == 9);
   // The probe is the oldest job.
@@ -346,8 +342,8 @@ TEST_CASE_FIXTURE(rpc_caller_fixture,
   // Its success closes the breaker and every waiting job goes at once.
   succeed(9);
   st = status(aut);
-  CHECK(st.at("breaker").as_string() == "closed");
-  CHECK(st.at("breaker_open_ms").to_number<uint64_t>() == 0);
+  CHECK(st.breaker == "closed");
+  CHECK(st.breaker_open_ms == 0);
   REQUIRE(transport->calls.size() == 17);
   std::set<std::string> ids;
   for (std::size_t i = 10; i < 17; ++i)
@@ -359,9 +355,9 @@ TEST_CASE_FIXTURE(rpc_caller_fixture,
   CHECK(resolved->size() == 8);
   CHECK(failed->empty());
   st = status(aut);
-  CHECK(st.at("words_waiting").to_number<uint64_t>() == 0);
-  CHECK(st.at("retries").to_number<uint64_t>() == 9);
-  CHECK(st.at("probes").to_number<uint64_t>() == 2);
+  CHECK(st.words_waiting == 0);
+  CHECK(st.retries == 9);
+  CHECK(st.probes == 2);
   // Nothing else was called meanwhile.
   advance(60s);
   CHECK(transport->calls.size() == 17);
@@ -404,7 +400,7 @@ TEST_CASE_FIXTURE(rpc_caller_fixture,
   CHECK(transport->calls.size() == 4);
   advance(100ms);
   CHECK(transport->calls.size() == 5);
-  CHECK(field(aut, "breaker_opens") == 1);
+  CHECK(status(aut).breaker_opens == 1);
 }
 
 TEST_CASE_FIXTURE(rpc_caller_fixture,
@@ -438,15 +434,15 @@ TEST_CASE_FIXTURE(rpc_caller_fixture,
   advance(60s);
   CHECK(transport->calls.size() == 7);
   auto st = status(aut);
-  CHECK(st.at("permanent_failures").to_number<uint64_t>() == 6);
-  CHECK(st.at("dead_letter_jobs").to_number<uint64_t>() == 6);
-  CHECK(st.at("retries").to_number<uint64_t>() == 0);
-  CHECK(st.at("breaker").as_string() == "closed");
-  CHECK(st.at("words_waiting").to_number<uint64_t>() == 0);
-  auto& errors = st.at("errors_by_code").as_object();
-  CHECK(errors.at("BAD_REPLY").to_number<uint64_t>() == 4);
-  CHECK(errors.at("INVALID_ARGUMENT").to_number<uint64_t>() == 1);
-  CHECK(errors.at("OUT_OF_RANGE").to_number<uint64_t>() == 1);
+  CHECK(st.permanent_failures == 6);
+  CHECK(st.dead_letter_jobs == 6);
+  CHECK(st.retries == 0);
+  CHECK(st.breaker == "closed");
+  CHECK(st.words_waiting == 0);
+  auto& errors = st.errors_by_code;
+  CHECK(errors.at("BAD_REPLY") == 4);
+  CHECK(errors.at("INVALID_ARGUMENT") == 1);
+  CHECK(errors.at("OUT_OF_RANGE") == 1);
 }
 
 TEST_CASE_FIXTURE(rpc_caller_fixture,
@@ -473,10 +469,10 @@ TEST_CASE_FIXTURE(rpc_caller_fixture,
   CHECK(contains(failed->at(0).reason, "after 10000 ms of failure"));
   CHECK(failed->at(0).elements.at(0).word == "doomed");
   auto st = status(aut);
-  CHECK(st.at("given_up_jobs").to_number<uint64_t>() == 1);
-  CHECK(st.at("dead_letter_jobs").to_number<uint64_t>() == 1);
-  CHECK(st.at("permanent_failures").to_number<uint64_t>() == 0);
-  CHECK(st.at("jobs_waiting").to_number<uint64_t>() == 0);
+  CHECK(st.given_up_jobs == 1);
+  CHECK(st.dead_letter_jobs == 1);
+  CHECK(st.permanent_failures == 0);
+  CHECK(st.jobs_waiting == 0);
   auto calls = transport->calls.size();
   advance(60s);
   CHECK(transport->calls.size() == calls);
@@ -510,11 +506,11 @@ TEST_CASE_FIXTURE(rpc_caller_fixture,
   REQUIRE(failed->size() == 2);
   CHECK(failed->at(1).elements.at(0).word == "late");
   // The probe in flight is judged by its answer: failing since the start.
-  CHECK(field(aut, "jobs_waiting") == 1);
+  CHECK(status(aut).jobs_waiting == 1);
   fail(1);
   REQUIRE(failed->size() == 3);
   CHECK(failed->at(2).elements.at(0).word == "probe");
-  CHECK(field(aut, "given_up_jobs") == 3);
+  CHECK(status(aut).given_up_jobs == 3);
   // Neither waiting job was ever called.
   CHECK(transport->calls.size() == 2);
   for (auto& c : transport->calls)
@@ -589,25 +585,25 @@ TEST_CASE_FIXTURE(rpc_caller_fixture,
                   "rpc-caller: status has the breaker and what waits") {
   cfg.breaker_threshold = 1;
   auto aut = make();
-  auto st = status(aut);
+  auto json = status_object(ask<actor_status>(aut, status_atom::value));
   for (auto name :
        {"breaker", "breaker_opens", "breaker_open_ms", "words_waiting",
         "jobs_waiting", "given_up_jobs", "permanent_failures", "calls",
         "ok_calls", "failed_calls", "retries", "dead_letter_jobs",
         "inflight", "max_inflight", "waiting", "backing_off",
         "words_requested", "elements_resolved", "errors_by_code"})
-    CHECK_MESSAGE(st.contains(name), name);
+    CHECK_MESSAGE(json.contains(name), name);
   send(aut, make_job({"a", "b", "a"}));
   send(aut, make_job({"c"}));
   fail(0);
   advance(50ms);
-  st = status(aut);
-  CHECK(st.at("breaker").as_string() == "open");
-  CHECK(st.at("breaker_open_ms").to_number<uint64_t>() == 50);
-  CHECK(st.at("words_waiting").to_number<uint64_t>() == 4);
-  CHECK(st.at("jobs_waiting").to_number<uint64_t>() == 2);
-  CHECK(st.at("inflight").to_number<uint64_t>() == 1);
-  CHECK(st.at("waiting").to_number<uint64_t>() == 1);
+  auto st = status(aut);
+  CHECK(st.breaker == "open");
+  CHECK(st.breaker_open_ms == 50);
+  CHECK(st.words_waiting == 4);
+  CHECK(st.jobs_waiting == 2);
+  CHECK(st.inflight == 1);
+  CHECK(st.waiting == 1);
 }
 
 TEST_CASE_FIXTURE(rpc_caller_fixture,
@@ -653,7 +649,7 @@ TEST_CASE_FIXTURE(rpc_caller_fixture,
   CHECK(contains(failed->at(0).reason,
                  "failed 3 times in a row while the target answered other "
                  "batches: INTERNAL"));
-  CHECK(field(aut, "failed_alone_jobs") == 1);
+  CHECK(status(aut).failed_alone_jobs == 1);
   CHECK(breaker(aut) == "closed");
   CHECK(resolved->size() == 3);
 }
@@ -669,7 +665,7 @@ TEST_CASE_FIXTURE(rpc_caller_fixture,
     advance(60s);
   }
   CHECK(failed->empty());
-  CHECK(field(aut, "failed_alone_jobs") == 0);
+  CHECK(status(aut).failed_alone_jobs == 0);
 }
 
 TEST_CASE("circuit breaker: opens after the threshold of failures in a row") {
@@ -778,10 +774,3 @@ TEST_CASE("circuit breaker: state names") {
 
 } // TEST_SUITE
 
-TEST_CASE_FIXTURE(rpc_caller_fixture, "rpc-caller: its status has every "
-                                      "field that /metrics sums for "
-                                      "rpc-callers") {
-  auto aut = make();
-  CHECK(test::missing_metric_fields(status(aut), "rpc-caller")
-        == "");
-}

@@ -114,7 +114,7 @@ struct recording_router {
           trace->push_back("eow");
           return uint64_t{7};
         },
-        [](status_atom) { return std::string{"{}"}; },
+        [](status_atom) { return actor_status{}; },
       };
     });
   }

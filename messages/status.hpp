@@ -1,0 +1,389 @@
+// What every actor answers to a status request, as typed values: one struct
+// per kind of actor, declared once with the name of each field. CAF
+// serialises them between nodes (the names are annotations its serialisers
+// skip); the inspector reads the fields by member and makes JSON and
+// Prometheus text only at the edge (actors/status.hpp, actors/inspection.hpp).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <caf/meta/annotation.hpp>
+#include <caf/meta/type_name.hpp>
+#include <caf/variant.hpp>
+
+#include "messages/types.hpp"
+
+namespace rpcbatch {
+
+/// Names the value that follows it in an inspect() list.
+struct field : caf::meta::annotation {
+  constexpr explicit field(const char* name) : name(name) {
+    // nop
+  }
+  const char* name;
+};
+
+/// Flushes of a batcher (or of all batchers) by trigger.
+struct flush_counts {
+  uint64_t count = 0;
+  uint64_t timer = 0;
+  uint64_t end_of_window = 0;
+  uint64_t bytes = 0;
+
+  uint64_t& operator[](flush_trigger t);
+  uint64_t operator[](flush_trigger t) const;
+  flush_counts& operator+=(const flush_counts& other);
+};
+
+/// The latency of successful calls: counts per bucket (the last one counts
+/// the calls above every bound) and their sum.
+struct latency_buckets {
+  std::vector<uint64_t> bounds_us;
+  std::vector<uint64_t> counts;
+  uint64_t sum_us = 0;
+  uint64_t max_us = 0;
+};
+
+struct source_status {
+  uint64_t records = 0;
+  double active_seconds = 0;
+  uint64_t words = 0;
+  uint64_t null_records = 0;
+  uint64_t records_without_words = 0;
+  uint64_t words_acked = 0;
+  uint64_t words_confirmed_again = 0;
+  uint64_t words_in_flight = 0;
+  uint64_t window = 0;
+  bool waiting_for_credit = false;
+  uint64_t credit_stalls = 0;
+  uint64_t held_records = 0;
+  uint64_t held_words = 0;
+  uint64_t pieces = 0;
+  uint64_t records_in_pieces = 0;
+  uint64_t not_replayable = 0;
+  uint64_t records_pending = 0;
+  std::vector<int32_t> assigned;
+  /// Next offset to read, as committed, per assigned partition.
+  std::map<int32_t, int64_t> commit_points;
+  std::vector<int32_t> stuck_partitions;
+  uint64_t stuck_reports = 0;
+  uint64_t commits = 0;
+  uint64_t commit_failures = 0;
+  uint64_t revokes = 0;
+  bool draining = false;
+  uint64_t dropped_while_draining = 0;
+  uint64_t records_handed_over_again = 0;
+  uint64_t records_of_revoked_partitions = 0;
+  /// From the Kafka consumer, which the inspector reads (the source sees
+  /// it through its seam only).
+  int64_t consumer_lag = 0;
+  bool operator_paused = false;
+  bool paused_for_credit = false;
+  uint64_t offsets_out_of_range = 0;
+};
+
+struct tokenizer_status {
+  uint64_t pieces = 0;
+  uint64_t words = 0;
+  uint64_t bytes = 0;
+  uint64_t end_of_windows = 0;
+  uint64_t longest_word = 0;
+};
+
+struct router_status {
+  uint64_t buckets = 0;
+  uint64_t owned_buckets = 0;
+  uint64_t batches = 0;
+  std::vector<uint64_t> routed_by_bucket;
+  std::vector<uint64_t> held_by_bucket;
+  uint64_t handovers = 0;
+  uint64_t kept_for_resend = 0;
+  uint64_t resent = 0;
+  uint64_t batcher_nodes_lost = 0;
+  uint64_t end_of_windows = 0;
+};
+
+struct batcher_status {
+  uint32_t bucket = 0;
+  uint64_t bag_size = 0;
+  uint64_t counter = 0;
+  uint64_t bag_bytes = 0;
+  uint64_t generation = 0;
+  bool timer_armed = false;
+  /// -1 without a flush pending.
+  int64_t ms_to_flush = -1;
+  flush_counts flushes;
+  uint64_t elements_flushed = 0;
+  uint64_t stale_timers = 0;
+  /// The result cache (all 0 without one).
+  uint64_t cache_capacity = 0;
+  uint64_t cache_entries = 0;
+  uint64_t cache_hits = 0;
+  uint64_t cache_misses = 0;
+  uint64_t cache_evictions = 0;
+  uint64_t cache_expirations = 0;
+  uint64_t answered_from_cache = 0;
+  uint64_t coalesced = 0;
+  uint64_t words_in_flight = 0;
+};
+
+struct rpc_caller_status {
+  uint64_t calls = 0;
+  uint64_t ok_calls = 0;
+  uint64_t failed_calls = 0;
+  uint64_t retries = 0;
+  uint64_t dead_letter_jobs = 0;
+  uint64_t permanent_failures = 0;
+  uint64_t given_up_jobs = 0;
+  uint64_t inflight = 0;
+  uint64_t max_inflight = 0;
+  uint64_t waiting = 0;
+  uint64_t backing_off = 0;
+  uint64_t jobs_waiting = 0;
+  uint64_t words_waiting = 0;
+  /// closed, open or half_open.
+  std::string breaker;
+  uint64_t breaker_opens = 0;
+  int64_t breaker_open_ms = 0;
+  uint64_t probes = 0;
+  uint64_t failed_alone_jobs = 0;
+  int64_t give_up_ms = 0;
+  uint64_t words_requested = 0;
+  uint64_t elements_resolved = 0;
+  uint64_t mean_latency_us = 0;
+  latency_buckets latency;
+  std::map<std::string, uint64_t> errors_by_code;
+
+  /// Whether the circuit breaker is open or half open.
+  bool breaker_is_open() const {
+    return !breaker.empty() && breaker != "closed";
+  }
+};
+
+struct sink_status {
+  std::string input_topic;
+  std::string output_topic;
+  std::string dead_letter_topic;
+  uint64_t batches = 0;
+  uint64_t outputs = 0;
+  uint64_t dead_letters = 0;
+  uint64_t permanent_refusals = 0;
+  std::map<std::string, uint64_t> refusals_by_error;
+  uint64_t reproduced = 0;
+  uint64_t waiting_to_reproduce = 0;
+  uint64_t purged = 0;
+  uint64_t too_large = 0;
+  uint64_t produce_errors = 0;
+  uint64_t delivered = 0;
+  uint64_t delivery_failures = 0;
+  uint64_t queued = 0;
+  int64_t latency_ms_p50 = 0;
+  int64_t latency_ms_p99 = 0;
+};
+
+struct node_status {
+  uint64_t buckets = 0;
+  uint64_t batch_size = 0;
+  double uptime_s = 0;
+  bool draining = false;
+  uint64_t actors = 0;
+  std::vector<std::string> batcher_nodes;
+  uint64_t joins = 0;
+  uint64_t losses = 0;
+  uint64_t batchers_lost = 0;
+};
+
+struct batcher_host_status {
+  std::string name;
+  uint64_t attachments = 0;
+  uint64_t detachments = 0;
+  uint64_t actors_lost = 0;
+  uint64_t attaches_refused = 0;
+  uint64_t attached = 0;
+  uint64_t joined = 0;
+  uint64_t actors = 0;
+};
+
+struct inspector_status {
+  std::string role;
+  uint64_t events = 0;
+  bool control = false;
+  uint64_t controls_refused = 0;
+  uint64_t batcher_nodes = 0;
+};
+
+/// One actor's status: what it is and its mailbox's length.
+struct actor_status {
+  uint64_t mailbox = 0;
+  caf::variant<source_status, tokenizer_status, router_status,
+               batcher_status, rpc_caller_status, sink_status, node_status,
+               batcher_host_status, inspector_status>
+    of;
+
+  /// The status if the actor is a T, null otherwise.
+  template <class T>
+  const T* as() const {
+    return caf::get_if<T>(&of);
+  }
+};
+
+// -- inspection ---------------------------------------------------------------
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, flush_counts& x) {
+  return f(caf::meta::type_name("flush_counts"), field("count"), x.count,
+           field("timer"), x.timer, field("end_of_window"), x.end_of_window,
+           field("bytes"), x.bytes);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, latency_buckets& x) {
+  return f(caf::meta::type_name("latency_buckets"), field("bounds_us"),
+           x.bounds_us, field("counts"), x.counts, field("sum_us"), x.sum_us,
+           field("max_us"), x.max_us);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, source_status& x) {
+  return f(caf::meta::type_name("source_status"), field("records"),
+           x.records, field("active_seconds"), x.active_seconds,
+           field("words"), x.words, field("null_records"), x.null_records,
+           field("records_without_words"), x.records_without_words,
+           field("words_acked"), x.words_acked, field("words_confirmed_again"),
+           x.words_confirmed_again, field("words_in_flight"),
+           x.words_in_flight, field("window"), x.window,
+           field("waiting_for_credit"), x.waiting_for_credit,
+           field("credit_stalls"), x.credit_stalls, field("held_records"),
+           x.held_records, field("held_words"), x.held_words,
+           field("pieces"), x.pieces, field("records_in_pieces"),
+           x.records_in_pieces, field("not_replayable"), x.not_replayable,
+           field("records_pending"), x.records_pending, field("assigned"),
+           x.assigned, field("commit_points"), x.commit_points,
+           field("stuck_partitions"), x.stuck_partitions,
+           field("stuck_reports"), x.stuck_reports, field("commits"),
+           x.commits, field("commit_failures"), x.commit_failures,
+           field("revokes"), x.revokes, field("draining"), x.draining,
+           field("dropped_while_draining"), x.dropped_while_draining,
+           field("records_handed_over_again"), x.records_handed_over_again,
+           field("records_of_revoked_partitions"),
+           x.records_of_revoked_partitions, field("consumer_lag"),
+           x.consumer_lag, field("operator_paused"), x.operator_paused,
+           field("paused_for_credit"), x.paused_for_credit,
+           field("offsets_out_of_range"), x.offsets_out_of_range);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, tokenizer_status& x) {
+  return f(caf::meta::type_name("tokenizer_status"), field("pieces"),
+           x.pieces, field("words"), x.words, field("bytes"), x.bytes,
+           field("end_of_windows"), x.end_of_windows, field("longest_word"),
+           x.longest_word);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, router_status& x) {
+  return f(caf::meta::type_name("router_status"), field("buckets"),
+           x.buckets, field("owned_buckets"), x.owned_buckets,
+           field("batches"), x.batches, field("routed_by_bucket"),
+           x.routed_by_bucket, field("held_by_bucket"), x.held_by_bucket,
+           field("handovers"), x.handovers, field("kept_for_resend"),
+           x.kept_for_resend, field("resent"), x.resent,
+           field("batcher_nodes_lost"), x.batcher_nodes_lost,
+           field("end_of_windows"), x.end_of_windows);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, batcher_status& x) {
+  return f(caf::meta::type_name("batcher_status"), field("bucket"), x.bucket,
+           field("bag_size"), x.bag_size, field("counter"), x.counter,
+           field("bag_bytes"), x.bag_bytes, field("generation"), x.generation,
+           field("timer_armed"), x.timer_armed, field("ms_to_flush"),
+           x.ms_to_flush, field("flushes"), x.flushes,
+           field("elements_flushed"), x.elements_flushed,
+           field("stale_timers"), x.stale_timers, field("cache_capacity"),
+           x.cache_capacity, field("cache_entries"), x.cache_entries,
+           field("cache_hits"), x.cache_hits, field("cache_misses"),
+           x.cache_misses, field("cache_evictions"), x.cache_evictions,
+           field("cache_expirations"), x.cache_expirations,
+           field("answered_from_cache"), x.answered_from_cache,
+           field("coalesced"), x.coalesced, field("words_in_flight"),
+           x.words_in_flight);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, rpc_caller_status& x) {
+  return f(caf::meta::type_name("rpc_caller_status"), field("calls"),
+           x.calls, field("ok_calls"), x.ok_calls, field("failed_calls"),
+           x.failed_calls, field("retries"), x.retries,
+           field("dead_letter_jobs"), x.dead_letter_jobs,
+           field("permanent_failures"), x.permanent_failures,
+           field("given_up_jobs"), x.given_up_jobs, field("inflight"),
+           x.inflight, field("max_inflight"), x.max_inflight,
+           field("waiting"), x.waiting, field("backing_off"), x.backing_off,
+           field("jobs_waiting"), x.jobs_waiting, field("words_waiting"),
+           x.words_waiting, field("breaker"), x.breaker,
+           field("breaker_opens"), x.breaker_opens, field("breaker_open_ms"),
+           x.breaker_open_ms, field("probes"), x.probes,
+           field("failed_alone_jobs"), x.failed_alone_jobs,
+           field("give_up_ms"), x.give_up_ms, field("words_requested"),
+           x.words_requested, field("elements_resolved"),
+           x.elements_resolved, field("mean_latency_us"), x.mean_latency_us,
+           field("latency"), x.latency, field("errors_by_code"),
+           x.errors_by_code);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, sink_status& x) {
+  return f(caf::meta::type_name("sink_status"), field("input_topic"),
+           x.input_topic, field("output_topic"), x.output_topic,
+           field("dead_letter_topic"), x.dead_letter_topic, field("batches"),
+           x.batches, field("outputs"), x.outputs, field("dead_letters"),
+           x.dead_letters, field("permanent_refusals"), x.permanent_refusals,
+           field("refusals_by_error"), x.refusals_by_error,
+           field("reproduced"), x.reproduced, field("waiting_to_reproduce"),
+           x.waiting_to_reproduce, field("purged"), x.purged,
+           field("too_large"), x.too_large, field("produce_errors"),
+           x.produce_errors, field("delivered"), x.delivered,
+           field("delivery_failures"), x.delivery_failures, field("queued"),
+           x.queued, field("latency_ms_p50"), x.latency_ms_p50,
+           field("latency_ms_p99"), x.latency_ms_p99);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_status& x) {
+  return f(caf::meta::type_name("node_status"), field("buckets"), x.buckets,
+           field("batch_size"), x.batch_size, field("uptime_s"), x.uptime_s,
+           field("draining"), x.draining, field("actors"), x.actors,
+           field("batcher_nodes"), x.batcher_nodes, field("joins"), x.joins,
+           field("losses"), x.losses, field("batchers_lost"),
+           x.batchers_lost);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f,
+                                        batcher_host_status& x) {
+  return f(caf::meta::type_name("batcher_host_status"), field("name"),
+           x.name, field("attachments"), x.attachments, field("detachments"),
+           x.detachments, field("actors_lost"), x.actors_lost,
+           field("attaches_refused"), x.attaches_refused, field("attached"),
+           x.attached, field("joined"), x.joined, field("actors"), x.actors);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, inspector_status& x) {
+  return f(caf::meta::type_name("inspector_status"), field("role"), x.role,
+           field("events"), x.events, field("control"), x.control,
+           field("controls_refused"), x.controls_refused,
+           field("batcher_nodes"), x.batcher_nodes);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, actor_status& x) {
+  return f(caf::meta::type_name("actor_status"), field("mailbox"), x.mailbox,
+           x.of);
+}
+
+} // namespace rpcbatch
