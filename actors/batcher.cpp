@@ -99,6 +99,8 @@ void batcher_state::flush(flush_trigger trigger) {
     return;
   ++flushes[static_cast<int>(trigger)];
   elements_flushed += bag.size();
+  events.add("flush", std::string{"trigger "} + to_string(trigger) + ", size "
+                        + std::to_string(bag.size()));
   counter = 0;
   bag_bytes = 0;
   std::vector<element> out;
@@ -173,7 +175,7 @@ actor_status batcher_state::status() const {
     out.coalesced = coalesced;
     out.words_in_flight = in_flight.size();
   }
-  return status_of(self, std::move(out));
+  return status_of(self, std::move(out), events);
 }
 
 batcher_actor::behavior_type

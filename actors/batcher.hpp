@@ -21,6 +21,7 @@
 
 #include <caf/timespan.hpp>
 
+#include "actors/event_log.hpp"
 #include "actors/word_cache.hpp"
 #include "messages/actors.hpp"
 
@@ -61,6 +62,8 @@ struct batcher_state {
   uint64_t flushes[4] = {0, 0, 0, 0};
   uint64_t elements_flushed = 0;
   uint64_t stale_timers = 0;
+  /// Flushes as they happen.
+  event_log events;
   // -- the result cache (cache_entries > 0) -----------------------------------
   std::optional<word_cache> cache;
   /// The distinct words of the bag.

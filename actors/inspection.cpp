@@ -20,13 +20,6 @@ std::string fmt(double x) {
   return buf;
 }
 
-std::string fmt_list(const std::vector<int32_t>& xs) {
-  std::string out;
-  for (auto x : xs)
-    out += (out.empty() ? "" : ",") + std::to_string(x);
-  return "[" + out + "]";
-}
-
 /// The node an actor runs on as the metrics and events name it.
 std::string node_label(const directory_entry& e) {
   return e.node.empty() ? "local" : e.node;
@@ -57,20 +50,6 @@ flush_counts all_flushes(const status_map& status) {
     if (auto b = o.status.as<batcher_status>())
       out += b->flushes;
   return out;
-}
-
-/// The status of an actor in an earlier sample, or a status of zeros if it
-/// was not in it.
-template <class T>
-const T& earlier(const status_map& before, const std::string& name) {
-  static const T none{};
-  auto i = before.find(name);
-  auto x = i == before.end() ? nullptr : i->second.status.as<T>();
-  return x ? *x : none;
-}
-
-uint64_t delta(uint64_t before, uint64_t after) {
-  return after > before ? after - before : 0;
 }
 
 /// Writes Prometheus text: HELP and TYPE once per metric family.
@@ -202,7 +181,7 @@ struct summarizer {
   }
 
   std::string operator()(const source_status& st) const {
-    return "assigned " + fmt_list(st.assigned) + ", records " + fmt(st.records)
+    return "assigned " + list_text(st.assigned) + ", records " + fmt(st.records)
       + ", words in flight " + fmt(st.words_in_flight) + ", lag "
       + fmt(st.consumer_lag)
       + (st.waiting_for_credit ? ", waiting for credit" : "")
@@ -236,68 +215,6 @@ struct summarizer {
   const actor_status* whole;
 };
 
-void rpc_caller_events(std::vector<boost::json::object>& out,
-                       const std::string& name, const rpc_caller_status& prev,
-                       const rpc_caller_status& now) {
-  if (auto d = delta(prev.failed_calls, now.failed_calls)) {
-    std::string codes;
-    for (auto& [code, n] : now.errors_by_code) {
-      auto i = prev.errors_by_code.find(code);
-      auto was = i == prev.errors_by_code.end() ? 0 : i->second;
-      if (n > was)
-        codes += (codes.empty() ? "" : ", ") + code + " x" + fmt(n - was);
-    }
-    out.push_back(make_event("rpc_error", name, codes, d));
-  }
-  if (auto d = delta(prev.retries, now.retries))
-    out.push_back(make_event("retry", name, "calls retried", d));
-  if (auto d = delta(prev.dead_letter_jobs, now.dead_letter_jobs))
-    out.push_back(
-      make_event("dead_letter", name, "batches to the dead-letter topic", d));
-  if (auto d = delta(prev.breaker_opens, now.breaker_opens))
-    out.push_back(make_event("breaker_open", name,
-                             "circuit breaker open: calls wait for the "
-                             "RPC target",
-                             d));
-  // Every open period but a current one has closed.
-  auto closes = [](const rpc_caller_status& st) {
-    return st.breaker_opens - (st.breaker_is_open() ? 1 : 0);
-  };
-  if (auto d = delta(closes(prev), closes(now)))
-    out.push_back(make_event("breaker_closed", name,
-                             "circuit breaker closed: waiting calls go", d));
-}
-
-void source_events(std::vector<boost::json::object>& out,
-                   const std::string& name, const source_status& prev,
-                   const source_status& now, bool seen_before) {
-  if (auto d = delta(prev.revokes, now.revokes))
-    out.push_back(make_event("rebalance", name, "partitions revoked", d));
-  if (seen_before && now.assigned != prev.assigned)
-    out.push_back(
-      make_event("rebalance", name, "assigned " + fmt_list(now.assigned)));
-  if (auto d = delta(prev.credit_stalls, now.credit_stalls))
-    out.push_back(
-      make_event("credit", name, "credit window spent: consuming waits", d));
-}
-
-/// A bucket whose batcher now runs on another node.
-void moved_buckets(std::vector<boost::json::object>& out,
-                   const status_map& before, const status_map& after) {
-  std::map<int32_t, std::string> was;
-  for (auto& [name, o] : before)
-    if (o.entry.bucket >= 0)
-      was[o.entry.bucket] = node_label(o.entry);
-  for (auto& [name, o] : after) {
-    auto i = was.find(o.entry.bucket);
-    if (o.entry.bucket >= 0 && i != was.end()
-        && i->second != node_label(o.entry))
-      out.push_back(
-        make_event("rebalance", "batcher-" + std::to_string(o.entry.bucket),
-                   "moved from " + i->second + " to " + node_label(o.entry)));
-  }
-}
-
 } // namespace
 
 double throughput(const actor_status& status) {
@@ -319,37 +236,57 @@ std::string summary_line(const actor_status& status) {
 }
 
 boost::json::object make_event(std::string kind, std::string actor,
-                               std::string detail, uint64_t count) {
-  return {
-    {"kind", kind}, {"actor", actor}, {"detail", detail}, {"count", count}};
+                               std::string detail, uint64_t count,
+                               int64_t unix_ms) {
+  return {{"kind", kind},
+          {"actor", actor},
+          {"detail", detail},
+          {"count", count},
+          {"unix_ms", unix_ms}};
 }
 
-std::vector<boost::json::object> diff_events(const status_map& before,
-                                             const status_map& after) {
+std::vector<boost::json::object> take_events(const std::string& actor,
+                                             const actor_status& status,
+                                             uint64_t& last_seen) {
   std::vector<boost::json::object> out;
-  for (auto& [name, o] : after) {
-    if (auto now = o.status.as<batcher_status>()) {
-      auto& prev = earlier<batcher_status>(before, name);
-      for (auto t : all_triggers)
-        if (auto d = delta(prev.flushes[t], now->flushes[t]))
-          out.push_back(make_event("flush", name,
-                                   std::string{"trigger "} + to_string(t), d));
-    } else if (auto now = o.status.as<rpc_caller_status>()) {
-      rpc_caller_events(out, name, earlier<rpc_caller_status>(before, name),
-                        *now);
-    } else if (auto now = o.status.as<source_status>()) {
-      source_events(out, name, earlier<source_status>(before, name), *now,
-                    before.count(name) > 0);
-    } else if (auto now = o.status.as<router_status>()) {
-      auto& prev = earlier<router_status>(before, name);
-      if (auto d = delta(prev.resent, now->resent))
-        out.push_back(make_event("resend", name,
-                                 "unconfirmed words of a lost batcher node "
-                                 "sent to new owners",
-                                 d));
-    }
+  auto& events = status.events;
+  if (events.empty())
+    return out;
+  if (events.back().seq < last_seen)
+    last_seen = 0;
+  for (auto& e : events) {
+    if (e.seq <= last_seen)
+      continue;
+    if (e.seq > last_seen + 1)
+      out.push_back(make_event("events_dropped", actor,
+                               std::to_string(e.seq - last_seen - 1)
+                                 + " event(s) more than the actor keeps "
+                                   "between two samples",
+                               e.seq - last_seen - 1, e.unix_ms));
+    out.push_back(make_event(e.kind, actor, e.detail, e.count, e.unix_ms));
+    last_seen = e.seq;
   }
-  moved_buckets(out, before, after);
+  return out;
+}
+
+std::vector<boost::json::object> moved_buckets(const status_map& before,
+                                               const status_map& after,
+                                               int64_t unix_ms) {
+  std::vector<boost::json::object> out;
+  std::map<int32_t, std::string> was;
+  for (auto& [name, o] : before)
+    if (o.entry.bucket >= 0)
+      was[o.entry.bucket] = node_label(o.entry);
+  for (auto& [name, o] : after) {
+    auto i = was.find(o.entry.bucket);
+    if (o.entry.bucket >= 0 && i != was.end()
+        && i->second != node_label(o.entry))
+      out.push_back(make_event("rebalance",
+                               "batcher-" + std::to_string(o.entry.bucket),
+                               "moved from " + i->second + " to "
+                                 + node_label(o.entry),
+                               1, unix_ms));
+  }
   return out;
 }
 
@@ -380,7 +317,7 @@ readiness_report readiness(const status_map& status) {
              + fmt(src->words_in_flight) + " word(s) in flight");
       if (!src->stuck_partitions.empty())
         line(false,
-             name + ": stuck partition(s) " + fmt_list(src->stuck_partitions)
+             name + ": stuck partition(s) " + list_text(src->stuck_partitions)
                + " (commit point not moving while records wait)");
     } else if (auto rpc = o.status.as<rpc_caller_status>();
                rpc && rpc->breaker_is_open()) {

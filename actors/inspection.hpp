@@ -23,18 +23,25 @@ double throughput(const actor_status& status);
 /// 12 count / 3 timer / 1 end_of_window / 0 bytes".
 std::string summary_line(const actor_status& status);
 
-/// One event: {"kind", "actor", "detail", "count"}; the inspector adds
-/// the id and the time.
+/// One event: {"kind", "actor", "detail", "count", "unix_ms"}; the
+/// inspector adds the id and the time as text.
 boost::json::object make_event(std::string kind, std::string actor,
-                               std::string detail, uint64_t count = 1);
+                               std::string detail, uint64_t count,
+                               int64_t unix_ms);
 
-/// The events between two samples: flushes by
-/// trigger, RPC errors, retries and dead letters, the circuit breaker
-/// opening and closing, rebalances (revokes, assignment changes, buckets
-/// that moved to another node), credit stalls. Counters missing from
-/// `before` count from 0.
-std::vector<boost::json::object> diff_events(const status_map& before,
-                                             const status_map& after);
+/// The events of an actor's status that are newer than `last_seen` (the
+/// highest sequence number taken from that actor so far, which moves on),
+/// oldest first; if the actor's ring left some out since, an
+/// "events_dropped" event says how many. An actor whose numbers start again
+/// (it was replaced) counts from 0.
+std::vector<boost::json::object> take_events(const std::string& actor,
+                                             const actor_status& status,
+                                             uint64_t& last_seen);
+
+/// Buckets whose batcher runs on another node than in the sample before.
+std::vector<boost::json::object> moved_buckets(const status_map& before,
+                                               const status_map& after,
+                                               int64_t unix_ms);
 
 /// Node totals from every actor's status: records, words, outputs, dead
 /// letters, rpc calls, retries and errors, flushes by trigger, words in

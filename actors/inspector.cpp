@@ -36,13 +36,9 @@ std::string error_json(const std::string& text) {
   return status_json({{"error", text}});
 }
 
-std::string utc_now() {
-  auto now = std::chrono::system_clock::now();
-  auto t = std::chrono::system_clock::to_time_t(now);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-              now.time_since_epoch())
-              .count()
-            % 1000;
+std::string utc_text(int64_t unix_ms) {
+  auto t = static_cast<std::time_t>(unix_ms / 1000);
+  auto ms = unix_ms % 1000;
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[96];
@@ -61,7 +57,8 @@ void node_seen(self_ptr self, const std::string& address, bool up) {
   i->second = up;
   st.record(make_event(up ? "node_up" : "node_down", address,
                        up ? "batcher node answers"
-                          : "batcher node does not answer"),
+                          : "batcher node does not answer",
+                       1, unix_ms_now()),
             uptime(self));
 }
 
@@ -142,7 +139,15 @@ void absorb(self_ptr self, uint64_t number, const view& v) {
     if (auto before = st.last.find(e.name);
         before != st.last.end() && next.count(e.name) == 0)
       next.emplace(e.name, before->second);
-  for (auto& e : diff_events(st.last, next))
+  auto events = moved_buckets(st.last, next, unix_ms_now());
+  for (auto& [name, o] : v.status) {
+    auto taken = take_events(name, o.status, st.events_seen[name]);
+    events.insert(events.end(), taken.begin(), taken.end());
+  }
+  std::stable_sort(events.begin(), events.end(), [](auto& a, auto& b) {
+    return a.at("unix_ms").as_int64() < b.at("unix_ms").as_int64();
+  });
+  for (auto& e : events)
     st.record(std::move(e), uptime(self));
   st.last = std::move(next);
   auto now = self->clock().now();
@@ -298,7 +303,8 @@ caf::result<std::string> control(self_ptr self, const std::string& command,
     self->state.record(make_event("control", "console",
                                   command
                                     + (argument.empty() ? "" : " " + argument)
-                                    + ": " + detail),
+                                    + ": " + detail,
+                                  1, unix_ms_now()),
                        uptime(self));
     return status_json({{"ok", true}, {"detail", detail}});
   };
@@ -341,9 +347,11 @@ caf::result<std::string> control(self_ptr self, const std::string& command,
 
 void inspector_state::record(boost::json::object event,
                              double uptime_seconds) {
+  auto at = event.at("unix_ms").as_int64();
+  auto age = static_cast<double>(unix_ms_now() - at) / 1000;
   event["id"] = next_event++;
-  event["time"] = utc_now();
-  event["uptime_s"] = uptime_seconds;
+  event["time"] = utc_text(at);
+  event["uptime_s"] = std::max(0.0, uptime_seconds - age);
   events.push_back(std::move(event));
   while (events.size() > cfg.max_events)
     events.pop_front();

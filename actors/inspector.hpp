@@ -3,8 +3,10 @@
 // the node's (or the batcher host's) directory; on an ingest node the
 // directory names the hosts of the batcher nodes in use too, and their
 // actors join the view, so one console shows the whole cluster.
-// It samples every actor's status periodically: the differences between two
-// samples are the events (kept in a bounded ring) and the words/s rates.
+// It samples every actor's status periodically: each status carries the
+// actor's recent events, recorded when they happened (actors/event_log.hpp),
+// which the inspector keeps in a bounded ring; the differences between two
+// samples are the words/s rates and the buckets that moved to another node.
 // Operator controls (flush, pause, resume, drain) are refused unless the
 // node allows them.
 #pragma once
@@ -80,12 +82,14 @@ struct inspector_state {
   /// The most recent events, oldest first; ids count every event ever.
   std::deque<boost::json::object> events;
   uint64_t next_event = 1;
+  /// The sequence number of the newest event taken from each actor.
+  std::map<std::string, uint64_t> events_seen;
   /// Whether each batcher node seen so far is in use and answered the last
   /// time it was asked.
   std::map<std::string, bool> nodes_up;
 
-  /// Appends an event (with id and times) and drops the oldest beyond the
-  /// ring's size.
+  /// Appends an event (with id, its time as text and the inspector's uptime
+  /// then) and drops the oldest beyond the ring's size.
   void record(boost::json::object event, double uptime_seconds);
 };
 

@@ -81,6 +81,9 @@ void route_again(self_ptr self, std::vector<element>& again, size_t kept) {
   log::info("router", "sending ", again.size(), " word(s) again: of the ",
             kept, " kept for the lost batcher node, the others are confirmed");
   st.resent += again.size();
+  st.events.add("resend", std::to_string(again.size())
+                            + " unconfirmed word(s) of a lost batcher node "
+                              "sent to new owners");
   auto got = route(self, again);
   for (std::size_t k = 0; k < got.size(); ++k) {
     auto& b = st.buckets[k];
@@ -222,7 +225,7 @@ actor_status status_of_router(self_ptr self) {
   out.resent = st.resent;
   out.batcher_nodes_lost = st.nodes_lost;
   out.end_of_windows = st.end_of_windows;
-  return status_of(self, std::move(out));
+  return status_of(self, std::move(out), st.events);
 }
 
 } // namespace

@@ -17,6 +17,7 @@
 
 #include <caf/response_promise.hpp>
 
+#include "actors/event_log.hpp"
 #include "messages/actors.hpp"
 
 namespace rpcbatch {
@@ -48,6 +49,8 @@ struct router_state {
   /// order sent.
   std::map<caf::node_id, std::map<int32_t, std::deque<element>>> sent;
   uint64_t kept = 0;
+  /// Words sent again as it happens.
+  event_log events;
   uint64_t resent = 0;
   uint64_t nodes_lost = 0;
   /// End-of-window requests waiting for handovers to finish.

@@ -116,6 +116,9 @@ void dead_letter(self_ptr self, uint64_t id, std::string reason,
   auto& st = self->state;
   auto entry = take(st, id);
   ++st.dead_letter_jobs;
+  st.events.add("dead_letter", "batch " + entry.batch_id + " of "
+                                 + std::to_string(entry.job.elements.size())
+                                 + " element(s): " + reason);
   if (!quiet)
     log::warn("rpc-caller", "job of ", entry.job.elements.size(),
               " elements (bucket ", entry.job.bucket, ", batch ",
@@ -241,6 +244,8 @@ void on_breaker_opened(self_ptr self, const std::string& error) {
   log::warn("rpc-caller", "circuit breaker open after ",
             st.cfg.breaker_threshold, " failed calls in a row (", error,
             "): jobs wait, one probe at a time asks the target");
+  st.events.add("breaker_open", "circuit breaker open after " + error
+                                  + ": calls wait for the RPC target");
   // Jobs held from now on are failing from now on (for give_up).
   for (auto id : st.waiting)
     mark_failing(st, id, st.jobs.at(id), now);
@@ -251,6 +256,9 @@ void on_breaker_closed(self_ptr self, caf::timespan was_open) {
   log::info("rpc-caller", "circuit breaker closed after ", to_ms(was_open),
             " ms open: ", st.words_waiting, " words in ", st.jobs.size(),
             " job(s) waited and go now");
+  st.events.add("breaker_closed", "circuit breaker closed after "
+                                    + std::to_string(to_ms(was_open))
+                                    + " ms: waiting calls go");
   st.probe_job = 0;
   // Jobs that only waited are no longer failing.
   for (auto& [id, entry] : st.jobs)
@@ -326,6 +334,7 @@ void target_failed(self_ptr self, uint64_t id, std::string error,
     return;
   }
   ++st.retries;
+  st.events.add("retry", "batch " + entry.batch_id + " again after " + error);
   if (!st.breaker.closed()) {
     // The breaker decides when calls go again.
     entry.at = phase::waiting;
@@ -352,6 +361,9 @@ void on_job(self_ptr self, rpc_job& job, batcher_actor answers_to = {}) {
   // are dead letters at once, and its batcher asks its words again.
   if (auto why = malformed_job(job); !why.empty()) {
     ++st.dead_letter_jobs;
+    st.events.add("dead_letter", "malformed job of "
+                                   + std::to_string(job.elements.size())
+                                   + " element(s): " + why);
     log::error("rpc-caller", "a malformed job of ", job.elements.size(),
                " elements (bucket ", job.bucket,
                ") goes to the dead-letter topic: ", why);
@@ -374,6 +386,14 @@ void on_job(self_ptr self, rpc_job& job, batcher_actor answers_to = {}) {
   pump(self);
 }
 
+/// Counts a failed call by its code, as an event with its error.
+void call_failed(rpc_caller_state& st, const char* code,
+                 const std::string& error) {
+  ++st.failed_calls;
+  ++st.errors_by_code[code];
+  st.events.add("rpc_error", error);
+}
+
 void on_reply(self_ptr self, rpc_reply& reply) {
   auto& st = self->state;
   --st.inflight;
@@ -394,20 +414,17 @@ void on_reply(self_ptr self, rpc_reply& reply) {
     resolved(self, reply.job, std::move(reply.lengths), std::move(lengths));
   } else if (reply.code == 0
              || classify_rpc_failure(reply.code) == rpc_failure::permanent) {
-    ++st.failed_calls;
-    ++st.errors_by_code[reply.code == 0 ? "BAD_REPLY"
-                                        : rpc_code_name(reply.code)];
     if (reply.code != 0)
       error = std::string{rpc_code_name(reply.code)} + ": " + reply.error;
+    call_failed(st, reply.code == 0 ? "BAD_REPLY" : rpc_code_name(reply.code),
+                reply.code == 0 ? "BAD_REPLY: " + error : error);
     target_answered(self);
     ++st.permanent_failures;
     dead_letter(self, reply.job, std::move(error));
   } else {
-    ++st.failed_calls;
-    ++st.errors_by_code[rpc_code_name(reply.code)];
-    target_failed(self, reply.job,
-                  std::string{rpc_code_name(reply.code)} + ": " + reply.error,
-                  probe);
+    error = std::string{rpc_code_name(reply.code)} + ": " + reply.error;
+    call_failed(st, rpc_code_name(reply.code), error);
+    target_failed(self, reply.job, std::move(error), probe);
   }
   pump(self);
 }
@@ -461,7 +478,7 @@ actor_status status_of_caller(self_ptr self) {
                  st.latency_us_sum,
                  st.latency_us_max};
   out.errors_by_code = st.errors_by_code;
-  return status_of(self, std::move(out));
+  return status_of(self, std::move(out), st.events);
 }
 
 } // namespace

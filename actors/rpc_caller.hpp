@@ -25,6 +25,7 @@
 
 #include <caf/timespan.hpp>
 
+#include "actors/event_log.hpp"
 #include "actors/circuit_breaker.hpp"
 #include "messages/actors.hpp"
 
@@ -148,6 +149,8 @@ struct rpc_caller_state {
   uint64_t ok_calls = 0;
   uint64_t failed_calls = 0;
   uint64_t retries = 0;
+  /// Errors, retries, dead letters and the breaker as they happen.
+  event_log events;
   uint64_t probes = 0;
   uint64_t dead_letter_jobs = 0;
   uint64_t permanent_failures = 0;

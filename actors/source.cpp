@@ -139,8 +139,10 @@ void source_state::feed() {
   if (!out.records.empty())
     self->send(tokenizer, std::move(out));
   auto stalled = !held.empty();
-  if (stalled && !waiting_for_credit)
+  if (stalled && !waiting_for_credit) {
     ++credit_stalls;
+    events.add("credit", "credit window spent: consuming waits");
+  }
   waiting_for_credit = stalled;
   if (held.empty() && end_of_window_wanted) {
     end_of_window_wanted = false;
@@ -219,6 +221,7 @@ caf::typed_response_promise<bool, partition_offsets> source_state::drain() {
 
 void source_state::revoked(const partition_offsets& parts) {
   ++revokes;
+  events.add("rebalance", "partitions revoked " + list_text(partitions_of(parts)));
   revoke = wait{partitions_of(parts), self->clock().now() + cfg.drain_timeout};
   // End of window for what is pending, so that it completes.
   end_of_window();
@@ -368,7 +371,7 @@ actor_status source_state::status() const {
   out.dropped_while_draining = dropped_while_draining;
   out.records_handed_over_again = redelivered;
   out.records_of_revoked_partitions = stale_records;
-  return status_of(self, std::move(out));
+  return status_of(self, std::move(out), events);
 }
 
 // -- the behaviour ------------------------------------------------------------
@@ -395,6 +398,8 @@ source(source_actor::stateful_pointer<source_state> self, source_config cfg,
         if (p.offset >= 0)
           st.end_offsets[p.partition] = p.offset;
       }
+      st.events.add("rebalance", "partitions assigned "
+                                   + list_text(partitions_of(parts)));
       st.check_progress();
     },
     [=](revoked_atom, partition_offsets& parts) {

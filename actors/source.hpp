@@ -18,6 +18,7 @@
 
 #include <caf/timespan.hpp>
 
+#include "actors/event_log.hpp"
 #include "actors/offset_tracker.hpp"
 #include "messages/actors.hpp"
 
@@ -119,6 +120,8 @@ struct source_state {
   /// Times the window was spent while records waited.
   uint64_t credit_stalls = 0;
   uint64_t revokes = 0;
+  /// Revokes, assignments and credit stalls as they happen.
+  event_log events;
   uint64_t commit_requests = 0;
   uint64_t stuck_reports = 0;
   /// Replay: dead letters that cannot be replayed (not a dead letter, or

@@ -17,6 +17,7 @@
 #include <caf/meta/type_name.hpp>
 
 #include "actors/countdown.hpp"
+#include "actors/event_log.hpp"
 #include "messages/actors.hpp"
 #include "messages/status.hpp"
 
@@ -29,7 +30,13 @@ std::string status_json(const boost::json::object& obj);
 /// own handler: the mailbox is not safe to read elsewhere.
 template <class Self, class Status>
 actor_status status_of(Self* self, Status detail) {
-  return {self->mailbox().size(), std::move(detail)};
+  return {self->mailbox().size(), std::move(detail), {}};
+}
+
+/// The same with the actor's recent events.
+template <class Self, class Status>
+actor_status status_of(Self* self, Status detail, const event_log& events) {
+  return {self->mailbox().size(), std::move(detail), events.recent()};
 }
 
 /// Whether the message at hand came from the actor itself (one of its own
@@ -132,9 +139,12 @@ void json_writer::put(const T& x) {
   }
 }
 
-/// An actor's status as one JSON object: its fields and "mailbox".
+/// An actor's status as one JSON object: its fields and "mailbox" (its
+/// events are the inspector's events).
 inline boost::json::object status_object(const actor_status& x) {
-  return to_json(x).as_object();
+  auto out = to_json(actor_status{x.mailbox, x.of, {}}).as_object();
+  out.erase("events");
+  return out;
 }
 
 /// An actor of a directory and the status it answered.

@@ -215,13 +215,29 @@ struct inspector_status {
   uint64_t batcher_nodes = 0;
 };
 
-/// One actor's status: what it is and its mailbox's length.
+/// Something that happened in an actor, when it happened: numbered from 1
+/// in the order of the actor's events.
+struct actor_event {
+  uint64_t seq = 0;
+  /// Milliseconds since the epoch.
+  int64_t unix_ms = 0;
+  /// flush, rpc_error, retry, dead_letter, breaker_open, breaker_closed,
+  /// rebalance, credit, resend.
+  std::string kind;
+  std::string detail;
+  /// Occurrences (more than 1 for the calls of one batch failing alike).
+  uint64_t count = 1;
+};
+
+/// One actor's status: what it is, its mailbox's length and its recent
+/// events (actors/event_log.hpp).
 struct actor_status {
   uint64_t mailbox = 0;
   caf::variant<source_status, tokenizer_status, router_status,
                batcher_status, rpc_caller_status, sink_status, node_status,
                batcher_host_status, inspector_status>
     of;
+  std::vector<actor_event> events;
 
   /// The status if the actor is a T, null otherwise.
   template <class T>
@@ -381,9 +397,16 @@ typename Inspector::result_type inspect(Inspector& f, inspector_status& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, actor_event& x) {
+  return f(caf::meta::type_name("actor_event"), field("seq"), x.seq,
+           field("unix_ms"), x.unix_ms, field("kind"), x.kind,
+           field("detail"), x.detail, field("count"), x.count);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, actor_status& x) {
   return f(caf::meta::type_name("actor_status"), field("mailbox"), x.mailbox,
-           x.of);
+           x.of, field("events"), x.events);
 }
 
 } // namespace rpcbatch

@@ -97,6 +97,13 @@ TEST_CASE_FIXTURE(batcher_fixture, "batcher flushes at exactly batch_size") {
   auto st = status(aut);
   CHECK(st.counter == 1);
   CHECK(st.bag_size == 1);
+  // The flush is an event of its own, with its trigger and size.
+  auto events = ask<actor_status>(aut, status_atom::value).events;
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].seq == 1);
+  CHECK(events[0].kind == "flush");
+  CHECK(events[0].detail == "trigger count, size 10");
+  CHECK(events[0].unix_ms > 0);
 }
 
 TEST_CASE_FIXTURE(batcher_fixture,

@@ -116,15 +116,6 @@ observed actor(std::string name, std::string role, actor_status status,
           std::move(status)};
 }
 
-/// A sample of one rpc-caller whose breaker is `breaker`, opened `opens`
-/// times.
-status_map breaker_sample(const char* breaker, uint64_t opens) {
-  rpc_caller_status st;
-  st.breaker = breaker;
-  st.breaker_opens = opens;
-  return {{"rpc-caller", actor("rpc-caller", "rpc-caller", {0, st})}};
-}
-
 bool has_event(const boost::json::value& events, const std::string& kind,
                const std::string& actor, const std::string& detail) {
   for (auto& e : events.as_array()) {
@@ -178,20 +169,20 @@ TEST_CASE_FIXTURE(inspector_fixture,
   for (int i = 0; i < 3; ++i)
     advance(1s);
   auto events = ask_json(aut, events_atom::value, uint32_t{100});
-  CHECK_FALSE(has_event(events, "flush", "batcher-3", "trigger timer"));
+  CHECK_FALSE(has_event(events, "flush", "batcher-3", "trigger timer, size 1"));
   CHECK(jobs->empty());
   // max_wait (4 s) passes; the next sample sees the flush.
   advance(1s);
   advance(1s);
   REQUIRE(jobs->size() == 1);
   events = ask_json(aut, events_atom::value, uint32_t{100});
-  CHECK(has_event(events, "flush", "batcher-3", "trigger timer"));
+  CHECK(has_event(events, "flush", "batcher-3", "trigger timer, size 1"));
   // A count flush is an event too; the ring answers the last N.
   put(5, {"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"});
   advance(1s);
   events = ask_json(aut, events_atom::value, uint32_t{1});
   REQUIRE(events.as_array().size() == 1);
-  CHECK(has_event(events, "flush", "batcher-5", "trigger count"));
+  CHECK(has_event(events, "flush", "batcher-5", "trigger count, size 10"));
 }
 
 TEST_CASE_FIXTURE(inspector_fixture,
@@ -249,55 +240,55 @@ TEST_CASE_FIXTURE(inspector_fixture,
   CHECK(text.find("rpcbatch_words_total 40\n") != std::string::npos);
 }
 
-TEST_CASE("inspection: events between two samples") {
-  batcher_status b1;
-  b1.flushes.count = 2;
-  b1.flushes.timer = 1;
-  rpc_caller_status rpc1;
-  rpc1.failed_calls = 1;
-  rpc1.retries = 1;
-  rpc1.errors_by_code = {{"UNAVAILABLE", 1}};
-  source_status src1;
-  src1.assigned = {0, 1};
-  status_map before{
-    {"batcher-1@a:1", actor("batcher-1@a:1", "batcher", {0, b1}, "a:1", 1)},
-    {"rpc-caller", actor("rpc-caller", "rpc-caller", {0, rpc1})},
-    {"source", actor("source", "source", {0, src1})},
-    {"router", actor("router", "router", {0, router_status{}})}};
-  auto b2 = b1;
-  b2.flushes.timer = 3;
-  auto rpc2 = rpc1;
-  rpc2.failed_calls = 3;
-  rpc2.retries = 2;
-  rpc2.errors_by_code = {{"UNAVAILABLE", 3}};
-  auto src2 = src1;
-  src2.assigned = {0};
-  src2.revokes = 1;
-  router_status rtr2;
-  rtr2.resent = 120;
-  status_map after{
-    {"batcher-1@b:2", actor("batcher-1@b:2", "batcher", {0, b2}, "b:2", 1)},
-    {"rpc-caller", actor("rpc-caller", "rpc-caller", {0, rpc2})},
-    {"source", actor("source", "source", {0, src2})},
-    {"router", actor("router", "router", {0, rtr2})}};
-  auto events = diff_events(before, after);
-  boost::json::array all;
-  for (auto& e : events)
-    all.push_back(e);
-  boost::json::value v = all;
-  CHECK(has_event(v, "flush", "batcher-1@b:2", "trigger timer"));
-  CHECK(has_event(v, "rpc_error", "rpc-caller", "UNAVAILABLE x2"));
-  CHECK(has_event(v, "retry", "rpc-caller", "calls retried"));
-  CHECK(has_event(v, "rebalance", "source", "partitions revoked"));
-  CHECK(has_event(v, "rebalance", "source", "assigned [0]"));
-  CHECK(has_event(v, "rebalance", "batcher-1", "moved from a:1 to b:2"));
-  CHECK(has_event(v, "resend", "router",
-                  "unconfirmed words of a lost batcher node sent to new "
-                  "owners"));
+TEST_CASE("inspection: events are taken once each, with their own times, "
+          "and a gap says how many the actor's ring left out") {
+  auto ev = [](uint64_t seq, int64_t at, std::string detail) {
+    return actor_event{seq, at, "flush", std::move(detail), 1};
+  };
+  actor_status st{0, batcher_status{}, {ev(1, 1000, "a"), ev(2, 1500, "b")}};
+  uint64_t seen = 0;
+  auto got = take_events("batcher-1", st, seen);
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].at("detail") == "a");
+  CHECK(got[0].at("unix_ms") == 1000);
+  CHECK(got[1].at("unix_ms") == 1500);
+  CHECK(got[1].at("actor") == "batcher-1");
+  CHECK(seen == 2);
+  // The same ring again: nothing new.
+  CHECK(take_events("batcher-1", st, seen).empty());
+  // Events 3 to 5 fell out of the ring before the next sample.
+  st.events = {ev(6, 3000, "f"), ev(7, 3100, "g")};
+  got = take_events("batcher-1", st, seen);
+  REQUIRE(got.size() == 3);
+  CHECK(got[0].at("kind") == "events_dropped");
+  CHECK(got[0].at("count") == 3);
+  CHECK(got[1].at("detail") == "f");
+  CHECK(seen == 7);
+  // A new actor under the same name counts from 1 again.
+  st.events = {ev(1, 4000, "new")};
+  got = take_events("batcher-1", st, seen);
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].at("detail") == "new");
 }
 
-TEST_CASE("inspection: the circuit breaker in summaries, events and "
-          "metrics") {
+TEST_CASE("inspection: a bucket whose batcher moved to another node is an "
+          "event") {
+  status_map before{{"batcher-1@a:1", actor("batcher-1@a:1", "batcher",
+                                            {0, batcher_status{}}, "a:1", 1)},
+                    {"batcher-2@a:1", actor("batcher-2@a:1", "batcher",
+                                            {0, batcher_status{}}, "a:1", 2)}};
+  status_map after{{"batcher-1@b:2", actor("batcher-1@b:2", "batcher",
+                                           {0, batcher_status{}}, "b:2", 1)},
+                   {"batcher-2@a:1", actor("batcher-2@a:1", "batcher",
+                                           {0, batcher_status{}}, "a:1", 2)}};
+  auto moved = moved_buckets(before, after, 5000);
+  REQUIRE(moved.size() == 1);
+  CHECK(moved[0].at("actor") == "batcher-1");
+  CHECK(moved[0].at("detail") == "moved from a:1 to b:2");
+  CHECK(moved[0].at("unix_ms") == 5000);
+}
+
+TEST_CASE("inspection: the circuit breaker in summaries and metrics") {
   rpc_caller_status open;
   open.inflight = 1;
   open.max_inflight = 16;
@@ -319,30 +310,6 @@ TEST_CASE("inspection: the circuit breaker in summaries, events and "
   const std::string tail = ", breaker closed";
   REQUIRE(line.size() >= tail.size());
   CHECK(line.substr(line.size() - tail.size()) == tail);
-  auto events = [](const status_map& before, const status_map& after) {
-    boost::json::array all;
-    for (auto& e : diff_events(before, after))
-      all.push_back(e);
-    boost::json::value v = std::move(all);
-    return v;
-  };
-  auto none = breaker_sample("closed", 0);
-  auto opened = breaker_sample("open", 1);
-  auto shut = breaker_sample("closed", 1);
-  auto again = breaker_sample("closed", 2);
-  const std::string open_text = "circuit breaker open: calls wait for the "
-                                "RPC target";
-  const std::string closed_text = "circuit breaker closed: waiting calls go";
-  auto v = events(none, opened);
-  CHECK(has_event(v, "breaker_open", "rpc-caller", open_text));
-  CHECK_FALSE(has_event(v, "breaker_closed", "rpc-caller", closed_text));
-  v = events(opened, shut);
-  CHECK_FALSE(has_event(v, "breaker_open", "rpc-caller", open_text));
-  CHECK(has_event(v, "breaker_closed", "rpc-caller", closed_text));
-  v = events(shut, again); // opened and closed between two samples
-  CHECK(has_event(v, "breaker_open", "rpc-caller", open_text));
-  CHECK(has_event(v, "breaker_closed", "rpc-caller", closed_text));
-  CHECK(events(opened, opened).as_array().empty());
   rpc_caller_status here;
   here.breaker = "half_open";
   here.breaker_opens = 2;

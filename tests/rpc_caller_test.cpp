@@ -6,6 +6,7 @@
 
 #include <doctest/doctest.h>
 
+#include <map>
 #include <random>
 #include <regex>
 #include <set>
@@ -344,6 +345,14 @@ TEST_CASE_FIXTURE(rpc_caller_fixture,
   st = status(aut);
   CHECK(st.breaker == "closed");
   CHECK(st.breaker_open_ms == 0);
+  // Each opening and the closing are events, one per occurrence.
+  std::map<std::string, int> kinds;
+  for (auto& e : ask<actor_status>(aut, status_atom::value).events)
+    ++kinds[e.kind];
+  CHECK(kinds["rpc_error"] == 9);
+  CHECK(kinds["breaker_open"] == 1);
+  CHECK(kinds["breaker_closed"] == 1);
+  CHECK(kinds["dead_letter"] == 0);
   REQUIRE(transport->calls.size() == 17);
   std::set<std::string> ids;
   for (std::size_t i = 10; i < 17; ++i)
@@ -604,6 +613,10 @@ TEST_CASE_FIXTURE(rpc_caller_fixture,
   CHECK(st.jobs_waiting == 2);
   CHECK(st.inflight == 1);
   CHECK(st.waiting == 1);
+  std::vector<std::string> kinds;
+  for (auto& e : ask<actor_status>(aut, status_atom::value).events)
+    kinds.push_back(e.kind);
+  CHECK(kinds == std::vector<std::string>{"rpc_error", "breaker_open", "retry"});
 }
 
 TEST_CASE_FIXTURE(rpc_caller_fixture,
