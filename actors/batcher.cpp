@@ -198,7 +198,7 @@ batcher(batcher_actor::stateful_pointer<batcher_state> self,
       else
         ++st.stale_timers;
     },
-    [=](eow_atom) -> uint64_t {
+    [=](end_of_window_atom) -> uint64_t {
       auto& st = self->state;
       auto n = st.bag.size();
       st.flush(flush_trigger::end_of_window);

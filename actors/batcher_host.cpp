@@ -43,7 +43,7 @@ void detach(self_ptr self, const caf::actor_addr& sink, const std::string& why) 
     st.spawned.erase(e.handle.address());
     self->send_exit(e.handle, caf::exit_reason::user_shutdown);
   }
-  log::info("batcher-host", "ingest node ", i->second.number, " ", why,
+  log::info("batcher-host", "ingest node ", i->second.ingest_number, " ", why,
             ": its ", i->second.actors.size(), " actors stop");
   st.attached.erase(i);
   ++st.detachments;
@@ -86,7 +86,7 @@ attach(self_ptr self, sink_actor& snk, uint32_t buckets) {
   auto n = ++st.attachments;
   auto prefix = "ingest-" + std::to_string(n) + "/";
   auto& entry = st.attached[snk.address()];
-  entry.number = n;
+  entry.ingest_number = n;
   self->monitor(snk);
   auto set = spawn_batchers(self, st.batcher, buckets, st.rpc, st.client,
                             snk);

@@ -34,7 +34,7 @@ struct batcher_host_state {
   std::shared_ptr<rpc_client> client;
   /// What was spawned for each attached ingest node, by its sink.
   struct attachment {
-    uint64_t number;
+    uint64_t ingest_number;
     actor_list actors;
   };
   std::map<caf::actor_addr, attachment> attached;

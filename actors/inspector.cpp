@@ -72,7 +72,7 @@ void collect(self_ptr self, actor_list actors,
       for (auto& [name, o] : status)
         if (auto src = caf::get_if<source_status>(&o.status.of)) {
           src->consumer_lag = consumer->lag();
-          src->operator_paused = consumer->held();
+          src->operator_paused = consumer->paused_by_operator();
           src->offsets_out_of_range = consumer->offsets_out_of_range();
           src->paused_for_credit = consumer->paused_for_credit();
         }
@@ -311,7 +311,7 @@ caf::result<std::string> control(self_ptr self, const std::string& command,
   if (command == "pause" || command == "resume") {
     if (!st.targets.consumer)
       return error_json("this node has no consumer to " + command);
-    st.targets.consumer->hold(command == "pause");
+    st.targets.consumer->pause_for_operator(command == "pause");
     return done(command == "pause" ? "consumption paused"
                                    : "consumption resumed");
   }
@@ -331,7 +331,7 @@ caf::result<std::string> control(self_ptr self, const std::string& command,
       rp.deliver(error_json("no batcher named '" + argument + "'"));
       return;
     }
-    self->request(*b, std::chrono::seconds(5), eow_atom::value)
+    self->request(*b, std::chrono::seconds(5), end_of_window_atom::value)
       .then(
         [rp, done](uint64_t n) mutable {
           rp.deliver(done("flushed " + std::to_string(n) + " element(s)"));

@@ -166,9 +166,9 @@ void list_batchers(self_ptr self, const std::vector<batcher_actor>& batchers) {
 /// Spawns router, tokenizer and source in front of the batchers (index =
 /// bucket; null: no owner yet), monitors the local actors and starts the
 /// consumer.
-void start_front(self_ptr self, std::vector<batcher_actor> batchers) {
+void start_intake(self_ptr self, std::vector<batcher_actor> batchers) {
   auto& st = self->state;
-  st.front_started = true;
+  st.intake_started = true;
   auto me = caf::actor_cast<node_actor>(self);
   auto rtr = self->spawn(router, batchers, st.placement.remote);
   st.router = rtr;
@@ -231,7 +231,7 @@ std::pair<std::vector<batcher_actor>, uint32_t> assign(self_ptr self) {
   return {std::move(batchers), moved};
 }
 
-void start_ingest_front(self_ptr self) {
+void start_ingest_intake(self_ptr self) {
   auto& st = self->state;
   auto batchers = assign(self).first;
   if (st.batcher_nodes.empty())
@@ -240,14 +240,14 @@ void start_ingest_front(self_ptr self) {
   else
     log::info("node", "buckets assigned to ", st.batcher_nodes.size(),
               " batcher node(s)");
-  start_front(self, std::move(batchers));
+  start_intake(self, std::move(batchers));
 }
 
 /// One first attempt settled; the pipeline starts after the last.
 void first_attempt_settled(self_ptr self) {
   auto& st = self->state;
-  if (st.first_attempts > 0 && --st.first_attempts == 0 && !st.front_started)
-    start_ingest_front(self);
+  if (st.first_attempts > 0 && --st.first_attempts == 0 && !st.intake_started)
+    start_ingest_intake(self);
 }
 
 bool configured(self_ptr self, const std::string& name) {
@@ -295,7 +295,7 @@ void add_batcher_node(self_ptr self, const std::string& name,
   st.hosts[host.address()] = name;
   st.backoff.erase(name);
   self->monitor(host);
-  if (!st.front_started)
+  if (!st.intake_started)
     return;
   ++st.joins;
   auto [owners, moved] = assign(self);
@@ -361,7 +361,7 @@ void lose_batcher_node(self_ptr self, const std::string& name,
   st.batcher_nodes.erase(i);
   if (node_gone)
     ++st.losses;
-  if (st.front_started) {
+  if (st.intake_started) {
     auto owners = assign(self).first;
     if (st.batcher_nodes.empty())
       log::warn("node", "batcher node ", name, " is gone and no batcher node "
@@ -439,9 +439,9 @@ void start_pipeline(self_ptr self) {
     auto set = spawn_batchers(self, st.cfg.batcher, st.cfg.buckets,
                               st.cfg.rpc, st.adapters.rpc, st.sink);
     st.actors.push_back({"rpc-caller", "rpc-caller", "", set.rpc});
-    start_front(self, std::move(set.batchers));
+    start_intake(self, std::move(set.batchers));
   } else if (st.placement.nodes.empty()) {
-    start_ingest_front(self); // batcher nodes join by themselves
+    start_ingest_intake(self); // batcher nodes join by themselves
   } else {
     st.first_attempts = st.placement.nodes.size();
     for (auto& name : st.placement.nodes)

@@ -100,7 +100,7 @@ struct node_state {
   /// Configured nodes whose first attempt has not settled yet: the pipeline
   /// starts once none is left.
   std::size_t first_attempts = 0;
-  bool front_started = false;
+  bool intake_started = false;
   uint64_t joins = 0;
   uint64_t losses = 0;
   /// Batchers lost on batcher nodes that stayed up, and when each node

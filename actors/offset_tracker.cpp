@@ -102,7 +102,7 @@ void offset_tracker::sent(int32_t partition, int64_t offset, uint32_t epoch,
   words_in_flight_ += n;
 }
 
-uint32_t offset_tracker::acked(const record_words& r,
+uint32_t offset_tracker::acked(const record_word_count& r,
                                const std::vector<uint32_t>& positions,
                                std::size_t first) {
   partition_state* ps = nullptr;
@@ -163,13 +163,13 @@ bool offset_tracker::confirmed(const element& e) const {
   return entry == nullptr || entry->has(e.index);
 }
 
-std::vector<partition_done> offset_tracker::progress() const {
-  std::vector<partition_done> out;
+std::vector<partition_progress> offset_tracker::progress() const {
+  std::vector<partition_progress> out;
   for (auto& [partition, epoch] : epochs_) {
-    partition_done d{partition, epoch, 0, 0, {}};
+    partition_progress d{partition, epoch, 0, 0, {}};
     if (auto p = parts_.find(partition); p != parts_.end()) {
-      d.below = commit_point(partition).value_or(0);
-      d.next = std::max<int64_t>(p->second.next, 0);
+      d.commit_point = commit_point(partition).value_or(0);
+      d.read_end = std::max<int64_t>(p->second.next, 0);
       for (auto& e : p->second.pending)
         if (!e.done())
           d.pending.push_back(e.offset);

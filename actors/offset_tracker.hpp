@@ -40,7 +40,7 @@ public:
   /// the positions `positions[first]`, ... The record is done when every
   /// word of it was confirmed. A position that was never sent is ignored.
   /// Returns how many of them were not confirmed before.
-  uint32_t acked(const record_words& r, const std::vector<uint32_t>& positions,
+  uint32_t acked(const record_word_count& r, const std::vector<uint32_t>& positions,
                  std::size_t first = 0);
 
   /// The offset to commit (next to read), if anything was dispatched.
@@ -55,7 +55,7 @@ public:
 
   /// Which records of every partition ever dispatched are done, with its
   /// epoch.
-  std::vector<partition_done> progress() const;
+  std::vector<partition_progress> progress() const;
 
   /// Commit points of `partitions` (whether they moved or not).
   std::vector<partition_offset>

@@ -62,7 +62,7 @@ std::vector<bool> route(self_ptr self, std::vector<element>& elements) {
 }
 
 /// Gives the bucket its owner and sends the words it held.
-void settle(self_ptr self, router_state::bucket& b, batcher_actor owner) {
+void give_owner(self_ptr self, router_state::bucket& b, batcher_actor owner) {
   b.owner = std::move(owner);
   b.next = batcher_actor{};
   ++b.generation;
@@ -88,7 +88,7 @@ void route_again(self_ptr self, std::vector<element>& again, size_t kept) {
   for (std::size_t k = 0; k < got.size(); ++k) {
     auto& b = st.buckets[k];
     if (got[k] && b.owner != nullptr && !moving(b))
-      self->request(b.owner, std::chrono::seconds(30), eow_atom::value)
+      self->request(b.owner, std::chrono::seconds(30), end_of_window_atom::value)
         .then([](uint64_t) {}, [](caf::error&) {});
   }
 }
@@ -121,7 +121,7 @@ void send_again(self_ptr self, const caf::node_id& lost) {
 }
 
 /// Drops kept words of records that are done (or will be read again).
-void forget_done(router_state& st, const std::vector<partition_done>& done) {
+void forget_done(router_state& st, const std::vector<partition_progress>& done) {
   for (auto& [node, by_partition] : st.sent)
     for (auto& d : done) {
       auto i = by_partition.find(d.partition);
@@ -148,7 +148,7 @@ void end_window(self_ptr self, caf::response_promise rp) {
     rp.deliver(*flushed);
   });
   for (auto& owner : owners)
-    self->request(owner, caf::infinite, eow_atom::value)
+    self->request(owner, caf::infinite, end_of_window_atom::value)
       .then(
         [flushed, left](uint64_t n) {
           *flushed += n;
@@ -175,7 +175,7 @@ bool reassign(self_ptr self, std::vector<batcher_actor>& owners) {
   if (owners.size() != st.buckets.size())
     return false;
   for (std::size_t k = 0; k < owners.size(); ++k)
-    settle(self, st.buckets[k], std::move(owners[k]));
+    give_owner(self, st.buckets[k], std::move(owners[k]));
   return true;
 }
 
@@ -191,7 +191,7 @@ void hand_over(self_ptr self, std::vector<batcher_actor>& owners) {
     if (owners[k] == (moving(b) ? b.next : b.owner))
       continue;
     if (b.owner == nullptr || owners[k] == b.owner) {
-      settle(self, b, std::move(owners[k]));
+      give_owner(self, b, std::move(owners[k]));
       continue;
     }
     ++st.handovers;
@@ -201,10 +201,10 @@ void hand_over(self_ptr self, std::vector<batcher_actor>& owners) {
       auto& b = self->state.buckets[k];
       if (b.generation != generation)
         return;
-      settle(self, b, b.next);
+      give_owner(self, b, b.next);
       release_waiting(self);
     };
-    self->request(b.owner, std::chrono::seconds(30), eow_atom::value)
+    self->request(b.owner, std::chrono::seconds(30), end_of_window_atom::value)
       .then([done](uint64_t) { done(); }, [done](caf::error&) { done(); });
   }
   release_waiting(self);
@@ -252,14 +252,14 @@ router(router_actor::stateful_pointer<router_state> self,
       send_again(self, lost);
       release_waiting(self);
     },
-    [=](std::vector<partition_done>& done) {
+    [=](std::vector<partition_progress>& done) {
       forget_done(self->state, done);
     },
     [=](source_actor& source) { self->state.source = std::move(source); },
     [=](handover_atom, std::vector<batcher_actor>& owners) {
       hand_over(self, owners);
     },
-    [=](eow_atom) -> caf::result<uint64_t> {
+    [=](end_of_window_atom) -> caf::result<uint64_t> {
       auto& st = self->state;
       ++st.end_of_windows;
       auto rp = self->make_response_promise<uint64_t>();

@@ -31,7 +31,7 @@ std::string malformed_job(const rpc_job& job) {
   return {};
 }
 
-bool answer_elements(const rpc_job& job, const std::vector<int32_t>& lengths,
+bool element_lengths(const rpc_job& job, const std::vector<int32_t>& lengths,
                      std::vector<int32_t>& out, std::string& error) {
   if (auto why = malformed_job(job); !why.empty()) {
     error = "malformed job: " + why;
@@ -289,13 +289,7 @@ void resolved(self_ptr self, uint64_t id, std::vector<int32_t> answers,
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(
               self->clock().now() - entry.started)
               .count();
-  st.latency_us_sum += us;
-  st.latency_us_max = std::max<uint64_t>(st.latency_us_max, us);
-  auto& bounds = rpc_caller_state::latency_bounds_us;
-  auto bucket = std::lower_bound(bounds.begin(), bounds.end(),
-                                 static_cast<uint64_t>(us))
-                - bounds.begin();
-  ++st.latency_counts[bucket];
+  st.latency.record(static_cast<uint64_t>(std::max<int64_t>(us, 0)));
   st.elements_resolved += lengths.size();
   self->send(st.sink, resolved_batch{std::move(entry.job.elements),
                                      std::move(lengths)});
@@ -409,7 +403,7 @@ void on_reply(self_ptr self, rpc_reply& reply) {
   std::string error;
   std::vector<int32_t> lengths;
   if (reply.code == 0
-      && answer_elements(entry.job, reply.lengths, lengths, error)) {
+      && element_lengths(entry.job, reply.lengths, lengths, error)) {
     target_answered(self);
     resolved(self, reply.job, std::move(reply.lengths), std::move(lengths));
   } else if (reply.code == 0
@@ -471,12 +465,8 @@ actor_status status_of_caller(self_ptr self) {
   out.give_up_ms = to_ms(st.cfg.give_up);
   out.words_requested = st.words_requested;
   out.elements_resolved = st.elements_resolved;
-  out.mean_latency_us = st.ok_calls ? st.latency_us_sum / st.ok_calls : 0;
-  auto& bounds = rpc_caller_state::latency_bounds_us;
-  out.latency = {{bounds.begin(), bounds.end()},
-                 {st.latency_counts.begin(), st.latency_counts.end()},
-                 st.latency_us_sum,
-                 st.latency_us_max};
+  out.mean_latency_us = st.ok_calls ? st.latency.sum_us / st.ok_calls : 0;
+  out.latency = st.latency;
   out.errors_by_code = st.errors_by_code;
   return status_of(self, std::move(out), st.events);
 }

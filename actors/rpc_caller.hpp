@@ -68,7 +68,7 @@ enum class rpc_failure : uint8_t {
 /// Classifies a gRPC status code other than OK.
 /// - permanent: INVALID_ARGUMENT and OUT_OF_RANGE, the server's verdict on
 ///   these inputs, which asking again cannot change. A reply that does not
-///   fit the request is permanent too (see answer_elements()).
+///   fit the request is permanent too (see element_lengths()).
 /// - target: everything else. UNAVAILABLE (also when no connection can be
 ///   made), DEADLINE_EXCEEDED and RESOURCE_EXHAUSTED are transient by
 ///   nature. UNIMPLEMENTED, UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND,
@@ -80,12 +80,6 @@ rpc_failure classify_rpc_failure(int code);
 
 struct rpc_caller_state {
   static inline const char* name = "rpc-caller";
-
-  /// Upper bounds (microseconds) of the call latency histogram's buckets;
-  /// one more bucket counts the calls above the last bound.
-  static constexpr std::array<uint64_t, 12> latency_bounds_us
-    = {500,    1000,   2500,   5000,    10000,   25000,
-       50000,  100000, 250000, 500000, 1000000, 5000000};
 
   using time_point = caf::actor_clock::time_point;
 
@@ -161,9 +155,11 @@ struct rpc_caller_state {
   uint64_t elements_resolved = 0;
   std::map<std::string, uint64_t> errors_by_code;
   /// Call latency in microseconds, summed over successful calls.
-  uint64_t latency_us_sum = 0;
-  uint64_t latency_us_max = 0;
-  std::array<uint64_t, latency_bounds_us.size() + 1> latency_counts{};
+  /// Latency of successful calls, with the upper bounds (microseconds) of
+  /// its buckets.
+  latency_buckets latency = latency_buckets::with_bounds(
+    {500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+     1000000, 5000000});
 };
 
 /// The node passes its rpc_client as the transport; tests pass their own.
@@ -181,7 +177,7 @@ std::string malformed_job(const rpc_job& job);
 /// fit the job: a length per unique word, in order, none negative and none
 /// above the word's size in bytes (lengths count code points). A malformed
 /// job (see malformed_job()) has no answer either.
-bool answer_elements(const rpc_job& job, const std::vector<int32_t>& lengths,
+bool element_lengths(const rpc_job& job, const std::vector<int32_t>& lengths,
                      std::vector<int32_t>& out, std::string& error);
 
 } // namespace rpcbatch

@@ -183,7 +183,7 @@ void acknowledge(delivery_ack& ack, const element& e) {
       && r.back().offset == e.offset && r.back().epoch == e.epoch)
     ++r.back().words;
   else
-    r.push_back(record_words{e.partition, e.offset, 1, e.epoch});
+    r.push_back(record_word_count{e.partition, e.offset, 1, e.epoch});
   ack.positions.push_back(e.index);
 }
 
@@ -355,7 +355,7 @@ void retry_later(self_ptr self, undelivered_batch& batch, std::size_t i) {
 /// dead letters, transient failures wait for the next retry round, purged
 /// records are dropped (never acknowledged, so never committed); a fatal
 /// producer error or a refused dead letter stops the node.
-void settle_undelivered(self_ptr self, undelivered_batch& batch) {
+void sort_undelivered(self_ptr self, undelivered_batch& batch) {
   auto& st = self->state;
   auto n = batch.elements.size();
   bool outputs = batch.lengths.size() == n && batch.reasons.empty();
@@ -470,7 +470,7 @@ sink(sink_actor::stateful_pointer<sink_state> self, sink_config cfg,
         write_dead_letters(self, std::move(batch.elements),
                            std::move(reasons));
     },
-    [=](undelivered_batch& batch) { settle_undelivered(self, batch); },
+    [=](undelivered_batch& batch) { sort_undelivered(self, batch); },
     [=](retry_atom) { produce_again(self); },
     [=](status_atom) { return status_of_sink(self); },
   };

@@ -88,7 +88,7 @@ void source_state::take(record_batch& batch) {
   else
     held_per_batch[number] = kept;
   feed();
-  check_progress();
+  end_finished_waits();
 }
 
 bool source_state::to_replay(input_record& rec) {
@@ -147,9 +147,9 @@ void source_state::feed() {
   if (held.empty() && end_of_window_wanted) {
     end_of_window_wanted = false;
     // Through the tokenizer, so that it reaches the router after the words.
-    self->request(tokenizer, caf::infinite, eow_atom::value)
-      .then([st = this](uint64_t) { st->check_progress(); },
-            [st = this](caf::error&) { st->check_progress(); });
+    self->request(tokenizer, caf::infinite, end_of_window_atom::value)
+      .then([st = this](uint64_t) { st->end_finished_waits(); },
+            [st = this](caf::error&) { st->end_finished_waits(); });
   }
 }
 
@@ -201,7 +201,7 @@ void source_state::confirm(const delivery_ack& ack) {
     words_confirmed_again += r.words - fresh;
   }
   feed();
-  check_progress();
+  end_finished_waits();
 }
 
 void source_state::end_of_window() {
@@ -215,7 +215,7 @@ caf::typed_response_promise<bool, partition_offsets> source_state::drain() {
   consumer->stop_fetching();
   drain_deadline = self->clock().now() + cfg.drain_timeout;
   end_of_window();
-  check_progress();
+  end_finished_waits();
   return drain_promise;
 }
 
@@ -225,10 +225,10 @@ void source_state::revoked(const partition_offsets& parts) {
   revoke = wait{partitions_of(parts), self->clock().now() + cfg.drain_timeout};
   // End of window for what is pending, so that it completes.
   end_of_window();
-  check_progress();
+  end_finished_waits();
 }
 
-void source_state::check_progress() {
+void source_state::end_finished_waits() {
   check_revoke();
   check_drain();
   check_input_end();
@@ -291,7 +291,7 @@ void source_state::tick() {
   // The router forgets the words it kept of records now done.
   self->send(router, tracker.progress());
   check_stuck();
-  check_progress();
+  end_finished_waits();
 }
 
 void source_state::check_stuck() {
@@ -400,14 +400,14 @@ source(source_actor::stateful_pointer<source_state> self, source_config cfg,
       }
       st.events.add("rebalance", "partitions assigned "
                                    + list_text(partitions_of(parts)));
-      st.check_progress();
+      st.end_finished_waits();
     },
     [=](revoked_atom, partition_offsets& parts) {
       self->state.revoked(parts);
     },
     [=](eof_atom, int32_t partition, int64_t offset) {
       self->state.mark_position(partition, offset);
-      self->state.check_progress();
+      self->state.end_finished_waits();
     },
     [=](tick_atom) {
       if (!from_itself(self))

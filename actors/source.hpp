@@ -155,7 +155,7 @@ struct source_state {
 
   /// Everything that may change when words complete or time passes: a
   /// revoke or a drain that can finish, the end of a bounded input.
-  void check_progress();
+  void end_finished_waits();
 
   /// Commits what moved, tells the router which records are done, and
   /// reports partitions that stopped moving.

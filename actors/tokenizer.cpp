@@ -52,10 +52,10 @@ tokenizer(tokenizer_actor::stateful_pointer<tokenizer_state> self,
       if (!out.elements.empty())
         self->send(self->state.router, std::move(out));
     },
-    [=](eow_atom) {
+    [=](end_of_window_atom) {
       // After every word sent to the router so far.
       ++self->state.end_of_windows;
-      return self->delegate(self->state.router, eow_atom::value);
+      return self->delegate(self->state.router, end_of_window_atom::value);
     },
     [=](status_atom) {
       auto& st = self->state;

@@ -32,7 +32,7 @@ namespace rpcbatch {
 
 using status_atom = caf::atom_constant<caf::atom("status")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
-using eow_atom = caf::atom_constant<caf::atom("eow")>;
+using end_of_window_atom = caf::atom_constant<caf::atom("eow")>;
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
 using assigned_atom = caf::atom_constant<caf::atom("assigned")>;
 using revoked_atom = caf::atom_constant<caf::atom("revoked")>;
@@ -95,7 +95,7 @@ using batcher_actor = status_client::extend<
   /// ignored.
   caf::reacts_to<flush_atom, uint64_t>,
   /// End of window: flushes the bag now; answers the elements flushed.
-  caf::replies_to<eow_atom>::with<uint64_t>,
+  caf::replies_to<end_of_window_atom>::with<uint64_t>,
   /// The answers to the words of a job this batcher sent (its cache on):
   /// cached, and the elements that waited for them go to the sink; if the
   /// job failed, those elements go into the bag again.
@@ -146,13 +146,13 @@ using router_actor = status_client::extend<
   caf::reacts_to<lost_atom, caf::node_id, std::vector<batcher_actor>>,
   /// How far records are done (from the source): the words kept for sending
   /// again that belong to them are dropped.
-  caf::reacts_to<std::vector<partition_done>>,
+  caf::reacts_to<std::vector<partition_progress>>,
   /// Sets the source, which tells which words to send again are still
   /// needed.
   caf::reacts_to<source_actor>,
   /// End of window for every owned bucket (after any handover); answers
   /// once all owners flushed, with the number of elements flushed.
-  caf::replies_to<eow_atom>::with<uint64_t>>;
+  caf::replies_to<end_of_window_atom>::with<uint64_t>>;
 
 /// Splits record values into words.
 using tokenizer_actor = status_client::extend<
@@ -161,7 +161,7 @@ using tokenizer_actor = status_client::extend<
   caf::reacts_to<record_batch>,
   /// End of window for every bucket, passed on to the router after every
   /// word sent so far; the router answers.
-  caf::replies_to<eow_atom>::with<uint64_t>>;
+  caf::replies_to<end_of_window_atom>::with<uint64_t>>;
 
 /// Writes outputs and dead letters to Kafka.
 using sink_actor = status_client::extend<

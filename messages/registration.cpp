@@ -20,12 +20,12 @@ const char* to_string(flush_trigger x) {
   return "unknown";
 }
 
-bool partition_done::done(uint32_t record_epoch, int64_t offset) const {
+bool partition_progress::done(uint32_t record_epoch, int64_t offset) const {
   if (record_epoch != epoch)
     return record_epoch < epoch;
-  if (offset < below)
+  if (offset < commit_point)
     return true;
-  return offset < next
+  return offset < read_end
          && !std::binary_search(pending.begin(), pending.end(), offset);
 }
 
@@ -53,6 +53,21 @@ flush_counts& flush_counts::operator+=(const flush_counts& other) {
   end_of_window += other.end_of_window;
   bytes += other.bytes;
   return *this;
+}
+
+latency_buckets latency_buckets::with_bounds(std::vector<uint64_t> bounds) {
+  latency_buckets out;
+  out.counts.resize(bounds.size() + 1, 0);
+  out.bounds_us = std::move(bounds);
+  return out;
+}
+
+void latency_buckets::record(uint64_t us) {
+  sum_us += us;
+  max_us = std::max(max_us, us);
+  auto i = std::lower_bound(bounds_us.begin(), bounds_us.end(), us)
+           - bounds_us.begin();
+  ++counts[static_cast<std::size_t>(i)];
 }
 
 void register_message_types(caf::actor_system_config& cfg) {

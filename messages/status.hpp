@@ -39,12 +39,18 @@ struct flush_counts {
 };
 
 /// The latency of successful calls: counts per bucket (the last one counts
-/// the calls above every bound) and their sum.
+/// the calls above every bound), their sum and the longest.
 struct latency_buckets {
   std::vector<uint64_t> bounds_us;
   std::vector<uint64_t> counts;
   uint64_t sum_us = 0;
   uint64_t max_us = 0;
+
+  /// Empty buckets with these upper bounds.
+  static latency_buckets with_bounds(std::vector<uint64_t> bounds_us);
+
+  /// Counts one call of `us` microseconds.
+  void record(uint64_t us);
 };
 
 struct source_status {

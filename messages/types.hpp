@@ -56,7 +56,7 @@ struct word_batch {
 };
 
 /// A count of words that belong to one input record.
-struct record_words {
+struct record_word_count {
   int32_t partition = 0;
   int64_t offset = 0;
   uint32_t words = 0;
@@ -67,19 +67,22 @@ struct record_words {
 /// for records[i], `words` of its words, whose positions in the record
 /// follow one another in `positions` (in the order of `records`).
 struct delivery_ack {
-  std::vector<record_words> records;
+  std::vector<record_word_count> records;
   std::vector<uint32_t> positions;
 };
 
 /// Which of a partition's records are done (source -> router, so that it
 /// forgets the words it kept for sending again): every record of an older
-/// epoch, and those of this epoch below `next` except the ones in `pending`
-/// (ascending; none below `below`).
-struct partition_done {
+/// epoch, and those of this epoch below `read_end` except the ones in
+/// `pending` (ascending; none below `commit_point`).
+struct partition_progress {
   int32_t partition = 0;
   uint32_t epoch = 0;
-  int64_t below = 0;
-  int64_t next = 0;
+  /// Every record below is done: the commit point.
+  int64_t commit_point = 0;
+  /// The records read so far end here; of those from the commit point on,
+  /// the ones in `pending` are not done.
+  int64_t read_end = 0;
   std::vector<int64_t> pending;
 
   /// Whether a record of this partition is done (or will be read again).
@@ -181,15 +184,15 @@ typename Inspector::result_type inspect(Inspector& f, word_batch& x) {
 }
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, record_words& x) {
-  return f(caf::meta::type_name("record_words"), x.partition, x.offset,
+typename Inspector::result_type inspect(Inspector& f, record_word_count& x) {
+  return f(caf::meta::type_name("record_word_count"), x.partition, x.offset,
            x.words, x.epoch);
 }
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, partition_done& x) {
-  return f(caf::meta::type_name("partition_done"), x.partition, x.epoch,
-           x.below, x.next, x.pending);
+typename Inspector::result_type inspect(Inspector& f, partition_progress& x) {
+  return f(caf::meta::type_name("partition_progress"), x.partition, x.epoch,
+           x.commit_point, x.read_end, x.pending);
 }
 
 template <class Inspector>

@@ -165,12 +165,12 @@ void kafka_consumer::commit(std::vector<partition_offset> offsets) {
 }
 
 void kafka_consumer::update_pause_locked() {
-  want_paused_ = held_ || !fetching_ || block_paused_;
+  want_paused_ = operator_paused_ || !fetching_ || block_paused_;
 }
 
-void kafka_consumer::hold(bool held) {
+void kafka_consumer::pause_for_operator(bool paused) {
   std::lock_guard<std::mutex> guard{mtx_};
-  held_ = held;
+  operator_paused_ = paused;
   update_pause_locked();
 }
 

@@ -122,10 +122,10 @@ public:
 
   /// An operator's pause (the console's pause/resume), independent of the
   /// source's flow control.
-  void hold(bool held);
+  void pause_for_operator(bool paused);
 
-  bool held() const {
-    return held_;
+  bool paused_by_operator() const {
+    return operator_paused_;
   }
 
   /// Records between the read position and the end of every assigned
@@ -217,7 +217,7 @@ private:
   std::atomic<bool> closing_{false};
   std::atomic<uint64_t> commits_{0};
   std::atomic<uint64_t> commit_failures_{0};
-  std::atomic<bool> held_{false};
+  std::atomic<bool> operator_paused_{false};
   std::atomic<int64_t> lag_{0};
   std::chrono::steady_clock::time_point lag_updated_;
 

@@ -63,7 +63,7 @@ const char* rpc_code_name(int code);
 /// matching result alone and turns a mismatch into an INTERNAL error.
 /// rpc_client hands answers over as they came; callers that index the
 /// lengths by input check them first (the rpc-caller checks more, see
-/// answer_elements()).
+/// element_lengths()).
 void check_batch_size(rpc_result& result, std::size_t inputs);
 
 /// The length of a UTF-8 string as Python's len() of the decoded str: the

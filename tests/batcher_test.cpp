@@ -144,11 +144,11 @@ TEST_CASE_FIXTURE(batcher_fixture,
 
 TEST_CASE_FIXTURE(batcher_fixture, "end of window flushes a partial bag") {
   auto aut = make();
-  CHECK(ask<uint64_t>(aut, eow_atom::value) == 0);
+  CHECK(ask<uint64_t>(aut, end_of_window_atom::value) == 0);
   CHECK(jobs->empty());
   caf::anon_send(aut, words({"x", "y", "z"}));
   run();
-  CHECK(ask<uint64_t>(aut, eow_atom::value) == 3);
+  CHECK(ask<uint64_t>(aut, end_of_window_atom::value) == 3);
   REQUIRE(jobs->size() == 1);
   CHECK(jobs->at(0).trigger
         == static_cast<uint8_t>(flush_trigger::end_of_window));
@@ -161,7 +161,7 @@ TEST_CASE_FIXTURE(batcher_fixture,
   auto aut = make();
   caf::anon_send(aut, words({"a", "b", "a", "c", "a"}));
   run();
-  ask<uint64_t>(aut, eow_atom::value);
+  ask<uint64_t>(aut, end_of_window_atom::value);
   REQUIRE(jobs->size() == 1);
   auto& job = jobs->at(0);
   CHECK(job.words == std::vector<std::string>{"a", "b", "c"});
@@ -416,7 +416,7 @@ TEST_CASE_FIXTURE(cache_fixture,
   caf::anon_send(aut, words({"v"}));
   run();
   CHECK(jobs->empty());
-  CHECK(ask<uint64_t>(aut, eow_atom::value) == 1);
+  CHECK(ask<uint64_t>(aut, end_of_window_atom::value) == 1);
   REQUIRE(jobs->size() == 1);
   CHECK(jobs->at(0).words == std::vector<std::string>{"v"});
 }

@@ -557,7 +557,7 @@ TEST_CASE("console: a peer on the console port reaches nothing but the "
     caf::actor_system sys{cfg};
     basp_peer peer{sys, ingest.console_port};
     using namespace rpcbatch;
-    delivery_ack ack{{record_words{0, 0, 1, 0}}, {1}};
+    delivery_ack ack{{record_word_count{0, 0, 1, 0}}, {1}};
     for (caf::actor_id id = 1; id <= 300; ++id) {
       peer.send(id, caf::make_message(fatal_atom::value,
                                       std::string{"forged fatal"}));

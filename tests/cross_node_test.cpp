@@ -77,9 +77,9 @@ TEST_CASE_FIXTURE(two_nodes, "every message type crosses CAF nodes") {
   round_trip(record_batch{{rec, input_record{0, 1, 2, "", true, 0, 0}}});
   round_trip(sample_element());
   round_trip(word_batch{{sample_element(), sample_element()}});
-  round_trip(record_words{2, 41, 12, 3});
-  round_trip(delivery_ack{{record_words{0, 5, 2, 0}}, {1, 4}});
-  round_trip(std::vector<partition_done>{{2, 1, 40, 45, {41, 43}}});
+  round_trip(record_word_count{2, 41, 12, 3});
+  round_trip(delivery_ack{{record_word_count{0, 5, 2, 0}}, {1, 4}});
+  round_trip(std::vector<partition_progress>{{2, 1, 40, 45, {41, 43}}});
   round_trip(rpc_job{4, 1, {"a", "b"}, {sample_element()}, {0, 1, 0}});
   round_trip(resolved_batch{{sample_element()}, {5}});
   round_trip(word_answers{{"a", "bc"}, {1, 2}, false});
@@ -89,7 +89,7 @@ TEST_CASE_FIXTURE(two_nodes, "every message type crosses CAF nodes") {
   round_trip(partition_offset{3, 1000});
   round_trip(partition_offsets{{partition_offset{3, 1000}}});
   round_trip(flush_atom::value, uint64_t{12});
-  round_trip(eow_atom::value);
+  round_trip(end_of_window_atom::value);
   round_trip(assigned_atom::value, partition_offsets{{{0, -1}}});
   round_trip(eof_atom::value, int32_t{1}, int64_t{77});
   round_trip(fatal_atom::value, std::string{"broken"});
@@ -142,7 +142,7 @@ TEST_CASE_FIXTURE(two_nodes, "actor handles cross CAF nodes and come back") {
     return {
       [](word_batch&) {},
       [](flush_atom, uint64_t) {},
-      [](eow_atom) { return uint64_t{0}; },
+      [](end_of_window_atom) { return uint64_t{0}; },
       [](word_answers&) {},
       [](status_atom) { return actor_status{}; },
     };

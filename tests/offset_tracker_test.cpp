@@ -146,8 +146,8 @@ TEST_CASE("progress gives every partition's epoch and done offset") {
   REQUIRE(p.size() == 2);
   CHECK(p[0].partition == 0);
   CHECK(p[0].epoch == 0);
-  CHECK(p[0].below == 4);
-  CHECK(p[0].next == 5);
+  CHECK(p[0].commit_point == 4);
+  CHECK(p[0].read_end == 5);
   CHECK(p[0].pending == std::vector<int64_t>{4});
   CHECK(p[0].done(0, 3));
   CHECK_FALSE(p[0].done(0, 4));
@@ -159,7 +159,7 @@ TEST_CASE("progress gives every partition's epoch and done offset") {
 }
 
 TEST_CASE("a record above the commit point that is done is known as done") {
-  partition_done d{0, 2, 10, 20, {10, 14}};
+  partition_progress d{0, 2, 10, 20, {10, 14}};
   CHECK(d.done(2, 9));
   CHECK_FALSE(d.done(2, 10));
   CHECK(d.done(2, 11));

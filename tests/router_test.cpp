@@ -29,7 +29,7 @@ struct router_fixture : test::deterministic {
           return {
             [rec](word_batch& b) { rec->push_back(std::move(b)); },
             [](flush_atom, uint64_t) {},
-            [k](eow_atom) { return static_cast<uint64_t>(k); },
+            [k](end_of_window_atom) { return static_cast<uint64_t>(k); },
             [](word_answers&) {},
             [](status_atom) { return actor_status{}; },
           };
@@ -55,7 +55,7 @@ TEST_CASE_FIXTURE(router_fixture, "router sends each word to its bucket") {
   for (int k : {1, 2, 3, 4, 5, 6})
     CHECK(got[k]->empty());
   // End of window reaches every batcher and sums their answers.
-  CHECK(ask<uint64_t>(aut, eow_atom::value) == 45);
+  CHECK(ask<uint64_t>(aut, end_of_window_atom::value) == 45);
 }
 
 namespace {
@@ -84,7 +84,7 @@ struct slow_batcher {
               rp.deliver(n);
             pending->clear();
           },
-          [=](eow_atom) -> caf::result<uint64_t> {
+          [=](end_of_window_atom) -> caf::result<uint64_t> {
             log->push_back("<end of window>");
             pending->push_back(self->make_response_promise<uint64_t>());
             return pending->back();
@@ -118,7 +118,7 @@ TEST_CASE_FIXTURE(router_fixture,
   // An end of window waits for the handover.
   auto answered = std::make_shared<std::optional<uint64_t>>();
   sys.spawn([=](caf::event_based_actor* self) {
-    self->request(aut, caf::infinite, eow_atom::value)
+    self->request(aut, caf::infinite, end_of_window_atom::value)
       .then([=](uint64_t n) { *answered = n; });
   });
   run();
@@ -147,7 +147,7 @@ TEST_CASE_FIXTURE(router_fixture,
   REQUIRE(got[7]->size() == 1);
   CHECK(got[3]->empty());
   // End of window: every owned bucket flushes (3 is left out).
-  CHECK(ask<uint64_t>(aut, eow_atom::value) == 42);
+  CHECK(ask<uint64_t>(aut, end_of_window_atom::value) == 42);
   // An owner at once (after a node loss): the held words go to it in order.
   caf::anon_send(aut, batchers);
   run();
@@ -175,7 +175,7 @@ TEST_CASE_FIXTURE(router_fixture,
   REQUIRE(got[7]->size() == 1);
   REQUIRE(got[8]->size() == 1);
   // The record at offset 0 is done; those at 1 and 2 are not.
-  caf::anon_send(aut, std::vector<partition_done>{{0, 0, 1, 0, {}}});
+  caf::anon_send(aut, std::vector<partition_progress>{{0, 0, 1, 0, {}}});
   // The batchers' node is lost (in this test every batcher is on this
   // node): buckets 7 and 8 move to a new owner, which gets the words not
   // done and flushes them at once.
@@ -200,10 +200,10 @@ TEST_CASE_FIXTURE(router_fixture,
   CHECK(heir.log->back() == "apricot");
   CHECK(status().kept_for_resend == 3);
   // Records 2 and 3 are done, 1 is not: only avocado stays kept.
-  caf::anon_send(aut, std::vector<partition_done>{{0, 0, 1, 4, {1}}});
+  caf::anon_send(aut, std::vector<partition_progress>{{0, 0, 1, 4, {1}}});
   run();
   CHECK(status().kept_for_resend == 1);
-  caf::anon_send(aut, std::vector<partition_done>{{0, 0, 4, 0, {}}});
+  caf::anon_send(aut, std::vector<partition_progress>{{0, 0, 4, 0, {}}});
   run();
   CHECK(status().kept_for_resend == 0);
 }

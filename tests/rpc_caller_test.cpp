@@ -245,23 +245,23 @@ TEST_CASE("rpc-caller: a job needs one word index per element, each naming "
   CHECK(malformed_job(job).empty());
   std::vector<int32_t> out;
   std::string error;
-  REQUIRE(answer_elements(job, {1, 2}, out, error));
+  REQUIRE(element_lengths(job, {1, 2}, out, error));
   CHECK(out == std::vector<int32_t>{1, 2, 1});
   // An index past the words (a peer's job): no answer, nothing read past
   // the lengths.
   auto beyond = job;
   beyond.word_index[1] = 2;
   CHECK(malformed_job(beyond) == "word index 2 of 2 words");
-  CHECK_FALSE(answer_elements(beyond, {1, 2}, out, error));
+  CHECK_FALSE(element_lengths(beyond, {1, 2}, out, error));
   CHECK(error == "malformed job: word index 2 of 2 words");
   auto none = job;
   none.words.clear();
   CHECK_FALSE(malformed_job(none).empty());
-  CHECK_FALSE(answer_elements(none, {}, out, error));
+  CHECK_FALSE(element_lengths(none, {}, out, error));
   auto fewer = job;
   fewer.word_index.pop_back();
   CHECK(malformed_job(fewer) == "2 word indexes for 3 elements");
-  CHECK_FALSE(answer_elements(fewer, {1, 2}, out, error));
+  CHECK_FALSE(element_lengths(fewer, {1, 2}, out, error));
 }
 
 TEST_CASE_FIXTURE(rpc_caller_fixture,
@@ -787,3 +787,17 @@ TEST_CASE("circuit breaker: state names") {
 
 } // TEST_SUITE
 
+
+TEST_CASE("rpc-caller: the latency histogram counts a call in the first "
+          "bucket whose bound it does not pass, and above every bound in "
+          "the last") {
+  auto h = latency_buckets::with_bounds({500, 1000});
+  REQUIRE(h.counts.size() == 3);
+  h.record(0);
+  h.record(500);
+  h.record(501);
+  h.record(7000);
+  CHECK(h.counts == std::vector<uint64_t>{2, 1, 1});
+  CHECK(h.sum_us == 8001);
+  CHECK(h.max_us == 7000);
+}

@@ -73,7 +73,7 @@ struct source_fixture : test::deterministic {
             tlog->trace.push_back("piece");
           }
         },
-        [tlog](eow_atom) {
+        [tlog](end_of_window_atom) {
           tlog->trace.push_back("eow");
           return uint64_t{0};
         },
@@ -86,9 +86,9 @@ struct source_fixture : test::deterministic {
         [](std::vector<batcher_actor>&) {},
         [](handover_atom, std::vector<batcher_actor>&) {},
         [](lost_atom, caf::node_id&, std::vector<batcher_actor>&) {},
-        [](std::vector<partition_done>&) {},
+        [](std::vector<partition_progress>&) {},
         [](source_actor&) {},
-        [](eow_atom) { return uint64_t{0}; },
+        [](end_of_window_atom) { return uint64_t{0}; },
         [](status_atom) { return actor_status{}; },
       };
     });
@@ -129,7 +129,7 @@ struct source_fixture : test::deterministic {
   void confirm(const std::vector<element>& words) {
     delivery_ack ack;
     for (auto& e : words) {
-      ack.records.push_back(record_words{e.partition, e.offset, 1, e.epoch});
+      ack.records.push_back(record_word_count{e.partition, e.offset, 1, e.epoch});
       ack.positions.push_back(e.index);
     }
     caf::anon_send(aut, std::move(ack));

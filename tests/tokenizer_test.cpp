@@ -108,9 +108,9 @@ struct recording_router {
         [](std::vector<batcher_actor>&) {},
         [](handover_atom, std::vector<batcher_actor>&) {},
         [](lost_atom, caf::node_id&, std::vector<batcher_actor>&) {},
-        [](std::vector<partition_done>&) {},
+        [](std::vector<partition_progress>&) {},
         [](source_actor&) {},
-        [trace](eow_atom) {
+        [trace](end_of_window_atom) {
           trace->push_back("eow");
           return uint64_t{7};
         },
@@ -154,7 +154,7 @@ TEST_CASE_FIXTURE(test::deterministic,
   auto aut = sys.spawn(tokenizer, r.spawn(sys));
   caf::anon_send(aut, record_batch{{input_record{0, 1, 0, "a b", false}}});
   // The router answers the one who asked, through the tokenizer.
-  CHECK(ask<uint64_t>(aut, eow_atom::value) == 7);
+  CHECK(ask<uint64_t>(aut, end_of_window_atom::value) == 7);
   caf::anon_send(aut, record_batch{{input_record{0, 2, 0, "c", false}}});
   run();
   CHECK(*r.trace == std::vector<std::string>{"words", "eow", "words"});

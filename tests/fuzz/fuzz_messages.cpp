@@ -3,7 +3,7 @@
 // deserializes must serialize and deserialize again to the same bytes, and
 // the receiving side's checks must cope with it: the source's confirmation
 // of a delivery_ack on an offset tracker with records in flight, the
-// rpc-caller's answer to an rpc_job, a partition_done's questions, the
+// rpc-caller's answer to an rpc_job, a partition_progress's questions, the
 // sink's output and dead-letter values for resolved, failed and
 // undelivered batches.
 #include <limits>
@@ -105,7 +105,7 @@ void answer(const rpc_job& job) {
     lengths.push_back(static_cast<int32_t>(code_points(w)));
   std::vector<int32_t> out;
   std::string error;
-  if (answer_elements(job, lengths, out, error)) {
+  if (element_lengths(job, lengths, out, error)) {
     FUZZ_CHECK(out.size() == job.elements.size());
     for (std::size_t i = 0; i < out.size(); ++i)
       FUZZ_CHECK(out[i] == lengths[job.word_index[i]]);
@@ -114,11 +114,11 @@ void answer(const rpc_job& job) {
   }
 }
 
-void ask(const partition_done& d) {
+void ask(const partition_progress& d) {
   auto before = [](int64_t x) {
     return x == std::numeric_limits<int64_t>::min() ? x : x - 1;
   };
-  for (auto o : {before(d.below), d.below, before(d.next), d.next, int64_t{0}})
+  for (auto o : {before(d.commit_point), d.commit_point, before(d.read_end), d.read_end, int64_t{0}})
     for (auto epoch : {d.epoch, d.epoch + 1, d.epoch - 1})
       nothing(d.done(epoch, o) ? &d : nullptr);
   for (auto o : d.pending)
@@ -189,10 +189,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
       });
       break;
     case 7:
-      decode<partition_done>(bytes, ask);
+      decode<partition_progress>(bytes, ask);
       break;
     case 8:
-      decode<std::vector<partition_done>>(bytes, [](auto& xs) {
+      decode<std::vector<partition_progress>>(bytes, [](auto& xs) {
         for (auto& x : xs)
           ask(x);
       });
@@ -209,7 +209,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
         job.words.assign(x.lengths.size(), "word");
         std::vector<int32_t> out;
         std::string error;
-        answer_elements(job, x.lengths, out, error);
+        element_lengths(job, x.lengths, out, error);
       });
       break;
   }
