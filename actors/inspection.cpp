@@ -350,7 +350,13 @@ std::vector<boost::json::object> take_events(const std::string& actor,
     return out;
   if (events.back().seq < last_seen)
     last_seen = 0;
-  for (auto& e : events) {
+  // A status may come from another node: no more than an actor's ring
+  // holds, and no detail longer than 1 KiB.
+  auto first = events.size() > event_log::capacity
+                 ? events.end() - event_log::capacity
+                 : events.begin();
+  for (auto i = first; i != events.end(); ++i) {
+    auto& e = *i;
     if (e.seq <= last_seen)
       continue;
     if (e.seq > last_seen + 1)
@@ -359,7 +365,8 @@ std::vector<boost::json::object> take_events(const std::string& actor,
                                  + " event(s) more than the actor keeps "
                                    "between two samples",
                                e.seq - last_seen - 1, e.unix_ms));
-    out.push_back(make_event(e.kind, actor, e.detail, e.count, e.unix_ms));
+    out.push_back(make_event(e.kind.substr(0, 64), actor,
+                             e.detail.substr(0, 1024), e.count, e.unix_ms));
     last_seen = e.seq;
   }
   return out;

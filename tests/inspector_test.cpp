@@ -271,6 +271,20 @@ TEST_CASE("inspection: events are taken once each, with their own times, "
   CHECK(got[0].at("detail") == "new");
 }
 
+TEST_CASE("inspection: a status from another node gives no more events "
+          "than a ring holds, and no detail longer than 1 KiB") {
+  actor_status st{0, batcher_status{}, {}};
+  for (uint64_t i = 1; i <= 5000; ++i)
+    st.events.push_back({i, 1000, "flush", std::string(4096, 'x'), 1});
+  uint64_t seen = 0;
+  auto got = take_events("batcher-1", st, seen);
+  // The ones left out are one events_dropped event.
+  REQUIRE(got.size() == event_log::capacity + 1);
+  CHECK(got[0].at("kind") == "events_dropped");
+  CHECK(got[1].at("detail").as_string().size() == 1024);
+  CHECK(seen == 5000);
+}
+
 TEST_CASE("inspection: a bucket whose batcher moved to another node is an "
           "event") {
   status_map before{{"batcher-1@a:1", actor("batcher-1@a:1", "batcher",
