@@ -16,8 +16,9 @@ using self_ptr = batcher_host_actor::stateful_pointer<batcher_host_state>;
 /// cannot be reached.
 void join(self_ptr self, const std::string& address) {
   auto retry = [=](const std::string& why) {
-    reconnect_later(self, self->state.backoff, address, "batcher-host",
-                    "cannot join ingest node " + address + " (" + why + ")");
+    reconnect_later(self, self->state.backoff[address], "batcher-host",
+                    "cannot join ingest node " + address + " (" + why + ")",
+                    reconnect_atom::value, address);
   };
   connect_remote<ingest_actor>(
     self, address,

@@ -7,8 +7,6 @@
 #include <boost/json/serialize.hpp>
 
 #include "actors/batcher_set.hpp"
-#include "actors/bucket_assignment.hpp"
-#include "actors/remote.hpp"
 #include "actors/router.hpp"
 #include "actors/tokenizer.hpp"
 #include "services/histogram.hpp"
@@ -76,27 +74,43 @@ double seconds_since(self_ptr self) {
     .count();
 }
 
+/// Calls `f` with every actor of the pipeline and, on an ingest node, the
+/// batchers and hosts of the batcher nodes in use.
+void with_directory(self_ptr self, std::function<void(actor_list)> f) {
+  auto& st = self->state;
+  if (st.cluster == nullptr) {
+    f(st.actors);
+    return;
+  }
+  self->request(st.cluster, std::chrono::seconds(10), actors_atom::value)
+    .then(
+      [=](actor_list& remote) {
+        auto out = self->state.actors;
+        out.insert(out.end(), remote.begin(), remote.end());
+        f(std::move(out));
+      },
+      [=](caf::error&) { f(self->state.actors); });
+}
+
 void finish(self_ptr self, node_outcome outcome) {
   auto& st = self->state;
   if (!st.finished)
     return;
   auto finished = std::move(st.finished);
   st.finished = nullptr;
-  collect_status(self, st.actors,
-                 [=, outcome = std::move(outcome)](
-                   status_map status) mutable {
-                   auto& st = self->state;
-                   outcome.summary = boost::json::serialize(
-                     summarize(st, status, seconds_since(self)));
-                   // Batcher nodes stop what they run for this node when
-                   // its sink goes.
-                   for (auto& e : st.actors)
-                     if (e.handle->node() == self->node())
-                       self->send_exit(e.handle,
-                                       caf::exit_reason::user_shutdown);
-                   finished(std::move(outcome));
-                   self->quit();
-                 });
+  auto done = [=, outcome = std::move(outcome)](status_map status) mutable {
+    auto& st = self->state;
+    outcome.summary = boost::json::serialize(
+      summarize(st, status, seconds_since(self)));
+    // Batcher nodes stop what they run for this node when its sink goes.
+    for (auto& e : st.actors)
+      self->send_exit(e.handle, caf::exit_reason::user_shutdown);
+    finished(std::move(outcome));
+    self->quit();
+  };
+  with_directory(self, [=](actor_list all) mutable {
+    collect_status(self, all, std::move(done));
+  });
 }
 
 void fail(self_ptr self, std::string error) {
@@ -130,7 +144,7 @@ void drain(self_ptr self) {
 }
 
 void print_stats(self_ptr self) {
-  collect_status(self, self->state.actors, [=](status_map status) {
+  auto print = [=](status_map status) {
     auto s = summarize(self->state, status, seconds_since(self));
     log::info("node", "stats: records=", s["records"].as_uint64(),
               " words=", s["words"].as_uint64(),
@@ -142,25 +156,9 @@ void print_stats(self_ptr self) {
                                  [](auto& x) { return x.words_in_flight; }),
               " p50_ms=", s["latency_ms_p50"].as_int64(),
               " p99_ms=", s["latency_ms_p99"].as_int64());
-  });
-}
-
-/// Lists the batchers in use under "batcher-K" (with "@NODE" when remote);
-/// buckets without an owner are left out.
-void list_batchers(self_ptr self, const std::vector<batcher_actor>& batchers) {
-  auto& actors = self->state.actors;
-  actors.erase(std::remove_if(actors.begin(), actors.end(),
-                              [](auto& e) { return e.bucket >= 0; }),
-               actors.end());
-  auto& owners = self->state.owners;
-  for (std::size_t k = 0; k < batchers.size(); ++k) {
-    if (batchers[k] == nullptr)
-      continue;
-    auto node = k < owners.size() ? owners[k] : std::string{};
-    auto name = "batcher-" + std::to_string(k);
-    actors.push_back({node.empty() ? name : name + "@" + node, "batcher",
-                      node, batchers[k], static_cast<int32_t>(k)});
-  }
+  };
+  with_directory(self,
+                 [=](actor_list all) { collect_status(self, all, print); });
 }
 
 /// Spawns router, tokenizer and source in front of the batchers (index =
@@ -168,22 +166,21 @@ void list_batchers(self_ptr self, const std::vector<batcher_actor>& batchers) {
 /// consumer.
 void start_intake(self_ptr self, std::vector<batcher_actor> batchers) {
   auto& st = self->state;
-  st.intake_started = true;
   auto me = caf::actor_cast<node_actor>(self);
-  auto rtr = self->spawn(router, batchers, st.placement.remote);
+  auto rtr = self->spawn(router, std::move(batchers), st.cluster != nullptr);
   st.router = rtr;
   auto tok = self->spawn(tokenizer, rtr);
   st.source = self->spawn(source, st.cfg.source, st.adapters.consumer, tok,
                           rtr, me);
   self->send(st.sink, st.source);
   self->send(rtr, st.source);
-  st.actors.push_back({"source", "source", "", st.source});
-  st.actors.push_back({"tokenizer", "tokenizer", "", tok});
-  st.actors.push_back({"router", "router", "", rtr});
-  for (auto& e : st.actors)
-    if (e.handle != st.sink && e.handle->node() == self->node())
-      self->monitor(e.handle);
-  list_batchers(self, batchers);
+  for (auto& e : std::initializer_list<directory_entry>{
+         {"source", "source", "", st.source},
+         {"tokenizer", "tokenizer", "", tok},
+         {"router", "router", "", rtr}}) {
+    st.actors.push_back(e);
+    self->monitor(e.handle);
+  }
   // The poll thread talks to the source only by message.
   auto src = st.source;
   consumer_events events;
@@ -207,255 +204,37 @@ void start_intake(self_ptr self, std::vector<batcher_actor> batchers) {
   st.adapters.consumer->start(std::move(events));
 }
 
-// -- ingest role: batchers on batcher nodes ----------------------------------
-
-/// Assigns the buckets among the attached batcher nodes, moving as few as
-/// possible; answers the new owners (null: no node left) and how many
-/// buckets changed owner.
-std::pair<std::vector<batcher_actor>, uint32_t> assign(self_ptr self) {
-  auto& st = self->state;
-  std::vector<std::string> names;
-  for (auto& [name, ignored] : st.batcher_nodes)
-    names.push_back(name);
-  auto owners = assign_buckets(st.cfg.buckets, names, st.owners);
-  uint32_t moved = 0;
-  std::vector<batcher_actor> batchers;
-  for (uint32_t k = 0; k < owners.size(); ++k) {
-    if (k >= st.owners.size() || st.owners[k] != owners[k])
-      ++moved;
-    auto i = st.batcher_nodes.find(owners[k]);
-    batchers.push_back(i == st.batcher_nodes.end() ? batcher_actor{}
-                                                   : i->second.batchers.at(k));
-  }
-  st.owners = std::move(owners);
-  return {std::move(batchers), moved};
-}
-
-void start_ingest_intake(self_ptr self) {
-  auto& st = self->state;
-  auto batchers = assign(self).first;
-  if (st.batcher_nodes.empty())
-    log::warn("node", "no batcher node reachable yet: words wait in the "
-                      "router (consuming stops at --max-inflight-words)");
-  else
-    log::info("node", "buckets assigned to ", st.batcher_nodes.size(),
-              " batcher node(s)");
-  start_intake(self, std::move(batchers));
-}
-
-/// One first attempt settled; the pipeline starts after the last.
-void first_attempt_settled(self_ptr self) {
-  auto& st = self->state;
-  if (st.first_attempts > 0 && --st.first_attempts == 0 && !st.intake_started)
-    start_ingest_intake(self);
-}
-
-bool configured(self_ptr self, const std::string& name) {
-  auto& nodes = self->state.placement.nodes;
-  return std::find(nodes.begin(), nodes.end(), name) != nodes.end();
-}
-
-/// A configured batcher node is not attached: try it again later, waiting
-/// longer after every failure.
-void retry_later(self_ptr self, const std::string& name,
-                 const std::string& why) {
-  auto& st = self->state;
-  if (!configured(self, name)) {
-    log::warn("node", "batcher node ", name, ": ", why);
-    return;
-  }
-  reconnect_later(self, st.backoff, name, "node",
-                  "batcher node " + name + ": " + why);
-}
-
-void lose_batcher_node(self_ptr self, const std::string& name,
-                       bool node_gone = true);
-
-/// A batcher node offered its batchers: it gets its share of the buckets;
-/// buckets that move drain on their old node first.
-void add_batcher_node(self_ptr self, const std::string& name,
-                      batcher_host_actor host,
-                      std::vector<batcher_actor> batchers) {
-  auto& st = self->state;
-  if (batchers.size() != st.cfg.buckets) {
-    log::error("node", "batcher node ", name, " offered ", batchers.size(),
-               " batchers for ", st.cfg.buckets, " buckets");
-    return;
-  }
-  if (auto i = st.batcher_nodes.find(name); i != st.batcher_nodes.end()) {
-    if (i->second.host == host)
-      return;
-    lose_batcher_node(self, name); // restarted before its loss was seen
-  }
-  for (auto& b : batchers) {
-    st.remote_batchers[b.address()] = name;
-    self->monitor(b);
-  }
-  st.batcher_nodes[name] = {host, std::move(batchers)};
-  st.hosts[host.address()] = name;
-  st.backoff.erase(name);
-  self->monitor(host);
-  if (!st.intake_started)
-    return;
-  ++st.joins;
-  auto [owners, moved] = assign(self);
-  log::info("node", "batcher node ", name, " joined: ", moved,
-            " bucket(s) move to it (", st.batcher_nodes.size(),
-            " batcher node(s))");
-  list_batchers(self, owners);
-  self->send(st.router, handover_atom::value, std::move(owners));
-}
-
-/// Attaches to a batcher node's host: it spawns batchers for this node.
-void attach(self_ptr self, const std::string& name, batcher_host_actor host,
-            bool first) {
-  auto& st = self->state;
-  self->request(host, std::chrono::seconds(30), attach_atom::value, st.sink,
-                st.cfg.buckets)
-    .then(
-      [=](std::vector<batcher_actor>& batchers) {
-        log::info("node", "attached to batcher node ", name);
-        add_batcher_node(self, name, host, std::move(batchers));
-        if (first)
-          first_attempt_settled(self);
-      },
-      [=](caf::error& err) {
-        retry_later(self, name,
-                    "cannot attach: " + self->system().render(err));
-        if (first)
-          first_attempt_settled(self);
-      });
-}
-
-/// Connects to a configured batcher node and attaches to it.
-void connect_batcher_node(self_ptr self, const std::string& name,
-                          bool first) {
-  connect_remote<batcher_host_actor>(
-    self, name,
-    [=](batcher_host_actor host) { attach(self, name, host, first); },
-    [=](std::string why) {
-      retry_later(self, name, "cannot connect: " + why);
-      if (first)
-        first_attempt_settled(self);
-    });
-}
-
-/// A batcher node went away: its buckets move to the others (or wait for
-/// one to come back), and the router sends the words that were on it and
-/// are not done yet to their buckets' new owners. `node_gone`: the node
-/// itself is gone (counted, and tried again later).
-void lose_batcher_node(self_ptr self, const std::string& name,
-                       bool node_gone) {
-  auto& st = self->state;
-  auto i = st.batcher_nodes.find(name);
-  if (i == st.batcher_nodes.end())
-    return;
-  auto lost = i->second.host.node();
-  // Its down messages, if they are still to come, are no news any more.
-  self->demonitor(i->second.host.address());
-  st.hosts.erase(i->second.host.address());
-  for (auto& b : i->second.batchers) {
-    self->demonitor(b.address());
-    st.remote_batchers.erase(b.address());
-  }
-  st.batcher_nodes.erase(i);
-  if (node_gone)
-    ++st.losses;
-  if (st.intake_started) {
-    auto owners = assign(self).first;
-    if (st.batcher_nodes.empty())
-      log::warn("node", "batcher node ", name, " is gone and no batcher node "
-                "is left: words wait in the router until one comes back");
-    else
-      log::warn("node", "batcher node ", name, " is gone: its buckets move "
-                "to ", st.batcher_nodes.size(), " other node(s)");
-    list_batchers(self, owners);
-    self->send(st.router, lost_atom::value, lost, std::move(owners));
-  }
-  if (node_gone)
-    retry_later(self, name, "connection lost");
-}
-
-/// A batcher (or the rpc-caller behind it) stopped on a batcher node that
-/// is still there: the node's words go elsewhere as if it was lost, and the
-/// node is attached again (its host replaces the actors it spawned for this
-/// node): at once the first time, then after a growing delay while it keeps
-/// losing them (within a minute of the last time), so that words that kill
-/// a batcher cannot make a busy loop of it.
-void lose_remote_batcher(self_ptr self, const std::string& name,
-                         const caf::error& reason) {
-  auto& st = self->state;
-  auto i = st.batcher_nodes.find(name);
-  if (i == st.batcher_nodes.end())
-    return;
-  auto host = i->second.host;
-  ++st.batchers_lost;
-  auto now = self->clock().now();
-  auto& again = st.reattach[name];
-  again.delay = now - again.last < std::chrono::minutes(1)
-                  ? next_backoff(again.delay)
-                  : caf::timespan{0};
-  again.last = now;
-  log::warn("node", "a batcher on batcher node ", name, " stopped (",
-            self->system().render(reason), "): its words go again and the ",
-            "node is attached again in ",
-            std::chrono::duration_cast<std::chrono::milliseconds>(again.delay)
-              .count(),
-            " ms");
-  lose_batcher_node(self, name, false);
-  // As if the node offered itself again.
-  self->delayed_send(self, again.delay, join_atom::value, host, name);
-}
-
-/// An actor the node monitors went down: a batcher node, one of its
-/// batchers, or (fatal) an actor of the pipeline.
-void on_down(self_ptr self, const caf::down_msg& msg) {
-  auto& st = self->state;
-  if (auto i = st.hosts.find(msg.source); i != st.hosts.end()) {
-    // A copy: lose_batcher_node erases the entry that holds the name.
-    lose_batcher_node(self, std::string{i->second});
-    return;
-  }
-  if (auto i = st.remote_batchers.find(msg.source);
-      i != st.remote_batchers.end()) {
-    auto name = i->second;
-    if (msg.reason == caf::exit_reason::remote_link_unreachable)
-      lose_batcher_node(self, name);
-    else
-      lose_remote_batcher(self, name, msg.reason);
-    return;
-  }
-  if (msg.source.node() != self->node())
-    return; // a batcher node's host that was replaced already
-  fail(self, "an actor of the pipeline stopped: "
-               + self->system().render(msg.reason));
-}
-
-/// Starts the pipeline where the placement says: batchers here, or on
-/// batcher nodes that are listed or join by themselves.
+/// Starts the pipeline: with the batchers here, or (ingest role) once the
+/// cluster's first attempt at every configured batcher node settled, with
+/// no owners yet (the cluster gives them to the router).
 void start_pipeline(self_ptr self) {
   auto& st = self->state;
-  if (!st.placement.remote) {
+  if (st.cluster == nullptr) {
     auto set = spawn_batchers(self, st.cfg.batcher, st.cfg.buckets,
                               st.cfg.rpc, st.adapters.rpc, st.sink);
     st.actors.push_back({"rpc-caller", "rpc-caller", "", set.rpc});
+    self->monitor(set.rpc);
+    for (uint32_t k = 0; k < set.batchers.size(); ++k) {
+      st.actors.push_back({"batcher-" + std::to_string(k), "batcher", "",
+                           set.batchers[k], static_cast<int32_t>(k)});
+      self->monitor(set.batchers[k]);
+    }
     start_intake(self, std::move(set.batchers));
-  } else if (st.placement.nodes.empty()) {
-    start_ingest_intake(self); // batcher nodes join by themselves
-  } else {
-    st.first_attempts = st.placement.nodes.size();
-    for (auto& name : st.placement.nodes)
-      connect_batcher_node(self, name, true);
+    return;
   }
-}
-
-/// Every actor of the pipeline and the hosts of the batcher nodes in use.
-actor_list directory_of(self_ptr self) {
-  auto& st = self->state;
-  auto out = st.actors;
-  for (auto& [name, node] : st.batcher_nodes)
-    out.push_back({"batcher-host@" + name, "batcher-host", name, node.host});
-  return out;
+  st.actors.push_back({"cluster", "cluster", "", st.cluster});
+  self->monitor(st.cluster);
+  self->request(st.cluster, caf::infinite, start_atom::value, st.sink)
+    .then(
+      [=](uint32_t) {
+        auto& st = self->state;
+        start_intake(self, std::vector<batcher_actor>(st.cfg.buckets));
+        self->send(st.cluster, st.router);
+      },
+      [=](caf::error& err) {
+        fail(self, "the cluster did not start: "
+                     + self->system().render(err));
+      });
 }
 
 actor_status status_of_node(self_ptr self) {
@@ -466,24 +245,29 @@ actor_status status_of_node(self_ptr self) {
   out.uptime_s = seconds_since(self);
   out.draining = st.finishing;
   out.actors = st.actors.size();
-  for (auto& [name, ignored] : st.batcher_nodes)
-    out.batcher_nodes.push_back(name);
-  out.joins = st.joins;
-  out.losses = st.losses;
-  out.batchers_lost = st.batchers_lost;
   return status_of(self, std::move(out));
+}
+
+/// Every actor of the node's directory, answered once the cluster's part
+/// came.
+caf::result<actor_list> directory(self_ptr self) {
+  auto rp = self->make_response_promise<actor_list>();
+  with_directory(self, [rp](actor_list all) mutable {
+    rp.deliver(std::move(all));
+  });
+  return rp;
 }
 
 } // namespace
 
 node_actor::behavior_type
 node(node_actor::stateful_pointer<node_state> self, pipeline_config cfg,
-     pipeline_adapters adapters, batcher_placement placement,
+     pipeline_adapters adapters, cluster_actor cluster,
      std::function<void(node_outcome)> finished) {
   auto& st = self->state;
   st.cfg = cfg;
   st.adapters = adapters;
-  st.placement = std::move(placement);
+  st.cluster = std::move(cluster);
   st.finished = std::move(finished);
   st.started = self->clock().now();
   auto me = caf::actor_cast<node_actor>(self);
@@ -492,7 +276,11 @@ node(node_actor::stateful_pointer<node_state> self, pipeline_config cfg,
                         adapters.latency, me);
   self->monitor(st.sink);
   st.actors = {{"sink", "sink", "", st.sink}};
-  self->set_down_handler([=](caf::down_msg& msg) { on_down(self, msg); });
+  // Every actor the node watches is part of its pipeline.
+  self->set_down_handler([=](caf::down_msg& msg) {
+    fail(self, "an actor of the pipeline stopped: "
+                 + self->system().render(msg.reason));
+  });
   start_pipeline(self);
   if (cfg.stats_interval.count() > 0)
     self->delayed_send(self, cfg.stats_interval, tick_atom::value);
@@ -510,19 +298,7 @@ node(node_actor::stateful_pointer<node_state> self, pipeline_config cfg,
       self->delayed_send(self, self->state.cfg.stats_interval,
                          tick_atom::value);
     },
-    [=](reconnect_atom, const std::string& name) {
-      auto& st = self->state;
-      if (st.batcher_nodes.count(name) == 0)
-        connect_batcher_node(self, name, false);
-    },
-    [=](join_atom, batcher_host_actor& host, std::string& name) {
-      auto& st = self->state;
-      if (!st.placement.remote || host == nullptr)
-        return;
-      log::info("node", "batcher node ", name, " asks to join");
-      attach(self, name, std::move(host), false);
-    },
-    [=](actors_atom) { return directory_of(self); },
+    [=](actors_atom) { return directory(self); },
     [=](status_atom) { return status_of_node(self); },
   };
 }

@@ -1,5 +1,6 @@
-// The node: spawns and wires one pipeline (source, tokenizer, router,
-// batchers, rpc-caller, sink), prints stats, and ends the run on bounded end,
+// The node: spawns and wires one pipeline (source, tokenizer, router, and
+// either the batchers and the rpc-caller or, on an ingest node, the cluster
+// of batcher nodes; sink), prints stats, and ends the run on bounded end,
 // drain or a fatal error, handing the outcome to whoever started it.
 #pragma once
 
@@ -46,15 +47,6 @@ struct pipeline_adapters {
   std::shared_ptr<latency_histogram> latency;
 };
 
-/// Where the batchers run.
-struct batcher_placement {
-  /// False: on this node (--role=all). True: on batcher nodes (--role=ingest).
-  bool remote = false;
-  /// Batcher nodes to attach to (HOST:PORT), tried again with backoff while
-  /// they cannot be reached; more may join by themselves.
-  std::vector<std::string> nodes;
-};
-
 /// How a run ended.
 struct node_outcome {
   /// False after a fatal error: nothing more may be committed.
@@ -80,42 +72,13 @@ struct node_state {
   bool finishing = false;
   router_actor router;
   sink_actor sink;
-  // -- ingest role ---------------------------------------------------------
-  batcher_placement placement;
-  /// An attached batcher node: its host and the batchers it offered (index
-  /// = bucket).
-  struct batcher_node {
-    batcher_host_actor host;
-    std::vector<batcher_actor> batchers;
-  };
-  std::map<std::string, batcher_node> batcher_nodes;
-  /// Monitored hosts, and the batchers they spawned for this node -> node
-  /// name.
-  std::map<caf::actor_addr, std::string> hosts;
-  std::map<caf::actor_addr, std::string> remote_batchers;
-  /// The owner of every bucket (empty: none).
-  std::vector<std::string> owners;
-  /// The delay before the next attempt, per configured node not attached.
-  std::map<std::string, caf::timespan> backoff;
-  /// Configured nodes whose first attempt has not settled yet: the pipeline
-  /// starts once none is left.
-  std::size_t first_attempts = 0;
-  bool intake_started = false;
-  uint64_t joins = 0;
-  uint64_t losses = 0;
-  /// Batchers lost on batcher nodes that stayed up, and when each node
-  /// last lost one and how long its next attachment waits.
-  uint64_t batchers_lost = 0;
-  struct reattachment {
-    caf::timespan delay{0};
-    caf::actor_clock::time_point last;
-  };
-  std::map<std::string, reattachment> reattach;
+  /// The batcher nodes (--role=ingest); null: the batchers run here.
+  cluster_actor cluster;
 };
 
 node_actor::behavior_type
 node(node_actor::stateful_pointer<node_state> self, pipeline_config cfg,
-     pipeline_adapters adapters, batcher_placement placement,
+     pipeline_adapters adapters, cluster_actor cluster,
      std::function<void(node_outcome)> finished);
 
 } // namespace rpcbatch

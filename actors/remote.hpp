@@ -12,6 +12,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 
 #include <caf/actor_cast.hpp>
 #include <caf/io/middleman.hpp>
@@ -66,20 +67,17 @@ inline caf::timespan next_backoff(caf::timespan previous) {
                                   seconds(30))});
 }
 
-/// `key` (an address) could not be reached: sends `reconnect_atom, key` to
-/// `self` after the next backoff delay (kept per key in `delays`), and logs
-/// `what` for `component` with that delay.
-template <class Self>
-void reconnect_later(Self* self, std::map<std::string, caf::timespan>& delays,
-                     const std::string& key, const char* component,
-                     const std::string& what) {
-  auto& delay = delays[key];
+/// Something could not be reached: grows `delay` to the next backoff, logs
+/// `what` for `component` with it, and sends `xs...` to `self` after it.
+template <class Self, class... Ts>
+void reconnect_later(Self* self, caf::timespan& delay, const char* component,
+                     const std::string& what, Ts&&... xs) {
   delay = next_backoff(delay);
   log::warn(component, what, "; trying again in ",
             std::chrono::duration_cast<std::chrono::milliseconds>(delay)
               .count(),
             " ms");
-  self->delayed_send(self, delay, reconnect_atom::value, key);
+  self->delayed_send(self, delay, std::forward<Ts>(xs)...);
 }
 
 } // namespace rpcbatch

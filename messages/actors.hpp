@@ -52,6 +52,8 @@ using metrics_atom = caf::atom_constant<caf::atom("metrics")>;
 using control_atom = caf::atom_constant<caf::atom("control")>;
 using lost_atom = caf::atom_constant<caf::atom("lost")>;
 using ready_atom = caf::atom_constant<caf::atom("ready")>;
+using start_atom = caf::atom_constant<caf::atom("start")>;
+using failed_atom = caf::atom_constant<caf::atom("failed")>;
 
 // -- interfaces ---------------------------------------------------------------
 
@@ -221,9 +223,43 @@ using ingest_actor = caf::typed_actor<
   /// ingest node attaches to it and hands it its share of the buckets.
   caf::reacts_to<join_atom, batcher_host_actor, std::string>>;
 
-/// Supervises one node's pipeline: start, stats, drain and exit. An ingest
-/// node publishes it on --listen (as an ingest_actor) for joining nodes.
-using node_actor = ingest_actor::extend_with<status_client>::extend<
+/// An ingest node's link to one batcher node, a small state machine:
+/// unconnected -> connecting -> attached, and back to unconnected when the
+/// node or one of its batchers is lost (then tried again with backoff).
+using batcher_link_actor = caf::typed_actor<
+  /// The node offered itself with this host: attach to it.
+  caf::reacts_to<join_atom, batcher_host_actor>,
+  /// The backoff before this attempt ran out: connect (or attach) again; an
+  /// older attempt's timer is ignored.
+  caf::reacts_to<reconnect_atom, uint64_t>>;
+
+/// The batcher nodes of an ingest node (--role=ingest): one batcher link
+/// per node, the buckets assigned among the attached ones, and every change
+/// of owners told to the router. Published on --listen (as an ingest_actor)
+/// for joining nodes; the other messages are taken only from this node.
+using cluster_actor = ingest_actor::extend_with<status_client>::extend<
+  /// Start attaching (batchers write to this sink); answers the number of
+  /// nodes attached once the first attempt at every configured node
+  /// settled.
+  caf::replies_to<start_atom, sink_actor>::with<uint32_t>,
+  /// The router whose owners the cluster sets from now on (it gets the
+  /// current owners at once).
+  caf::reacts_to<router_actor>,
+  /// From a link: attached to this node's host, which spawned these
+  /// batchers (index = bucket).
+  caf::reacts_to<attach_atom, std::string, batcher_host_actor,
+                 std::vector<batcher_actor>>,
+  /// From a link: the node's batchers are gone (`node_gone`: the node
+  /// itself, not just one of its batchers).
+  caf::reacts_to<lost_atom, std::string, caf::node_id, bool>,
+  /// From a link: an attempt at this node failed.
+  caf::reacts_to<failed_atom, std::string>>
+  /// The batchers in use (batcher-K@HOST:PORT) and the hosts of the
+  /// attached nodes (batcher-host@HOST:PORT).
+  ::extend_with<actor_directory>;
+
+/// Supervises one node's pipeline: start, stats, drain and exit.
+using node_actor = status_client::extend<
   /// Bounded mode: every assigned partition reached its end offset.
   caf::reacts_to<input_end_atom>,
   /// A stop signal: drain gracefully, then finish.
@@ -231,11 +267,9 @@ using node_actor = ingest_actor::extend_with<status_client>::extend<
   /// An unrecoverable error: stop at once without committing more.
   caf::reacts_to<fatal_atom, std::string>,
   /// Periodic stats line.
-  caf::reacts_to<tick_atom>,
-  /// Time to try the batcher node at this address (HOST:PORT) again.
-  caf::reacts_to<reconnect_atom, std::string>>
-  /// Every actor of the pipeline, by name, and the hosts of the batcher
-  /// nodes in use (as batcher-host@HOST:PORT).
+  caf::reacts_to<tick_atom>>
+  /// Every actor of the pipeline, by name, with the cluster's batchers and
+  /// hosts (ingest role).
   ::extend_with<actor_directory>;
 
 /// What rpcbatch-console reaches on a node's console port: the console

@@ -196,10 +196,22 @@ struct node_status {
   double uptime_s = 0;
   bool draining = false;
   uint64_t actors = 0;
+};
+
+struct cluster_status {
+  uint64_t buckets = 0;
+  /// Attached batcher nodes (HOST:PORT).
   std::vector<std::string> batcher_nodes;
+  /// Known batcher nodes: configured, or joined at least once.
+  uint64_t links = 0;
   uint64_t joins = 0;
   uint64_t losses = 0;
+  /// Batchers lost on batcher nodes that stayed up.
   uint64_t batchers_lost = 0;
+  /// Buckets without an owner (no batcher node attached).
+  uint64_t unowned_buckets = 0;
+  /// Joins refused as invalid or beyond the bound on batcher nodes.
+  uint64_t joins_refused = 0;
 };
 
 struct batcher_host_status {
@@ -241,7 +253,7 @@ struct actor_status {
   uint64_t mailbox = 0;
   caf::variant<source_status, tokenizer_status, router_status,
                batcher_status, rpc_caller_status, sink_status, node_status,
-               batcher_host_status, inspector_status>
+               cluster_status, batcher_host_status, inspector_status>
     of;
   std::vector<actor_event> events;
 
@@ -378,10 +390,17 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_status& x) {
   return f(caf::meta::type_name("node_status"), field("buckets"), x.buckets,
            field("batch_size"), x.batch_size, field("uptime_s"), x.uptime_s,
-           field("draining"), x.draining, field("actors"), x.actors,
-           field("batcher_nodes"), x.batcher_nodes, field("joins"), x.joins,
+           field("draining"), x.draining, field("actors"), x.actors);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cluster_status& x) {
+  return f(caf::meta::type_name("cluster_status"), field("buckets"),
+           x.buckets, field("batcher_nodes"), x.batcher_nodes,
+           field("links"), x.links, field("joins"), x.joins,
            field("losses"), x.losses, field("batchers_lost"),
-           x.batchers_lost);
+           x.batchers_lost, field("unowned_buckets"), x.unowned_buckets,
+           field("joins_refused"), x.joins_refused);
 }
 
 template <class Inspector>

@@ -13,19 +13,6 @@ using namespace rpcbatch;
 
 namespace {
 
-sink_actor spawn_sink(caf::actor_system& sys) {
-  return sys.spawn([]() -> sink_actor::behavior_type {
-    return {
-      [](source_actor&) {},
-      [](resolved_batch&) {},
-      [](failed_batch&) {},
-      [](undelivered_batch&) {},
-      [](retry_atom) {},
-      [](status_atom) { return actor_status{}; },
-    };
-  });
-}
-
 struct host_fixture : test::deterministic {
   // No call is made: the client is never asked to connect.
   std::shared_ptr<rpc_client> client
@@ -64,7 +51,7 @@ struct host_fixture : test::deterministic {
 TEST_CASE_FIXTURE(host_fixture,
                   "batcher host: attaches without a sink or with a number "
                   "of buckets out of range are refused, nothing is spawned") {
-  auto sink = spawn_sink(sys);
+  auto sink = test::spawn_idle_sink(sys);
   CHECK(attach(sink, 0).find("0 buckets") != std::string::npos);
   CHECK(attach(sink, UINT32_MAX).find("buckets (1 to 256 allowed)")
         != std::string::npos);
@@ -80,17 +67,17 @@ TEST_CASE_FIXTURE(host_fixture,
 TEST_CASE_FIXTURE(host_fixture,
                   "batcher host: one set per ingest node, and a bounded "
                   "number of ingest nodes") {
-  auto first = spawn_sink(sys);
+  auto first = test::spawn_idle_sink(sys);
   CHECK(attach(first, 2) == "2");
   CHECK(attach(first, 2) == "2"); // attaches again: replaces its set
   CHECK(status().attached == 1);
   CHECK(status().actors == 3);
   std::vector<sink_actor> sinks{first};
   for (std::size_t i = 1; i < batcher_host_state::max_ingest_nodes; ++i) {
-    sinks.push_back(spawn_sink(sys));
+    sinks.push_back(test::spawn_idle_sink(sys));
     REQUIRE(attach(sinks.back(), 1) == "1");
   }
-  auto one_more = spawn_sink(sys);
+  auto one_more = test::spawn_idle_sink(sys);
   CHECK(attach(one_more, 1).find("ingest nodes attached")
         != std::string::npos);
   CHECK(status().attached == batcher_host_state::max_ingest_nodes);

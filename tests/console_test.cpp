@@ -462,9 +462,10 @@ TEST_CASE("console: an ingest node's console reaches its batcher nodes") {
   auto& address = batchers.node.address;
   observed_node ingest{env, {"--role=ingest", "--batcher-nodes=" + address}};
   INFO("ingest stderr: ", tail(ingest.process.err()));
-  // One console shows the cluster: local actors, the batcher node's host,
-  // the batchers in use there, and its rpc-caller.
+  // One console shows the cluster: local actors (the cluster among them),
+  // the batcher node's host, the batchers in use there, and its rpc-caller.
   std::set<std::string> expected{"source", "tokenizer", "router", "sink",
+                                 "cluster",
                                  "batcher-host@" + address,
                                  address + "/ingest-1/rpc-caller"};
   for (int k = 0; k < 10; ++k)

@@ -10,6 +10,7 @@
 #include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 
+#include "fixture.hpp"
 #include "messages/type_ids.hpp"
 
 using namespace rpcbatch;
@@ -131,22 +132,18 @@ TEST_CASE_FIXTURE(two_nodes, "every message type crosses CAF nodes") {
   snk.refusals_by_error = {{"MSG_SIZE_TOO_LARGE", 1}};
   round_trip(actor_status{0, snk});
   node_status nod;
-  nod.batcher_nodes = {"10.0.0.2:4260"};
+  nod.uptime_s = 2.5;
   round_trip(actor_status{0, nod});
+  cluster_status clu;
+  clu.batcher_nodes = {"10.0.0.2:4260"};
+  clu.unowned_buckets = 3;
+  round_trip(actor_status{0, clu});
   round_trip(actor_status{0, batcher_host_status{"b", 1, 0, 0, 0, 1, 1, 3}});
   round_trip(actor_status{0, inspector_status{"ingest", 1, true, 0, 1}});
 }
 
 TEST_CASE_FIXTURE(two_nodes, "actor handles cross CAF nodes and come back") {
-  auto batcher = b.spawn([]() -> batcher_actor::behavior_type {
-    return {
-      [](word_batch&) {},
-      [](flush_atom, uint64_t) {},
-      [](end_of_window_atom) { return uint64_t{0}; },
-      [](word_answers&) {},
-      [](status_atom) { return actor_status{}; },
-    };
-  });
+  auto batcher = test::spawn_idle_batcher(b);
   caf::scoped_actor self{b};
   bool answered = false;
   self->request(echo, std::chrono::seconds(10), batcher)

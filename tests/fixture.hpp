@@ -85,6 +85,33 @@ inline word_batch words(std::initializer_list<const char*> ws,
   return b;
 }
 
+/// A batcher that takes everything and answers end of window with 0.
+inline batcher_actor spawn_idle_batcher(caf::actor_system& sys) {
+  return sys.spawn([]() -> batcher_actor::behavior_type {
+    return {
+      [](word_batch&) {},
+      [](flush_atom, uint64_t) {},
+      [](end_of_window_atom) { return uint64_t{0}; },
+      [](word_answers&) {},
+      [](status_atom) { return actor_status{}; },
+    };
+  });
+}
+
+/// A sink that takes everything and does nothing with it.
+inline sink_actor spawn_idle_sink(caf::actor_system& sys) {
+  return sys.spawn([]() -> sink_actor::behavior_type {
+    return {
+      [](source_actor&) {},
+      [](resolved_batch&) {},
+      [](failed_batch&) {},
+      [](undelivered_batch&) {},
+      [](retry_atom) {},
+      [](status_atom) { return actor_status{}; },
+    };
+  });
+}
+
 /// Records every message of one type that an actor of interface `Handle`
 /// receives; answers everything else with defaults.
 template <class T>

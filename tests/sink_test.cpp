@@ -253,7 +253,6 @@ source_actor spawn_source(caf::actor_system& sys,
 node_actor spawn_node(caf::actor_system& sys, std::shared_ptr<received> got) {
   return sys.spawn([got]() -> node_actor::behavior_type {
     return {
-      [](join_atom, batcher_host_actor&, std::string&) {},
       [](status_atom) { return actor_status{}; },
       [](input_end_atom) {},
       [](drain_atom) {},
@@ -262,7 +261,6 @@ node_actor spawn_node(caf::actor_system& sys, std::shared_ptr<received> got) {
         got->fatals.push_back(std::move(error));
       },
       [](tick_atom) {},
-      [](reconnect_atom, std::string&) {},
       [](actors_atom) { return actor_list{}; },
     };
   });

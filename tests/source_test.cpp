@@ -95,13 +95,11 @@ struct source_fixture : test::deterministic {
     auto ends = input_ends;
     auto nd = sys.spawn([ends]() -> node_actor::behavior_type {
       return {
-        [](join_atom, batcher_host_actor&, std::string&) {},
         [](status_atom) { return actor_status{}; },
         [ends](input_end_atom) { ++*ends; },
         [](drain_atom) {},
         [](fatal_atom, std::string&) {},
         [](tick_atom) {},
-        [](reconnect_atom, std::string&) {},
         [](actors_atom) { return actor_list{}; },
       };
     });

@@ -18,6 +18,7 @@
 #include <caf/send.hpp>
 
 #include "actors/batcher_host.hpp"
+#include "actors/cluster.hpp"
 #include "messages/type_ids.hpp"
 #include "services/cli.hpp"
 #include "services/embedded_broker.hpp"
@@ -603,15 +604,17 @@ int run_node(int argc, char** argv) {
     std::cerr << "rpcbatch-node: " << e.what() << "\n";
     return 2;
   }
-  batcher_placement placement;
-  placement.remote = opts.role == "ingest";
-  placement.nodes = split_address_list(opts.batcher_nodes);
+  auto pipeline = to_pipeline(opts);
+  cluster_actor batcher_nodes;
+  if (opts.role == "ingest")
+    batcher_nodes = sys.spawn(cluster, pipeline.buckets,
+                              split_address_list(opts.batcher_nodes));
   std::promise<node_outcome> done;
   auto outcome_future = done.get_future();
-  auto n = sys.spawn(node, to_pipeline(opts), adapters, placement,
+  auto n = sys.spawn(node, pipeline, adapters, batcher_nodes,
                      [&done](node_outcome x) { done.set_value(std::move(x)); });
-  if (placement.remote && !opts.listen.empty()
-      && listen(sys, opts, caf::actor_cast<ingest_actor>(n)) == 0)
+  if (batcher_nodes != nullptr && !opts.listen.empty()
+      && listen(sys, opts, caf::actor_cast<ingest_actor>(batcher_nodes)) == 0)
     caf::anon_send(n, fatal_atom::value,
                    std::string{"cannot listen on "} + opts.listen);
   std::unique_ptr<node_console> console;
