@@ -14,7 +14,7 @@
 #include <doctest/doctest.h>
 #include <httplib.h>
 
-#include "services/app/node_app.hpp"
+#include "services/app/node_options.hpp"
 #include "services/cli.hpp"
 #include "services/secrets.hpp"
 #include "tests/harness.hpp"

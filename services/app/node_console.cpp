@@ -15,7 +15,7 @@
 #include "actors/console_gate.hpp"
 #include "messages/type_ids.hpp"
 #include "services/app/http_server.hpp"
-#include "services/app/node_app.hpp"
+#include "services/app/node_options.hpp"
 #include "services/env_config.hpp"
 #include "services/log.hpp"
 #include "services/rpc_client.hpp"
