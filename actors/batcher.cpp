@@ -78,14 +78,14 @@ void batcher_state::take(std::vector<element>& elements) {
       hits.lengths.push_back(*length);
       hits.elements.push_back(std::move(e));
     } else if (auto i = in_flight.find(e.word); i != in_flight.end()) {
-      ++coalesced;
+      ++counters.coalesced;
       i->second.push_back(std::move(e));
     } else {
       add_to_bag(e);
     }
   }
   if (!hits.elements.empty()) {
-    answered_from_cache += hits.elements.size();
+    counters.answered_from_cache += hits.elements.size();
     self->send(sink, std::move(hits));
   }
 }
@@ -97,8 +97,8 @@ void batcher_state::flush(flush_trigger trigger) {
   timer_armed = false;
   if (bag.empty())
     return;
-  ++flushes[static_cast<int>(trigger)];
-  elements_flushed += bag.size();
+  ++counters.flushes[trigger];
+  counters.elements_flushed += bag.size();
   events.add("flush", std::string{"trigger "} + to_string(trigger) + ", size "
                         + std::to_string(bag.size()));
   counter = 0;
@@ -148,7 +148,7 @@ void batcher_state::answered(word_answers& answers) {
 }
 
 actor_status batcher_state::status() const {
-  batcher_status out;
+  auto out = counters;
   out.bucket = cfg.bucket;
   out.bag_size = bag.size();
   out.counter = counter;
@@ -160,10 +160,6 @@ actor_status batcher_state::status() const {
       0, std::chrono::duration_cast<std::chrono::milliseconds>(
            deadline - self->clock().now())
            .count());
-  for (int i = 0; i < 4; ++i)
-    out.flushes[static_cast<flush_trigger>(i)] = flushes[i];
-  out.elements_flushed = elements_flushed;
-  out.stale_timers = stale_timers;
   if (cache) {
     out.cache_capacity = cache->capacity();
     out.cache_entries = cache->size();
@@ -171,8 +167,6 @@ actor_status batcher_state::status() const {
     out.cache_misses = cache->misses;
     out.cache_evictions = cache->evictions;
     out.cache_expirations = cache->expirations;
-    out.answered_from_cache = answered_from_cache;
-    out.coalesced = coalesced;
     out.words_in_flight = in_flight.size();
   }
   return status_of(self, std::move(out), events);
@@ -196,7 +190,7 @@ batcher(batcher_actor::stateful_pointer<batcher_state> self,
       if (generation == st.generation && st.timer_armed)
         st.flush(flush_trigger::timer);
       else
-        ++st.stale_timers;
+        ++st.counters.stale_timers;
     },
     [=](end_of_window_atom) -> uint64_t {
       auto& st = self->state;

@@ -59,9 +59,9 @@ struct batcher_state {
   uint64_t generation = 0;
   bool timer_armed = false;
   caf::actor_clock::time_point deadline;
-  uint64_t flushes[4] = {0, 0, 0, 0};
-  uint64_t elements_flushed = 0;
-  uint64_t stale_timers = 0;
+  /// The counters, in the struct that reports them: status() copies them
+  /// and adds the gauges.
+  batcher_status counters;
   /// Flushes as they happen.
   event_log events;
   // -- the result cache (cache_entries > 0) -----------------------------------
@@ -70,9 +70,6 @@ struct batcher_state {
   std::unordered_set<std::string> bag_words;
   /// Words asked in a call not answered yet -> the elements waiting for it.
   std::unordered_map<std::string, std::vector<element>> in_flight;
-  /// Elements answered from the cache, and those that waited for a call.
-  uint64_t answered_from_cache = 0;
-  uint64_t coalesced = 0;
 
   /// Takes every element of a batch: into the bag (flushing when a trigger
   /// is reached), or, with the cache on, to the sink or to the call in

@@ -80,7 +80,7 @@ void route_again(self_ptr self, std::vector<element>& again, size_t kept) {
   auto& st = self->state;
   log::info("router", "sending ", again.size(), " word(s) again: of the ",
             kept, " kept for the lost batcher node, the others are confirmed");
-  st.resent += again.size();
+  st.counters.resent += again.size();
   st.events.add("resend", std::to_string(again.size())
                             + " unconfirmed word(s) of a lost batcher node "
                               "sent to new owners");
@@ -194,7 +194,7 @@ void hand_over(self_ptr self, std::vector<batcher_actor>& owners) {
       give_owner(self, b, std::move(owners[k]));
       continue;
     }
-    ++st.handovers;
+    ++st.counters.handovers;
     b.next = std::move(owners[k]);
     auto generation = ++b.generation;
     auto done = [=] {
@@ -212,19 +212,14 @@ void hand_over(self_ptr self, std::vector<batcher_actor>& owners) {
 
 actor_status status_of_router(self_ptr self) {
   auto& st = self->state;
-  router_status out;
+  auto out = st.counters;
   out.buckets = st.buckets.size();
   for (auto& b : st.buckets) {
     out.routed_by_bucket.push_back(b.routed);
     out.held_by_bucket.push_back(b.held.size());
     out.owned_buckets += b.owner != nullptr ? 1 : 0;
   }
-  out.batches = st.batches;
-  out.handovers = st.handovers;
   out.kept_for_resend = st.kept;
-  out.resent = st.resent;
-  out.batcher_nodes_lost = st.nodes_lost;
-  out.end_of_windows = st.end_of_windows;
   return status_of(self, std::move(out), st.events);
 }
 
@@ -239,7 +234,7 @@ router(router_actor::stateful_pointer<router_state> self,
   return {
     [=](word_batch& batch) {
       route(self, batch.elements);
-      ++self->state.batches;
+      ++self->state.counters.batches;
     },
     [=](std::vector<batcher_actor>& owners) {
       if (reassign(self, owners))
@@ -248,7 +243,7 @@ router(router_actor::stateful_pointer<router_state> self,
     [=](lost_atom, caf::node_id& lost, std::vector<batcher_actor>& owners) {
       if (!reassign(self, owners))
         return;
-      ++self->state.nodes_lost;
+      ++self->state.counters.batcher_nodes_lost;
       send_again(self, lost);
       release_waiting(self);
     },
@@ -261,7 +256,7 @@ router(router_actor::stateful_pointer<router_state> self,
     },
     [=](end_of_window_atom) -> caf::result<uint64_t> {
       auto& st = self->state;
-      ++st.end_of_windows;
+      ++st.counters.end_of_windows;
       auto rp = self->make_response_promise<uint64_t>();
       st.waiting.push_back(rp);
       release_waiting(self);

@@ -51,13 +51,11 @@ struct router_state {
   uint64_t kept = 0;
   /// Words sent again as it happens.
   event_log events;
-  uint64_t resent = 0;
-  uint64_t nodes_lost = 0;
   /// End-of-window requests waiting for handovers to finish.
   std::vector<caf::response_promise> waiting;
-  uint64_t batches = 0;
-  uint64_t end_of_windows = 0;
-  uint64_t handovers = 0;
+  /// The counters, in the struct that reports them: status() copies them
+  /// and adds the gauges.
+  router_status counters;
 };
 
 /// A router for `batchers` (index = bucket); `keep_sent` when they may be

@@ -115,7 +115,7 @@ void dead_letter(self_ptr self, uint64_t id, std::string reason,
                  bool quiet = false) {
   auto& st = self->state;
   auto entry = take(st, id);
-  ++st.dead_letter_jobs;
+  ++st.counters.dead_letter_jobs;
   st.events.add("dead_letter", "batch " + entry.batch_id + " of "
                                  + std::to_string(entry.job.elements.size())
                                  + " element(s): " + reason);
@@ -147,8 +147,8 @@ void start_call(self_ptr self, uint64_t id) {
   entry.at = phase::inflight;
   ++entry.attempts;
   ++st.inflight;
-  ++st.calls;
-  st.words_requested += entry.job.words.size();
+  ++st.counters.calls;
+  st.counters.words_requested += entry.job.words.size();
   entry.started = self->clock().now();
   auto handle = caf::actor_cast<rpc_caller_actor>(self);
   st.transport->resolve_batch(entry.job.words, st.cfg.deadline,
@@ -177,7 +177,7 @@ void start_waiting(self_ptr self) {
       st.breaker.probe_started();
       st.probe_job = id;
       st.last_probe = id;
-      ++st.probes;
+      ++st.counters.probes;
       log::debug("rpc-caller", "probing the target with batch ",
                  st.jobs.at(id).batch_id);
     }
@@ -202,7 +202,7 @@ void give_up_due(self_ptr self) {
     ++jobs;
     words += entry.job.elements.size();
     reason = give_up_reason(st, entry, now);
-    ++st.given_up_jobs;
+    ++st.counters.given_up_jobs;
     dead_letter(self, id, reason, true);
   }
   if (jobs > 0)
@@ -285,12 +285,12 @@ void resolved(self_ptr self, uint64_t id, std::vector<int32_t> answers,
     self->send(entry.answers_to,
                word_answers{std::move(entry.job.words), std::move(answers),
                             false});
-  ++st.ok_calls;
+  ++st.counters.ok_calls;
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(
               self->clock().now() - entry.started)
               .count();
-  st.latency.record(static_cast<uint64_t>(std::max<int64_t>(us, 0)));
-  st.elements_resolved += lengths.size();
+  st.counters.latency.record(static_cast<uint64_t>(std::max<int64_t>(us, 0)));
+  st.counters.elements_resolved += lengths.size();
   self->send(st.sink, resolved_batch{std::move(entry.job.elements),
                                      std::move(lengths)});
 }
@@ -310,7 +310,7 @@ void target_failed(self_ptr self, uint64_t id, std::string error,
     on_breaker_opened(self, error);
   auto& give_up = st.cfg.give_up;
   if (give_up.count() > 0 && now - entry.failing_since >= give_up) {
-    ++st.given_up_jobs;
+    ++st.counters.given_up_jobs;
     dead_letter(self, id, give_up_reason(st, entry, now));
     return;
   }
@@ -319,7 +319,7 @@ void target_failed(self_ptr self, uint64_t id, std::string error,
   entry.answers_seen = st.answers;
   if (st.cfg.failing_alone_limit > 0
       && entry.failed_alone >= st.cfg.failing_alone_limit) {
-    ++st.failed_alone_jobs;
+    ++st.counters.failed_alone_jobs;
     dead_letter(self, id,
                 "failed " + std::to_string(entry.failed_alone)
                   + " times in a row while the target answered other "
@@ -327,7 +327,7 @@ void target_failed(self_ptr self, uint64_t id, std::string error,
                   + error);
     return;
   }
-  ++st.retries;
+  ++st.counters.retries;
   st.events.add("retry", "batch " + entry.batch_id + " again after " + error);
   if (!st.breaker.closed()) {
     // The breaker decides when calls go again.
@@ -354,7 +354,7 @@ void on_job(self_ptr self, rpc_job& job, batcher_actor answers_to = {}) {
   // A job that would index past its answers is never called: its elements
   // are dead letters at once, and its batcher asks its words again.
   if (auto why = malformed_job(job); !why.empty()) {
-    ++st.dead_letter_jobs;
+    ++st.counters.dead_letter_jobs;
     st.events.add("dead_letter", "malformed job of "
                                    + std::to_string(job.elements.size())
                                    + " element(s): " + why);
@@ -383,8 +383,8 @@ void on_job(self_ptr self, rpc_job& job, batcher_actor answers_to = {}) {
 /// Counts a failed call by its code, as an event with its error.
 void call_failed(rpc_caller_state& st, const char* code,
                  const std::string& error) {
-  ++st.failed_calls;
-  ++st.errors_by_code[code];
+  ++st.counters.failed_calls;
+  ++st.counters.errors_by_code[code];
   st.events.add("rpc_error", error);
 }
 
@@ -413,7 +413,7 @@ void on_reply(self_ptr self, rpc_reply& reply) {
     call_failed(st, reply.code == 0 ? "BAD_REPLY" : rpc_code_name(reply.code),
                 reply.code == 0 ? "BAD_REPLY: " + error : error);
     target_answered(self);
-    ++st.permanent_failures;
+    ++st.counters.permanent_failures;
     dead_letter(self, reply.job, std::move(error));
   } else {
     error = std::string{rpc_code_name(reply.code)} + ": " + reply.error;
@@ -443,14 +443,7 @@ void on_tick(self_ptr self) {
 
 actor_status status_of_caller(self_ptr self) {
   auto& st = self->state;
-  rpc_caller_status out;
-  out.calls = st.calls;
-  out.ok_calls = st.ok_calls;
-  out.failed_calls = st.failed_calls;
-  out.retries = st.retries;
-  out.dead_letter_jobs = st.dead_letter_jobs;
-  out.permanent_failures = st.permanent_failures;
-  out.given_up_jobs = st.given_up_jobs;
+  auto out = st.counters;
   out.inflight = st.inflight;
   out.max_inflight = st.cfg.max_inflight;
   out.waiting = st.waiting.size();
@@ -460,14 +453,8 @@ actor_status status_of_caller(self_ptr self) {
   out.breaker = to_string(st.breaker.current());
   out.breaker_opens = st.breaker.opens();
   out.breaker_open_ms = to_ms(st.breaker.open_for(self->clock().now()));
-  out.probes = st.probes;
-  out.failed_alone_jobs = st.failed_alone_jobs;
   out.give_up_ms = to_ms(st.cfg.give_up);
-  out.words_requested = st.words_requested;
-  out.elements_resolved = st.elements_resolved;
-  out.mean_latency_us = st.ok_calls ? st.latency.sum_us / st.ok_calls : 0;
-  out.latency = st.latency;
-  out.errors_by_code = st.errors_by_code;
+  out.mean_latency_us = out.ok_calls ? out.latency.sum_us / out.ok_calls : 0;
   return status_of(self, std::move(out), st.events);
 }
 

@@ -139,27 +139,21 @@ struct rpc_caller_state {
   time_point wakeup_at;
   /// The last error of a call that blamed the target.
   std::string last_error;
-  uint64_t calls = 0;
-  uint64_t ok_calls = 0;
-  uint64_t failed_calls = 0;
-  uint64_t retries = 0;
+  /// The counters, in the struct that reports them: status() copies them
+  /// and adds the gauges.
+  rpc_caller_status counters = fresh_counters();
   /// Errors, retries, dead letters and the breaker as they happen.
   event_log events;
-  uint64_t probes = 0;
-  uint64_t dead_letter_jobs = 0;
-  uint64_t permanent_failures = 0;
-  uint64_t given_up_jobs = 0;
-  /// Jobs dead-lettered by failing_alone_limit.
-  uint64_t failed_alone_jobs = 0;
-  uint64_t words_requested = 0;
-  uint64_t elements_resolved = 0;
-  std::map<std::string, uint64_t> errors_by_code;
-  /// Call latency in microseconds, summed over successful calls.
-  /// Latency of successful calls, with the upper bounds (microseconds) of
-  /// its buckets.
-  latency_buckets latency = latency_buckets::with_bounds(
-    {500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
-     1000000, 5000000});
+
+  /// No counts yet, and the upper bounds (microseconds) of the latency
+  /// buckets of successful calls.
+  static rpc_caller_status fresh_counters() {
+    rpc_caller_status out;
+    out.latency = latency_buckets::with_bounds(
+      {500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+       1000000, 5000000});
+    return out;
+  }
 };
 
 /// The node passes its rpc_client as the transport; tests pass their own.

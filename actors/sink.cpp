@@ -265,9 +265,9 @@ void write_outputs(self_ptr self, std::vector<element> elements,
       continue;
     }
     // The group reports the failure; the undelivered handler decides.
-    ++st.produce_errors;
+    ++st.counters.produce_errors;
     if (kafka_error_name(code) == "MSG_SIZE_TOO_LARGE") {
-      ++st.too_large;
+      ++st.counters.too_large;
       log::warn("sink", "output record for a word of ", e.word.size(),
                 " bytes is too large: written to the dead-letter topic");
     }
@@ -289,7 +289,7 @@ void write_dead_letters(self_ptr self, std::vector<element> elements,
 /// dead letters if it does not hold one length per element.
 void write_resolved(self_ptr self, resolved_batch& batch) {
   auto& st = self->state;
-  ++st.batches;
+  ++st.counters.batches;
   auto n = batch.elements.size();
   if (n == 0)
     return;
@@ -318,7 +318,7 @@ void write_dead_letters(self_ptr self, std::vector<element> elements,
     auto value = dead_letter_json(e, st.cfg.input_topic, reasons[i]);
     if (st.producer->produce(st.cfg.dead_letter_topic, key, value, *group, i)
         != 0)
-      ++st.produce_errors;
+      ++st.counters.produce_errors;
   }
   st.producer->close(*group, outcome_of(self, std::move(elements), {},
                                         std::move(reasons)));
@@ -377,15 +377,15 @@ void sort_undelivered(self_ptr self, undelivered_batch& batch) {
         return fail(self, "the Kafka producer failed: "
                             + kafka_error_text(code));
       case failure_kind::purged:
-        ++st.purged;
+        ++st.counters.purged;
         break;
       case failure_kind::permanent:
         if (!outputs)
           return fail(self, "the dead-letter topic " + st.cfg.dead_letter_topic
                               + " refused a dead letter: "
                               + kafka_error_text(code));
-        ++st.permanent_refusals;
-        ++st.refusals_by_error[kafka_error_name(code)];
+        ++st.counters.permanent_refusals;
+        ++st.counters.refusals_by_error[kafka_error_name(code)];
         refused.push_back(std::move(batch.elements[i]));
         reasons.push_back("output refused by Kafka (" + kafka_error_name(code)
                           + "): " + kafka_error_text(code));
@@ -415,7 +415,7 @@ void produce_again(self_ptr self) {
   auto n = outputs.elements.size() + letters.size();
   if (n == 0 || st.failed)
     return;
-  st.reproduced += n;
+  st.counters.reproduced += n;
   log::warn("sink", "producing ", n, " record(s) again after ",
             kafka_error_text(st.last_transient));
   if (!outputs.elements.empty())
@@ -427,22 +427,14 @@ void produce_again(self_ptr self) {
 
 actor_status status_of_sink(self_ptr self) {
   auto& st = self->state;
-  sink_status out;
+  auto out = st.counters;
   out.input_topic = st.cfg.input_topic;
   out.output_topic = st.cfg.output_topic;
   out.dead_letter_topic = st.cfg.dead_letter_topic;
-  out.batches = st.batches;
   out.outputs = st.confirmed->outputs.load();
   out.dead_letters = st.confirmed->dead_letters.load();
-  out.permanent_refusals = st.permanent_refusals;
-  out.refusals_by_error = {st.refusals_by_error.begin(),
-                           st.refusals_by_error.end()};
-  out.reproduced = st.reproduced;
   out.waiting_to_reproduce = st.outputs_again.elements.size()
                              + st.letters_again.size();
-  out.purged = st.purged;
-  out.too_large = st.too_large;
-  out.produce_errors = st.produce_errors;
   out.delivered = st.producer->delivered();
   out.delivery_failures = st.producer->failed();
   out.queued = st.producer->outq_len();

@@ -52,19 +52,9 @@ struct sink_state {
     = std::make_shared<sink_confirmed>();
   source_actor ack_to;
   node_actor node;
-  uint64_t batches = 0;
-  /// Outputs that produce() refused at once as too large.
-  uint64_t too_large = 0;
-  /// Records that produce() did not queue (any reason).
-  uint64_t produce_errors = 0;
-  /// Outputs refused for good (by the broker or by produce()), each written
-  /// as a dead letter instead; by librdkafka error name.
-  uint64_t permanent_refusals = 0;
-  std::map<std::string, uint64_t> refusals_by_error;
-  /// Records produced again after a transient failure.
-  uint64_t reproduced = 0;
-  /// Records purged from the producer's queue (at shutdown).
-  uint64_t purged = 0;
+  /// The counters, in the struct that reports them: status() copies them
+  /// and adds the gauges.
+  sink_status counters;
   /// Records waiting for the backoff to produce them again: outputs with
   /// their lengths, dead letters with their reasons.
   resolved_batch outputs_again;

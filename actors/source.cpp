@@ -32,7 +32,7 @@ double seconds_between(caf::actor_clock::time_point from,
 void source_state::take(record_batch& batch) {
   if (draining) {
     // Not tracked, so never committed: read again by the next run.
-    dropped_while_draining += batch.records.size();
+    counters.dropped_while_draining += batch.records.size();
     consumer->batch_taken();
     return;
   }
@@ -46,7 +46,7 @@ void source_state::take(record_batch& batch) {
     if (assigned.count(rec.partition) == 0) {
       // Read before a revoke that is done: the partition's new owner reads
       // it from the commit point.
-      ++stale_records;
+      ++counters.records_of_revoked_partitions;
       continue;
     }
     // The consumer may hand a record over again: it is tracked once, so it
@@ -60,10 +60,10 @@ void source_state::take(record_batch& batch) {
     auto n = static_cast<uint32_t>(
       std::min<std::size_t>(count_words(rec.value),
                             std::numeric_limits<uint32_t>::max()));
-    ++records;
-    words += n;
-    null_records += rec.null_value ? 1 : 0;
-    records_without_words += !rec.null_value && n == 0 ? 1 : 0;
+    ++counters.records;
+    counters.words += n;
+    counters.null_records += rec.null_value ? 1 : 0;
+    counters.records_without_words += !rec.null_value && n == 0 ? 1 : 0;
     rec.epoch = tracker.dispatched(rec.partition, rec.offset, n);
     mark_position(rec.partition, rec.offset + 1);
     if (n == 0)
@@ -73,12 +73,12 @@ void source_state::take(record_batch& batch) {
     ++kept;
   }
   if (again > 0) {
-    redelivered += again;
+    counters.records_handed_over_again += again;
     log::info("source", "the consumer handed over ", again,
               " record(s) again: skipped, they are tracked already");
   }
   if (unusable > 0) {
-    not_replayable += unusable;
+    counters.not_replayable += unusable;
     log::warn("source", unusable, " record(s) of the dead-letter topic ",
               "cannot be replayed (no dead letter, or its word was cut): ",
               "skipped");
@@ -108,7 +108,7 @@ input_record source_state::next_piece(held_record& h, uint32_t n) {
     piece.value = std::move(h.rec.value);
   } else {
     if (h.sent == 0)
-      ++records_in_pieces;
+      ++counters.records_in_pieces;
     auto rest = std::string_view{h.rec.value}.substr(h.at);
     auto len = h.sent + n == h.words ? rest.size() : words_end(rest, n);
     piece.value.assign(rest.substr(0, len));
@@ -117,7 +117,7 @@ input_record source_state::next_piece(held_record& h, uint32_t n) {
   tracker.sent(h.rec.partition, h.rec.offset, h.rec.epoch, n);
   h.sent += n;
   held_words -= n;
-  ++pieces;
+  ++counters.pieces;
   return piece;
 }
 
@@ -140,7 +140,7 @@ void source_state::feed() {
     self->send(tokenizer, std::move(out));
   auto stalled = !held.empty();
   if (stalled && !waiting_for_credit) {
-    ++credit_stalls;
+    ++counters.credit_stalls;
     events.add("credit", "credit window spent: consuming waits");
   }
   waiting_for_credit = stalled;
@@ -197,8 +197,8 @@ void source_state::confirm(const delivery_ack& ack) {
   for (auto& r : ack.records) {
     auto fresh = tracker.acked(r, ack.positions, at);
     at += r.words;
-    words_acked += fresh;
-    words_confirmed_again += r.words - fresh;
+    counters.words_acked += fresh;
+    counters.words_confirmed_again += r.words - fresh;
   }
   feed();
   end_finished_waits();
@@ -220,7 +220,7 @@ caf::typed_response_promise<bool, partition_offsets> source_state::drain() {
 }
 
 void source_state::revoked(const partition_offsets& parts) {
-  ++revokes;
+  ++counters.revokes;
   events.add("rebalance", "partitions revoked " + list_text(partitions_of(parts)));
   revoke = wait{partitions_of(parts), self->clock().now() + cfg.drain_timeout};
   // End of window for what is pending, so that it completes.
@@ -315,7 +315,7 @@ void source_state::check_stuck() {
     if (m.reported || now - m.since < cfg.stuck_after)
       continue;
     m.reported = true;
-    ++stuck_reports;
+    ++counters.stuck_reports;
     log::warn("source", "partition ", p, " is stuck: its commit point ",
               point, " and its words have not moved for ",
               seconds_between(m.since, now),
@@ -336,22 +336,12 @@ word_batch source_state::unconfirmed(word_batch words) const {
 }
 
 actor_status source_state::status() const {
-  source_status out;
-  out.records = records;
-  out.words = words;
-  out.null_records = null_records;
-  out.records_without_words = records_without_words;
-  out.words_acked = words_acked;
-  out.words_confirmed_again = words_confirmed_again;
+  auto out = counters;
   out.words_in_flight = tracker.words_in_flight();
   out.window = cfg.max_inflight_words;
   out.waiting_for_credit = waiting_for_credit;
-  out.credit_stalls = credit_stalls;
   out.held_records = held.size();
   out.held_words = held_words;
-  out.pieces = pieces;
-  out.records_in_pieces = records_in_pieces;
-  out.not_replayable = not_replayable;
   out.records_pending = tracker.pending_records();
   for (auto p : assigned) {
     out.assigned.push_back(p);
@@ -363,14 +353,9 @@ actor_status source_state::status() const {
       out.stuck_partitions.push_back(p);
   if (first_record)
     out.active_seconds = seconds_between(*first_record, self->clock().now());
-  out.stuck_reports = stuck_reports;
   out.commits = consumer->commits();
   out.commit_failures = consumer->commit_failures();
-  out.revokes = revokes;
   out.draining = draining;
-  out.dropped_while_draining = dropped_while_draining;
-  out.records_handed_over_again = redelivered;
-  out.records_of_revoked_partitions = stale_records;
   return status_of(self, std::move(out), events);
 }
 

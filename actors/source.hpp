@@ -101,32 +101,12 @@ struct source_state {
   /// The window is spent and records wait.
   bool waiting_for_credit = false;
   std::map<int32_t, progress_mark> marks;
-  uint64_t records = 0;
-  uint64_t words = 0;
-  uint64_t null_records = 0;
-  uint64_t records_without_words = 0;
-  uint64_t pieces = 0;
-  uint64_t records_in_pieces = 0;
-  uint64_t words_acked = 0;
-  /// Outputs confirmed that completed no word: a word written twice (sent
-  /// again after a batcher node was lost), or a record no longer tracked
-  /// (done, or of a revoked partition).
-  uint64_t words_confirmed_again = 0;
-  uint64_t dropped_while_draining = 0;
-  /// Records the consumer handed over again (already tracked): skipped.
-  uint64_t redelivered = 0;
-  /// Records of partitions no longer assigned: skipped.
-  uint64_t stale_records = 0;
-  /// Times the window was spent while records waited.
-  uint64_t credit_stalls = 0;
-  uint64_t revokes = 0;
+  /// The counters, in the struct that reports them: status() copies them
+  /// and adds the gauges.
+  source_status counters;
   /// Revokes, assignments and credit stalls as they happen.
   event_log events;
   uint64_t commit_requests = 0;
-  uint64_t stuck_reports = 0;
-  /// Replay: dead letters that cannot be replayed (not a dead letter, or
-  /// its word was cut).
-  uint64_t not_replayable = 0;
 
   /// Measures and registers the records of a batch from the poll thread,
   /// then lets in what the window allows.

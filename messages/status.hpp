@@ -60,15 +60,21 @@ struct source_status {
   uint64_t null_records = 0;
   uint64_t records_without_words = 0;
   uint64_t words_acked = 0;
+  /// Outputs confirmed that completed no word: a word written twice (sent
+  /// again after a batcher node was lost), or a record no longer tracked
+  /// (done, or of a revoked partition).
   uint64_t words_confirmed_again = 0;
   uint64_t words_in_flight = 0;
   uint64_t window = 0;
   bool waiting_for_credit = false;
+  /// Times the window was spent while records waited.
   uint64_t credit_stalls = 0;
   uint64_t held_records = 0;
   uint64_t held_words = 0;
   uint64_t pieces = 0;
   uint64_t records_in_pieces = 0;
+  /// Replay: dead letters that cannot be replayed (not a dead letter, or
+  /// its word was cut).
   uint64_t not_replayable = 0;
   uint64_t records_pending = 0;
   std::vector<int32_t> assigned;
@@ -81,7 +87,9 @@ struct source_status {
   uint64_t revokes = 0;
   bool draining = false;
   uint64_t dropped_while_draining = 0;
+  /// Records the consumer handed over again (already tracked): skipped.
   uint64_t records_handed_over_again = 0;
+  /// Records of partitions no longer assigned: skipped.
   uint64_t records_of_revoked_partitions = 0;
   /// From the Kafka consumer, which the inspector reads (the source sees
   /// it through its seam only).
@@ -131,6 +139,7 @@ struct batcher_status {
   uint64_t cache_misses = 0;
   uint64_t cache_evictions = 0;
   uint64_t cache_expirations = 0;
+  /// Elements answered from the cache, and those that waited for a call.
   uint64_t answered_from_cache = 0;
   uint64_t coalesced = 0;
   uint64_t words_in_flight = 0;
@@ -155,11 +164,14 @@ struct rpc_caller_status {
   uint64_t breaker_opens = 0;
   int64_t breaker_open_ms = 0;
   uint64_t probes = 0;
+  /// Jobs dead-lettered by failing_alone_limit.
   uint64_t failed_alone_jobs = 0;
   int64_t give_up_ms = 0;
   uint64_t words_requested = 0;
   uint64_t elements_resolved = 0;
   uint64_t mean_latency_us = 0;
+  /// Latency of successful calls, with the upper bounds (microseconds) of
+  /// its buckets.
   latency_buckets latency;
   std::map<std::string, uint64_t> errors_by_code;
 
@@ -176,12 +188,18 @@ struct sink_status {
   uint64_t batches = 0;
   uint64_t outputs = 0;
   uint64_t dead_letters = 0;
+  /// Outputs refused for good (by the broker or by produce()), each written
+  /// as a dead letter instead; by librdkafka error name.
   uint64_t permanent_refusals = 0;
   std::map<std::string, uint64_t> refusals_by_error;
+  /// Records produced again after a transient failure.
   uint64_t reproduced = 0;
   uint64_t waiting_to_reproduce = 0;
+  /// Records purged from the producer's queue (at shutdown).
   uint64_t purged = 0;
+  /// Outputs that produce() refused at once as too large.
   uint64_t too_large = 0;
+  /// Records that produce() did not queue (any reason).
   uint64_t produce_errors = 0;
   uint64_t delivered = 0;
   uint64_t delivery_failures = 0;
