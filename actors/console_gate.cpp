@@ -84,8 +84,8 @@ console_gate(console_actor::stateful_pointer<console_gate_state> self,
     [=](status_atom a, std::string& name) {
       return pass_on<std::string>(self, a, std::move(name));
     },
-    [=](events_atom a, uint32_t n) {
-      return pass_on<std::string>(self, a, n);
+    [=](events_atom a, uint32_t n, std::string& kind) {
+      return pass_on<std::string>(self, a, n, std::move(kind));
     },
     [=](metrics_atom a) { return pass_on<std::string>(self, a); },
     [=](ready_atom a) { return pass_on<bool, std::string>(self, a); },

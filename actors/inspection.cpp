@@ -372,6 +372,19 @@ std::vector<boost::json::object> take_events(const std::string& actor,
   return out;
 }
 
+std::string last_events(const std::deque<boost::json::object>& events,
+                        uint32_t n, const std::string& kind) {
+  std::vector<const boost::json::object*> picked;
+  for (auto i = events.rbegin(); i != events.rend() && picked.size() < n;
+       ++i)
+    if (kind.empty() || i->at("kind").as_string() == kind)
+      picked.push_back(&*i);
+  boost::json::array out;
+  for (auto i = picked.rbegin(); i != picked.rend(); ++i)
+    out.push_back(**i);
+  return boost::json::serialize(out);
+}
+
 std::vector<boost::json::object> moved_buckets(const status_map& before,
                                                const status_map& after,
                                                int64_t unix_ms) {

@@ -4,11 +4,13 @@
 // Prometheus text of the /metrics endpoint.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 
 #include "actors/status.hpp"
 
@@ -37,6 +39,11 @@ boost::json::object make_event(std::string kind, std::string actor,
 std::vector<boost::json::object> take_events(const std::string& actor,
                                              const actor_status& status,
                                              uint64_t& last_seen);
+
+/// The last `n` of `events` (only those of kind `kind`, unless it is
+/// empty), oldest first, as a JSON array.
+std::string last_events(const std::deque<boost::json::object>& events,
+                        uint32_t n, const std::string& kind);
 
 /// Buckets whose batcher runs on another node than in the sample before.
 std::vector<boost::json::object> moved_buckets(const status_map& before,

@@ -401,13 +401,8 @@ inspector(inspector_actor::stateful_pointer<inspector_state> self,
         return error_json("no actor named '" + name + "'");
       });
     },
-    [=](events_atom, uint32_t n) {
-      auto& events = self->state.events;
-      boost::json::array out;
-      auto from = events.size() > n ? events.size() - n : 0;
-      for (auto i = from; i < events.size(); ++i)
-        out.push_back(events[i]);
-      return boost::json::serialize(out);
+    [=](events_atom, uint32_t n, const std::string& kind) {
+      return last_events(self->state.events, n, kind);
     },
     [=](metrics_atom) {
       return with_view(self, [self](const view& v) {

@@ -212,7 +212,7 @@ void source_state::end_of_window() {
 caf::typed_response_promise<bool, partition_offsets> source_state::drain() {
   drain_promise = self->make_response_promise<bool, partition_offsets>();
   draining = true;
-  consumer->stop_fetching();
+  consumer->stop_for_drain();
   drain_deadline = self->clock().now() + cfg.drain_timeout;
   end_of_window();
   end_finished_waits();
@@ -221,7 +221,8 @@ caf::typed_response_promise<bool, partition_offsets> source_state::drain() {
 
 void source_state::revoked(const partition_offsets& parts) {
   ++counters.revokes;
-  events.add("rebalance", "partitions revoked " + list_text(partitions_of(parts)));
+  events.add("rebalance",
+             "partitions revoked " + list_text(partitions_of(parts)));
   revoke = wait{partitions_of(parts), self->clock().now() + cfg.drain_timeout};
   // End of window for what is pending, so that it completes.
   end_of_window();

@@ -97,14 +97,20 @@ normal() {
   say "normal: tests $((SECONDS - t0)) s"
 }
 
+# Configures build dir $1 (compiler and CMake flags after it), builds the
+# test binary and empties its sanitizer-reports directory.
+sanitized_tests() {
+  local dir=$1
+  shift
+  configure "$dir" "$@" || return 1
+  cmake --build "$dir" -j "$jobs" --target rpcbatch-tests || return 1
+  report_dir "$top/$dir/sanitizer-reports"
+}
+
 asan() {
   local dir=build-asan t0=$SECONDS
-  configure "$dir" clang++ -DSANITIZE=address -DFUZZ=ON || return 1
-  cmake --build "$dir" -j "$jobs" --target rpcbatch-tests || return 1
-  local t1=$SECONDS
-  local logs=$top/$dir/sanitizer-reports
-  report_dir "$logs"
-  local status=0
+  sanitized_tests "$dir" clang++ -DSANITIZE=address -DFUZZ=ON || return 1
+  local t1=$SECONDS logs=$top/$dir/sanitizer-reports status=0
   export ASAN_OPTIONS="log_path=$logs/asan:detect_leaks=1:strict_string_checks=1:check_initialization_order=1"
   export LSAN_OPTIONS="suppressions=$top/tests/lsan.supp:print_suppressions=0"
   export UBSAN_OPTIONS="log_path=$logs/ubsan:print_stacktrace=1:halt_on_error=1"
@@ -155,12 +161,9 @@ fuzz() {
 
 tsan() {
   local dir=build-tsan t0=$SECONDS
-  configure "$dir" g++ -DSANITIZE=thread "-DTEST_FILES=$tsan_files" || return 1
-  cmake --build "$dir" -j "$jobs" --target rpcbatch-tests || return 1
-  local t1=$SECONDS
-  local logs=$top/$dir/sanitizer-reports
-  report_dir "$logs"
-  local status=0
+  sanitized_tests "$dir" g++ -DSANITIZE=thread "-DTEST_FILES=$tsan_files" \
+    || return 1
+  local t1=$SECONDS logs=$top/$dir/sanitizer-reports status=0
   export TSAN_OPTIONS="log_path=$logs/tsan:suppressions=$top/tests/tsan.supp:history_size=7:second_deadlock_stack=1"
   ctest --test-dir "$dir" --output-on-failure -j "$jobs" -R "$tsan_tests" \
     -E "$tsan_exclude" || status=1

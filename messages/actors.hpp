@@ -287,8 +287,9 @@ using console_actor = caf::typed_actor<
   /// One actor's full status; an error if no actor has that name.
   caf::replies_to<status_atom, std::string>::with<std::string>,
   /// The last N events (flushes, RPC errors, retries, rebalances, nodes
-  /// down and up), oldest first.
-  caf::replies_to<events_atom, uint32_t>::with<std::string>,
+  /// down and up), oldest first; only those of this kind unless it is
+  /// empty.
+  caf::replies_to<events_atom, uint32_t, std::string>::with<std::string>,
   /// Every counter in Prometheus text format.
   caf::replies_to<metrics_atom>::with<std::string>,
   /// Whether the node is ready for work (partitions assigned, no stuck

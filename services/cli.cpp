@@ -55,21 +55,35 @@ std::string command_line::text(const std::string& key,
   return i == options_.end() ? fallback : i->second;
 }
 
+namespace {
+
+/// `v`, the value of --key, read by `read` (strtoll or strtod) and checked
+/// to be within [min, max]; throws cli_error if it is not a `kind` there.
+template <class T, class Read>
+T number(const std::string& key, const std::string& v, const char* kind,
+         T min, T max, Read read) {
+  errno = 0;
+  char* end = nullptr;
+  T x = read(v.c_str(), &end);
+  if (v.empty() || *end != '\0' || errno == ERANGE || x != x)
+    throw cli_error("--" + key + " expects " + kind + ", got '" + v + "'");
+  if (x < min || x > max)
+    throw cli_error("--" + key + " must be between " + std::to_string(min)
+                    + " and " + std::to_string(max) + ", got " + v);
+  return x;
+}
+
+} // namespace
+
 long long command_line::integer(const std::string& key, long long fallback,
                                 long long min, long long max) const {
   auto i = options_.find(key);
   if (i == options_.end())
     return fallback;
-  const auto& v = i->second;
-  errno = 0;
-  char* end = nullptr;
-  auto x = std::strtoll(v.c_str(), &end, 10);
-  if (v.empty() || *end != '\0' || errno == ERANGE)
-    throw cli_error("--" + key + " expects an integer, got '" + v + "'");
-  if (x < min || x > max)
-    throw cli_error("--" + key + " must be between " + std::to_string(min)
-                    + " and " + std::to_string(max) + ", got " + v);
-  return x;
+  return number(key, i->second, "an integer", min, max,
+                [](const char* p, char** end) {
+                  return std::strtoll(p, end, 10);
+                });
 }
 
 double command_line::real(const std::string& key, double fallback, double min,
@@ -77,16 +91,7 @@ double command_line::real(const std::string& key, double fallback, double min,
   auto i = options_.find(key);
   if (i == options_.end())
     return fallback;
-  const auto& v = i->second;
-  errno = 0;
-  char* end = nullptr;
-  auto x = std::strtod(v.c_str(), &end);
-  if (v.empty() || *end != '\0' || errno == ERANGE || x != x)
-    throw cli_error("--" + key + " expects a number, got '" + v + "'");
-  if (x < min || x > max)
-    throw cli_error("--" + key + " must be between " + std::to_string(min)
-                    + " and " + std::to_string(max) + ", got " + v);
-  return x;
+  return number(key, i->second, "a number", min, max, std::strtod);
 }
 
 void command_line::allow_only(std::initializer_list<const char*> known) const {

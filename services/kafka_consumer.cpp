@@ -220,7 +220,7 @@ void kafka_consumer::batch_taken() {
   cv_.notify_all();
 }
 
-void kafka_consumer::stop_fetching() {
+void kafka_consumer::stop_for_drain() {
   std::lock_guard<std::mutex> guard{mtx_};
   fetching_ = false;
   update_pause_locked();

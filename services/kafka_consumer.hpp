@@ -90,8 +90,8 @@ public:
   /// Answers a revoke: commits `offsets` and lets the rebalance go on.
   virtual void release(std::vector<partition_offset> offsets) = 0;
 
-  /// Stops handing out records (drain).
-  virtual void stop_fetching() = 0;
+  /// Stops handing out records for good: the node drains.
+  virtual void stop_for_drain() = 0;
 
   virtual uint64_t commits() const = 0;
 
@@ -137,8 +137,8 @@ public:
   /// How many partitions the group assigned to this consumer.
   std::size_t assigned_partitions() const;
 
-  /// Stops handing out records (drain); the group membership stays.
-  void stop_fetching() override;
+  /// Stops handing out records for good: the node drains. the group membership stays.
+  void stop_for_drain() override;
 
   /// Answers a revoke: commits `offsets` and lets the rebalance go on.
   void release(std::vector<partition_offset> offsets) override;

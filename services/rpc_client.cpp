@@ -219,6 +219,19 @@ std::shared_ptr<grpc::ChannelCredentials> credentials(const rpc_tls& tls) {
   return grpc::SslCredentials(o);
 }
 
+/// Starts a prepared call and hands it to the completion queue's thread.
+template <class Call>
+void start(Call* c) {
+  c->reader->StartCall();
+  // Nothing of the call is read after the hand-over, not even where its
+  // reader and response are.
+  auto* reader = c->reader.get();
+  auto* resp = &c->resp;
+  auto* status = &c->status;
+  c->handed.store(true, std::memory_order_release);
+  reader->Finish(resp, status, c);
+}
+
 } // namespace
 
 rpc_client::rpc_client(const std::string& target, const rpc_tls& tls)
@@ -272,14 +285,7 @@ void rpc_client::resolve_batch(std::vector<std::string> inputs,
   impl_->track(*c, std::move(cb), deadline);
   c->reader = impl_->stub->PrepareAsyncresolveBatch(&c->ctx, c->req,
                                                     &impl_->cq);
-  c->reader->StartCall();
-  // Nothing of the call is read after the hand-over, not even where its
-  // reader and response are.
-  auto* reader = c->reader.get();
-  auto* resp = &c->resp;
-  auto* status = &c->status;
-  c->handed.store(true, std::memory_order_release);
-  reader->Finish(resp, status, c);
+  start(c);
 }
 
 void rpc_client::resolve(std::string input, std::chrono::milliseconds deadline,
@@ -288,14 +294,7 @@ void rpc_client::resolve(std::string input, std::chrono::milliseconds deadline,
   c->req.set_input(std::move(input));
   impl_->track(*c, std::move(cb), deadline);
   c->reader = impl_->stub->PrepareAsyncresolve(&c->ctx, c->req, &impl_->cq);
-  c->reader->StartCall();
-  // Nothing of the call is read after the hand-over, not even where its
-  // reader and response are.
-  auto* reader = c->reader.get();
-  auto* resp = &c->resp;
-  auto* status = &c->status;
-  c->handed.store(true, std::memory_order_release);
-  reader->Finish(resp, status, c);
+  start(c);
 }
 
 bool rpc_client::wait_connected(std::chrono::milliseconds timeout) {

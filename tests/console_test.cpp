@@ -315,6 +315,13 @@ TEST_CASE("console: actors, status, events and refused controls on a "
   auto events = node.console({"events", "5"});
   CHECK(events.exit_code == 0);
   CHECK(contains(events.out, "flush"));
+  // Of one kind: only flushes, or none of a kind that did not happen.
+  auto flushes = node.json({"events", "3", "flush"});
+  REQUIRE_FALSE(flushes.as_array().empty());
+  CHECK(flushes.as_array().size() <= 3);
+  for (auto& e : flushes.as_array())
+    CHECK(e.at("kind").as_string() == "flush");
+  CHECK(node.json({"events", "breaker_open"}).as_array().empty());
   // nodes: role, version, options in effect.
   auto nodes = node.console({"nodes"});
   CHECK(nodes.exit_code == 0);

@@ -98,7 +98,7 @@ TEST_CASE_FIXTURE(two_nodes, "every message type crosses CAF nodes") {
   round_trip(nodes_atom::value);
   round_trip(actors_atom::value);
   round_trip(status_atom::value, std::string{"batcher-3"});
-  round_trip(events_atom::value, uint32_t{20});
+  round_trip(events_atom::value, uint32_t{20}, std::string{});
   round_trip(metrics_atom::value);
   round_trip(control_atom::value, std::string{"flush"},
              std::string{"batcher-3"}, std::string{"token"});

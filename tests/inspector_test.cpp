@@ -168,19 +168,21 @@ TEST_CASE_FIXTURE(inspector_fixture,
   put(3, {"apple"});
   for (int i = 0; i < 3; ++i)
     advance(1s);
-  auto events = ask_json(aut, events_atom::value, uint32_t{100});
+  auto events
+    = ask_json(aut, events_atom::value, uint32_t{100}, std::string{});
   CHECK_FALSE(has_event(events, "flush", "batcher-3", "trigger timer, size 1"));
   CHECK(jobs->empty());
   // max_wait (4 s) passes; the next sample sees the flush.
   advance(1s);
   advance(1s);
   REQUIRE(jobs->size() == 1);
-  events = ask_json(aut, events_atom::value, uint32_t{100});
+  events
+    = ask_json(aut, events_atom::value, uint32_t{100}, std::string{});
   CHECK(has_event(events, "flush", "batcher-3", "trigger timer, size 1"));
   // A count flush is an event too; the ring answers the last N.
   put(5, {"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"});
   advance(1s);
-  events = ask_json(aut, events_atom::value, uint32_t{1});
+  events = ask_json(aut, events_atom::value, uint32_t{1}, std::string{});
   REQUIRE(events.as_array().size() == 1);
   CHECK(has_event(events, "flush", "batcher-5", "trigger count, size 10"));
 }
@@ -210,7 +212,8 @@ TEST_CASE_FIXTURE(inspector_fixture,
                  std::string{}, std::string{})
           .as_object()
           .contains("error"));
-  auto events = ask_json(allowing, events_atom::value, uint32_t{10});
+  auto events = ask_json(allowing, events_atom::value, uint32_t{10},
+                         std::string{});
   CHECK(has_event(events, "control", "console",
                   "flush batcher-3: flushed 2 element(s)"));
 }
@@ -283,6 +286,26 @@ TEST_CASE("inspection: a status from another node gives no more events "
   CHECK(got[0].at("kind") == "events_dropped");
   CHECK(got[1].at("detail").as_string().size() == 1024);
   CHECK(seen == 5000);
+}
+
+TEST_CASE("inspection: the last events, of one kind or of all") {
+  std::deque<boost::json::object> ring;
+  const char* kinds[] = {"flush", "rpc_error", "flush", "retry", "flush"};
+  for (int i = 0; i < 5; ++i)
+    ring.push_back(make_event(kinds[i], "a", std::to_string(i), 1, i));
+  auto details = [](const std::string& text) {
+    std::string out;
+    auto events = boost::json::parse(text);
+    for (auto& e : events.as_array())
+      out += std::string{e.at("detail").as_string()};
+    return out;
+  };
+  CHECK(details(last_events(ring, 10, "")) == "01234");
+  CHECK(details(last_events(ring, 2, "")) == "34");
+  // The last two flushes, though a retry came between them.
+  CHECK(details(last_events(ring, 2, "flush")) == "24");
+  CHECK(details(last_events(ring, 10, "rpc_error")) == "1");
+  CHECK(details(last_events(ring, 10, "breaker_open")).empty());
 }
 
 TEST_CASE("inspection: a bucket whose batcher moved to another node is an "

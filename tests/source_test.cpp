@@ -33,7 +33,7 @@ struct fake_consumer : source_consumer {
   void release(std::vector<partition_offset> offsets) override {
     releases.push_back(std::move(offsets));
   }
-  void stop_fetching() override {
+  void stop_for_drain() override {
     fetching = false;
   }
   uint64_t commits() const override {

@@ -1,6 +1,7 @@
 #include "services/app/console_app.hpp"
 
 #include <chrono>
+#include <cctype>
 #include <csignal>
 #include <cstdlib>
 #include <future>
@@ -49,8 +50,12 @@ commands:
                    the batcher nodes it reaches
   actors           every actor: node, mailbox, words/s, one-line state
   status NAME      one actor's full status as JSON (e.g. status batcher-3)
-  events [N]       the last N events (default 20): flushes with their
-                   trigger, RPC errors, retries, rebalances, nodes down/up
+  events [N] [KIND]
+                   the last N events (default 20), or the last N of one
+                   kind: flush (with its trigger), rpc_error, retry,
+                   dead_letter, breaker_open, breaker_closed, rebalance,
+                   credit, resend, node_down, node_up, control,
+                   events_dropped
   watch            live table of the actors, refreshed every --interval
                    seconds; q quits
   flush BATCHER    end-of-window flush of one bucket now
@@ -74,7 +79,7 @@ options:
 )";
 
 constexpr const char* commands_help = R"(commands:
-  nodes | actors | status NAME | events [N] | watch
+  nodes | actors | status NAME | events [N] [KIND] | watch
   flush BATCHER | pause | resume | drain  (need --console-control)
   help | quit
 )";
@@ -213,7 +218,10 @@ public:
         throw cli_error("status needs an actor name (see actors)");
       show(ask(status_atom::value, arg), pretty_json);
     } else if (cmd == "events") {
-      show(ask(events_atom::value, event_count(arg)), show_events);
+      auto counted = !arg.empty() && std::isdigit(arg[0]);
+      auto kind = counted ? (words.size() > 2 ? words[2] : "") : arg;
+      show(ask(events_atom::value, event_count(counted ? arg : ""), kind),
+           show_events);
     } else if (cmd == "flush" || cmd == "pause" || cmd == "resume"
                || cmd == "drain") {
       if (cmd == "flush" && arg.empty())
