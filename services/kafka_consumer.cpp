@@ -458,11 +458,6 @@ void kafka_consumer::on_offset_reset(int32_t partition, int64_t offset,
     log::debug(component, name, " is no longer assigned: ", reason);
     return;
   }
-  auto start_of = [this](int32_t p) {
-    auto i = starts_.find(p);
-    return i == starts_.end() ? start_point{RdKafka::Topic::OFFSET_INVALID}
-                              : i->second;
-  };
   // librdkafka's own lookup found no commit (start_offsets could not look
   // it up): a new partition, where --offset-reset decides.
   bool no_commit = offset < 0;
@@ -475,18 +470,7 @@ void kafka_consumer::on_offset_reset(int32_t partition, int64_t offset,
     what = name + " has no committed offset";
   } else {
     ++offsets_out_of_range_;
-    auto started = start_of(partition);
-    what = name + ": the "
-           + (started.committed && started.offset == offset ? "committed "
-                                                            : "")
-           + "offset " + std::to_string(offset) + " is out of range";
-    if (consumer_->query_watermark_offsets(opts_.topic, partition, &low, &high,
-                                           5000)
-        == RdKafka::ERR_NO_ERROR)
-      what += " (the broker holds offsets " + std::to_string(low) + " to "
-              + std::to_string(high) + ")";
-    else
-      what += " (" + reason + ")";
+    what = out_of_range_text(partition, offset, reason, low, high);
   }
   if (!fetching_) {
     // Draining: nothing is read any more; the next start decides.
@@ -512,6 +496,35 @@ void kafka_consumer::on_offset_reset(int32_t partition, int64_t offset,
   starts_[partition] = start_point{
     earliest ? RdKafka::Topic::OFFSET_BEGINNING : RdKafka::Topic::OFFSET_END,
     false};
+  assign_again(partition, assignment, paused);
+}
+
+std::string kafka_consumer::out_of_range_text(int32_t partition,
+                                              int64_t offset,
+                                              const std::string& reason,
+                                              int64_t& low, int64_t& high) {
+  auto i = starts_.find(partition);
+  auto committed = i != starts_.end() && i->second.committed
+                   && i->second.offset == offset;
+  auto what = opts_.topic + " [" + std::to_string(partition) + "]: the "
+              + (committed ? "committed " : "") + "offset "
+              + std::to_string(offset) + " is out of range";
+  if (consumer_->query_watermark_offsets(opts_.topic, partition, &low, &high,
+                                         5000)
+      == RdKafka::ERR_NO_ERROR)
+    return what + " (the broker holds offsets " + std::to_string(low) + " to "
+           + std::to_string(high) + ")";
+  return what + " (" + reason + ")";
+}
+
+void kafka_consumer::assign_again(int32_t partition,
+                                  const std::vector<int32_t>& assignment,
+                                  bool paused) {
+  auto start_of = [this](int32_t p) {
+    auto i = starts_.find(p);
+    return i == starts_.end() ? start_point{RdKafka::Topic::OFFSET_INVALID}
+                              : i->second;
+  };
   // librdkafka 2.0.2 has stopped fetching the partition and refuses seek()
   // in that state: assign again, the others at their positions (where none
   // was consumed yet: where they started).
@@ -526,7 +539,8 @@ void kafka_consumer::on_offset_reset(int32_t partition, int64_t offset,
   auto err = consumer_->assign(tps.list);
   if (err != RdKafka::ERR_NO_ERROR) {
     events_.fatal("cannot assign " + opts_.topic + " again after resetting "
-                  + name + ": " + RdKafka::err2str(err));
+                  + opts_.topic + " [" + std::to_string(partition)
+                  + "]: " + RdKafka::err2str(err));
     running_ = false;
     return;
   }

@@ -204,6 +204,15 @@ private:
   /// resumes it where the options say, or stops the consumer.
   void on_offset_reset(int32_t partition, int64_t offset,
                        const std::string& reason);
+  /// What is said of an offset out of range, with the offsets the broker
+  /// holds (`low`, `high`; -1 if it cannot tell).
+  std::string out_of_range_text(int32_t partition, int64_t offset,
+                                const std::string& reason, int64_t& low,
+                                int64_t& high);
+  /// Assigns the partitions again after `partition`'s start was reset (the
+  /// others at their positions), paused or not.
+  void assign_again(int32_t partition, const std::vector<int32_t>& assignment,
+                    bool paused);
 
   consumer_options opts_;
   consumer_events events_;

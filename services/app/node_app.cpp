@@ -171,58 +171,12 @@ int close_consumer(kafka_consumer& consumer, const node_outcome& outcome) {
 
 } // namespace
 
-int run_node(int argc, char** argv) {
-  block_stop_signals();
-  node_config cfg;
-  register_message_types(cfg);
-  auto args = take_kafka_properties(argc, argv, cfg.opts);
-  caf::error err;
-  try {
-    err = parse_with_env(cfg, cfg.options(), std::move(args),
-                         process_environment(), cfg.opts.kafka);
-  } catch (const cli_error& e) {
-    std::cerr << "rpcbatch-node: " << e.what() << "\n";
-    return 2;
-  }
-  if (err) {
-    std::cerr << "rpcbatch-node: " << describe_parse_error(cfg.render(err))
-              << " (see --help)\n";
-    return 2;
-  }
-  if (cfg.cli_helptext_printed)
-    return 0;
+namespace {
+
+/// --role=all or ingest: the pipeline (with the embedded environment if no
+/// Kafka is given) until it drained or failed.
+int run_pipeline_node(node_config& cfg) {
   auto& opts = cfg.opts;
-  if (auto err = validate(opts); !err.empty()) {
-    std::cerr << "rpcbatch-node: " << err << "\n";
-    return 2;
-  }
-  log::level lvl;
-  log::parse_level(opts.log_level, lvl);
-  log::set_level(lvl);
-  bool tls = !cfg.openssl_certificate.empty() && !cfg.openssl_key.empty()
-             && (!cfg.openssl_cafile.empty() || !cfg.openssl_capath.empty());
-  std::string warning;
-  if (auto err = plain_port_refusal(opts, cfg.console, tls, warning);
-      !err.empty()) {
-    std::cerr << "rpcbatch-node: " << err << "\n";
-    return 2;
-  }
-  if (!warning.empty())
-    log::warn("node", warning);
-  if (auto err = console_refusal(cfg.console, tls); !err.empty()) {
-    std::cerr << "rpcbatch-node: " << err << "\n";
-    return 2;
-  }
-  // Node links. (The console port has an actor system of its own.)
-  if (opts.role != "all") {
-    cfg.load<caf::io::middleman>();
-    // Every CAF port and link uses TLS once a certificate or CA is given
-    // (openssl.*).
-    if (openssl_configured(cfg))
-      cfg.load<caf::openssl::manager>();
-  }
-  if (opts.role == "batcher")
-    return run_batcher_node(cfg);
   std::unique_ptr<embedded_environment> env;
   if (opts.bootstrap_servers.empty()) {
     opts.offset_reset = "earliest";
@@ -265,6 +219,19 @@ int run_node(int argc, char** argv) {
   auto code = close_consumer(*adapters.consumer, outcome);
   std::cout << outcome.summary << std::endl;
   return code;
+}
+
+} // namespace
+
+int run_node(int argc, char** argv) {
+  block_stop_signals();
+  node_config cfg;
+  register_message_types(cfg);
+  if (auto code = configure(cfg, argc, argv))
+    return *code;
+  if (cfg.opts.role == "batcher")
+    return run_batcher_node(cfg);
+  return run_pipeline_node(cfg);
 }
 
 } // namespace rpcbatch

@@ -2,11 +2,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iostream>
 #include <thread>
 
 #include <caf/config_option_adder.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
 
 #include "services/cli.hpp"
+#include "services/env_config.hpp"
 #include "services/log.hpp"
 #include "services/secrets.hpp"
 
@@ -143,7 +147,10 @@ caf::settings node_config::dump_content() const {
   return out;
 }
 
-std::string validate(node_options& o) {
+namespace {
+
+/// Why the numbers and names of `o` cannot be used (empty: they can).
+std::string check_values(const node_options& o) {
   auto positive = [](double x) { return std::isfinite(x) && x > 0; };
   if (o.input_topic.empty() || o.output_topic.empty())
     return "--input-topic and --output-topic must not be empty";
@@ -179,6 +186,11 @@ std::string validate(node_options& o) {
     return "--cache-ttl-secs must be between 0 and 31536000";
   if (!std::isfinite(o.stuck_secs) || o.stuck_secs < 0)
     return "--stuck-secs must be 0 or more";
+  return {};
+}
+
+/// Why the log level or the RPC TLS files cannot be used.
+std::string check_log_and_tls(const node_options& o) {
   log::level lvl;
   if (!log::parse_level(o.log_level, lvl))
     return "--log-level must be debug, info, warn or error";
@@ -196,6 +208,12 @@ std::string validate(node_options& o) {
   } catch (const std::runtime_error& e) {
     return e.what();
   }
+  return {};
+}
+
+/// Why the role and the addresses do not go together; a batcher node
+/// listens on 127.0.0.1:4250 unless told otherwise.
+std::string check_role(node_options& o) {
   if (o.rpc_target.find(':') == std::string::npos)
     return "--rpc-target must be HOST:PORT, not '" + o.rpc_target + "'";
   if (o.role != "all" && o.role != "ingest" && o.role != "batcher")
@@ -217,6 +235,15 @@ std::string validate(node_options& o) {
   } catch (const cli_error& e) {
     return std::string{"--listen, --batcher-nodes, --join: "} + e.what();
   }
+  return {};
+}
+
+} // namespace
+
+std::string validate(node_options& o) {
+  for (auto why : {check_values(o), check_log_and_tls(o), check_role(o)})
+    if (!why.empty())
+      return why;
   if (!o.replay_dlq.empty()) {
     if (o.role == "batcher")
       return "--replay-dlq is for --role=all or --role=ingest";
@@ -315,6 +342,50 @@ std::string describe_parse_error(const std::string& rendered) {
   auto what = rendered.substr(open + 1, comma - open - 1);
   auto kind = what == "not_an_option" ? "unknown option" : "bad value in";
   return std::string{kind} + " '" + arg + "' (" + what + ")";
+}
+
+std::optional<int> configure(node_config& cfg, int argc, char** argv) {
+  auto refuse = [](const std::string& why) {
+    std::cerr << "rpcbatch-node: " << why << "\n";
+    return 2;
+  };
+  auto args = take_kafka_properties(argc, argv, cfg.opts);
+  caf::error err;
+  try {
+    err = parse_with_env(cfg, cfg.options(), std::move(args),
+                         process_environment(), cfg.opts.kafka);
+  } catch (const cli_error& e) {
+    return refuse(e.what());
+  }
+  if (err)
+    return refuse(describe_parse_error(cfg.render(err)) + " (see --help)");
+  if (cfg.cli_helptext_printed)
+    return 0;
+  auto& opts = cfg.opts;
+  if (auto why = validate(opts); !why.empty())
+    return refuse(why);
+  log::level lvl;
+  log::parse_level(opts.log_level, lvl);
+  log::set_level(lvl);
+  bool tls = !cfg.openssl_certificate.empty() && !cfg.openssl_key.empty()
+             && (!cfg.openssl_cafile.empty() || !cfg.openssl_capath.empty());
+  std::string warning;
+  auto why = plain_port_refusal(opts, cfg.console, tls, warning);
+  if (why.empty())
+    why = console_refusal(cfg.console, tls);
+  if (!why.empty())
+    return refuse(why);
+  if (!warning.empty())
+    log::warn("node", warning);
+  // Node links. (The console port has an actor system of its own.)
+  if (opts.role != "all") {
+    cfg.load<caf::io::middleman>();
+    // Every CAF port and link uses TLS once a certificate or CA is given
+    // (openssl.*).
+    if (openssl_configured(cfg))
+      cfg.load<caf::openssl::manager>();
+  }
+  return std::nullopt;
 }
 
 } // namespace rpcbatch

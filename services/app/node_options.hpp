@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -110,6 +111,12 @@ caf::timespan seconds(double s);
 
 /// The pipeline settings for these options.
 pipeline_config to_pipeline(const node_options& opts);
+
+/// Reads the node's options (command line, environment, config file) into
+/// `cfg`, checks them, sets the log level and loads CAF's modules for the
+/// role; answers the exit code if the node must not run (0 after --help, 2
+/// for bad options, with the reason on stderr), nothing if it may.
+std::optional<int> configure(node_config& cfg, int argc, char** argv);
 
 /// Splits --kafka.NAME=VALUE arguments off into `opts.kafka` for
 /// librdkafka; answers the rest, for CAF's parser.
