@@ -3,8 +3,8 @@
 #include "actors/batcher_set.hpp"
 #include "actors/remote.hpp"
 #include "actors/status.hpp"
-#include "services/log.hpp"
-#include "services/rpc_client.hpp"
+#include "actors/adapters/log.hpp"
+#include "actors/adapters/rpc_client.hpp"
 
 namespace rpcbatch {
 

@@ -3,7 +3,7 @@
 #include <chrono>
 
 #include "actors/remote.hpp"
-#include "services/log.hpp"
+#include "actors/adapters/log.hpp"
 
 namespace rpcbatch {
 

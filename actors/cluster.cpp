@@ -3,7 +3,7 @@
 #include "actors/batcher_link.hpp"
 #include "actors/bucket_assignment.hpp"
 #include "actors/status.hpp"
-#include "services/log.hpp"
+#include "actors/adapters/log.hpp"
 
 namespace rpcbatch {
 

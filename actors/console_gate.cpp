@@ -3,7 +3,7 @@
 #include <string>
 #include <utility>
 
-#include "services/log.hpp"
+#include "actors/adapters/log.hpp"
 
 namespace rpcbatch {
 

@@ -11,8 +11,8 @@
 #include "actors/inspection.hpp"
 #include "actors/node.hpp"
 #include "actors/status.hpp"
-#include "services/kafka_consumer.hpp"
-#include "services/log.hpp"
+#include "actors/adapters/kafka_consumer.hpp"
+#include "actors/adapters/log.hpp"
 
 namespace rpcbatch {
 

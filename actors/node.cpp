@@ -9,12 +9,12 @@
 #include "actors/batcher_set.hpp"
 #include "actors/router.hpp"
 #include "actors/tokenizer.hpp"
-#include "services/histogram.hpp"
-#include "services/kafka_consumer.hpp"
-#include "services/kafka_producer.hpp"
-#include "services/log.hpp"
-#include "services/memory.hpp"
-#include "services/rpc_client.hpp"
+#include "actors/adapters/histogram.hpp"
+#include "actors/adapters/kafka_consumer.hpp"
+#include "actors/adapters/kafka_producer.hpp"
+#include "actors/adapters/log.hpp"
+#include "actors/adapters/memory.hpp"
+#include "actors/adapters/rpc_client.hpp"
 
 namespace rpcbatch {
 

@@ -21,8 +21,8 @@
 #include <caf/timespan.hpp>
 
 #include "messages/actors.hpp"
-#include "services/cli.hpp"
-#include "services/log.hpp"
+#include "actors/adapters/cli.hpp"
+#include "actors/adapters/log.hpp"
 
 namespace rpcbatch {
 

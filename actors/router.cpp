@@ -5,7 +5,7 @@
 
 #include "actors/countdown.hpp"
 #include "actors/status.hpp"
-#include "services/log.hpp"
+#include "actors/adapters/log.hpp"
 
 namespace rpcbatch {
 

@@ -5,8 +5,8 @@
 #include <optional>
 
 #include "actors/status.hpp"
-#include "services/log.hpp"
-#include "services/rpc_client.hpp"
+#include "actors/adapters/log.hpp"
+#include "actors/adapters/rpc_client.hpp"
 
 namespace rpcbatch {
 

@@ -11,9 +11,9 @@
 #include <boost/json/serializer.hpp>
 
 #include "actors/status.hpp"
-#include "services/histogram.hpp"
-#include "services/kafka_producer.hpp"
-#include "services/log.hpp"
+#include "actors/adapters/histogram.hpp"
+#include "actors/adapters/kafka_producer.hpp"
+#include "actors/adapters/log.hpp"
 
 namespace rpcbatch {
 

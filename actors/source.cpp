@@ -6,8 +6,8 @@
 #include "actors/sink.hpp"
 #include "actors/status.hpp"
 #include "actors/tokenizer.hpp"
-#include "services/kafka_consumer.hpp"
-#include "services/log.hpp"
+#include "actors/adapters/kafka_consumer.hpp"
+#include "actors/adapters/log.hpp"
 
 namespace rpcbatch {
 

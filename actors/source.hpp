@@ -24,7 +24,7 @@
 
 namespace rpcbatch {
 
-/// What the source asks of the consumer (services/kafka_consumer.hpp).
+/// What the source asks of the consumer (actors/adapters/kafka_consumer.hpp).
 class source_consumer;
 
 struct source_config {

@@ -8,8 +8,8 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
-#include "services/cli.hpp"
-#include "services/kafka.hpp"
+#include "actors/adapters/cli.hpp"
+#include "actors/adapters/kafka.hpp"
 
 namespace rpcbatch {
 

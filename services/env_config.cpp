@@ -6,7 +6,7 @@
 #include <caf/config_option.hpp>
 #include <caf/settings.hpp>
 
-#include "services/cli.hpp"
+#include "actors/adapters/cli.hpp"
 #include "services/secrets.hpp"
 
 extern char** environ;

@@ -1,8 +1,8 @@
 #include "services/resolver_service.hpp"
 
-#include "services/cli.hpp"
-#include "services/log.hpp"
-#include "services/rpc_client.hpp"
+#include "actors/adapters/cli.hpp"
+#include "actors/adapters/log.hpp"
+#include "actors/adapters/rpc_client.hpp"
 
 #include "service.grpc.pb.h"
 

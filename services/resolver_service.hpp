@@ -24,7 +24,7 @@ struct resolver_options {
   /// Fraction of calls answered with UNAVAILABLE, in [0, 1].
   double fail_rate = 0;
   /// Logs every request, like the seed's server (with the batch id of
-  /// each resolveBatch, see batch_id_key in services/rpc_client.hpp).
+  /// each resolveBatch, see batch_id_key in actors/adapters/rpc_client.hpp).
   bool verbose = false;
   /// A call with this input is answered INVALID_ARGUMENT, whatever the
   /// other inputs (empty: none): a batch that can never succeed, for tests.

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <iterator>
 
-#include "services/cli.hpp"
+#include "actors/adapters/cli.hpp"
 
 namespace rpcbatch {
 

@@ -7,7 +7,7 @@
 
 #include <librdkafka/rdkafkacpp.h>
 
-#include "services/log.hpp"
+#include "actors/adapters/log.hpp"
 
 namespace rpcbatch {
 

@@ -9,7 +9,7 @@
 #include <random>
 #include <string>
 
-#include "services/kafka.hpp"
+#include "actors/adapters/kafka.hpp"
 
 namespace rpcbatch {
 

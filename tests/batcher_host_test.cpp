@@ -6,7 +6,7 @@
 
 #include <boost/json/parse.hpp>
 
-#include "services/rpc_client.hpp"
+#include "actors/adapters/rpc_client.hpp"
 #include "tests/fixture.hpp"
 
 using namespace rpcbatch;

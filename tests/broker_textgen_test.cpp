@@ -14,8 +14,8 @@
 #include <doctest/doctest.h>
 #include <librdkafka/rdkafkacpp.h>
 
-#include "services/cli.hpp"
-#include "services/kafka.hpp"
+#include "actors/adapters/cli.hpp"
+#include "actors/adapters/kafka.hpp"
 #include "services/textgen.hpp"
 
 using namespace std::chrono_literals;

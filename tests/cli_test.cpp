@@ -1,4 +1,4 @@
-#include "services/cli.hpp"
+#include "actors/adapters/cli.hpp"
 
 #include <doctest/doctest.h>
 

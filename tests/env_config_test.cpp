@@ -15,7 +15,7 @@
 #include <httplib.h>
 
 #include "services/app/node_options.hpp"
-#include "services/cli.hpp"
+#include "actors/adapters/cli.hpp"
 #include "services/secrets.hpp"
 #include "tests/harness.hpp"
 

@@ -18,7 +18,7 @@
 #include "actors/sink.hpp"
 #include "actors/tokenizer.hpp"
 #include "messages/type_ids.hpp"
-#include "services/cli.hpp"
+#include "actors/adapters/cli.hpp"
 
 using namespace std::chrono_literals;
 using namespace rpcbatch::test;

@@ -19,7 +19,7 @@
 #include <boost/json/object.hpp>
 
 #include "services/embedded_broker.hpp"
-#include "services/kafka.hpp"
+#include "actors/adapters/kafka.hpp"
 #include "services/resolver_service.hpp"
 #include "tests/process.hpp"
 

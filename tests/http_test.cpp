@@ -18,7 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "services/cli.hpp"
+#include "actors/adapters/cli.hpp"
 #include "tests/harness.hpp"
 
 using namespace std::chrono_literals;

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The layers run one way: messages/ (the protocol) <- services/ adapters
-# (Kafka, gRPC, logging, command lines: services/*.hpp|cpp) <- actors/ <-
-# services/app/ (the programs' wiring) <- services/bin/ (thin main()s).
+# The layers run one way: messages/ (the protocol) <- actors/adapters/
+# (Kafka, gRPC, logging, addresses) <- actors/ <- services/ (what the
+# binaries run besides actors: the RpcService server, the embedded broker,
+# the text generator, environment and secrets) <- services/app/ (the
+# programs' wiring) <- services/bin/ (thin main()s).
 # Each layer includes only the layers to its left (and the generated
 # proto/ code); this test fails, naming the file and the include, where one
 # reaches to its right.
@@ -31,8 +33,11 @@ check() {
 
 shopt -s nullglob
 check messages/*.hpp messages/*.cpp -- actors/ services/
-check services/*.hpp services/*.cpp -- actors/ services/app/ services/bin/
-check actors/*.hpp actors/*.cpp -- services/app/ services/bin/
+# An adapter includes no actor (actors/ but actors/adapters/).
+check actors/adapters/*.hpp actors/adapters/*.cpp -- "actors/[a-z_]*\.hpp" \
+  services/
+check actors/*.hpp actors/*.cpp -- services/
+check services/*.hpp services/*.cpp -- services/app/ services/bin/
 check services/app/*.hpp services/app/*.cpp -- services/bin/
 [ "$bad" -eq 0 ] || exit 1
 echo "layers_test: ok"

@@ -14,7 +14,7 @@
 #include "actors/batcher.hpp"
 #include "actors/status.hpp"
 #include "fixture.hpp"
-#include "services/rpc_client.hpp"
+#include "actors/adapters/rpc_client.hpp"
 
 using namespace rpcbatch;
 using namespace std::chrono_literals;

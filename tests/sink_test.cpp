@@ -21,8 +21,8 @@
 #include "actors/status.hpp"
 #include "messages/type_ids.hpp"
 #include "services/embedded_broker.hpp"
-#include "services/histogram.hpp"
-#include "services/kafka_producer.hpp"
+#include "actors/adapters/histogram.hpp"
+#include "actors/adapters/kafka_producer.hpp"
 #include "tests/fixture.hpp"
 #include "tests/harness.hpp"
 

@@ -9,7 +9,7 @@
 
 #include <doctest/doctest.h>
 
-#include "services/cli.hpp"
+#include "actors/adapters/cli.hpp"
 
 using namespace rpcbatch;
 using namespace rpcbatch::test;

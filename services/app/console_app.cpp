@@ -32,7 +32,7 @@
 
 #include "messages/type_ids.hpp"
 #include "services/app/console_view.hpp"
-#include "services/cli.hpp"
+#include "actors/adapters/cli.hpp"
 #include "services/env_config.hpp"
 #include "services/secrets.hpp"
 

@@ -1,6 +1,6 @@
 #include "services/app/embedded_environment.hpp"
 
-#include "services/log.hpp"
+#include "actors/adapters/log.hpp"
 #include "services/textgen.hpp"
 
 namespace rpcbatch {

@@ -17,8 +17,8 @@
 #include "services/app/http_server.hpp"
 #include "services/app/node_options.hpp"
 #include "services/env_config.hpp"
-#include "services/log.hpp"
-#include "services/rpc_client.hpp"
+#include "actors/adapters/log.hpp"
+#include "actors/adapters/rpc_client.hpp"
 #include "services/secrets.hpp"
 
 #ifndef RPCBATCH_VERSION

@@ -9,9 +9,9 @@
 #include <caf/io/middleman.hpp>
 #include <caf/openssl/manager.hpp>
 
-#include "services/cli.hpp"
+#include "actors/adapters/cli.hpp"
 #include "services/env_config.hpp"
-#include "services/log.hpp"
+#include "actors/adapters/log.hpp"
 #include "services/secrets.hpp"
 
 namespace rpcbatch {

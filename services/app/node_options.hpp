@@ -12,7 +12,7 @@
 
 #include "actors/node.hpp"
 #include "services/app/node_console.hpp"
-#include "services/rpc_client.hpp"
+#include "actors/adapters/rpc_client.hpp"
 
 namespace rpcbatch {
 

@@ -6,9 +6,9 @@
 #include <iostream>
 #include <stdexcept>
 
-#include "services/cli.hpp"
+#include "actors/adapters/cli.hpp"
 #include "services/embedded_broker.hpp"
-#include "services/log.hpp"
+#include "actors/adapters/log.hpp"
 #include "services/signals.hpp"
 
 namespace {

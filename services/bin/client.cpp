@@ -2,8 +2,8 @@
 // shows the seed's interactive menu on stdin; `resolve WORD` and
 // `resolve-batch TEXT` make it scriptable. Answers print as Python prints a
 // (word, length) tuple.
-#include "services/cli.hpp"
-#include "services/rpc_client.hpp"
+#include "actors/adapters/cli.hpp"
+#include "actors/adapters/rpc_client.hpp"
 
 #include <cstdio>
 #include <future>

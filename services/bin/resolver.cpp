@@ -1,7 +1,7 @@
 // rpcbatch-resolver: the RpcService server (the seed's server.py) as a
 // process, with injected latency and failures for tests and benchmarks.
-#include "services/cli.hpp"
-#include "services/log.hpp"
+#include "actors/adapters/cli.hpp"
+#include "actors/adapters/log.hpp"
 #include "services/resolver_service.hpp"
 #include "services/signals.hpp"
 

@@ -8,8 +8,8 @@
 #include <stdexcept>
 #include <thread>
 
-#include "services/cli.hpp"
-#include "services/log.hpp"
+#include "actors/adapters/cli.hpp"
+#include "actors/adapters/log.hpp"
 #include "services/signals.hpp"
 #include "services/textgen.hpp"
 

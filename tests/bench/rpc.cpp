@@ -1,9 +1,9 @@
 // rpcbatch-bench-rpc: the raw resolveBatch rate of rpc_client, with a fixed
 // number of calls in flight. One thread issues calls as callbacks free slots,
 // the way the rpc-caller actor will; no thread is created per call.
-#include "services/cli.hpp"
+#include "actors/adapters/cli.hpp"
 #include "services/resolver_service.hpp"
-#include "services/rpc_client.hpp"
+#include "actors/adapters/rpc_client.hpp"
 #include "tests/bench/rpc_load.hpp"
 
 #include <cstdio>

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "services/rpc_client.hpp"
+#include "actors/adapters/rpc_client.hpp"
 
 namespace rpcbatch::bench {
 

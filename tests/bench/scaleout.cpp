@@ -23,7 +23,7 @@
 
 #include "actors/bucket_assignment.hpp"
 #include "actors/router.hpp"
-#include "services/cli.hpp"
+#include "actors/adapters/cli.hpp"
 #include "services/textgen.hpp"
 #include "tests/harness.hpp"
 

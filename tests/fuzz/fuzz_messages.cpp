@@ -16,7 +16,7 @@
 #include "actors/rpc_caller.hpp"
 #include "actors/sink.hpp"
 #include "messages/types.hpp"
-#include "services/rpc_client.hpp"
+#include "actors/adapters/rpc_client.hpp"
 #include "tests/fuzz/fuzz.hpp"
 
 using namespace rpcbatch;

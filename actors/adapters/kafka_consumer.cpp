@@ -1,12 +1,12 @@
-#include "services/kafka_consumer.hpp"
+#include "actors/adapters/kafka_consumer.hpp"
 
 #include <algorithm>
 #include <utility>
 
 #include <librdkafka/rdkafkacpp.h>
 
-#include "services/kafka.hpp"
-#include "services/log.hpp"
+#include "actors/adapters/kafka.hpp"
+#include "actors/adapters/log.hpp"
 
 namespace rpcbatch {
 

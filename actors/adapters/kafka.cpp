@@ -1,11 +1,11 @@
-#include "services/kafka.hpp"
+#include "actors/adapters/kafka.hpp"
 
 #include <algorithm>
 #include <stdexcept>
 
 #include <librdkafka/rdkafkacpp.h>
 
-#include "services/log.hpp"
+#include "actors/adapters/log.hpp"
 
 namespace rpcbatch {
 

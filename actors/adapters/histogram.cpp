@@ -1,4 +1,4 @@
-#include "services/histogram.hpp"
+#include "actors/adapters/histogram.hpp"
 
 #include <cmath>
 

@@ -1,6 +1,6 @@
-#include "services/rpc_client.hpp"
+#include "actors/adapters/rpc_client.hpp"
 
-#include "services/log.hpp"
+#include "actors/adapters/log.hpp"
 
 #include "service.grpc.pb.h"
 

@@ -1,4 +1,4 @@
-#include "services/log.hpp"
+#include "actors/adapters/log.hpp"
 
 #include <atomic>
 #include <chrono>

@@ -1,4 +1,4 @@
-#include "services/memory.hpp"
+#include "actors/adapters/memory.hpp"
 
 #include <fstream>
 #include <string>

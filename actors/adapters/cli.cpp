@@ -1,4 +1,4 @@
-#include "services/cli.hpp"
+#include "actors/adapters/cli.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

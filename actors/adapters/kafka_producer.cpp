@@ -1,4 +1,4 @@
-#include "services/kafka_producer.hpp"
+#include "actors/adapters/kafka_producer.hpp"
 
 #include <algorithm>
 #include <cassert>
@@ -6,8 +6,8 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
 
-#include "services/kafka.hpp"
-#include "services/log.hpp"
+#include "actors/adapters/kafka.hpp"
+#include "actors/adapters/log.hpp"
 
 namespace rpcbatch {
 
