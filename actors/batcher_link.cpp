@@ -1,5 +1,6 @@
 #include "actors/batcher_link.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 #include "actors/remote.hpp"
@@ -78,6 +79,8 @@ void attach(self_ptr self, uint64_t attempt) {
           failed(self, "offered " + std::to_string(batchers.size())
                          + " batchers for " + std::to_string(expected)
                          + " buckets");
+        else if (std::count(batchers.begin(), batchers.end(), nullptr) > 0)
+          failed(self, "offered a batcher that is no actor");
         else
           enter_attached(self, std::move(batchers));
       },

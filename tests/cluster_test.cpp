@@ -14,14 +14,15 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// A batcher node's host: every attach spawns one idle batcher per bucket.
+/// A batcher node's host: every attach spawns one idle batcher per bucket;
+/// a hostile one answers null handles, then one batcher too few.
 struct test_host {
   std::shared_ptr<std::vector<batcher_actor>> spawned
     = std::make_shared<std::vector<batcher_actor>>();
   std::shared_ptr<int> attaches = std::make_shared<int>(0);
   batcher_host_actor handle;
 
-  explicit test_host(caf::actor_system& sys) {
+  explicit test_host(caf::actor_system& sys, bool hostile = false) {
     auto spawned = this->spawned;
     auto attaches = this->attaches;
     auto* system = &sys;
@@ -29,8 +30,10 @@ struct test_host {
       return {
         [=](attach_atom, sink_actor&, uint32_t buckets) {
           ++*attaches;
+          if (hostile && *attaches == 1)
+            return std::vector<batcher_actor>(buckets);
           std::vector<batcher_actor> out;
-          for (uint32_t k = 0; k < buckets; ++k)
+          for (uint32_t k = hostile ? 1 : 0; k < buckets; ++k)
             out.push_back(test::spawn_idle_batcher(*system));
           spawned->insert(spawned->end(), out.begin(), out.end());
           return out;
@@ -268,6 +271,21 @@ TEST_CASE_FIXTURE(cluster_fixture,
   CHECK(got->kinds.size() == before);
   CHECK(status().losses == 0);
   CHECK(status().unowned_buckets == 0);
+}
+
+TEST_CASE_FIXTURE(cluster_fixture,
+                  "cluster: a host that offers null handles or too few "
+                  "batchers is not attached") {
+  start();
+  test_host hostile{sys, true};
+  join(hostile, "h:1");
+  CHECK(*hostile.attaches == 1);
+  join(hostile, "h:1");
+  CHECK(*hostile.attaches == 2);
+  CHECK(got->kinds.size() == 1); // the start's handover only
+  auto st = status();
+  CHECK(st.batcher_nodes.empty());
+  CHECK(st.unowned_buckets == buckets);
 }
 
 TEST_CASE_FIXTURE(cluster_fixture,
