@@ -128,6 +128,14 @@ void drain(self_ptr self) {
   if (st.finishing)
     return;
   st.finishing = true;
+  if (st.source == nullptr) {
+    // An ingest node still waiting for its batcher nodes read nothing yet.
+    log::info("node", "stopped before the intake started: nothing to drain");
+    node_outcome outcome;
+    outcome.complete = true;
+    finish(self, std::move(outcome));
+    return;
+  }
   log::info("node", "draining: flushing every bucket and waiting for ",
             "every word");
   self->request(st.source, caf::infinite, drain_atom::value)
@@ -228,6 +236,8 @@ void start_pipeline(self_ptr self) {
     .then(
       [=](uint32_t) {
         auto& st = self->state;
+        if (st.finishing)
+          return;
         start_intake(self, std::vector<batcher_actor>(st.cfg.buckets));
         self->send(st.cluster, st.router);
       },

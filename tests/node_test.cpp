@@ -12,6 +12,11 @@
 #include <random>
 #include <regex>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <boost/json/parse.hpp>
 #include <doctest/doctest.h>
 
@@ -729,6 +734,49 @@ TEST_CASE("node: two batcher nodes share the buckets and the output stays "
   CHECK(contains(run.process.err, "buckets assigned to 2 batcher node(s)"));
   check_exact_output(env, corpus);
   CHECK(env.committed() == env.ends());
+}
+
+namespace {
+
+/// A port that takes TCP connections and never says a word: a CAF node
+/// connecting to it waits for a handshake that does not come.
+struct silent_port {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  uint16_t port = 0;
+
+  silent_port() {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) == 0);
+    REQUIRE(::listen(fd, 16) == 0);
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    port = ntohs(addr.sin_port);
+  }
+
+  ~silent_port() {
+    ::close(fd);
+  }
+};
+
+} // namespace
+
+TEST_CASE("node: SIGTERM while an ingest node still waits for its first "
+          "batcher node stops it at once and cleanly") {
+  environment env;
+  silent_port silent;
+  child_process ingest{env.node_command(
+    {"--role=ingest", "--listen=127.0.0.1:0",
+     "--batcher-nodes=127.0.0.1:" + std::to_string(silent.port)})};
+  // The first attempt at the batcher node stays open for 10 s.
+  REQUIRE(ingest.wait_for_stdout("listening on", 30s));
+  ingest.signal(SIGTERM);
+  auto code = ingest.wait(30s);
+  INFO("stderr: ", ingest.err());
+  REQUIRE(code);
+  CHECK(*code == 0);
+  CHECK(contains(ingest.err(), "nothing to drain"));
 }
 
 TEST_CASE("node: an ingest node that lost its only batcher node waits for "
