@@ -52,8 +52,10 @@ std::string env_name(std::string_view name) {
 
 env_settings read_env(const std::vector<std::string>& environment,
                       const std::vector<std::string>& options,
-                      const std::vector<std::string>& args) {
-  std::map<std::string, std::string> option_of; // variable -> option
+                      const std::vector<std::string>& args,
+                      const std::map<std::string, std::string>& aliases,
+                      bool kafka) {
+  auto option_of = aliases; // variable -> option
   for (auto& name : options)
     option_of.emplace(env_name(name), name);
   env_settings out;
@@ -88,7 +90,7 @@ env_settings read_env(const std::vector<std::string>& environment,
     auto from_file = in_file || names_file(value);
     std::string_view rest{base};
     rest.remove_prefix(env_prefix.size());
-    if (rest.size() > kafka_prefix.size()
+    if (kafka && rest.size() > kafka_prefix.size()
         && rest.compare(0, kafka_prefix.size(), kafka_prefix) == 0) {
       rest.remove_prefix(kafka_prefix.size());
       auto property = kafka_property(rest);
@@ -118,9 +120,11 @@ env_settings read_env(const std::vector<std::string>& environment,
     throw cli_error("unknown environment variable"
                     + std::string{unknown.size() > 1 ? "s " : " "} + names
                     + " (" + std::string{env_prefix}
-                    + "NAME stands for the option --name, see --help; "
-                      "librdkafka properties are "
-                    + std::string{env_prefix} + "KAFKA_NAME)");
+                    + "NAME stands for the option --name"
+                    + (kafka ? "; librdkafka properties are "
+                                 + std::string{env_prefix} + "KAFKA_NAME"
+                             : std::string{})
+                    + ")");
   }
   return out;
 }
@@ -238,12 +242,11 @@ void store(const caf::config_option_set& opts, caf::settings& content,
 
 } // namespace
 
-caf::error parse_with_env(caf::actor_system_config& cfg,
-                          const caf::config_option_set& opts,
-                          std::vector<std::string> args,
-                          const std::vector<std::string>& environment,
-                          std::map<std::string, std::string>& kafka) {
-  auto env = read_env(environment, env_option_names(opts), args);
+caf::error parse_with_env(program_config& cfg, std::vector<std::string> args,
+                          const std::vector<std::string>& environment) {
+  auto& opts = cfg.options();
+  auto env = read_env(environment, env_option_names(opts), args,
+                      cfg.env_aliases, cfg.kafka_properties != nullptr);
   auto caf_args = args;
   auto from_files = take_file_arguments(caf_args, opts);
   caf_args.insert(caf_args.begin(), env.arguments.begin(),
@@ -258,9 +261,11 @@ caf::error parse_with_env(caf::actor_system_config& cfg,
     store(opts, cfg.content, x);
   for (auto& x : from_files)
     store(opts, cfg.content, x);
-  for (auto& [name, value] : kafka)
-    value = value_or_file(value, "--kafka." + name);
-  kafka.insert(env.kafka.begin(), env.kafka.end());
+  if (auto kafka = cfg.kafka_properties) {
+    for (auto& [name, value] : *kafka)
+      value = value_or_file(value, "--kafka." + name);
+    kafka->insert(env.kafka.begin(), env.kafka.end());
+  }
   return {};
 }
 

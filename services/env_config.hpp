@@ -24,8 +24,9 @@
 #include <string_view>
 #include <vector>
 
-#include <caf/actor_system_config.hpp>
 #include <caf/config_option_set.hpp>
+
+#include "services/program.hpp"
 
 namespace rpcbatch {
 
@@ -56,13 +57,17 @@ struct env_settings {
 /// Reads the RPCBATCH_ variables of `environment` ("NAME=VALUE" entries, as
 /// in environ) for a program with the long options `options` whose command
 /// line is `args`: options that `args` sets (--NAME or --NAME=...) are
-/// skipped, because the command line wins. Reads the files that variables
-/// name. Throws cli_error naming every RPCBATCH_ variable that stands for no
-/// option, a file that cannot be read, or an option set twice (by
-/// RPCBATCH_NAME and RPCBATCH_NAME_FILE).
+/// skipped, because the command line wins. `aliases` are further variables
+/// for options (variable -> option); RPCBATCH_KAFKA_NAME is a librdkafka
+/// property if the program takes them (`kafka`), else unknown. Reads the
+/// files that variables name. Throws cli_error naming every RPCBATCH_
+/// variable that stands for no option, a file that cannot be read, or an
+/// option set twice (by RPCBATCH_NAME and RPCBATCH_NAME_FILE).
 env_settings read_env(const std::vector<std::string>& environment,
                       const std::vector<std::string>& options,
-                      const std::vector<std::string>& args);
+                      const std::vector<std::string>& args,
+                      const std::map<std::string, std::string>& aliases = {},
+                      bool kafka = true);
 
 /// Whether a global option is one of CAF's actions (help, long-help,
 /// dump-config) rather than a setting.
@@ -78,18 +83,15 @@ std::vector<std::string> process_environment();
 
 /// Parses `args` (the command line without the program name) and the config
 /// file into `cfg`, then layers the variables of `environment` in between
-/// (see above); librdkafka properties from variables join `kafka` unless
-/// already there (from the command line). Values "@PATH" in `args` and
-/// `kafka` are read from their files. `opts` are `cfg`'s options.
+/// (see above); librdkafka properties from variables join
+/// `*cfg.kafka_properties` unless already there (from the command line).
+/// Values "@PATH" in `args` and the properties are read from their files.
 /// Unlike CAF alone, a config file value of the wrong type or a name that is
 /// no option is an error (a whole number for a decimal option is fine).
 /// Returns CAF's error for a bad command line or a malformed config file;
 /// throws cli_error for a bad variable or config file value, or a file that
 /// cannot be read.
-caf::error parse_with_env(caf::actor_system_config& cfg,
-                          const caf::config_option_set& opts,
-                          std::vector<std::string> args,
-                          const std::vector<std::string>& environment,
-                          std::map<std::string, std::string>& kafka);
+caf::error parse_with_env(program_config& cfg, std::vector<std::string> args,
+                          const std::vector<std::string>& environment);
 
 } // namespace rpcbatch

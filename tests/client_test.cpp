@@ -2,7 +2,10 @@
 #include "services/resolver_service.hpp"
 #include "tests/process.hpp"
 
+#include <cstdio>
+
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 namespace {
 
@@ -85,6 +88,43 @@ TEST_CASE("rpcbatch-client: an unreachable target exits 1 with a message") {
   CHECK_FALSE(r.timed_out);
   CHECK(r.out.empty());
   CHECK(contains(r.err, "cannot reach RpcService at " + address + ": "));
+}
+
+TEST_CASE("rpcbatch-client: options from RPCBATCH_ variables and a config "
+          "file, as every program's") {
+  fixture f;
+  auto address = f.server.address();
+  auto by_env = rpcbatch::test::run_process(
+    {"/usr/bin/env", "RPCBATCH_TARGET=" + address, client_bin, "resolve",
+     "Hello"});
+  CHECK(by_env.exit_code == 0);
+  CHECK(by_env.out == "('Hello', 5)\n");
+  char name[] = "/tmp/rpcbatch-client-XXXXXX";
+  auto fd = mkstemp(name);
+  REQUIRE(fd >= 0);
+  auto line = "target=\"" + address + "\"\n";
+  REQUIRE(write(fd, line.data(), line.size())
+          == static_cast<ssize_t>(line.size()));
+  close(fd);
+  auto by_file = rpcbatch::test::run_process(
+    {client_bin, "--config-file=" + std::string{name}, "resolve", "Hi"});
+  std::remove(name);
+  CHECK(by_file.exit_code == 0);
+  CHECK(by_file.out == "('Hi', 2)\n");
+  auto unknown = rpcbatch::test::run_process(
+    {"/usr/bin/env", "RPCBATCH_TARGETS=" + address, client_bin, "resolve",
+     "x"});
+  CHECK(unknown.exit_code == 2);
+  CHECK(contains(unknown.err, "RPCBATCH_TARGETS"));
+}
+
+TEST_CASE("rpcbatch-client: --help lists the options with their defaults") {
+  auto r = rpcbatch::test::run_process({client_bin, "--help"});
+  CHECK(r.exit_code == 0);
+  CHECK(contains(r.out, "resolve-batch TEXT"));
+  CHECK(contains(r.out, "--target=<string>"));
+  CHECK(contains(r.out, "(default: 127.0.0.1:50051)"));
+  CHECK(contains(r.out, "--deadline-ms=<int32>"));
 }
 
 TEST_CASE("rpcbatch-client: bad arguments exit 2") {

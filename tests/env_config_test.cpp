@@ -56,8 +56,7 @@ struct parsed_node {
               const std::vector<std::string>& environment,
               std::map<std::string, std::string> kafka = {}) {
     cfg.opts.kafka = std::move(kafka);
-    if (auto err = parse_with_env(cfg, cfg.options(), std::move(args),
-                                  environment, cfg.opts.kafka))
+    if (auto err = parse_with_env(cfg, std::move(args), environment))
       error = cfg.render(err);
   }
 };

@@ -32,9 +32,7 @@
 
 #include "messages/type_ids.hpp"
 #include "services/app/console_view.hpp"
-#include "actors/adapters/cli.hpp"
-#include "services/env_config.hpp"
-#include "services/secrets.hpp"
+#include "services/program.hpp"
 
 namespace rpcbatch {
 
@@ -65,17 +63,10 @@ commands:
   help             this list
 without a command: an interactive prompt (line editing, history).
 
-options:
-  --connect=HOST:PORT  the node's console port (required)
-  --json               answers as JSON, one line each
-  --interval=SECS      watch refresh interval (default 1)
-  --control-token=TEXT the node's --console-control-token, for controls
-                       (also RPCBATCH_CONSOLE_CONTROL_TOKEN, or @FILE)
-  --openssl.certificate=PEM, --openssl.key=PEM, --openssl.cafile=PEM,
-  --openssl.passphrase=TEXT
-                       TLS to a node whose CAF ports use TLS: a certificate
-                       of the node's CA and its key (each also from
-                       RPCBATCH_OPENSSL_CERTIFICATE, ..., or @FILE)
+TLS to a node whose CAF ports use TLS: --openssl.certificate=PEM and
+--openssl.key=PEM (a certificate of the node's CA and its key),
+--openssl.cafile=PEM, --openssl.passphrase=TEXT (RPCBATCH_OPENSSL_CERTIFICATE,
+..., or @FILE; see --long-help).
 )";
 
 constexpr const char* commands_help = R"(commands:
@@ -91,28 +82,34 @@ public:
   using std::runtime_error::runtime_error;
 };
 
-/// Option --NAME, else the variable RPCBATCH_NAME (or `variable`); a value
-/// "@PATH" is read from that file.
-std::string option_or_env(const command_line& cl, const std::string& name,
-                          std::string variable = {}) {
-  if (variable.empty())
-    variable = env_name(name);
-  auto* env = std::getenv(variable.c_str());
-  auto value = cl.text(name, env != nullptr ? env : "");
-  return value_or_file(value, cl.has(name) ? "--" + name : variable);
-}
+/// The console's options; its actor system reaches the node, with TLS if
+/// --openssl.certificate or --openssl.cafile is given.
+struct console_config : program_config {
+  std::string connect;
+  bool json = false;
+  double interval = 1;
+  std::string control_token;
 
-/// The console's TLS settings: --openssl.NAME or RPCBATCH_OPENSSL_NAME.
-struct console_config : caf::actor_system_config {
-  explicit console_config(const command_line& cl) {
+  console_config() : program_config("rpcbatch-console", usage) {
+    takes_arguments = true;
+    // The node's variable for the same secret sets it too.
+    env_aliases.emplace("RPCBATCH_CONSOLE_CONTROL_TOKEN", "control-token");
     load<caf::io::middleman>();
     register_message_types(*this);
-    for (auto [name, field] :
-         {std::pair{"certificate", &openssl_certificate},
-          std::pair{"key", &openssl_key}, std::pair{"cafile", &openssl_cafile},
-          std::pair{"passphrase", &openssl_passphrase}}) {
-      *field = option_or_env(cl, std::string{"openssl."} + name);
-    }
+    add_options()
+      .add(connect, "connect", "the node's console port, HOST:PORT (required)")
+      .add(json, "json", "answers as JSON, one line each")
+      .add(interval, "interval", "watch refresh interval in seconds")
+      .add(control_token, "control-token",
+           "the node's --console-control-token, for controls (or @FILE)");
+  }
+
+  /// Throws cli_error for missing or bad values; loads TLS if asked for.
+  void check() {
+    if (connect.empty())
+      throw cli_error("--connect=HOST:PORT is required");
+    split_host_port(connect);
+    check_range("interval", interval, 0.05, 3600.0);
     if (!openssl_certificate.empty() || !openssl_cafile.empty())
       load<caf::openssl::manager>();
   }
@@ -364,27 +361,17 @@ private:
   std::string control_token_;
 };
 
-int console_main(const command_line& cl) {
-  cl.allow_only({"connect", "json", "interval", "control-token",
-                 "openssl.certificate",
-                 "openssl.key", "openssl.cafile", "openssl.passphrase"});
-  if (!cl.has("connect"))
-    throw cli_error("--connect=HOST:PORT is required");
-  auto target = cl.text("connect", "");
-  auto json = cl.flag("json");
-  auto interval = cl.real("interval", 1, 0.05, 3600);
-  auto& words = cl.positional();
-  split_host_port(target); // bad addresses are usage errors
-  console_config cfg{cl};
+int console_main(console_config& cfg) {
+  cfg.check();
+  auto& words = cfg.arguments();
   caf::actor_system sys{cfg};
   try {
     session s{sys,
-              connect(sys, target, std::chrono::seconds(5)),
-              target,
-              json,
-              interval,
-              option_or_env(cl, "control-token",
-                            "RPCBATCH_CONSOLE_CONTROL_TOKEN")};
+              connect(sys, cfg.connect, std::chrono::seconds(5)),
+              cfg.connect,
+              cfg.json,
+              cfg.interval,
+              cfg.control_token};
     if (words.empty())
       return s.prompt();
     s.run(words);
@@ -398,7 +385,8 @@ int console_main(const command_line& cl) {
 } // namespace
 
 int run_console(int argc, char** argv) {
-  return run_tool(argc, argv, usage, console_main);
+  console_config cfg;
+  return run_program(cfg, argc, argv, [&] { return console_main(cfg); });
 }
 
 } // namespace rpcbatch

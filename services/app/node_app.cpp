@@ -227,8 +227,10 @@ int run_node(int argc, char** argv) {
   block_stop_signals();
   node_config cfg;
   register_message_types(cfg);
-  if (auto code = configure(cfg, argc, argv))
+  if (auto code = parse_program(cfg, argc, argv))
     return *code;
+  if (auto why = configure(cfg); !why.empty())
+    return refuse(cfg, why);
   if (cfg.opts.role == "batcher")
     return run_batcher_node(cfg);
   return run_pipeline_node(cfg);

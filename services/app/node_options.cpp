@@ -16,7 +16,21 @@
 
 namespace rpcbatch {
 
-node_config::node_config() {
+namespace {
+
+constexpr const char* node_usage = R"(usage: rpcbatch-node [options]
+
+Reads text from Kafka, splits it into words, asks the RpcService for each
+word's length in batches and writes one JSON record per word to Kafka.
+Without --bootstrap-servers it runs an embedded broker, resolver and text
+generator. Stops on SIGINT or SIGTERM after draining what it has read.
+)";
+
+} // namespace
+
+node_config::node_config() : program_config("rpcbatch-node", node_usage) {
+  kafka_properties = &opts.kafka;
+  config_file_path = "caf-application.ini";
   // One CAF worker per hardware thread (CAF's default is at least 4): on 2
   // cores, 4 workers competed with librdkafka's and gRPC's threads for no
   // gain (--scheduler.max-threads still overrides this).
@@ -31,7 +45,7 @@ node_config::node_config() {
   // Between nodes: heartbeats every second, a silent peer is down after 5 s.
   set("middleman.heartbeat-interval", caf::timespan{std::chrono::seconds(1)});
   set("middleman.connection-timeout", caf::timespan{std::chrono::seconds(5)});
-  caf::config_option_adder{custom_options_, "global"}
+  add_options()
     .add(opts.bootstrap_servers, "bootstrap-servers",
          "Kafka bootstrap servers (none: run the embedded broker, resolver "
          "and text generator)")
@@ -295,23 +309,6 @@ pipeline_config to_pipeline(const node_options& o) {
 }
 
 
-std::vector<std::string> take_kafka_properties(int argc, char** argv,
-                                               node_options& opts) {
-  std::vector<std::string> rest;
-  const std::string prefix = "--kafka.";
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg.compare(0, prefix.size(), prefix) != 0) {
-      rest.push_back(std::move(arg));
-      continue;
-    }
-    auto eq = arg.find('=');
-    auto name = arg.substr(prefix.size(), eq - prefix.size());
-    opts.kafka[name] = eq == std::string::npos ? "true" : arg.substr(eq + 1);
-  }
-  return rest;
-}
-
 std::map<std::string, std::string> kafka_properties(const node_options& opts,
                                                     const std::string& client) {
   std::map<std::string, std::string> props{
@@ -326,44 +323,10 @@ std::map<std::string, std::string> kafka_properties(const node_options& opts,
   return props;
 }
 
-std::string describe_parse_error(const std::string& rendered) {
-  const std::string key = "\"argument\" = \"";
-  auto open = rendered.find('(');
-  auto comma = rendered.find(',');
-  auto at = rendered.find(key);
-  if (open == std::string::npos || comma == std::string::npos
-      || at == std::string::npos)
-    return "bad command line: " + rendered;
-  auto from = at + key.size();
-  auto arg = rendered.substr(from, rendered.find('"', from) - from);
-  if (auto eq = arg.find('='); eq != std::string::npos && eq > 2)
-    arg = arg.substr(0, eq + 1)
-          + printable(arg.substr(2, eq - 2), arg.substr(eq + 1));
-  auto what = rendered.substr(open + 1, comma - open - 1);
-  auto kind = what == "not_an_option" ? "unknown option" : "bad value in";
-  return std::string{kind} + " '" + arg + "' (" + what + ")";
-}
-
-std::optional<int> configure(node_config& cfg, int argc, char** argv) {
-  auto refuse = [](const std::string& why) {
-    std::cerr << "rpcbatch-node: " << why << "\n";
-    return 2;
-  };
-  auto args = take_kafka_properties(argc, argv, cfg.opts);
-  caf::error err;
-  try {
-    err = parse_with_env(cfg, cfg.options(), std::move(args),
-                         process_environment(), cfg.opts.kafka);
-  } catch (const cli_error& e) {
-    return refuse(e.what());
-  }
-  if (err)
-    return refuse(describe_parse_error(cfg.render(err)) + " (see --help)");
-  if (cfg.cli_helptext_printed)
-    return 0;
+std::string configure(node_config& cfg) {
   auto& opts = cfg.opts;
   if (auto why = validate(opts); !why.empty())
-    return refuse(why);
+    return why;
   log::level lvl;
   log::parse_level(opts.log_level, lvl);
   log::set_level(lvl);
@@ -374,7 +337,7 @@ std::optional<int> configure(node_config& cfg, int argc, char** argv) {
   if (why.empty())
     why = console_refusal(cfg.console, tls);
   if (!why.empty())
-    return refuse(why);
+    return why;
   if (!warning.empty())
     log::warn("node", warning);
   // Node links. (The console port has an actor system of its own.)
@@ -385,7 +348,7 @@ std::optional<int> configure(node_config& cfg, int argc, char** argv) {
     if (openssl_configured(cfg))
       cfg.load<caf::openssl::manager>();
   }
-  return std::nullopt;
+  return {};
 }
 
 } // namespace rpcbatch

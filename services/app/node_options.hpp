@@ -8,11 +8,10 @@
 #include <string>
 #include <vector>
 
-#include <caf/actor_system_config.hpp>
-
+#include "actors/adapters/rpc_client.hpp"
 #include "actors/node.hpp"
 #include "services/app/node_console.hpp"
-#include "actors/adapters/rpc_client.hpp"
+#include "services/program.hpp"
 
 namespace rpcbatch {
 
@@ -84,19 +83,12 @@ std::string plain_port_refusal(const node_options& o,
                                const console_options& c, bool tls,
                                std::string& warning);
 
-/// The node's CAF configuration: its options in the global category, so
-/// that they work as --name=value and in the config file (--config-file).
-class node_config : public caf::actor_system_config {
+/// The node's CAF configuration, with its options (services/program.hpp).
+class node_config : public program_config {
 public:
   node_config();
   node_options opts;
   console_options console;
-
-  /// Every option, with where its value is stored (also for the RPCBATCH_*
-  /// variables, services/env_config.hpp).
-  const caf::config_option_set& options() const {
-    return custom_options_;
-  }
 
   /// What --dump-config prints: CAF's dump with secrets masked.
   caf::settings dump_content() const override;
@@ -112,24 +104,14 @@ caf::timespan seconds(double s);
 /// The pipeline settings for these options.
 pipeline_config to_pipeline(const node_options& opts);
 
-/// Reads the node's options (command line, environment, config file) into
-/// `cfg`, checks them, sets the log level and loads CAF's modules for the
-/// role; answers the exit code if the node must not run (0 after --help, 2
-/// for bad options, with the reason on stderr), nothing if it may.
-std::optional<int> configure(node_config& cfg, int argc, char** argv);
-
-/// Splits --kafka.NAME=VALUE arguments off into `opts.kafka` for
-/// librdkafka; answers the rest, for CAF's parser.
-std::vector<std::string> take_kafka_properties(int argc, char** argv,
-                                               node_options& opts);
+/// Once `cfg` is parsed (parse_program): checks its options, sets the log
+/// level and loads CAF's modules for the role; answers why the node must
+/// not run, empty if it may.
+std::string configure(node_config& cfg);
 
 /// The librdkafka properties of one client: bootstrap.servers, every
 /// --kafka.NAME, and every --kafka.<client>.NAME (e.g. "consumer.").
 std::map<std::string, std::string> kafka_properties(const node_options& opts,
                                                     const std::string& client);
-
-/// Turns CAF's "parser_error(not_an_option, ({"argument" = "--x=1"}))" into
-/// "unknown option or bad value '--x=1' (not_an_option)".
-std::string describe_parse_error(const std::string& rendered);
 
 } // namespace rpcbatch

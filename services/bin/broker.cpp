@@ -6,9 +6,9 @@
 #include <iostream>
 #include <stdexcept>
 
-#include "actors/adapters/cli.hpp"
-#include "services/embedded_broker.hpp"
 #include "actors/adapters/log.hpp"
+#include "services/embedded_broker.hpp"
+#include "services/program.hpp"
 #include "services/signals.hpp"
 
 namespace {
@@ -19,17 +19,25 @@ Runs an in-memory Kafka cluster (librdkafka's mock cluster) on random
 loopback ports until SIGINT or SIGTERM. The first line on stdout is
 "bootstrap=HOST:PORT[,HOST:PORT...]".
 
-  --brokers=N            brokers in the cluster, 1 to 16 (default 3)
-  --topics=NAME:N,...    topics to create with N partitions
-                         (default input-topic:3,rpc-pardo-stateful:3,
-                         rpc-pardo-stateful-dlq:3)
-  --bootstrap-file=PATH  also write the bootstrap string to PATH (removed
-                         again on exit)
-  --help                 this text
-
 Limits: about 5 MiB per partition (older records are dropped silently),
 data lives in memory only, ports change on every start.
 )";
+
+struct broker_config : rpcbatch::program_config {
+  int brokers = 3;
+  std::string topics
+    = "input-topic:3,rpc-pardo-stateful:3,rpc-pardo-stateful-dlq:3";
+  std::string bootstrap_file;
+
+  broker_config() : program_config("rpcbatch-broker", usage) {
+    add_options()
+      .add(brokers, "brokers", "brokers in the cluster, 1 to 16")
+      .add(topics, "topics", "topics to create: NAME:PARTITIONS,...")
+      .add(bootstrap_file, "bootstrap-file",
+           "also write the bootstrap string to this file (removed again on "
+           "exit)");
+  }
+};
 
 /// Writes `text` to `path` via a temporary file and a rename, so that a
 /// reader never sees a partial line.
@@ -45,13 +53,11 @@ void write_file(const std::string& path, const std::string& text) {
     throw std::runtime_error("cannot rename " + tmp + " to " + path);
 }
 
-int run(const rpcbatch::command_line& cl) {
-  cl.allow_only({"brokers", "topics", "bootstrap-file"});
-  auto brokers = static_cast<int>(cl.integer("brokers", 3, 1, 16));
-  auto topics = rpcbatch::parse_topics(
-    cl.text("topics",
-            "input-topic:3,rpc-pardo-stateful:3,rpc-pardo-stateful-dlq:3"));
-  auto file = cl.text("bootstrap-file", "");
+int run(const broker_config& cfg) {
+  auto brokers = cfg.brokers;
+  rpcbatch::check_range("brokers", brokers, 1, 16);
+  auto topics = rpcbatch::parse_topics(cfg.topics);
+  auto& file = cfg.bootstrap_file;
   rpcbatch::block_stop_signals();
   try {
     rpcbatch::embedded_broker broker(brokers, topics);
@@ -77,5 +83,6 @@ int run(const rpcbatch::command_line& cl) {
 } // namespace
 
 int main(int argc, char** argv) {
-  return rpcbatch::run_tool(argc, argv, usage, run);
+  broker_config cfg;
+  return rpcbatch::run_program(cfg, argc, argv, [&] { return run(cfg); });
 }

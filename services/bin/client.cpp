@@ -2,8 +2,8 @@
 // shows the seed's interactive menu on stdin; `resolve WORD` and
 // `resolve-batch TEXT` make it scriptable. Answers print as Python prints a
 // (word, length) tuple.
-#include "actors/adapters/cli.hpp"
 #include "actors/adapters/rpc_client.hpp"
+#include "services/program.hpp"
 
 #include <cstdio>
 #include <future>
@@ -23,11 +23,19 @@ commands:
   (none)              interactive menu on stdin (q or end of input quits)
   resolve WORD        resolve one word
   resolve-batch TEXT  resolve TEXT split on spaces in one resolveBatch call
-
-options:
-  --target=HOST:PORT  the RpcService (default 127.0.0.1:50051)
-  --deadline-ms=N     deadline of each call (default 3000)
 )";
+
+struct client_config : rpcbatch::program_config {
+  std::string target = "127.0.0.1:50051";
+  int deadline_ms = 3000;
+
+  client_config() : program_config("rpcbatch-client", usage) {
+    takes_arguments = true;
+    add_options()
+      .add(target, "target", "the RpcService, HOST:PORT")
+      .add(deadline_ms, "deadline-ms", "deadline of each call");
+  }
+};
 
 /// Python's repr() of a str: single quotes unless the text holds a single
 /// quote and no double quote; backslash escapes for control characters.
@@ -170,18 +178,15 @@ int interactive(session& s) {
   }
 }
 
-int run(const rpcbatch::command_line& cl) {
-  cl.allow_only({"target", "deadline-ms"});
-  auto target = cl.text("target", "127.0.0.1:50051");
-  rpcbatch::split_host_port(target);
-  std::chrono::milliseconds deadline{
-    cl.integer("deadline-ms", 3000, 1, 3600000)};
-  const auto& args = cl.positional();
+int run(const client_config& cfg) {
+  rpcbatch::split_host_port(cfg.target);
+  rpcbatch::check_range("deadline-ms", cfg.deadline_ms, 1, 3600000);
+  const auto& args = cfg.arguments();
   if (!args.empty() && args[0] != "resolve" && args[0] != "resolve-batch")
     throw rpcbatch::cli_error("unknown command '" + args[0] + "'");
   if (!args.empty() && args.size() != 2)
     throw rpcbatch::cli_error(args[0] + " expects exactly one argument");
-  session s{target, deadline};
+  session s{cfg.target, std::chrono::milliseconds{cfg.deadline_ms}};
   if (args.empty())
     return interactive(s);
   bool ok = args[0] == "resolve" ? s.resolve(args[1])
@@ -192,5 +197,6 @@ int run(const rpcbatch::command_line& cl) {
 } // namespace
 
 int main(int argc, char** argv) {
-  return rpcbatch::run_tool(argc, argv, usage, run);
+  client_config cfg;
+  return rpcbatch::run_program(cfg, argc, argv, [&] { return run(cfg); });
 }

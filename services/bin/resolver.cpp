@@ -1,7 +1,7 @@
 // rpcbatch-resolver: the RpcService server (the seed's server.py) as a
 // process, with injected latency and failures for tests and benchmarks.
-#include "actors/adapters/cli.hpp"
 #include "actors/adapters/log.hpp"
+#include "services/program.hpp"
 #include "services/resolver_service.hpp"
 #include "services/signals.hpp"
 
@@ -14,45 +14,44 @@ constexpr const char* usage = R"(usage: rpcbatch-resolver [options]
 
 Serves RpcService (resolve, resolveBatch): the length of each input in
 Unicode code points. Stops on SIGINT or SIGTERM and prints a summary.
-
-options:
-  --listen=HOST:PORT  address to bind (default 127.0.0.1:50051; port 0 picks
-                      a free port, printed in the "listening on" line)
-  --latency-ms=N      delay every answer by N ms (default 0)
-  --fail-rate=P       answer this fraction of calls with UNAVAILABLE (0..1)
-  --reject-word=WORD  answer every call with WORD among its inputs with
-                      INVALID_ARGUMENT (a batch that can never succeed)
-  --verbose           log every request (with the batch id of resolveBatch)
-  --tls-certificate=PEM, --tls-key=PEM
-                      serve TLS with this certificate and key
-  --tls-client-cafile=PEM
-                      with TLS, require client certificates of this CA
 )";
 
-int run(const rpcbatch::command_line& cl) {
-  cl.allow_only(
-    {"listen", "latency-ms", "fail-rate", "reject-word", "verbose",
-     "tls-certificate", "tls-key", "tls-client-cafile"});
-  if (!cl.positional().empty())
-    throw rpcbatch::cli_error("unexpected argument '" + cl.positional()[0]
-                              + "'");
+struct resolver_config : rpcbatch::program_config {
   rpcbatch::resolver_options opts;
-  opts.listen = cl.text("listen", opts.listen);
+
+  resolver_config() : program_config("rpcbatch-resolver", usage) {
+    add_options()
+      .add(opts.listen, "listen",
+           "address to bind, HOST:PORT (port 0 picks a free port, printed in "
+           "the \"listening on\" line)")
+      .add(opts.latency_ms, "latency-ms", "delay every answer by this many ms")
+      .add(opts.fail_rate, "fail-rate",
+           "answer this fraction of calls with UNAVAILABLE (0..1)")
+      .add(opts.reject_word, "reject-word",
+           "answer every call with this word among its inputs with "
+           "INVALID_ARGUMENT (a batch that can never succeed)")
+      .add(opts.verbose, "verbose",
+           "log every request (with the batch id of resolveBatch)")
+      .add(opts.tls_certificate, "tls-certificate",
+           "serve TLS with this certificate (PEM, with --tls-key)")
+      .add(opts.tls_key, "tls-key", "the key of --tls-certificate (PEM)")
+      .add(opts.tls_client_cafile, "tls-client-cafile",
+           "with TLS, require client certificates of this CA (PEM)");
+  }
+};
+
+int run(const resolver_config& cfg) {
+  auto& opts = cfg.opts;
   rpcbatch::split_host_port(opts.listen);
-  opts.latency_ms = static_cast<int>(cl.integer("latency-ms", 0, 0, 3600000));
-  opts.fail_rate = cl.real("fail-rate", 0, 0, 1);
-  opts.reject_word = cl.text("reject-word", "");
-  opts.verbose = cl.flag("verbose");
-  opts.tls_certificate = cl.text("tls-certificate", "");
-  opts.tls_key = cl.text("tls-key", "");
-  opts.tls_client_cafile = cl.text("tls-client-cafile", "");
+  rpcbatch::check_range("latency-ms", opts.latency_ms, 0, 3600000);
+  rpcbatch::check_range("fail-rate", opts.fail_rate, 0.0, 1.0);
   if (opts.tls_certificate.empty() != opts.tls_key.empty())
     throw rpcbatch::cli_error("--tls-certificate and --tls-key go together");
   rpcbatch::resolver_server server{opts};
   try {
     server.start();
   } catch (const std::runtime_error& e) {
-    std::cerr << cl.program() << ": " << e.what() << std::endl;
+    std::cerr << cfg.name() << ": " << e.what() << std::endl;
     return 1;
   }
   std::cout << "rpcbatch-resolver listening on " << server.address()
@@ -72,5 +71,6 @@ int run(const rpcbatch::command_line& cl) {
 
 int main(int argc, char** argv) {
   rpcbatch::block_stop_signals();
-  return rpcbatch::run_tool(argc, argv, usage, run);
+  resolver_config cfg;
+  return rpcbatch::run_program(cfg, argc, argv, [&] { return run(cfg); });
 }

@@ -8,8 +8,8 @@
 #include <stdexcept>
 #include <thread>
 
-#include "actors/adapters/cli.hpp"
 #include "actors/adapters/log.hpp"
+#include "services/program.hpp"
 #include "services/signals.hpp"
 #include "services/textgen.hpp"
 
@@ -21,17 +21,26 @@ Writes random English-like sentences to a Kafka topic, one message every
 --delay-seconds, until --count messages are acknowledged or SIGINT/SIGTERM.
 Logs progress every 10 messages, prints the total on stdout at the end.
 Exits 1 if the cluster cannot be reached or a delivery fails.
-
-  --bootstrap-servers=LIST  Kafka bootstrap servers (default 127.0.0.1:9092)
-  --topic=NAME              topic to write to (default input-topic)
-  --delay-seconds=S         pause between messages, fractions allowed,
-                            0 = as fast as possible (default 1)
-  --count=N                 messages to write, 0 = forever (default 0)
-  --seed=S                  text seed; equal seeds give equal text
-                            (default: random, logged)
-  --quiet                   no progress lines
-  --help                    this text
 )";
+
+struct textgen_config : rpcbatch::program_config {
+  rpcbatch::textgen_options opts;
+  bool quiet = false;
+
+  textgen_config() : program_config("rpcbatch-textgen", usage) {
+    opts.bootstrap = "127.0.0.1:9092";
+    add_options()
+      .add(opts.bootstrap, "bootstrap-servers", "Kafka bootstrap servers")
+      .add(opts.topic, "topic", "topic to write to")
+      .add(opts.delay_seconds, "delay-seconds",
+           "pause between messages, fractions allowed, 0: as fast as "
+           "possible")
+      .add(opts.count, "count", "messages to write, 0: for ever")
+      .add(opts.seed, "seed",
+           "text seed; equal seeds give equal text (default: random, logged)")
+      .add(quiet, "quiet", "no progress lines");
+  }
+};
 
 /// Sets `stop` on SIGINT/SIGTERM until `done`; the signals are blocked in
 /// every thread, so this thread takes them with sigtimedwait.
@@ -41,20 +50,14 @@ void watch_signals(std::atomic<bool>& stop, const std::atomic<bool>& done) {
       stop = true;
 }
 
-int run(const rpcbatch::command_line& cl) {
-  cl.allow_only({"bootstrap-servers", "topic", "delay-seconds", "count",
-                 "seed", "quiet"});
-  rpcbatch::textgen_options options;
-  options.bootstrap = cl.text("bootstrap-servers", "127.0.0.1:9092");
-  options.topic = cl.text("topic", "input-topic");
-  options.delay_seconds = cl.real("delay-seconds", 1.0, 0.0, 86400.0);
-  options.count = static_cast<std::uint64_t>(
-    cl.integer("count", 0, 0, 1'000'000'000'000LL));
-  options.seed = cl.has("seed")
-                   ? static_cast<std::uint64_t>(
-                     cl.integer("seed", 0, 0, 9'000'000'000'000'000'000LL))
-                   : std::random_device{}();
-  options.verbose = !cl.flag("quiet");
+int run(const textgen_config& cfg) {
+  auto options = cfg.opts;
+  rpcbatch::check_range("delay-seconds", options.delay_seconds, 0.0, 86400.0);
+  rpcbatch::check_range("count", options.count, std::uint64_t{0},
+                        std::uint64_t{1'000'000'000'000});
+  if (!cfg.given("seed"))
+    options.seed = std::random_device{}();
+  options.verbose = !cfg.quiet;
   if (options.bootstrap.empty() || options.topic.empty())
     throw rpcbatch::cli_error("--bootstrap-servers and --topic need values");
   rpcbatch::block_stop_signals();
@@ -80,5 +83,6 @@ int run(const rpcbatch::command_line& cl) {
 } // namespace
 
 int main(int argc, char** argv) {
-  return rpcbatch::run_tool(argc, argv, usage, run);
+  textgen_config cfg;
+  return rpcbatch::run_program(cfg, argc, argv, [&] { return run(cfg); });
 }

@@ -36,7 +36,7 @@
 
 #include "actors/sink.hpp"
 #include "actors/tokenizer.hpp"
-#include "actors/adapters/cli.hpp"
+#include "services/program.hpp"
 #include "services/embedded_broker.hpp"
 #include "actors/adapters/kafka.hpp"
 #include "actors/adapters/kafka_consumer.hpp"
@@ -58,27 +58,6 @@ Prints the raw ceilings (consume of the input, produce of the outputs,
 resolveBatch at every batch size), then the node on the input as a backlog
 at every batch size without and with the result cache, then its latency at a
 steady input rate; at the end one table of the medians over the rounds.
-
-  --lines=N          input lines of ~200 bytes (~35 words) (default 20000)
-  --batch-sizes=A,B  node batch sizes to measure (default 10,100)
-  --cache-entries=N  the cache rows run the node with --cache-entries=N
-                     (default 100000; 0: no cache rows)
-  --partitions=N     input partitions (default 24; the embedded broker keeps
-                     only ~5 MiB per partition)
-  --inflight=N       --rpc-max-inflight of the node and the raw RPC run
-                     (default 16)
-  --latency-ms=N     resolver latency per call (default 0)
-  --node-args="..."  extra node options, space separated
-  --nodes=A,B        nodes to compare, alternating: a binary, optionally
-                     with options of its own ("PATH --opt=X,PATH --opt=Y";
-                     they come last and win); default: the one built with
-                     this bench
-  --rounds=N         rounds of every measurement; the table gives medians
-                     and min-max (default 1)
-  --steady=N         the steady run: N lines a second arrive while each node
-                     streams (its default batch size, no cache), p50/p99
-                     latency from input to output (default 1000; 0: skip)
-  --steady-secs=N    how long the steady input lasts (default 10)
 )";
 
 // -- options ------------------------------------------------------------------
@@ -151,24 +130,70 @@ std::vector<node_spec> parse_nodes(const std::string& text) {
   return out;
 }
 
-bench_options parse_options(const command_line& cl) {
-  cl.allow_only({"lines", "batch-sizes", "cache-entries", "partitions",
-                 "inflight", "latency-ms", "node-args", "nodes", "rounds",
-                 "steady", "steady-secs"});
+/// The options as given; parse_options() makes bench_options of them.
+struct bench_config : program_config {
+  uint64_t lines = 20000;
+  std::string batch_sizes = "10,100";
+  std::size_t cache_entries = 100000;
+  int partitions = 24;
+  std::size_t inflight = 16;
+  int latency_ms = 0;
+  std::string node_args;
+  std::string nodes = std::string{RPCBATCH_BIN_DIR} + "/rpcbatch-node";
+  int rounds = 1;
+  int steady = 1000;
+  int steady_secs = 10;
+
+  bench_config() : program_config("rpcbatch-bench-pipeline", usage) {
+    add_options()
+      .add(lines, "lines", "input lines of ~200 bytes (~35 words)")
+      .add(batch_sizes, "batch-sizes", "node batch sizes to measure: A,B,...")
+      .add(cache_entries, "cache-entries",
+           "the cache rows run the node with --cache-entries=N (0: no cache "
+           "rows)")
+      .add(partitions, "partitions",
+           "input partitions (the embedded broker keeps only ~5 MiB per "
+           "partition)")
+      .add(inflight, "inflight",
+           "--rpc-max-inflight of the node and the raw RPC run")
+      .add(latency_ms, "latency-ms", "resolver latency per call")
+      .add(node_args, "node-args", "extra node options, space separated")
+      .add(nodes, "nodes",
+           "nodes to compare, alternating: a binary, optionally with options "
+           "of its own (\"PATH --opt=X,PATH --opt=Y\"; they come last and "
+           "win)")
+      .add(rounds, "rounds",
+           "rounds of every measurement; the table gives medians and min-max")
+      .add(steady, "steady",
+           "the steady run: this many lines a second arrive while each node "
+           "streams (its default batch size, no cache), p50/p99 latency from "
+           "input to output (0: skip)")
+      .add(steady_secs, "steady-secs", "how long the steady input lasts");
+  }
+};
+
+bench_options parse_options(const bench_config& c) {
+  check_range("lines", c.lines, uint64_t{1}, uint64_t{100000000});
+  check_range("cache-entries", c.cache_entries, std::size_t{0},
+              std::size_t{1000000000});
+  check_range("partitions", c.partitions, 1, 1000);
+  check_range("inflight", c.inflight, std::size_t{1}, std::size_t{10000});
+  check_range("latency-ms", c.latency_ms, 0, 60000);
+  check_range("rounds", c.rounds, 1, 100);
+  check_range("steady", c.steady, 0, 1000000);
+  check_range("steady-secs", c.steady_secs, 1, 3600);
   bench_options o;
-  o.lines = static_cast<uint64_t>(cl.integer("lines", 20000, 1, 1e8));
-  o.batch_sizes = parse_sizes(cl.text("batch-sizes", "10,100"));
-  o.cache_entries = static_cast<std::size_t>(
-    cl.integer("cache-entries", 100000, 0, 1e9));
-  o.partitions = static_cast<int>(cl.integer("partitions", 24, 1, 1000));
-  o.inflight = static_cast<std::size_t>(cl.integer("inflight", 16, 1, 1e4));
-  o.latency_ms = static_cast<int>(cl.integer("latency-ms", 0, 0, 60000));
-  o.extra = split(cl.text("node-args", ""), ' ');
-  o.nodes = parse_nodes(
-    cl.text("nodes", std::string{RPCBATCH_BIN_DIR} + "/rpcbatch-node"));
-  o.rounds = static_cast<int>(cl.integer("rounds", 1, 1, 100));
-  o.steady_rate = static_cast<double>(cl.integer("steady", 1000, 0, 1e6));
-  o.steady_secs = static_cast<double>(cl.integer("steady-secs", 10, 1, 3600));
+  o.lines = c.lines;
+  o.batch_sizes = parse_sizes(c.batch_sizes);
+  o.cache_entries = c.cache_entries;
+  o.partitions = c.partitions;
+  o.inflight = c.inflight;
+  o.latency_ms = c.latency_ms;
+  o.extra = split(c.node_args, ' ');
+  o.nodes = parse_nodes(c.nodes);
+  o.rounds = c.rounds;
+  o.steady_rate = c.steady;
+  o.steady_secs = c.steady_secs;
   return o;
 }
 
@@ -798,8 +823,8 @@ private:
   int runs_ = 0;
 };
 
-int run(const command_line& cl) {
-  auto opts = parse_options(cl);
+int run(const bench_config& cfg) {
+  auto opts = parse_options(cfg);
   try {
     pipeline_bench{std::move(opts)}.run();
   } catch (const std::exception& e) {
@@ -813,5 +838,6 @@ int run(const command_line& cl) {
 } // namespace
 
 int main(int argc, char** argv) {
-  return run_tool(argc, argv, usage, run);
+  bench_config cfg;
+  return run_program(cfg, argc, argv, [&] { return run(cfg); });
 }

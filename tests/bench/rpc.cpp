@@ -1,9 +1,9 @@
 // rpcbatch-bench-rpc: the raw resolveBatch rate of rpc_client, with a fixed
 // number of calls in flight. One thread issues calls as callbacks free slots,
 // the way the rpc-caller actor will; no thread is created per call.
-#include "actors/adapters/cli.hpp"
-#include "services/resolver_service.hpp"
 #include "actors/adapters/rpc_client.hpp"
+#include "services/program.hpp"
+#include "services/resolver_service.hpp"
 #include "tests/bench/rpc_load.hpp"
 
 #include <cstdio>
@@ -16,24 +16,39 @@ namespace {
 constexpr const char* usage = R"(usage: rpcbatch-bench-rpc [options]
 
 Measures resolveBatch calls/s, inputs/s and call latency (p50, p99).
-
-options:
-  --target=HOST:PORT  the RpcService (default: an in-process resolver)
-  --batch=N           inputs per call (default 100)
-  --calls=N           calls to make (default 20000)
-  --inflight=N        calls in flight at once (default 64)
-  --deadline-ms=N     deadline of each call (default 10000)
 )";
 
-int run(const rpcbatch::command_line& cl) {
-  cl.allow_only({"target", "batch", "calls", "inflight", "deadline-ms"});
-  auto batch = static_cast<std::size_t>(cl.integer("batch", 100, 0, 1000000));
-  auto calls = static_cast<std::size_t>(cl.integer("calls", 20000, 1, 1e9));
-  auto inflight = static_cast<std::size_t>(cl.integer("inflight", 64, 1, 1e6));
-  std::chrono::milliseconds deadline{
-    cl.integer("deadline-ms", 10000, 1, 3600000)};
+struct bench_config : rpcbatch::program_config {
+  std::string target;
+  std::size_t batch = 100;
+  std::size_t calls = 20000;
+  std::size_t inflight = 64;
+  std::size_t deadline_ms = 10000;
+
+  bench_config() : program_config("rpcbatch-bench-rpc", usage) {
+    add_options()
+      .add(target, "target",
+           "the RpcService, HOST:PORT (default: an in-process resolver)")
+      .add(batch, "batch", "inputs per call")
+      .add(calls, "calls", "calls to make")
+      .add(inflight, "inflight", "calls in flight at once")
+      .add(deadline_ms, "deadline-ms", "deadline of each call");
+  }
+};
+
+int run(const bench_config& cfg) {
+  using rpcbatch::check_range;
+  auto batch = cfg.batch;
+  auto calls = cfg.calls;
+  auto inflight = cfg.inflight;
+  check_range("batch", batch, std::size_t{0}, std::size_t{1000000});
+  check_range("calls", calls, std::size_t{1}, std::size_t{1000000000});
+  check_range("inflight", inflight, std::size_t{1}, std::size_t{1000000});
+  check_range("deadline-ms", cfg.deadline_ms, std::size_t{1},
+              std::size_t{3600000});
+  std::chrono::milliseconds deadline{cfg.deadline_ms};
   std::unique_ptr<rpcbatch::resolver_server> local;
-  auto target = cl.text("target", "");
+  auto target = cfg.target;
   if (target.empty()) {
     rpcbatch::resolver_options opts;
     opts.listen = "127.0.0.1:0";
@@ -67,5 +82,6 @@ int run(const rpcbatch::command_line& cl) {
 } // namespace
 
 int main(int argc, char** argv) {
-  return rpcbatch::run_tool(argc, argv, usage, run);
+  bench_config cfg;
+  return rpcbatch::run_program(cfg, argc, argv, [&] { return run(cfg); });
 }

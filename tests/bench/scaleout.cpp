@@ -23,7 +23,7 @@
 
 #include "actors/bucket_assignment.hpp"
 #include "actors/router.hpp"
-#include "actors/adapters/cli.hpp"
+#include "services/program.hpp"
 #include "services/textgen.hpp"
 #include "tests/harness.hpp"
 
@@ -35,9 +35,8 @@ using namespace std::chrono_literals;
 
 constexpr const char* usage = R"(usage: rpcbatch-bench-scaleout [options]
 
-  --lines=N          input lines of ~200 bytes (~35 words) (default 4000)
-  --latency-ms=N     resolver latency per call (default 5)
-  --buckets=N        node buckets (default 10)
+Prints words/s with 1 and 2 batcher nodes, then the recovery after one of
+them is killed.
 )";
 
 int64_t now_ms() {
@@ -152,12 +151,27 @@ void recovery(const environment& env, const std::vector<kafka_value>& corpus,
               100.0 * static_cast<double>(records.size() - words) / words);
 }
 
-int run(const command_line& cl) {
-  cl.allow_only({"lines", "latency-ms", "buckets"});
-  auto lines = static_cast<std::size_t>(cl.integer("lines", 4000, 1, 1e6));
+struct bench_config : program_config {
+  std::size_t lines = 4000;
+  int latency_ms = 5;
+  int buckets = 10;
+
+  bench_config() : program_config("rpcbatch-bench-scaleout", usage) {
+    add_options()
+      .add(lines, "lines", "input lines of ~200 bytes (~35 words)")
+      .add(latency_ms, "latency-ms", "resolver latency per call")
+      .add(buckets, "buckets", "node buckets");
+  }
+};
+
+int run(const bench_config& cfg) {
+  auto lines = cfg.lines;
+  check_range("lines", lines, std::size_t{1}, std::size_t{1000000});
+  check_range("latency-ms", cfg.latency_ms, 0, 60000);
+  check_range("buckets", cfg.buckets, 1, 256);
   resolver_options ropts;
-  ropts.latency_ms = static_cast<int>(cl.integer("latency-ms", 5, 0, 60000));
-  auto buckets = std::to_string(cl.integer("buckets", 10, 1, 256));
+  ropts.latency_ms = cfg.latency_ms;
+  auto buckets = std::to_string(cfg.buckets);
   environment env{ropts};
   auto corpus = make_corpus(7, lines);
   env.produce(corpus);
@@ -175,5 +189,6 @@ int run(const command_line& cl) {
 } // namespace
 
 int main(int argc, char** argv) {
-  return run_tool(argc, argv, usage, run);
+  bench_config cfg;
+  return run_program(cfg, argc, argv, [&] { return run(cfg); });
 }
