@@ -55,7 +55,7 @@ std::string own_description(const caf::config_option& opt) {
   if (name == "help")
     return "this text";
   if (name == "long-help")
-    return "this text with CAF's own options (scheduler, middleman, openssl)";
+    return "every option, CAF's own too (scheduler, middleman, openssl)";
   if (name == "dump-config")
     return "print the configuration and exit";
   if (name == "config-file")
@@ -76,6 +76,11 @@ std::string default_text(const caf::config_option& opt) {
     return {};
   if (auto text = caf::get_if<std::string>(&*value))
     return *text;
+  if (auto real = caf::get_if<double>(&*value)) {
+    std::ostringstream out;
+    out << *real;
+    return out.str();
+  }
   return caf::to_string(*value);
 }
 

@@ -14,11 +14,13 @@
 #include <string>
 #include <string_view>
 
+#include "actors/adapters/rpc_client.hpp"
+
 namespace rpcbatch {
 
 struct resolver_options {
   /// HOST:PORT to bind; port 0 picks a free port (see start()).
-  std::string listen = "127.0.0.1:50051";
+  std::string listen = default_rpc_address;
   /// Delays every answer by this many milliseconds.
   int latency_ms = 0;
   /// Fraction of calls answered with UNAVAILABLE, in [0, 1].

@@ -25,6 +25,7 @@ struct tool_config : rpcbatch::program_config {
   std::string target = "127.0.0.1:50051";
   int count = 3;
   double rate = 0.5;
+  int retries = 0;
   bool verbose = false;
   std::string token;
 
@@ -34,7 +35,8 @@ struct tool_config : rpcbatch::program_config {
     add_options()
       .add(target, "target", "where to go")
       .add(count, "count", "how many")
-      .add(rate, "rate", "how often (default: rarely)")
+      .add(rate, "rate", "how often")
+      .add(retries, "retries", "tries again (default: never)")
       .add(verbose, "verbose", "say more")
       .add(token, "token", "a secret");
   }
@@ -97,7 +99,9 @@ TEST_CASE("program options: --help shows the usage and every option with "
   CHECK(help.find("where to go (default: 127.0.0.1:50051)")
         != std::string::npos);
   CHECK(help.find("how many (default: 3)") != std::string::npos);
-  CHECK(help.find("how often (default: rarely)\n") != std::string::npos);
+
+  CHECK(help.find("how often (default: 0.5)\n") != std::string::npos);
+  CHECK(help.find("tries again (default: never)\n") != std::string::npos);
   CHECK(help.find("--verbose  ") != std::string::npos);
   CHECK(help.find("say more\n") != std::string::npos);
   CHECK(help.find("a secret\n") != std::string::npos);

@@ -15,6 +15,9 @@
 
 namespace rpcbatch {
 
+/// Where the RpcService listens and is looked for unless told otherwise.
+inline constexpr const char* default_rpc_address = "127.0.0.1:50051";
+
 /// The outcome of one call: `code` 0 with one length per input in request
 /// order, or a gRPC status code with `error` and no lengths.
 struct rpc_result {

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <iostream>
 #include <thread>
 
 #include <caf/config_option_adder.hpp>
@@ -10,7 +9,6 @@
 #include <caf/openssl/manager.hpp>
 
 #include "actors/adapters/cli.hpp"
-#include "services/env_config.hpp"
 #include "actors/adapters/log.hpp"
 #include "services/secrets.hpp"
 

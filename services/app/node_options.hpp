@@ -36,7 +36,7 @@ struct node_options {
   /// (0: for ever).
   size_t cache_entries = 0;
   double cache_ttl_secs = in_seconds(batcher_config{}.cache_ttl);
-  std::string rpc_target = "127.0.0.1:50051";
+  std::string rpc_target = default_rpc_address;
   size_t rpc_deadline_ms = rpc_caller_config{}.deadline.count();
   size_t rpc_max_inflight = rpc_caller_config{}.max_inflight;
   /// Dead-letter a batch after this many seconds of failure (0: never).

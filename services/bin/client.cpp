@@ -26,7 +26,7 @@ commands:
 )";
 
 struct client_config : rpcbatch::program_config {
-  std::string target = "127.0.0.1:50051";
+  std::string target = rpcbatch::default_rpc_address;
   int deadline_ms = 3000;
 
   client_config() : program_config("rpcbatch-client", usage) {
