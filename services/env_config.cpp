@@ -25,7 +25,8 @@ bool on_command_line(const std::vector<std::string>& args,
   auto flag = "--" + name;
   return std::any_of(args.begin(), args.end(), [&](const std::string& arg) {
     return arg == flag
-           || (arg.size() > flag.size() && arg.compare(0, flag.size(), flag) == 0
+           || (arg.size() > flag.size()
+               && arg.compare(0, flag.size(), flag) == 0
                && arg[flag.size()] == '=');
   });
 }
@@ -33,9 +34,10 @@ bool on_command_line(const std::vector<std::string>& args,
 /// "SECURITY_PROTOCOL" -> "security.protocol".
 std::string kafka_property(std::string_view name) {
   std::string out;
-  for (char c : name)
-    out += c == '_' ? '.'
-                    : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char c : name) {
+    auto lower = std::tolower(static_cast<unsigned char>(c));
+    out += c == '_' ? '.' : static_cast<char>(lower);
+  }
   return out;
 }
 

@@ -24,25 +24,32 @@ Without --bootstrap-servers it runs an embedded broker, resolver and text
 generator. Stops on SIGINT or SIGTERM after draining what it has read.
 )";
 
+/// CAF's settings for a node, which its options can still override.
+void tune_caf(caf::actor_system_config& cfg) {
+  // One CAF worker per hardware thread (CAF's default is at least 4): on 2
+  // cores, 4 workers competed with librdkafka's and gRPC's threads for no
+  // gain (--scheduler.max-threads still overrides this).
+  cfg.set("scheduler.max-threads",
+          std::max(std::size_t{2},
+                   std::size_t{std::thread::hardware_concurrency()}));
+  // Idle CAF workers block soon instead of polling: the node shares its
+  // cores with librdkafka's and gRPC's threads (--caf#work-stealing.* still
+  // overrides this).
+  cfg.set("work-stealing.aggressive-poll-attempts", 1);
+  cfg.set("work-stealing.moderate-poll-attempts", 1);
+  // Between nodes: heartbeats every second, a silent peer is down after 5 s.
+  cfg.set("middleman.heartbeat-interval",
+          caf::timespan{std::chrono::seconds(1)});
+  cfg.set("middleman.connection-timeout",
+          caf::timespan{std::chrono::seconds(5)});
+}
+
 } // namespace
 
 node_config::node_config() : program_config("rpcbatch-node", node_usage) {
   kafka_properties = &opts.kafka;
   config_file_path = "caf-application.ini";
-  // One CAF worker per hardware thread (CAF's default is at least 4): on 2
-  // cores, 4 workers competed with librdkafka's and gRPC's threads for no
-  // gain (--scheduler.max-threads still overrides this).
-  set("scheduler.max-threads",
-      std::max(std::size_t{2},
-               std::size_t{std::thread::hardware_concurrency()}));
-  // Idle CAF workers block soon instead of polling: the node shares its
-  // cores with librdkafka's and gRPC's threads (--caf#work-stealing.* still
-  // overrides this).
-  set("work-stealing.aggressive-poll-attempts", 1);
-  set("work-stealing.moderate-poll-attempts", 1);
-  // Between nodes: heartbeats every second, a silent peer is down after 5 s.
-  set("middleman.heartbeat-interval", caf::timespan{std::chrono::seconds(1)});
-  set("middleman.connection-timeout", caf::timespan{std::chrono::seconds(5)});
+  tune_caf(*this);
   add_options()
     .add(opts.bootstrap_servers, "bootstrap-servers",
          "Kafka bootstrap servers (none: run the embedded broker, resolver "
