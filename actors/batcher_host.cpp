@@ -72,15 +72,22 @@ void on_down(self_ptr self, const caf::down_msg& msg) {
 }
 
 /// An ingest node attaches with its sink: a fresh set of an rpc-caller and
-/// one batcher per bucket, after the checks of refuse_attach.
+/// one batcher per bucket, after the checks of refuse_attach and
+/// spawn_batchers.
 caf::result<std::vector<batcher_actor>>
 attach(self_ptr self, sink_actor& snk, uint32_t buckets) {
   auto& st = self->state;
-  if (auto why = st.refuse_attach(snk, buckets); !why.empty()) {
+  auto refused = [&](caf::error err) {
     ++st.attaches_refused;
-    log::warn("batcher-host", "attach refused: ", why);
-    return caf::make_error(caf::sec::invalid_argument, why);
-  }
+    log::warn("batcher-host", "attach refused: ", self->system().render(err));
+    return err;
+  };
+  if (auto why = st.refuse_attach(snk); !why.empty())
+    return refused(caf::make_error(caf::sec::invalid_argument, why));
+  auto set = spawn_batchers(self, st.batcher, buckets, st.rpc, st.client,
+                            snk);
+  if (!set)
+    return refused(std::move(set.error()));
   // Attached again (it lost one of the actors spawned for it): a fresh
   // set replaces the old one.
   detach(self, snk.address(), "attaches again");
@@ -89,30 +96,22 @@ attach(self_ptr self, sink_actor& snk, uint32_t buckets) {
   auto& entry = st.attached[snk.address()];
   entry.ingest_number = n;
   self->monitor(snk);
-  auto set = spawn_batchers(self, st.batcher, buckets, st.rpc, st.client,
-                            snk);
-  entry.actors.push_back({prefix + "rpc-caller", "rpc-caller", "", set.rpc});
+  entry.actors.push_back({prefix + "rpc-caller", "rpc-caller", "", set->rpc});
   for (uint32_t k = 0; k < buckets; ++k)
     entry.actors.push_back({prefix + "batcher-" + std::to_string(k),
-                            "batcher", "", set.batchers[k]});
+                            "batcher", "", set->batchers[k]});
   for (auto& e : entry.actors) {
     st.spawned.emplace(e.handle.address(), snk.address());
     self->monitor(e.handle);
   }
   log::info("batcher-host", "ingest node ", n, " attached with ",
             buckets, " buckets");
-  return set.batchers;
+  return set->batchers;
 }
 
 } // namespace
 
-std::string batcher_host_state::refuse_attach(const sink_actor& snk,
-                                              uint32_t buckets) const {
-  if (snk == nullptr)
-    return "no sink";
-  if (buckets < 1 || buckets > max_buckets)
-    return std::to_string(buckets) + " buckets (1 to "
-           + std::to_string(max_buckets) + " allowed)";
+std::string batcher_host_state::refuse_attach(const sink_actor& snk) const {
   if (attached.count(snk.address()) == 0
       && attached.size() >= max_ingest_nodes)
     return "already " + std::to_string(attached.size())

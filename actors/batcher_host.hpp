@@ -54,9 +54,10 @@ struct batcher_host_state {
   /// host spawn without bound.
   static constexpr std::size_t max_ingest_nodes = 64;
 
-  /// Why an attach must be refused (empty: it may go on): no sink, a number
-  /// of buckets outside 1..max_buckets, or too many ingest nodes.
-  std::string refuse_attach(const sink_actor& snk, uint32_t buckets) const;
+  /// Why an attach must be refused before its batchers are spawned (empty:
+  /// it may go on): too many ingest nodes. spawn_batchers() checks the
+  /// sink and the number of buckets.
+  std::string refuse_attach(const sink_actor& snk) const;
 };
 
 batcher_host_actor::behavior_type

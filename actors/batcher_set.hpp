@@ -5,8 +5,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
+
+#include <caf/expected.hpp>
+#include <caf/sec.hpp>
 
 #include "actors/batcher.hpp"
 #include "actors/rpc_caller.hpp"
@@ -19,12 +23,25 @@ struct batcher_set {
   std::vector<batcher_actor> batchers;
 };
 
-/// Spawns the set for `buckets` buckets (`cfg.bucket` set for each).
+/// Why no set can serve with these settings (empty: one can): no sink or
+/// transport, buckets outside 1..max_buckets, a batch size of 0, a wait or
+/// a deadline that is not above 0, or no call allowed in flight.
+std::string batcher_set_refusal(const batcher_config& cfg, uint32_t buckets,
+                                const rpc_caller_config& rpc_cfg,
+                                const rpc_transport* transport,
+                                const sink_actor& sink);
+
+/// Spawns the set for `buckets` buckets (`cfg.bucket` set for each), or
+/// answers invalid_argument with batcher_set_refusal() and spawns nothing.
 template <class Self>
-batcher_set spawn_batchers(Self* self, const batcher_config& cfg,
-                           uint32_t buckets, const rpc_caller_config& rpc_cfg,
-                           std::shared_ptr<rpc_transport> transport,
-                           const sink_actor& sink) {
+caf::expected<batcher_set>
+spawn_batchers(Self* self, const batcher_config& cfg, uint32_t buckets,
+               const rpc_caller_config& rpc_cfg,
+               std::shared_ptr<rpc_transport> transport,
+               const sink_actor& sink) {
+  auto why = batcher_set_refusal(cfg, buckets, rpc_cfg, transport.get(), sink);
+  if (!why.empty())
+    return caf::make_error(caf::sec::invalid_argument, std::move(why));
   batcher_set out;
   out.rpc = self->spawn(rpc_caller, rpc_cfg, std::move(transport), sink);
   out.batchers.reserve(buckets);

@@ -220,14 +220,19 @@ void start_pipeline(self_ptr self) {
   if (st.cluster == nullptr) {
     auto set = spawn_batchers(self, st.cfg.batcher, st.cfg.buckets,
                               st.cfg.rpc, st.adapters.rpc, st.sink);
-    st.actors.push_back({"rpc-caller", "rpc-caller", "", set.rpc});
-    self->monitor(set.rpc);
-    for (uint32_t k = 0; k < set.batchers.size(); ++k) {
-      st.actors.push_back({"batcher-" + std::to_string(k), "batcher", "",
-                           set.batchers[k], static_cast<int32_t>(k)});
-      self->monitor(set.batchers[k]);
+    if (!set) {
+      fail(self, "cannot spawn the batchers: "
+                   + self->system().render(set.error()));
+      return;
     }
-    start_intake(self, std::move(set.batchers));
+    st.actors.push_back({"rpc-caller", "rpc-caller", "", set->rpc});
+    self->monitor(set->rpc);
+    for (uint32_t k = 0; k < set->batchers.size(); ++k) {
+      st.actors.push_back({"batcher-" + std::to_string(k), "batcher", "",
+                           set->batchers[k], static_cast<int32_t>(k)});
+      self->monitor(set->batchers[k]);
+    }
+    start_intake(self, std::move(set->batchers));
     return;
   }
   st.actors.push_back({"cluster", "cluster", "", st.cluster});

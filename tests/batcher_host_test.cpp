@@ -1,6 +1,9 @@
 // The batcher host takes an attach from a peer only if it makes sense: a
-// sink, 1..max_buckets buckets, and at most max_ingest_nodes ingest nodes.
+// sink, 1..max_buckets buckets, and at most max_ingest_nodes ingest nodes;
+// spawn_batchers (actors/batcher_set.hpp) spawns a set only for settings it
+// can serve.
 #include "actors/batcher_host.hpp"
+#include "actors/batcher_set.hpp"
 
 #include <doctest/doctest.h>
 
@@ -61,6 +64,48 @@ TEST_CASE_FIXTURE(host_fixture,
   CHECK(status().actors == 0);
   CHECK(attach(sink, 4) == "4");
   CHECK(status().actors == 5); // an rpc-caller and four batchers
+  caf::anon_send_exit(sink, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE_FIXTURE(host_fixture,
+                  "spawn_batchers refuses settings no set can serve and "
+                  "spawns nothing; a host with such settings refuses "
+                  "attaches") {
+  auto sink = test::spawn_idle_sink(sys);
+  auto refusal = [&](batcher_config b, rpc_caller_config r,
+                     uint32_t buckets = 4) {
+    auto set = spawn_batchers(&sys, b, buckets, r, client, sink);
+    return set ? std::string{} : sys.render(set.error());
+  };
+  batcher_config no_batch;
+  no_batch.batch_size = 0;
+  batcher_config no_wait;
+  no_wait.max_wait = caf::timespan{0};
+  rpc_caller_config no_calls;
+  no_calls.max_inflight = 0;
+  CHECK(refusal(no_batch, {}).find("a batch size of 0") != std::string::npos);
+  CHECK(refusal(no_wait, {}).find("maximum wait") != std::string::npos);
+  CHECK(refusal({}, no_calls).find("no call in flight") != std::string::npos);
+  CHECK(refusal({}, {}, 0).find("0 buckets") != std::string::npos);
+  auto no_transport = spawn_batchers(&sys, batcher_config{}, 4,
+                                     rpc_caller_config{}, nullptr, sink);
+  CHECK_FALSE(no_transport);
+  auto set = spawn_batchers(&sys, batcher_config{}, 4, rpc_caller_config{},
+                            client, sink);
+  REQUIRE(set);
+  CHECK(set->batchers.size() == 4);
+  for (auto& b : set->batchers)
+    caf::anon_send_exit(b, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(set->rpc, caf::exit_reason::user_shutdown);
+  // A batcher node with such settings: every attach is refused.
+  auto bad_host = sys.spawn(batcher_host, no_batch, rpc_caller_config{},
+                            client);
+  std::swap(aut, bad_host);
+  CHECK(attach(sink, 4).find("a batch size of 0") != std::string::npos);
+  CHECK(status().attaches_refused == 1);
+  CHECK(status().actors == 0);
+  std::swap(aut, bad_host);
+  caf::anon_send_exit(bad_host, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(sink, caf::exit_reason::user_shutdown);
 }
 
