@@ -84,6 +84,19 @@ std::string default_text(const caf::config_option& opt) {
   return caf::to_string(*value);
 }
 
+/// The first of `args` that is one of `opts` (--NAME or --NAME=...).
+std::optional<std::string> option_among(const caf::config_option_set& opts,
+                                        const std::vector<std::string>& args) {
+  for (auto& arg : args) {
+    if (arg.compare(0, 2, "--") != 0)
+      continue;
+    auto name = arg.substr(2, arg.find('=') - 2);
+    if (opts.cli_long_name_lookup(name) != nullptr)
+      return arg;
+  }
+  return std::nullopt;
+}
+
 } // namespace
 
 int refuse(const program_config& cfg, const std::string& why) {
@@ -149,6 +162,9 @@ std::optional<int> parse_program(program_config& cfg, int argc, char** argv) {
     return 0;
   if (!cfg.takes_arguments && !cfg.arguments().empty())
     return refuse(cfg, "unexpected argument '" + cfg.arguments().front() + "'");
+  if (auto late = option_among(cfg.options(), cfg.arguments()))
+    return refuse(cfg, "'" + *late + "' comes after the arguments: options "
+                         "go first");
   return std::nullopt;
 }
 

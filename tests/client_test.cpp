@@ -136,6 +136,10 @@ TEST_CASE("rpcbatch-client: bad arguments exit 2") {
   CHECK(run({"--target=nohost", "resolve", "x"}) == 2);
   CHECK(run({"frobnicate", "x"}) == 2);
   CHECK(run({"resolve"}) == 2);
+  auto late = rpcbatch::test::run_process(
+    {client_bin, "resolve", "x", "--deadline-ms=5"});
+  CHECK(late.exit_code == 2);
+  CHECK(contains(late.err, "'--deadline-ms=5' comes after the arguments"));
 }
 
 } // TEST_SUITE
