@@ -59,6 +59,21 @@ fi
 grep -q 'cannot reach Kafka' "$work/unreachable.log" \
   || fail "no clear message for an unreachable broker"
 
+# librdkafka properties reach the producer, as the node's do: from the
+# command line and from RPCBATCH_KAFKA_ variables.
+RPCBATCH_KAFKA_COMPRESSION_TYPE=lz4 "$bin/rpcbatch-textgen" \
+  --bootstrap-servers="$boot" --topic=other --count=3 --delay-seconds=0 \
+  --kafka.client.id=textgen-test >"$work/props.out" 2>"$work/props.log" \
+  || fail "textgen with librdkafka properties failed: $(cat "$work/props.log")"
+grep -q '^sent 3 messages to other$' "$work/props.out" \
+  || fail "textgen with properties printed: $(cat "$work/props.out")"
+rc=0
+"$bin/rpcbatch-textgen" --bootstrap-servers="$boot" --count=1 \
+  --kafka.no.such.property=1 >/dev/null 2>"$work/bad-prop.log" || rc=$?
+[ "$rc" -eq 1 ] || fail "textgen with an unknown property exited $rc"
+grep -q 'no.such.property' "$work/bad-prop.log" \
+  || fail "no message naming the unknown property: $(cat "$work/bad-prop.log")"
+
 kill -TERM "$broker_pid"
 await 100 eval '! kill -0 "$broker_pid" 2>/dev/null' \
   || fail "broker still running 10 s after SIGTERM"

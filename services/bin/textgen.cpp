@@ -20,7 +20,9 @@ constexpr const char* usage = R"(usage: rpcbatch-textgen [options]
 Writes random English-like sentences to a Kafka topic, one message every
 --delay-seconds, until --count messages are acknowledged or SIGINT/SIGTERM.
 Logs progress every 10 messages, prints the total on stdout at the end.
-Exits 1 if the cluster cannot be reached or a delivery fails.
+Exits 1 if the cluster cannot be reached or a delivery fails. librdkafka
+properties (SASL, TLS, ...) are --kafka.NAME=VALUE or RPCBATCH_KAFKA_NAME
+(lower case, '_' as '.'), as the node's.
 )";
 
 struct textgen_config : rpcbatch::program_config {
@@ -29,6 +31,7 @@ struct textgen_config : rpcbatch::program_config {
 
   textgen_config() : program_config("rpcbatch-textgen", usage) {
     opts.bootstrap = "127.0.0.1:9092";
+    kafka_properties = &opts.properties;
     add_options()
       .add(opts.bootstrap, "bootstrap-servers", "Kafka bootstrap servers")
       .add(opts.topic, "topic", "topic to write to")
