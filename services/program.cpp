@@ -97,6 +97,26 @@ std::optional<std::string> option_among(const caf::config_option_set& opts,
   return std::nullopt;
 }
 
+/// Turns CAF's "parser_error(not_an_option, ({"argument" = "--x=1"}))" into
+/// "unknown option '--x=1' (not_an_option)", or "bad value in ...".
+std::string describe_parse_error(const std::string& rendered) {
+  const std::string key = "\"argument\" = \"";
+  auto open = rendered.find('(');
+  auto comma = rendered.find(',');
+  auto at = rendered.find(key);
+  if (open == std::string::npos || comma == std::string::npos
+      || at == std::string::npos)
+    return "bad command line: " + rendered;
+  auto from = at + key.size();
+  auto arg = rendered.substr(from, rendered.find('"', from) - from);
+  if (auto eq = arg.find('='); eq != std::string::npos && eq > 2)
+    arg = arg.substr(0, eq + 1)
+          + printable(arg.substr(2, eq - 2), arg.substr(eq + 1));
+  auto what = rendered.substr(open + 1, comma - open - 1);
+  auto kind = what == "not_an_option" ? "unknown option" : "bad value in";
+  return std::string{kind} + " '" + arg + "' (" + what + ")";
+}
+
 } // namespace
 
 int refuse(const program_config& cfg, const std::string& why) {
@@ -177,24 +197,6 @@ int run_program(program_config& cfg, int argc, char** argv,
   } catch (const cli_error& e) {
     return refuse(cfg, e.what());
   }
-}
-
-std::string describe_parse_error(const std::string& rendered) {
-  const std::string key = "\"argument\" = \"";
-  auto open = rendered.find('(');
-  auto comma = rendered.find(',');
-  auto at = rendered.find(key);
-  if (open == std::string::npos || comma == std::string::npos
-      || at == std::string::npos)
-    return "bad command line: " + rendered;
-  auto from = at + key.size();
-  auto arg = rendered.substr(from, rendered.find('"', from) - from);
-  if (auto eq = arg.find('='); eq != std::string::npos && eq > 2)
-    arg = arg.substr(0, eq + 1)
-          + printable(arg.substr(2, eq - 2), arg.substr(eq + 1));
-  auto what = rendered.substr(open + 1, comma - open - 1);
-  auto kind = what == "not_an_option" ? "unknown option" : "bad value in";
-  return std::string{kind} + " '" + arg + "' (" + what + ")";
 }
 
 } // namespace rpcbatch

@@ -100,8 +100,4 @@ void check_range(std::string_view name, T x, T min, T max) {
   throw cli_error(why.str());
 }
 
-/// Turns CAF's "parser_error(not_an_option, ({"argument" = "--x=1"}))" into
-/// "unknown option or bad value '--x=1' (not_an_option)".
-std::string describe_parse_error(const std::string& rendered);
-
 } // namespace rpcbatch

@@ -3,7 +3,6 @@
 #include <chrono>
 #include <cctype>
 #include <csignal>
-#include <cstdlib>
 #include <future>
 #include <iostream>
 #include <memory>
