@@ -147,6 +147,28 @@ void batcher_state::answered(word_answers& answers) {
     self->send(sink, std::move(out));
 }
 
+uint64_t batcher_state::cancel(const std::vector<partition_epoch>& revoked) {
+  auto gone = [&](const element& e) {
+    return cancelled(revoked, e.partition, e.epoch);
+  };
+  auto first = std::remove_if(bag.begin(), bag.end(), gone);
+  auto n = static_cast<uint64_t>(bag.end() - first);
+  if (n == 0)
+    return 0;
+  bag.erase(first, bag.end());
+  // The counter and the byte bound count what is left.
+  bag_words.clear();
+  counter = 0;
+  bag_bytes = 0;
+  for (auto& e : bag)
+    if (!cache || bag_words.insert(e.word).second) {
+      ++counter;
+      bag_bytes += e.word.size();
+    }
+  counters.cancelled += n;
+  return n;
+}
+
 actor_status batcher_state::status() const {
   auto out = counters;
   out.bucket = cfg.bucket;
@@ -197,6 +219,17 @@ batcher(batcher_actor::stateful_pointer<batcher_state> self,
       auto n = st.bag.size();
       st.flush(flush_trigger::end_of_window);
       return n;
+    },
+    [=](cancel_atom, std::vector<partition_epoch>& revoked)
+      -> caf::result<uint64_t> {
+      auto n = self->state.cancel(revoked);
+      // The rpc-caller gets this after every job this batcher sent it.
+      auto rp = self->make_response_promise<uint64_t>();
+      self->request(self->state.rpc, caf::infinite, cancel_atom::value,
+                    std::move(revoked))
+        .then([rp, n](uint64_t m) mutable { rp.deliver(n + m); },
+              [rp, n](caf::error&) mutable { rp.deliver(n); });
+      return rp;
     },
     [=](word_answers& answers) { self->state.answered(answers); },
     [=](status_atom) { return self->state.status(); },

@@ -83,6 +83,10 @@ struct batcher_state {
   /// waited for them go to the sink (failed: into the bag again).
   void answered(word_answers& answers);
 
+  /// Drops the bag's elements of revoked partitions' epochs; answers how
+  /// many.
+  uint64_t cancel(const std::vector<partition_epoch>& revoked);
+
   actor_status status() const;
 
 private:

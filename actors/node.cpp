@@ -203,8 +203,8 @@ void start_intake(self_ptr self, std::vector<batcher_actor> batchers) {
     caf::anon_send(src, revoked_atom::value,
                    partition_offsets{std::move(parts)});
   };
-  events.end_of_partition = [src](int32_t partition, int64_t offset) {
-    caf::anon_send(src, eof_atom::value, partition, offset);
+  events.end_of_partition = [src](partition_offset at) {
+    caf::anon_send(src, eof_atom::value, at);
   };
   events.fatal = [me](const std::string& error) {
     caf::anon_send(me, fatal_atom::value, error);

@@ -137,24 +137,71 @@ void forget_done(router_state& st, const std::vector<partition_progress>& done) 
     }
 }
 
+/// The owners of the buckets, each once, with the owner a moving bucket
+/// goes to.
+std::vector<batcher_actor> owners_of(const router_state& st) {
+  std::vector<batcher_actor> out;
+  auto add = [&](const batcher_actor& b) {
+    if (b != nullptr && std::find(out.begin(), out.end(), b) == out.end())
+      out.push_back(b);
+  };
+  for (auto& b : st.buckets) {
+    add(b.owner);
+    add(b.next);
+  }
+  return out;
+}
+
+/// Asks every one of `owners` the same question (at most `timeout` each)
+/// and delivers the sum of their answers (and `base`) to `rp` once all
+/// answered or failed.
+template <class Timeout, class... Ts>
+void ask_and_sum(self_ptr self, const std::vector<batcher_actor>& owners,
+                 caf::response_promise rp, Timeout timeout, uint64_t base,
+                 Ts... xs) {
+  auto sum = std::make_shared<uint64_t>(base);
+  auto left = countdown::start(owners.size(), [sum, rp]() mutable {
+    rp.deliver(*sum);
+  });
+  for (auto& owner : owners)
+    self->request(owner, timeout, xs...)
+      .then(
+        [sum, left](uint64_t n) {
+          *sum += n;
+          left->settle();
+        },
+        [left](caf::error&) { left->settle(); });
+}
+
 /// Flushes every owned bucket; `rp` gets the number of elements flushed.
 void end_window(self_ptr self, caf::response_promise rp) {
   std::vector<batcher_actor> owners;
   for (auto& b : self->state.buckets)
     if (b.owner != nullptr)
       owners.push_back(b.owner);
-  auto flushed = std::make_shared<uint64_t>(0);
-  auto left = countdown::start(owners.size(), [flushed, rp]() mutable {
-    rp.deliver(*flushed);
-  });
-  for (auto& owner : owners)
-    self->request(owner, caf::infinite, end_of_window_atom::value)
-      .then(
-        [flushed, left](uint64_t n) {
-          *flushed += n;
-          left->settle();
-        },
-        [left](caf::error&) { left->settle(); });
+  ask_and_sum(self, owners, std::move(rp), caf::infinite, 0,
+              end_of_window_atom::value);
+}
+
+/// Drops the held words of revoked partitions' epochs and has every owner
+/// drop its own; `rp` gets how many were dropped. An owner on a node that
+/// does not answer in time counts none (the revoke's bound covers it).
+void cancel(self_ptr self, const std::vector<partition_epoch>& revoked,
+            caf::response_promise rp) {
+  auto& st = self->state;
+  uint64_t dropped = 0;
+  for (auto& b : st.buckets) {
+    auto first = std::remove_if(b.held.begin(), b.held.end(),
+                                [&](const element& e) {
+                                  return cancelled(revoked, e.partition,
+                                                   e.epoch);
+                                });
+    dropped += static_cast<uint64_t>(b.held.end() - first);
+    b.held.erase(first, b.held.end());
+  }
+  st.counters.cancelled += dropped;
+  ask_and_sum(self, owners_of(st), std::move(rp), std::chrono::seconds(5),
+              dropped, cancel_atom::value, revoked);
 }
 
 /// Answers the end-of-window requests that waited for handovers.
@@ -260,6 +307,11 @@ router(router_actor::stateful_pointer<router_state> self,
       auto rp = self->make_response_promise<uint64_t>();
       st.waiting.push_back(rp);
       release_waiting(self);
+      return rp;
+    },
+    [=](cancel_atom, std::vector<partition_epoch>& revoked) {
+      auto rp = self->make_response_promise<uint64_t>();
+      cancel(self, revoked, rp);
       return rp;
     },
     [=](status_atom) { return status_of_router(self); },

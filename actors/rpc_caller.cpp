@@ -479,6 +479,9 @@ rpc_caller(rpc_caller_actor::stateful_pointer<rpc_caller_state> self,
     [=](rpc_reply& reply) { on_reply(self, reply); },
     [=](retry_atom, uint64_t id) { on_retry(self, id); },
     [=](tick_atom) { on_tick(self); },
+    [=](cancel_atom, std::vector<partition_epoch>&) -> uint64_t {
+      return 0; // TODO
+    },
     [=](status_atom) { return status_of_caller(self); },
   };
 }

@@ -391,8 +391,8 @@ source(source_actor::stateful_pointer<source_state> self, source_config cfg,
     [=](revoked_atom, partition_offsets& parts) {
       self->state.revoked(parts);
     },
-    [=](eof_atom, int32_t partition, int64_t offset) {
-      self->state.mark_position(partition, offset);
+    [=](eof_atom, partition_offset& at) {
+      self->state.mark_position(at.partition, at.offset);
       self->state.end_finished_waits();
     },
     [=](tick_atom) {

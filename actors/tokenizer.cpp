@@ -32,7 +32,7 @@ word_batch tokenizer_state::split(const record_batch& batch) {
     for_each_word(rec.value, [&](std::string_view w) {
       out.elements.push_back(element{std::string{w}, rec.partition,
                                      rec.offset, rec.timestamp, rec.epoch,
-                                     index++});
+                                     index++, rec.seq});
       longest_word = std::max(longest_word, w.size());
     });
     ++pieces;
@@ -56,6 +56,11 @@ tokenizer(tokenizer_actor::stateful_pointer<tokenizer_state> self,
       // After every word sent to the router so far.
       ++self->state.end_of_windows;
       return self->delegate(self->state.router, end_of_window_atom::value);
+    },
+    [=](cancel_atom, std::vector<partition_epoch>& revoked) {
+      // After every word sent to the router so far.
+      return self->delegate(self->state.router, cancel_atom::value,
+                            std::move(revoked));
     },
     [=](status_atom) {
       auto& st = self->state;

@@ -54,6 +54,7 @@ using lost_atom = caf::atom_constant<caf::atom("lost")>;
 using ready_atom = caf::atom_constant<caf::atom("ready")>;
 using start_atom = caf::atom_constant<caf::atom("start")>;
 using failed_atom = caf::atom_constant<caf::atom("failed")>;
+using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
 
 // -- interfaces ---------------------------------------------------------------
 
@@ -98,6 +99,10 @@ using batcher_actor = status_client::extend<
   caf::reacts_to<flush_atom, uint64_t>,
   /// End of window: flushes the bag now; answers the elements flushed.
   caf::replies_to<end_of_window_atom>::with<uint64_t>,
+  /// Revoked partitions: drops the bag's elements of these epochs, has the
+  /// rpc-caller drop those of its jobs not yet called, and answers how
+  /// many elements were dropped in all.
+  caf::replies_to<cancel_atom, std::vector<partition_epoch>>::with<uint64_t>,
   /// The answers to the words of a job this batcher sent (its cache on):
   /// cached, and the elements that waited for them go to the sink; if the
   /// job failed, those elements go into the bag again.
@@ -119,8 +124,9 @@ using source_actor = status_client::extend<
   /// The poll thread must give these partitions up: flush, wait for their
   /// words, commit, then release the poll thread.
   caf::reacts_to<revoked_atom, partition_offsets>,
-  /// The poll thread reached the end of a partition at this offset.
-  caf::reacts_to<eof_atom, int32_t, int64_t>,
+  /// The poll thread reached the end of a partition (in an epoch) at this
+  /// offset.
+  caf::reacts_to<eof_atom, partition_offset>,
   /// Periodic commit.
   caf::reacts_to<tick_atom>,
   /// Of words to be sent again (their batcher node was lost), answers
@@ -154,7 +160,10 @@ using router_actor = status_client::extend<
   caf::reacts_to<source_actor>,
   /// End of window for every owned bucket (after any handover); answers
   /// once all owners flushed, with the number of elements flushed.
-  caf::replies_to<end_of_window_atom>::with<uint64_t>>;
+  caf::replies_to<end_of_window_atom>::with<uint64_t>,
+  /// Revoked partitions: drops the held words of these epochs and has
+  /// every owner drop its own; answers how many were dropped in all.
+  caf::replies_to<cancel_atom, std::vector<partition_epoch>>::with<uint64_t>>;
 
 /// Splits record values into words.
 using tokenizer_actor = status_client::extend<
@@ -163,7 +172,10 @@ using tokenizer_actor = status_client::extend<
   caf::reacts_to<record_batch>,
   /// End of window for every bucket, passed on to the router after every
   /// word sent so far; the router answers.
-  caf::replies_to<end_of_window_atom>::with<uint64_t>>;
+  caf::replies_to<end_of_window_atom>::with<uint64_t>,
+  /// Revoked partitions, passed on to the router after every word sent so
+  /// far; the router answers how many waiting words it dropped.
+  caf::replies_to<cancel_atom, std::vector<partition_epoch>>::with<uint64_t>>;
 
 /// Writes outputs and dead letters to Kafka.
 using sink_actor = status_client::extend<
@@ -199,7 +211,11 @@ using rpc_caller_actor = status_client::extend<
   caf::reacts_to<retry_atom, uint64_t>,
   /// Time for the breaker's next probe, or for giving up on jobs that have
   /// been failing too long; a tick that finds nothing due does nothing.
-  caf::reacts_to<tick_atom>>;
+  caf::reacts_to<tick_atom>,
+  /// Revoked partitions: drops the elements of these epochs from every job
+  /// not in flight (a job left without elements is forgotten); answers
+  /// how many were dropped.
+  caf::replies_to<cancel_atom, std::vector<partition_epoch>>::with<uint64_t>>;
 
 /// Published by a batcher node (--role=batcher): serves ingest nodes. The
 /// actors it spawned for an ingest node stop when that node's sink does.

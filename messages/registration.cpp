@@ -29,6 +29,13 @@ bool partition_progress::done(uint32_t record_epoch, int64_t offset) const {
          && !std::binary_search(pending.begin(), pending.end(), offset);
 }
 
+bool cancelled(const std::vector<partition_epoch>& xs, int32_t partition,
+               uint32_t epoch) {
+  return std::any_of(xs.begin(), xs.end(), [&](const partition_epoch& x) {
+    return x.partition == partition && x.epoch == epoch;
+  });
+}
+
 uint64_t& flush_counts::operator[](flush_trigger t) {
   switch (t) {
     case flush_trigger::count:

@@ -118,6 +118,8 @@ struct router_status {
   uint64_t resent = 0;
   uint64_t batcher_nodes_lost = 0;
   uint64_t end_of_windows = 0;
+  /// Held words of revoked partitions dropped.
+  uint64_t cancelled = 0;
 };
 
 struct batcher_status {
@@ -143,6 +145,8 @@ struct batcher_status {
   uint64_t answered_from_cache = 0;
   uint64_t coalesced = 0;
   uint64_t words_in_flight = 0;
+  /// Elements of revoked partitions dropped from the bag.
+  uint64_t cancelled = 0;
 };
 
 struct rpc_caller_status {
@@ -344,7 +348,8 @@ typename Inspector::result_type inspect(Inspector& f, router_status& x) {
            field("handovers"), x.handovers, field("kept_for_resend"),
            x.kept_for_resend, field("resent"), x.resent,
            field("batcher_nodes_lost"), x.batcher_nodes_lost,
-           field("end_of_windows"), x.end_of_windows);
+           field("end_of_windows"), x.end_of_windows, field("cancelled"),
+           x.cancelled);
 }
 
 template <class Inspector>
@@ -362,7 +367,7 @@ typename Inspector::result_type inspect(Inspector& f, batcher_status& x) {
            field("cache_expirations"), x.cache_expirations,
            field("answered_from_cache"), x.answered_from_cache,
            field("coalesced"), x.coalesced, field("words_in_flight"),
-           x.words_in_flight);
+           x.words_in_flight, field("cancelled"), x.cancelled);
 }
 
 template <class Inspector>

@@ -24,12 +24,17 @@ struct input_record {
   /// The record value; null values arrive empty with `null_value` set.
   std::string value;
   bool null_value = false;
-  /// The source's assignment epoch of the partition (see offset_tracker).
+  /// The epoch of the partition's assignment the record was read in (the
+  /// consumer starts one at every assignment and when the log restarted).
   uint32_t epoch = 0;
   /// The position of the first word of `value` in its record: a record
   /// larger than the credit window enters in pieces, each a run of whole
   /// words of the value.
   uint32_t first_index = 0;
+  /// The source's number of the record, in the order it was taken: the
+  /// RPC stage serves the oldest words first, so that records finish in
+  /// order and commits keep moving.
+  uint64_t seq = 0;
 };
 
 /// Records of the input topic (poll thread -> source), or records and
@@ -48,6 +53,8 @@ struct element {
   /// The word's position in its record (0, 1, ...): a word sent twice
   /// (after a batcher node was lost) is confirmed once.
   uint32_t index = 0;
+  /// The record's sequence number (input_record::seq): lower is older.
+  uint64_t seq = 0;
 };
 
 /// Words in record order (tokenizer -> router -> batcher).
@@ -149,11 +156,26 @@ struct rpc_reply {
 };
 
 /// Partitions with an offset each (assignment: end offsets at start-up;
-/// commits: next offset to read).
+/// commits: next offset to read), in an epoch of the partition: every
+/// assignment of a partition starts one, and so does a log that restarted
+/// (topic recreated, log truncated). Nothing of an older epoch moves a
+/// commit.
 struct partition_offset {
   int32_t partition = 0;
   int64_t offset = 0;
+  uint32_t epoch = 0;
 };
+
+/// A partition in one epoch: a revoke cancels the words of that epoch that
+/// still wait in bags and queues (the partition's new owner redoes them).
+struct partition_epoch {
+  int32_t partition = 0;
+  uint32_t epoch = 0;
+};
+
+/// Whether `e` belongs to one of `xs` (a short list: a revoke's partitions).
+bool cancelled(const std::vector<partition_epoch>& xs, int32_t partition,
+               uint32_t epoch);
 
 struct partition_offsets {
   std::vector<partition_offset> entries;
@@ -164,7 +186,7 @@ struct partition_offsets {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, input_record& x) {
   return f(caf::meta::type_name("input_record"), x.partition, x.offset,
-           x.timestamp, x.value, x.null_value, x.epoch, x.first_index);
+           x.timestamp, x.value, x.null_value, x.epoch, x.first_index, x.seq);
 }
 
 template <class Inspector>
@@ -175,7 +197,7 @@ typename Inspector::result_type inspect(Inspector& f, record_batch& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, element& x) {
   return f(caf::meta::type_name("element"), x.word, x.partition, x.offset,
-           x.timestamp, x.epoch, x.index);
+           x.timestamp, x.epoch, x.index, x.seq);
 }
 
 template <class Inspector>
@@ -236,7 +258,13 @@ typename Inspector::result_type inspect(Inspector& f, rpc_reply& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, partition_offset& x) {
-  return f(caf::meta::type_name("partition_offset"), x.partition, x.offset);
+  return f(caf::meta::type_name("partition_offset"), x.partition, x.offset,
+           x.epoch);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, partition_epoch& x) {
+  return f(caf::meta::type_name("partition_epoch"), x.partition, x.epoch);
 }
 
 template <class Inspector>

@@ -32,6 +32,9 @@ rpc_caller_actor spawn_recorder(caf::actor_system& sys,
       [](rpc_reply&) {},
       [](retry_atom, uint64_t) {},
       [](tick_atom) {},
+      [](cancel_atom, std::vector<partition_epoch>&) {
+        return uint64_t{0};
+      },
       [](status_atom) { return actor_status{}; },
     };
   });

@@ -66,14 +66,14 @@ struct two_nodes {
 };
 
 element sample_element() {
-  return element{"don't", 2, 41, 1700000000123, 3, 7};
+  return element{"don't", 2, 41, 1700000000123, 3, 7, 12345678901};
 }
 
 } // namespace
 
 TEST_CASE_FIXTURE(two_nodes, "every message type crosses CAF nodes") {
   input_record rec{1,     99, 1700000000000, std::string("a\0b\xff", 4),
-                   false, 7,  12};
+                   false, 7,  12, 424242};
   round_trip(rec);
   round_trip(record_batch{{rec, input_record{0, 1, 2, "", true, 0, 0}}});
   round_trip(sample_element());
@@ -92,7 +92,8 @@ TEST_CASE_FIXTURE(two_nodes, "every message type crosses CAF nodes") {
   round_trip(flush_atom::value, uint64_t{12});
   round_trip(end_of_window_atom::value);
   round_trip(assigned_atom::value, partition_offsets{{{0, -1}}});
-  round_trip(eof_atom::value, int32_t{1}, int64_t{77});
+  round_trip(eof_atom::value, partition_offset{1, 77, 3});
+  round_trip(cancel_atom::value, std::vector<partition_epoch>{{2, 5}, {0, 1}});
   round_trip(fatal_atom::value, std::string{"broken"});
   // The inspector's requests (rpcbatch-console to a node).
   round_trip(nodes_atom::value);

@@ -92,6 +92,9 @@ inline batcher_actor spawn_idle_batcher(caf::actor_system& sys) {
       [](word_batch&) {},
       [](flush_atom, uint64_t) {},
       [](end_of_window_atom) { return uint64_t{0}; },
+      [](cancel_atom, std::vector<partition_epoch>&) {
+        return uint64_t{0};
+      },
       [](word_answers&) {},
       [](status_atom) { return actor_status{}; },
     };

@@ -42,6 +42,9 @@ struct inspector_fixture : test::deterministic {
         [](rpc_reply&) {},
         [](retry_atom, uint64_t) {},
         [](tick_atom) {},
+        [](cancel_atom, std::vector<partition_epoch>&) {
+          return uint64_t{0};
+        },
         [](status_atom) { return actor_status{0, rpc_caller_status{}}; },
       };
     });

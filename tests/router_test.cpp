@@ -31,6 +31,9 @@ struct router_fixture : test::deterministic {
             [](flush_atom, uint64_t) {},
             [k](end_of_window_atom) { return static_cast<uint64_t>(k); },
             [](word_answers&) {},
+            [](cancel_atom, std::vector<partition_epoch>&) {
+              return uint64_t{0};
+            },
             [](status_atom) { return actor_status{}; },
           };
         }));
@@ -90,6 +93,9 @@ struct slow_batcher {
             return pending->back();
           },
           [](word_answers&) {},
+          [](cancel_atom, std::vector<partition_epoch>&) {
+            return uint64_t{0};
+          },
           [](status_atom) { return actor_status{}; },
         };
       });

@@ -239,7 +239,7 @@ source_actor spawn_source(caf::actor_system& sys,
       },
       [](assigned_atom, partition_offsets&) {},
       [](revoked_atom, partition_offsets&) {},
-      [](eof_atom, int32_t, int64_t) {},
+      [](eof_atom, partition_offset&) {},
       [](tick_atom) {},
       [](lost_atom, word_batch& words) { return words; },
       [](drain_atom) -> caf::result<bool, partition_offsets> {

@@ -77,6 +77,9 @@ struct source_fixture : test::deterministic {
           tlog->trace.push_back("eow");
           return uint64_t{0};
         },
+        [](cancel_atom, std::vector<partition_epoch>&) {
+          return uint64_t{0};
+        },
         [](status_atom) { return actor_status{}; },
       };
     });
@@ -89,6 +92,9 @@ struct source_fixture : test::deterministic {
         [](std::vector<partition_progress>&) {},
         [](source_actor&) {},
         [](end_of_window_atom) { return uint64_t{0}; },
+        [](cancel_atom, std::vector<partition_epoch>&) {
+          return uint64_t{0};
+        },
         [](status_atom) { return actor_status{}; },
       };
     });

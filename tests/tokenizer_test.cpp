@@ -114,6 +114,9 @@ struct recording_router {
           trace->push_back("eow");
           return uint64_t{7};
         },
+        [](cancel_atom, std::vector<partition_epoch>&) {
+          return uint64_t{0};
+        },
         [](status_atom) { return actor_status{}; },
       };
     });

@@ -602,7 +602,7 @@ void kafka_consumer::hand_over_filling() {
     filling_bytes_ = 0;
   }
   for (auto& eof : pending_eofs_)
-    events_.end_of_partition(eof.partition, eof.offset);
+    events_.end_of_partition(eof);
   pending_eofs_.clear();
 }
 

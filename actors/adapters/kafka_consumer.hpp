@@ -69,8 +69,8 @@ struct consumer_events {
   /// Partitions about to be revoked; the poll thread then waits for
   /// release() (or the revoke timeout) before giving them up.
   std::function<void(std::vector<partition_offset>&&)> revoked;
-  /// The end of a partition was reached at this offset.
-  std::function<void(int32_t, int64_t)> end_of_partition;
+  /// The end of a partition was reached at this offset (in its epoch).
+  std::function<void(partition_offset)> end_of_partition;
   /// The consumer cannot go on.
   std::function<void(const std::string&)> fatal;
 };
