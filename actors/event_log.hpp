@@ -54,12 +54,4 @@ private:
   uint64_t last_ = 0;
 };
 
-/// A list of partitions as events and summaries show it: "[0,2]".
-inline std::string list_text(const std::vector<int32_t>& xs) {
-  std::string out;
-  for (auto x : xs)
-    out += (out.empty() ? "" : ",") + std::to_string(x);
-  return "[" + out + "]";
-}
-
 } // namespace rpcbatch

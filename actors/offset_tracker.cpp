@@ -41,6 +41,19 @@ offset_tracker::partition_state::find(int64_t offset) const {
   return find_pending(pending, offset);
 }
 
+void offset_tracker::start(int32_t partition, uint32_t epoch) {
+  if (auto p = parts_.find(partition); p != parts_.end()) {
+    words_in_flight_ -= p->second.in_flight;
+    parts_.erase(p);
+  }
+  epochs_[partition] = epoch;
+}
+
+uint32_t offset_tracker::epoch(int32_t partition) const {
+  auto e = epochs_.find(partition);
+  return e == epochs_.end() ? 0 : e->second;
+}
+
 uint32_t offset_tracker::dispatched(int32_t partition, int64_t offset,
                                     uint32_t words) {
   auto& ps = parts_[partition];
@@ -100,6 +113,7 @@ void offset_tracker::sent(int32_t partition, int64_t offset, uint32_t epoch,
   n = std::min(n, e->words - e->sent);
   e->sent += n;
   words_in_flight_ += n;
+  ps->in_flight += n;
 }
 
 uint32_t offset_tracker::acked(const record_word_count& r,
@@ -125,6 +139,7 @@ uint32_t offset_tracker::acked(const record_word_count& r,
   e->confirmed += fresh;
   ps->confirmed_words += fresh;
   words_in_flight_ -= fresh;
+  ps->in_flight -= fresh;
   if (e->done()) {
     e->more_bits = {};
     --ps->open;
@@ -148,7 +163,7 @@ std::vector<partition_offset> offset_tracker::take_commits() {
     auto point = commit_point(partition);
     if (point && *point != ps.last_taken) {
       ps.last_taken = *point;
-      out.push_back(partition_offset{partition, *point});
+      out.push_back(partition_offset{partition, *point, epoch(partition)});
     }
   }
   return out;
@@ -184,7 +199,7 @@ offset_tracker::commits_of(const std::vector<int32_t>& partitions) const {
   std::vector<partition_offset> out;
   for (auto partition : partitions)
     if (auto point = commit_point(partition))
-      out.push_back(partition_offset{partition, *point});
+      out.push_back(partition_offset{partition, *point, epoch(partition)});
   return out;
 }
 
@@ -205,15 +220,16 @@ std::size_t offset_tracker::pending_records() const {
   return n;
 }
 
-void offset_tracker::forget(int32_t partition) {
+int64_t offset_tracker::words_in_flight(int32_t partition) const {
   auto p = parts_.find(partition);
-  if (p == parts_.end()) {
-    ++epochs_[partition];
-    return;
+  return p == parts_.end() ? 0 : p->second.in_flight;
+}
+
+void offset_tracker::forget(int32_t partition) {
+  if (auto p = parts_.find(partition); p != parts_.end()) {
+    words_in_flight_ -= p->second.in_flight;
+    parts_.erase(p);
   }
-  for (auto& e : p->second.pending)
-    words_in_flight_ -= e.sent - e.confirmed;
-  parts_.erase(p);
   ++epochs_[partition];
 }
 

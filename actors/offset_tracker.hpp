@@ -5,9 +5,11 @@
 // written twice counts once); the
 // commit point of a partition is the lowest offset not done
 // (the highest contiguous done offset + 1). Every assignment of a partition
-// has its own epoch: counts and acknowledgements of an epoch that was
-// forgotten (revoked) are ignored, so that they cannot mix with the records
-// read again after the partition comes back.
+// has its own epoch (the consumer's, see start()): counts and
+// acknowledgements of an epoch that was forgotten (revoked, or superseded
+// by a new assignment or a log that restarted) are ignored, so that they
+// cannot mix with the records read in the new one, and commits name their
+// epoch.
 #pragma once
 
 #include <cstdint>
@@ -22,8 +24,16 @@ namespace rpcbatch {
 
 class offset_tracker {
 public:
-  /// A record of `words` words was taken (a record without words is done
-  /// at once). Returns the epoch that its words must carry.
+  /// Starts `epoch` of `partition` (an assignment, or a log that
+  /// restarted): whatever was tracked of the partition is forgotten.
+  void start(int32_t partition, uint32_t epoch);
+
+  /// The partition's current epoch.
+  uint32_t epoch(int32_t partition) const;
+
+  /// A record of `words` words was taken in the partition's current epoch
+  /// (a record without words is done at once). Returns that epoch, which
+  /// its words must carry.
   uint32_t dispatched(int32_t partition, int64_t offset, uint32_t words);
 
   /// Whether the record was dispatched before in the partition's current
@@ -46,7 +56,8 @@ public:
   /// The offset to commit (next to read), if anything was dispatched.
   std::optional<int64_t> commit_point(int32_t partition) const;
 
-  /// Commit points of every partition that moved since the last call.
+  /// Commit points of every partition that moved since the last call, in
+  /// their epochs.
   std::vector<partition_offset> take_commits();
 
   /// Whether the word's output needs no more writing: confirmed, its record
@@ -75,8 +86,11 @@ public:
     return words_in_flight_;
   }
 
-  /// Forgets a partition (after it was revoked and committed) and starts a
-  /// new epoch for it.
+  /// Words of `partition` sent but not yet confirmed.
+  int64_t words_in_flight(int32_t partition) const;
+
+  /// Forgets a partition (after it was revoked and committed) and ends its
+  /// epoch: what still comes of it is ignored.
   void forget(int32_t partition);
 
   std::vector<int32_t> partitions() const;
@@ -113,6 +127,7 @@ private:
     int64_t next = -1;
     int64_t last_taken = -1;
     uint64_t confirmed_words = 0;
+    int64_t in_flight = 0;
 
     entry* find(int64_t offset);
     const entry* find(int64_t offset) const;

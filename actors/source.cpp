@@ -13,11 +13,16 @@ namespace rpcbatch {
 
 namespace {
 
-std::vector<int32_t> partitions_of(const partition_offsets& xs) {
+template <class T>
+std::vector<int32_t> partitions_of(const std::vector<T>& xs) {
   std::vector<int32_t> out;
-  for (auto& x : xs.entries)
+  for (auto& x : xs)
     out.push_back(x.partition);
   return out;
+}
+
+int64_t to_ms(caf::timespan d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
 }
 
 double seconds_between(caf::actor_clock::time_point from,
@@ -43,14 +48,15 @@ void source_state::take(record_batch& batch) {
   uint64_t unusable = 0;
   std::size_t kept = 0;
   for (auto& rec : batch.records) {
-    if (assigned.count(rec.partition) == 0) {
-      // Read before a revoke that is done: the partition's new owner reads
-      // it from the commit point.
+    if (!is_current(rec.partition, rec.epoch)) {
+      // Of an epoch that is over (revoked, or its log restarted): the
+      // partition's owner reads it again from the commit point.
       ++counters.records_of_revoked_partitions;
       continue;
     }
-    // The consumer may hand a record over again: it is tracked once, so it
-    // goes on once.
+    // Within an epoch the consumer hands a record over once (an offset
+    // handed over again starts a new epoch); should one come again, it is
+    // tracked once, so it goes on once.
     if (tracker.dispatched_before(rec.partition, rec.offset)) {
       ++again;
       continue;
@@ -64,7 +70,8 @@ void source_state::take(record_batch& batch) {
     counters.words += n;
     counters.null_records += rec.null_value ? 1 : 0;
     counters.records_without_words += !rec.null_value && n == 0 ? 1 : 0;
-    rec.epoch = tracker.dispatched(rec.partition, rec.offset, n);
+    tracker.dispatched(rec.partition, rec.offset, n);
+    rec.seq = ++seq;
     mark_position(rec.partition, rec.offset + 1);
     if (n == 0)
       continue; // done already
@@ -74,8 +81,9 @@ void source_state::take(record_batch& batch) {
   }
   if (again > 0) {
     counters.records_handed_over_again += again;
-    log::info("source", "the consumer handed over ", again,
-              " record(s) again: skipped, they are tracked already");
+    log::warn("source", "the consumer handed over ", again,
+              " record(s) again in the same epoch: skipped, they are ",
+              "tracked already");
   }
   if (unusable > 0) {
     counters.not_replayable += unusable;
@@ -91,6 +99,11 @@ void source_state::take(record_batch& batch) {
   end_finished_waits();
 }
 
+bool source_state::is_current(int32_t partition, uint32_t epoch) const {
+  auto i = assigned.find(partition);
+  return i != assigned.end() && i->second == epoch;
+}
+
 bool source_state::to_replay(input_record& rec) {
   auto letter = parse_dead_letter(rec.value);
   if (!letter || letter->truncated()) {
@@ -103,7 +116,7 @@ bool source_state::to_replay(input_record& rec) {
 
 input_record source_state::next_piece(held_record& h, uint32_t n) {
   input_record piece{h.rec.partition, h.rec.offset, h.rec.timestamp, {},
-                     false,           h.rec.epoch,  h.sent};
+                     false,           h.rec.epoch,  h.sent,  h.rec.seq};
   if (h.sent == 0 && n == h.words) {
     piece.value = std::move(h.rec.value);
   } else {
@@ -122,7 +135,7 @@ input_record source_state::next_piece(held_record& h, uint32_t n) {
 }
 
 void source_state::feed() {
-  auto window = cfg.max_inflight_words;
+  auto window = this->window.size();
   auto min_piece = std::max<int64_t>(1, window / 4);
   record_batch out;
   while (!held.empty()) {
@@ -139,6 +152,8 @@ void source_state::feed() {
   if (!out.records.empty())
     self->send(tokenizer, std::move(out));
   auto stalled = !held.empty();
+  if (stalled)
+    this->window.limited();
   if (stalled && !waiting_for_credit) {
     ++counters.credit_stalls;
     events.add("credit", "credit window spent: consuming waits");
@@ -199,9 +214,79 @@ void source_state::confirm(const delivery_ack& ack) {
     at += r.words;
     counters.words_acked += fresh;
     counters.words_confirmed_again += r.words - fresh;
+    window.confirmed(fresh);
   }
+  update_window();
   feed();
   end_finished_waits();
+}
+
+void source_state::update_window() {
+  auto before = window.size();
+  if (!window.update(self->clock().now()))
+    return;
+  auto after = window.size();
+  // Only changes of a quarter or more are events: the window follows the
+  // rate closely.
+  if (after < before * 3 / 4 || after > before * 5 / 4)
+    events.add("credit", "credit window " + std::to_string(before) + " -> "
+                           + std::to_string(after) + " words ("
+                           + std::to_string(static_cast<int64_t>(window.rate()))
+                           + " words/s confirmed)");
+}
+
+// -- assignments, epochs and revokes ------------------------------------------
+
+void source_state::assign(const partition_offsets& parts) {
+  std::vector<partition_epoch> ended;
+  for (auto& p : parts.entries) {
+    start_epoch(p.partition, p.epoch, ended);
+    if (p.offset >= 0)
+      end_offsets[p.partition] = p.offset;
+  }
+  events.add("rebalance",
+             "partitions assigned " + list_text(partitions_of(parts.entries)));
+  end_epochs(ended);
+  end_finished_waits();
+}
+
+void source_state::start_epoch(int32_t partition, uint32_t epoch,
+                               std::vector<partition_epoch>& ended) {
+  if (auto i = assigned.find(partition); i != assigned.end()) {
+    if (i->second == epoch)
+      return;
+    // The consumer gave the partition up (a revoke it stopped waiting
+    // for) or its log restarted, and it is assigned again: what was
+    // tracked of the older epoch is over.
+    ++counters.epochs_superseded;
+    log::warn("source", "partition ", partition, " starts epoch ", epoch,
+              " while epoch ", i->second, " was tracked: that one is over ",
+              "(its words still waiting are dropped, nothing of it is ",
+              "committed)");
+    ended.push_back(partition_epoch{partition, i->second});
+  }
+  // A revoke of the partition still waiting is over too.
+  for (auto& w : revokes) {
+    auto& ps = w.partitions;
+    ps.erase(std::remove_if(ps.begin(), ps.end(),
+                            [&](const partition_epoch& x) {
+                              return x.partition == partition;
+                            }),
+             ps.end());
+  }
+  assigned[partition] = epoch;
+  tracker.start(partition, epoch);
+  finished.erase(partition);
+  marks.erase(partition);
+}
+
+void source_state::end_epochs(const std::vector<partition_epoch>& ended) {
+  if (ended.empty())
+    return;
+  drop_held(partitions_of(ended));
+  self->request(tokenizer, caf::infinite, cancel_atom::value, ended)
+    .then([st = this](uint64_t n) { st->counters.words_cancelled += n; },
+          [](caf::error&) {});
 }
 
 void source_state::end_of_window() {
@@ -220,41 +305,91 @@ caf::typed_response_promise<bool, partition_offsets> source_state::drain() {
 }
 
 void source_state::revoked(const partition_offsets& parts) {
+  std::vector<partition_epoch> mine;
+  for (auto& p : parts.entries)
+    if (is_current(p.partition, p.epoch))
+      mine.push_back(partition_epoch{p.partition, p.epoch});
+  if (mine.empty()) {
+    // A revoke of epochs that are over: the consumer gave up on it.
+    log::info("source", "revoke of ", parts.entries.size(),
+              " partition(s) in epochs that are over: ignored");
+    return;
+  }
   ++counters.revokes;
   events.add("rebalance",
-             "partitions revoked " + list_text(partitions_of(parts)));
-  revoke = wait{partitions_of(parts), self->clock().now() + cfg.drain_timeout};
-  // End of window for what is pending, so that it completes.
-  end_of_window();
-  end_finished_waits();
+             "partitions revoked " + list_text(partitions_of(mine)));
+  auto now = self->clock().now();
+  revoke_wait w{++revoke_ids, mine, now, now + cfg.revoke_timeout};
+  revokes.push_back(w);
+  // Records not let in yet are simply not sent; the words waiting in bags
+  // and in the RPC queue are dropped (the partitions' next owner redoes
+  // them); only the calls and writes in flight are awaited.
+  drop_held(partitions_of(mine));
+  self->request(tokenizer, caf::infinite, cancel_atom::value, mine)
+    .then(
+      [st = this, id = w.id](uint64_t n) {
+        st->counters.words_cancelled += n;
+        for (auto& x : st->revokes)
+          if (x.id == id) {
+            x.cancel_answered = true;
+            x.dropped += static_cast<int64_t>(n);
+          }
+        st->end_finished_waits();
+      },
+      [st = this, id = w.id](caf::error&) {
+        for (auto& x : st->revokes)
+          if (x.id == id)
+            x.cancel_answered = true;
+        st->end_finished_waits();
+      });
+  self->delayed_send(self, cfg.revoke_timeout, revoked_atom::value, w.id);
+  feed();
 }
 
 void source_state::end_finished_waits() {
-  check_revoke();
+  check_revokes();
   check_drain();
   check_input_end();
 }
 
-void source_state::check_revoke() {
-  if (!revoke)
-    return;
-  auto& parts = revoke->partitions;
-  auto done = std::all_of(parts.begin(), parts.end(), [&](int32_t p) {
-    return tracker.pending_records(p) == 0;
-  });
-  if (!done && self->clock().now() < revoke->deadline)
-    return;
-  if (!done)
-    log::warn("source", "revoke: giving up waiting for words; the ",
-              "partitions are committed up to what is done");
-  consumer->release(tracker.commits_of(parts));
-  drop_held(parts);
+void source_state::check_revokes() {
+  auto now = self->clock().now();
+  for (auto i = revokes.begin(); i != revokes.end();) {
+    int64_t in_flight = 0;
+    for (auto& p : i->partitions)
+      in_flight += tracker.words_in_flight(p.partition);
+    auto done = i->cancel_answered && in_flight <= i->dropped;
+    if (!done && now < i->deadline) {
+      ++i;
+      continue;
+    }
+    auto w = std::move(*i);
+    i = revokes.erase(i);
+    finish_revoke(w, done);
+  }
+}
+
+void source_state::finish_revoke(const revoke_wait& w, bool complete) {
+  auto parts = partitions_of(w.partitions);
+  auto ms = to_ms(self->clock().now() - w.started);
+  counters.last_revoke_ms = static_cast<uint64_t>(ms);
+  counters.longest_revoke_ms
+    = std::max(counters.longest_revoke_ms, counters.last_revoke_ms);
+  if (!complete) {
+    ++counters.revokes_given_up;
+    log::warn("source", "revoke of ", list_text(parts), ": words still in ",
+              "flight after ", ms, " ms (--revoke-timeout-secs); ",
+              "committing what is done and letting go");
+  } else {
+    log::info("source", "revoke of ", list_text(parts), " done in ", ms,
+              " ms");
+  }
+  consumer->release(w.partitions, tracker.commits_of(parts));
   for (auto p : parts) {
     tracker.forget(p);
     assigned.erase(p);
     marks.erase(p);
   }
-  revoke.reset();
   feed();
 }
 
@@ -264,6 +399,7 @@ void source_state::check_drain() {
   auto done = tracker.pending_records() == 0;
   if (!done && self->clock().now() < *drain_deadline)
     return;
+  drain_deadline.reset();
   if (!done)
     log::warn("source", "drain: ", tracker.pending_records(),
               " record(s) still pending; committing what is done");
@@ -274,7 +410,7 @@ void source_state::check_drain() {
 void source_state::check_input_end() {
   if (!cfg.bounded || input_end_sent || assigned.empty())
     return;
-  for (auto p : assigned)
+  for (auto& [p, epoch] : assigned)
     if (finished.count(p) == 0)
       return;
   input_end_sent = true;
@@ -285,20 +421,87 @@ void source_state::check_input_end() {
 
 void source_state::tick() {
   auto commits = tracker.take_commits();
+  // Only partitions assigned now, in their epochs (the consumer checks
+  // again against its own assignment).
+  commits.erase(std::remove_if(commits.begin(), commits.end(),
+                               [&](const partition_offset& x) {
+                                 return !is_current(x.partition, x.epoch);
+                               }),
+                commits.end());
   if (!commits.empty()) {
     ++commit_requests;
     consumer->commit(std::move(commits));
   }
   // The router forgets the words it kept of records now done.
   self->send(router, tracker.progress());
+  check_assignment();
   check_stuck();
+  update_window();
   end_finished_waits();
+}
+
+void source_state::check_assignment() {
+  std::map<int32_t, uint32_t> consumer_only;
+  std::set<int32_t> here_only;
+  std::set<int32_t> theirs;
+  for (auto& c : consumer->assignment()) {
+    theirs.insert(c.partition);
+    if (!is_current(c.partition, c.epoch))
+      consumer_only.emplace(c.partition, c.epoch);
+  }
+  auto revoking = [&](int32_t p) {
+    return std::any_of(revokes.begin(), revokes.end(), [&](auto& w) {
+      return cancelled(w.partitions, p, assigned[p]);
+    });
+  };
+  for (auto& [p, epoch] : assigned)
+    if (theirs.count(p) == 0 && !revoking(p))
+      here_only.insert(p);
+  // What differed at the last tick and still does is repaired: every
+  // message of the consumer sent before that tick has arrived since.
+  std::vector<partition_epoch> ended;
+  for (auto& [p, epoch] : consumer_only) {
+    auto i = only_in_consumer.find(p);
+    if (i == only_in_consumer.end() || i->second != epoch)
+      continue;
+    ++counters.assignment_repairs;
+    log::warn("source", "partition ", p, " is assigned to the consumer in ",
+              "epoch ", epoch, " but was not tracked: tracking it now");
+    start_epoch(p, epoch, ended);
+  }
+  for (auto p : here_only) {
+    if (only_here.count(p) == 0)
+      continue;
+    ++counters.assignment_repairs;
+    log::warn("source", "partition ", p, " was tracked but is not assigned ",
+              "to the consumer: forgetting it without a commit");
+    ended.push_back(partition_epoch{p, assigned[p]});
+    tracker.forget(p);
+    assigned.erase(p);
+    marks.erase(p);
+  }
+  end_epochs(ended);
+  only_in_consumer = std::move(consumer_only);
+  only_here = std::move(here_only);
 }
 
 void source_state::check_stuck() {
   if (cfg.stuck_after.count() <= 0)
     return;
   auto now = self->clock().now();
+  unread.clear();
+  for (auto& c : consumer->assignment())
+    if (c.unread_for >= cfg.stuck_after) {
+      unread.push_back(c.partition);
+      if (unread_reported.insert(c.partition).second) {
+        ++counters.stuck_reports;
+        log::warn("source", "partition ", c.partition, " is stuck: it has ",
+                  c.lag, " record(s) to read and none was read for ",
+                  to_ms(c.unread_for), " ms");
+      }
+    } else {
+      unread_reported.erase(c.partition);
+    }
   for (auto p : tracker.partitions()) {
     auto point = tracker.commit_point(p).value_or(-1);
     auto confirmed = tracker.confirmed_words(p);
@@ -339,18 +542,33 @@ word_batch source_state::unconfirmed(word_batch words) const {
 actor_status source_state::status() const {
   auto out = counters;
   out.words_in_flight = tracker.words_in_flight();
-  out.window = cfg.max_inflight_words;
+  out.window = window.size();
+  out.max_window = cfg.max_inflight_words;
+  out.confirm_rate = window.rate();
+  out.window_shrinks = window.shrinks();
+  out.window_grows = window.grows();
+  out.revoking = revokes.size();
+  out.log_restarts = consumer->log_restarts();
+  for (auto& [p, e] : only_in_consumer)
+    out.unmatched_partitions.push_back(p);
+  out.unmatched_partitions.insert(out.unmatched_partitions.end(),
+                                  only_here.begin(), only_here.end());
   out.waiting_for_credit = waiting_for_credit;
   out.held_records = held.size();
   out.held_words = held_words;
   out.records_pending = tracker.pending_records();
-  for (auto p : assigned) {
+  for (auto& [p, epoch] : assigned) {
     out.assigned.push_back(p);
+    out.epochs[p] = epoch;
     if (auto point = tracker.commit_point(p))
       out.commit_points[p] = *point;
   }
   for (auto& [p, m] : marks)
     if (m.reported)
+      out.stuck_partitions.push_back(p);
+  for (auto p : unread)
+    if (std::find(out.stuck_partitions.begin(), out.stuck_partitions.end(), p)
+        == out.stuck_partitions.end())
       out.stuck_partitions.push_back(p);
   if (first_record)
     out.active_seconds = seconds_between(*first_record, self->clock().now());
@@ -373,25 +591,23 @@ source(source_actor::stateful_pointer<source_state> self, source_config cfg,
   st.tokenizer = std::move(tokenizer);
   st.router = std::move(router);
   st.node = std::move(node);
+  st.window = credit_window{{cfg.max_inflight_words, cfg.min_inflight_words,
+                             cfg.max_inflight_time},
+                            self->clock().now()};
   self->delayed_send(self, cfg.commit_interval, tick_atom::value);
   return {
     [=](record_batch& batch) { self->state.take(batch); },
     [=](delivery_ack& ack) { self->state.confirm(ack); },
     [=](assigned_atom, partition_offsets& parts) {
-      auto& st = self->state;
-      for (auto& p : parts.entries) {
-        st.assigned.insert(p.partition);
-        if (p.offset >= 0)
-          st.end_offsets[p.partition] = p.offset;
-      }
-      st.events.add("rebalance", "partitions assigned "
-                                   + list_text(partitions_of(parts)));
-      st.end_finished_waits();
+      self->state.assign(parts);
     },
     [=](revoked_atom, partition_offsets& parts) {
       self->state.revoked(parts);
     },
+    [=](revoked_atom, uint64_t) { self->state.end_finished_waits(); },
     [=](eof_atom, partition_offset& at) {
+      if (!self->state.is_current(at.partition, at.epoch))
+        return;
       self->state.mark_position(at.partition, at.offset);
       self->state.end_finished_waits();
     },

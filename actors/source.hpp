@@ -6,6 +6,19 @@
 // and handles revokes, bounded end and drain. The poll thread reads on only
 // once the source let every record of a batch in: when the credit is spent,
 // consuming stops (no pause, nothing fetched is thrown away).
+//
+// The window is bounded in time as well as in words (actors/credit_window):
+// what is in flight should be confirmed within --max-inflight-secs at the
+// rate words are being confirmed. Every record gets a sequence number, so
+// that the RPC stage serves the oldest words first and records finish in
+// order.
+//
+// Partitions come and go in epochs (the consumer's): records, positions,
+// acknowledgements and commits of an epoch that is over are ignored, and a
+// revoke cancels the revoked epochs' words still waiting in bags and
+// queues, waits at most --revoke-timeout-secs for those in flight, commits
+// what is done and lets go. Every tick the source checks its partitions
+// against the consumer's assignment and repairs what differs.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +31,7 @@
 
 #include <caf/timespan.hpp>
 
+#include "actors/credit_window.hpp"
 #include "actors/event_log.hpp"
 #include "actors/offset_tracker.hpp"
 #include "messages/actors.hpp"
@@ -28,14 +42,20 @@ namespace rpcbatch {
 class source_consumer;
 
 struct source_config {
-  /// The credit window: words let into the pipeline and not yet confirmed.
+  /// The credit window: words let into the pipeline and not yet confirmed,
+  /// at most, at least (when it shrinks), and the time in which what is in
+  /// flight should be confirmed (0: the window stays at the most).
   int64_t max_inflight_words = 100000;
+  int64_t min_inflight_words = 1000;
+  caf::timespan max_inflight_time = std::chrono::seconds(2);
   caf::timespan commit_interval = std::chrono::seconds(1);
   /// Bounded mode: report the end of input once every assigned partition
   /// reached the end offset it had at start-up.
   bool bounded = false;
-  /// How long a drain or a revoke waits for outstanding words.
+  /// How long a drain waits for outstanding words.
   caf::timespan drain_timeout = std::chrono::seconds(60);
+  /// How long a revoke waits for the revoked partitions' words in flight.
+  caf::timespan revoke_timeout = std::chrono::seconds(5);
   /// A partition whose commit point has not moved for this long while it
   /// has records pending is reported as stuck (0: never).
   caf::timespan stuck_after = std::chrono::seconds(120);
@@ -58,10 +78,16 @@ struct source_state {
     uint64_t batch = 0;
   };
 
-  /// A revoke waiting for its partitions' words.
-  struct wait {
-    std::vector<int32_t> partitions;
+  /// A revoke waiting for its partitions' words in flight.
+  struct revoke_wait {
+    uint64_t id = 0;
+    std::vector<partition_epoch> partitions;
+    caf::actor_clock::time_point started;
     caf::actor_clock::time_point deadline;
+    /// Whether the cancel of their waiting words was answered, and how many
+    /// of their words in flight it dropped.
+    bool cancel_answered = false;
+    int64_t dropped = 0;
   };
 
   /// When a partition last made progress (its commit point moved, a word
@@ -80,12 +106,21 @@ struct source_state {
   router_actor router;
   node_actor node;
   offset_tracker tracker;
-  std::set<int32_t> assigned;
+  /// The assigned partitions and their epochs.
+  std::map<int32_t, uint32_t> assigned;
   std::map<int32_t, int64_t> end_offsets;
   std::set<int32_t> finished;
   bool input_end_sent = false;
   bool draining = false;
-  std::optional<wait> revoke;
+  std::vector<revoke_wait> revokes;
+  uint64_t revoke_ids = 0;
+  credit_window window;
+  /// The last record's sequence number.
+  uint64_t seq = 0;
+  /// Partitions where the consumer's assignment and the source's differed
+  /// at the last tick (repaired if they still do at the next).
+  std::map<int32_t, uint32_t> only_in_consumer;
+  std::set<int32_t> only_here;
   std::optional<caf::actor_clock::time_point> drain_deadline;
   caf::typed_response_promise<bool, partition_offsets> drain_promise;
   /// When the first record arrived (throughput counts from there).
@@ -101,6 +136,10 @@ struct source_state {
   /// The window is spent and records wait.
   bool waiting_for_credit = false;
   std::map<int32_t, progress_mark> marks;
+  /// Assigned partitions not read for stuck_after while they had records
+  /// to read, and those of them already reported.
+  std::vector<int32_t> unread;
+  std::set<int32_t> unread_reported;
   /// The counters, in the struct that reports them: status() copies them
   /// and adds the gauges.
   source_status counters;
@@ -124,6 +163,9 @@ struct source_state {
   /// The broker confirmed outputs: their credit returns.
   void confirm(const delivery_ack& ack);
 
+  /// The poll thread got partitions, each in a new epoch.
+  void assign(const partition_offsets& parts);
+
   /// Flushes every bucket once every word held now went in.
   void end_of_window();
 
@@ -132,6 +174,9 @@ struct source_state {
 
   /// The poll thread must give these partitions up (after their words).
   void revoked(const partition_offsets& parts);
+
+  /// Whether `epoch` is the partition's current one (it is assigned in it).
+  bool is_current(int32_t partition, uint32_t epoch) const;
 
   /// Everything that may change when words complete or time passes: a
   /// revoke or a drain that can finish, the end of a bounded input.
@@ -148,13 +193,26 @@ struct source_state {
 
 private:
   input_record next_piece(held_record& h, uint32_t n);
+  /// Starts `epoch` of `partition`; an older epoch of it still tracked
+  /// goes into `ended`.
+  void start_epoch(int32_t partition, uint32_t epoch,
+                   std::vector<partition_epoch>& ended);
+  /// Forgets partitions whose epoch is over: nothing of theirs is
+  /// committed; their words still waiting are cancelled.
+  void end_epochs(const std::vector<partition_epoch>& ended);
+  /// Ends a revoke: commits what is done, releases the poll thread.
+  void finish_revoke(const revoke_wait& w, bool complete);
+  /// Checks the source's partitions against the consumer's assignment.
+  void check_assignment();
+  /// Resizes the credit window when its interval is over.
+  void update_window();
   /// Replay: makes the record's value its dead letter's word; false (and
   /// an empty value) if it has none that can be replayed.
   bool to_replay(input_record& rec);
   void pop_front_held();
   void drop_held(const std::vector<int32_t>& partitions);
   void batch_done(uint64_t batch);
-  void check_revoke();
+  void check_revokes();
   void check_drain();
   void check_input_end();
   void check_stuck();

@@ -118,12 +118,17 @@ using source_actor = status_client::extend<
   /// Records whose words the broker confirmed (from the sink): their
   /// credit returns.
   caf::reacts_to<delivery_ack>,
-  /// The poll thread got partitions; offsets are the end offsets at start-up
-  /// (bounded mode) or -1.
+  /// The poll thread got partitions, each in a new epoch (a partition
+  /// assigned before in an older one starts again: its log restarted);
+  /// offsets are the end offsets at start-up (bounded mode) or -1.
   caf::reacts_to<assigned_atom, partition_offsets>,
-  /// The poll thread must give these partitions up: flush, wait for their
-  /// words, commit, then release the poll thread.
+  /// The poll thread must give these partitions (in these epochs) up: the
+  /// words of theirs still waiting are cancelled, those in flight are
+  /// awaited (at most the revoke timeout), what is done is committed and
+  /// the poll thread released.
   caf::reacts_to<revoked_atom, partition_offsets>,
+  /// The revoke with this number reached its time bound.
+  caf::reacts_to<revoked_atom, uint64_t>,
   /// The poll thread reached the end of a partition (in an epoch) at this
   /// offset.
   caf::reacts_to<eof_atom, partition_offset>,

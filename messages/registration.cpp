@@ -29,6 +29,13 @@ bool partition_progress::done(uint32_t record_epoch, int64_t offset) const {
          && !std::binary_search(pending.begin(), pending.end(), offset);
 }
 
+std::string list_text(const std::vector<int32_t>& xs) {
+  std::string out;
+  for (auto x : xs)
+    out += (out.empty() ? "" : ",") + std::to_string(x);
+  return "[" + out + "]";
+}
+
 bool cancelled(const std::vector<partition_epoch>& xs, int32_t partition,
                uint32_t epoch) {
   return std::any_of(xs.begin(), xs.end(), [&](const partition_epoch& x) {

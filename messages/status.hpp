@@ -65,7 +65,13 @@ struct source_status {
   /// (done, or of a revoked partition).
   uint64_t words_confirmed_again = 0;
   uint64_t words_in_flight = 0;
+  /// The credit window now (it follows the confirmation rate), its most,
+  /// the rate it follows (words/s) and how often it shrank and grew.
   uint64_t window = 0;
+  uint64_t max_window = 0;
+  double confirm_rate = 0;
+  uint64_t window_shrinks = 0;
+  uint64_t window_grows = 0;
   bool waiting_for_credit = false;
   /// Times the window was spent while records waited.
   uint64_t credit_stalls = 0;
@@ -78,6 +84,8 @@ struct source_status {
   uint64_t not_replayable = 0;
   uint64_t records_pending = 0;
   std::vector<int32_t> assigned;
+  /// The epoch of each assigned partition.
+  std::map<int32_t, uint32_t> epochs;
   /// Next offset to read, as committed, per assigned partition.
   std::map<int32_t, int64_t> commit_points;
   std::vector<int32_t> stuck_partitions;
@@ -85,6 +93,22 @@ struct source_status {
   uint64_t commits = 0;
   uint64_t commit_failures = 0;
   uint64_t revokes = 0;
+  /// Revokes waiting for their words in flight now; those that reached the
+  /// revoke timeout; the last and the longest revoke's duration.
+  uint64_t revoking = 0;
+  uint64_t revokes_given_up = 0;
+  uint64_t last_revoke_ms = 0;
+  uint64_t longest_revoke_ms = 0;
+  /// Words of revoked (or ended) epochs dropped from bags and queues.
+  uint64_t words_cancelled = 0;
+  /// Epochs that ended because the partition was assigned again (its
+  /// revoke given up, or its log restarted), and logs that restarted.
+  uint64_t epochs_superseded = 0;
+  uint64_t log_restarts = 0;
+  /// Partitions where the source and the consumer's assignment differ
+  /// (repaired at the next tick), and the repairs made.
+  std::vector<int32_t> unmatched_partitions;
+  uint64_t assignment_repairs = 0;
   bool draining = false;
   uint64_t dropped_while_draining = 0;
   /// Records the consumer handed over again (already tracked): skipped.
@@ -311,17 +335,30 @@ typename Inspector::result_type inspect(Inspector& f, source_status& x) {
            field("words_acked"), x.words_acked, field("words_confirmed_again"),
            x.words_confirmed_again, field("words_in_flight"),
            x.words_in_flight, field("window"), x.window,
+           field("max_window"), x.max_window, field("confirm_rate"),
+           x.confirm_rate, field("window_shrinks"), x.window_shrinks,
+           field("window_grows"), x.window_grows,
            field("waiting_for_credit"), x.waiting_for_credit,
            field("credit_stalls"), x.credit_stalls, field("held_records"),
            x.held_records, field("held_words"), x.held_words,
            field("pieces"), x.pieces, field("records_in_pieces"),
            x.records_in_pieces, field("not_replayable"), x.not_replayable,
            field("records_pending"), x.records_pending, field("assigned"),
-           x.assigned, field("commit_points"), x.commit_points,
+           x.assigned, field("epochs"), x.epochs, field("commit_points"),
+           x.commit_points,
            field("stuck_partitions"), x.stuck_partitions,
            field("stuck_reports"), x.stuck_reports, field("commits"),
            x.commits, field("commit_failures"), x.commit_failures,
-           field("revokes"), x.revokes, field("draining"), x.draining,
+           field("revokes"), x.revokes, field("revoking"), x.revoking,
+           field("revokes_given_up"), x.revokes_given_up,
+           field("last_revoke_ms"), x.last_revoke_ms,
+           field("longest_revoke_ms"), x.longest_revoke_ms,
+           field("words_cancelled"), x.words_cancelled,
+           field("epochs_superseded"), x.epochs_superseded,
+           field("log_restarts"), x.log_restarts,
+           field("unmatched_partitions"), x.unmatched_partitions,
+           field("assignment_repairs"), x.assignment_repairs,
+           field("draining"), x.draining,
            field("dropped_while_draining"), x.dropped_while_draining,
            field("records_handed_over_again"), x.records_handed_over_again,
            field("records_of_revoked_partitions"),

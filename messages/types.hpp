@@ -173,6 +173,9 @@ struct partition_epoch {
   uint32_t epoch = 0;
 };
 
+/// A list of partitions as logs, events and summaries show it: "[0,2]".
+std::string list_text(const std::vector<int32_t>& xs);
+
 /// Whether `e` belongs to one of `xs` (a short list: a revoke's partitions).
 bool cancelled(const std::vector<partition_epoch>& xs, int32_t partition,
                uint32_t epoch);

@@ -17,12 +17,15 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// Records what the source asks of the consumer.
+/// Records what the source asks of the consumer; its assignment is what
+/// the test says.
 struct fake_consumer : source_consumer {
   int taken = 0;
   bool fetching = true;
   std::vector<std::vector<partition_offset>> commits_done;
+  std::vector<std::vector<partition_epoch>> revokes_released;
   std::vector<std::vector<partition_offset>> releases;
+  std::vector<consumer_partition> assigned{{0, 0}, {1, 0}};
 
   void batch_taken() override {
     ++taken;
@@ -30,16 +33,24 @@ struct fake_consumer : source_consumer {
   void commit(std::vector<partition_offset> offsets) override {
     commits_done.push_back(std::move(offsets));
   }
-  void release(std::vector<partition_offset> offsets) override {
+  void release(std::vector<partition_epoch> revoked,
+               std::vector<partition_offset> offsets) override {
+    revokes_released.push_back(std::move(revoked));
     releases.push_back(std::move(offsets));
   }
   void stop_for_drain() override {
     fetching = false;
   }
+  std::vector<consumer_partition> assignment() const override {
+    return assigned;
+  }
   uint64_t commits() const override {
     return commits_done.size();
   }
   uint64_t commit_failures() const override {
+    return 0;
+  }
+  uint64_t log_restarts() const override {
     return 0;
   }
 };

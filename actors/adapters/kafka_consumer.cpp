@@ -46,13 +46,14 @@ public:
     std::vector<partition_offset> parts;
     for (auto* tp : partitions)
       parts.push_back(partition_offset{tp->partition(), -1});
-    if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
-      // on_assign assigns them, each at the offset where it starts.
-      owner_.on_assign(std::move(parts));
-    } else {
-      owner_.on_revoke(std::move(parts));
-      consumer->unassign();
-    }
+    auto incremental = consumer->rebalance_protocol() == "COOPERATIVE";
+    // on_assign assigns them, each at the offset where it starts; on_revoke
+    // unassigns them once the source let go.
+    if (err == RdKafka::ERR__ASSIGN_PARTITIONS)
+      owner_.on_assign(std::move(parts), incremental);
+    else
+      owner_.on_revoke(std::move(parts), incremental,
+                       consumer->assignment_lost());
   }
 
 private:
@@ -99,6 +100,9 @@ std::map<std::string, std::string> consumer_defaults() {
     {"enable.auto.offset.store", "false"},
     {"enable.partition.eof", "true"},
     {"session.timeout.ms", "6000"},
+    // Incremental rebalances: a member that joins or leaves moves only the
+    // partitions that change owner; the others are never stopped.
+    {"partition.assignment.strategy", "cooperative-sticky"},
     {"heartbeat.interval.ms", "2000"},
     // Bounds the prefetched input held in memory.
     {"queued.max.messages.kbytes", "16384"},
@@ -179,17 +183,23 @@ std::size_t kafka_consumer::assigned_partitions() const {
   return assignment_.size();
 }
 
+std::vector<int32_t> kafka_consumer::assigned_now() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  std::vector<int32_t> out;
+  for (auto& [p, a] : assignment_)
+    out.push_back(p);
+  return out;
+}
+
 void kafka_consumer::update_lag() {
   auto now = std::chrono::steady_clock::now();
   if (now - lag_updated_ < std::chrono::seconds(1))
     return;
   lag_updated_ = now;
+  check_cluster();
   std::vector<partition_offset> parts;
-  {
-    std::lock_guard<std::mutex> guard{mtx_};
-    for (auto p : assignment_)
-      parts.push_back(partition_offset{p, 0});
-  }
+  for (auto p : assigned_now())
+    parts.push_back(partition_offset{p, 0});
   if (parts.empty()) {
     lag_ = 0;
     return;
@@ -199,6 +209,7 @@ void kafka_consumer::update_lag() {
   auto tps = to_partitions(opts_.topic, parts);
   if (consumer_->position(tps.list) != RdKafka::ERR_NO_ERROR)
     return;
+  std::map<int32_t, int64_t> lags;
   int64_t lag = 0;
   for (auto* tp : tps.list) {
     int64_t low = 0;
@@ -208,9 +219,38 @@ void kafka_consumer::update_lag() {
           != RdKafka::ERR_NO_ERROR
         || high < 0 || tp->offset() < 0)
       continue; // nothing fetched yet: unknown
-    lag += std::max<int64_t>(0, high - tp->offset());
+    lags[tp->partition()] = std::max<int64_t>(0, high - tp->offset());
+    lag += lags[tp->partition()];
   }
   lag_ = lag;
+  // A partition is unread while it has records to read, none was read
+  // since the last update, and the poll thread could read.
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto could_read = !blocked_since_ && !is_paused_;
+  for (auto& [p, a] : assignment_) {
+    auto l = lags.find(p);
+    a.lag = l == lags.end() ? -1 : l->second;
+    auto& r = reads_[p];
+    if (r.read || a.lag <= 0 || !could_read)
+      a.unread_since.reset();
+    else if (!a.unread_since)
+      a.unread_since = now;
+    r.read = false;
+  }
+}
+
+std::vector<consumer_partition> kafka_consumer::assignment() const {
+  auto now = std::chrono::steady_clock::now();
+  std::lock_guard<std::mutex> guard{mtx_};
+  std::vector<consumer_partition> out;
+  for (auto& [p, a] : assignment_) {
+    std::chrono::milliseconds unread{0};
+    if (a.unread_since)
+      unread = std::chrono::duration_cast<std::chrono::milliseconds>(
+        now - *a.unread_since);
+    out.push_back(consumer_partition{p, a.epoch, a.lag, unread});
+  }
+  return out;
 }
 
 void kafka_consumer::batch_taken() {
@@ -226,8 +266,21 @@ void kafka_consumer::stop_for_drain() {
   update_pause_locked();
 }
 
-void kafka_consumer::release(std::vector<partition_offset> offsets) {
+void kafka_consumer::release(std::vector<partition_epoch> revoked,
+                             std::vector<partition_offset> offsets) {
   std::lock_guard<std::mutex> guard{mtx_};
+  auto same = [](const partition_epoch& x, const partition_epoch& y) {
+    return x.partition == y.partition && x.epoch == y.epoch;
+  };
+  if (!revoking_ || revoking_->size() != revoked.size()
+      || !std::equal(revoked.begin(), revoked.end(), revoking_->begin(),
+                     same)) {
+    // The answer to a revoke given up on: its partitions were let go
+    // uncommitted, and may be someone else's now.
+    log::info(component, "late release of ", revoked.size(),
+              " revoked partition(s) ignored");
+    return;
+  }
   released_ = std::move(offsets);
   cv_.notify_all();
 }
@@ -244,8 +297,9 @@ std::string kafka_consumer::close(std::vector<partition_offset> final_offsets) {
     thread_.join();
   std::string result;
   // Offsets committed before (an idle node, everything confirmed) need no
-  // commit, and so no group that may be rebalancing right now.
-  final_offsets = not_yet_confirmed(std::move(final_offsets));
+  // commit, and so no group that may be rebalancing right now; nor do
+  // those of partitions no longer assigned in their epochs.
+  final_offsets = not_yet_confirmed(of_current_epochs(std::move(final_offsets)));
   if (!final_offsets.empty()) {
     auto tps = to_partitions(opts_.topic, final_offsets);
     // A member that leaves at the same time rebalances the group, and the
@@ -293,6 +347,21 @@ void kafka_consumer::commit_now(const std::vector<partition_offset>& offsets,
   }
 }
 
+std::vector<partition_offset>
+kafka_consumer::of_current_epochs(std::vector<partition_offset> offsets) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto stale = [&](const partition_offset& x) {
+    auto i = assignment_.find(x.partition);
+    return i == assignment_.end() || i->second.epoch != x.epoch;
+  };
+  auto first = std::remove_if(offsets.begin(), offsets.end(), stale);
+  if (first != offsets.end())
+    log::debug(component, "not committing ", offsets.end() - first,
+               " offset(s) of partitions no longer assigned in their epoch");
+  offsets.erase(first, offsets.end());
+  return offsets;
+}
+
 void kafka_consumer::confirmed(const std::vector<partition_offset>& offsets) {
   std::lock_guard<std::mutex> guard{mtx_};
   for (auto& x : offsets) {
@@ -316,82 +385,96 @@ kafka_consumer::not_yet_confirmed(std::vector<partition_offset> offsets) const {
 void kafka_consumer::apply_requests() {
   std::vector<partition_offset> commits;
   bool pause_change = false;
-  bool pause = false;
-  std::vector<int32_t> assignment;
   {
     std::lock_guard<std::mutex> guard{mtx_};
     commits.swap(to_commit_);
     if (want_paused_ != is_paused_) {
       is_paused_ = want_paused_;
       pause_change = true;
-      pause = is_paused_;
-      assignment = assignment_;
     }
   }
-  commit_now(commits, false);
-  if (pause_change && !assignment.empty()) {
-    std::vector<partition_offset> parts;
-    for (auto p : assignment)
-      parts.push_back(partition_offset{p, 0});
-    auto tps = to_partitions(opts_.topic, parts);
-    if (pause)
-      consumer_->pause(tps.list);
-    else
-      consumer_->resume(tps.list);
-  }
+  commit_now(of_current_epochs(std::move(commits)), false);
+  if (pause_change)
+    set_paused(assigned_now(), is_paused_);
 }
 
-void kafka_consumer::on_assign(std::vector<partition_offset> parts) {
+void kafka_consumer::set_paused(const std::vector<int32_t>& partitions,
+                                bool paused) {
+  if (partitions.empty())
+    return;
+  std::vector<partition_offset> parts;
+  for (auto p : partitions)
+    parts.push_back(partition_offset{p, 0});
+  auto tps = to_partitions(opts_.topic, parts);
+  if (paused)
+    consumer_->pause(tps.list);
+  else
+    consumer_->resume(tps.list);
+}
+
+void kafka_consumer::assign(const std::vector<partition_offset>& parts) {
+  auto tps = to_partitions(opts_.topic, parts);
+  std::string what;
+  if (incremental_) {
+    std::unique_ptr<RdKafka::Error> err{consumer_->incremental_assign(tps.list)};
+    if (err)
+      what = err->str();
+  } else if (auto err = consumer_->assign(tps.list);
+             err != RdKafka::ERR_NO_ERROR) {
+    what = RdKafka::err2str(err);
+  }
+  if (!what.empty())
+    log::warn(component, "assigning ", parts.size(), " partition(s) of ",
+              opts_.topic, " failed: ", what);
+}
+
+void kafka_consumer::start_epochs(std::vector<partition_offset>& parts) {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    for (auto& p : parts) {
+      p.epoch = ++epoch_;
+      assignment_[p.partition] = assigned_partition{p.epoch};
+      reads_[p.partition] = read_state{p.epoch};
+      auto i = end_offsets_.find(p.partition);
+      p.offset = i == end_offsets_.end() ? -1 : i->second;
+    }
+  }
+  events_.assigned(std::vector<partition_offset>{parts});
+}
+
+void kafka_consumer::on_assign(std::vector<partition_offset> parts,
+                               bool incremental) {
+  incremental_ = incremental;
+  std::vector<int32_t> partitions;
   {
     // Another member may have committed these partitions meanwhile.
     std::lock_guard<std::mutex> guard{mtx_};
-    for (auto& p : parts)
+    for (auto& p : parts) {
       confirmed_.erase(p.partition);
+      partitions.push_back(p.partition);
+    }
+    if (!incremental)
+      assignment_.clear();
   }
   if (!running_) {
     // Rejoining only to commit the final offsets: consume nothing.
     for (auto& p : parts)
       p.offset = RdKafka::Topic::OFFSET_INVALID;
-    auto tps = to_partitions(opts_.topic, parts);
-    consumer_->assign(tps.list);
-    consumer_->pause(tps.list);
+    assign(parts);
+    set_paused(partitions, true);
     return;
   }
-  {
-    auto tps = to_partitions(opts_.topic, start_offsets(parts));
-    auto err = consumer_->assign(tps.list);
-    if (err != RdKafka::ERR_NO_ERROR)
-      log::warn(component, "assigning ", parts.size(), " partition(s) of ",
-                opts_.topic, " failed: ", RdKafka::err2str(err));
-  }
-  bool paused;
-  {
-    std::lock_guard<std::mutex> guard{mtx_};
-    assignment_.clear();
-    for (auto& p : parts) {
-      assignment_.push_back(p.partition);
-      auto i = end_offsets_.find(p.partition);
-      p.offset = i == end_offsets_.end() ? -1 : i->second;
-    }
-    paused = is_paused_;
-  }
-  if (!parts.empty()) {
-    // librdkafka keeps an application's pause of a partition through
-    // unassign and assign: set it either way.
-    auto tps = to_partitions(opts_.topic, parts);
-    if (paused)
-      consumer_->pause(tps.list);
-    else
-      consumer_->resume(tps.list);
-  }
+  assign(start_offsets(parts));
+  // librdkafka keeps an application's pause of a partition through
+  // unassign and assign: set it either way.
+  set_paused(partitions, is_paused_);
   log::info(component, "assigned ", parts.size(), " partition(s) of ",
-            opts_.topic);
-  events_.assigned(std::move(parts));
+            opts_.topic, incremental ? " (incremental)" : "");
+  start_epochs(parts);
 }
 
 std::vector<partition_offset>
 kafka_consumer::start_offsets(std::vector<partition_offset> parts) {
-  starts_.clear();
   if (parts.empty())
     return parts;
   constexpr int timeout_ms = 10000;
@@ -415,9 +498,12 @@ kafka_consumer::start_offsets(std::vector<partition_offset> parts) {
     } else if (tp->offset() >= 0) {
       start = start_point{tp->offset(), true};
       text = "committed offset " + std::to_string(start.offset);
-    } else if (opts_.offset_reset == "earliest") {
+    } else if (opts_.offset_reset == "earliest" || cluster_replaced_) {
       start.offset = RdKafka::Topic::OFFSET_BEGINNING;
-      text = "its earliest offset (nothing committed)";
+      text = cluster_replaced_
+               ? "its earliest offset (nothing committed since the cluster "
+                 "was replaced)"
+               : "its earliest offset (nothing committed)";
     } else {
       // The end as of now, as a number: a logical end resolved later would
       // skip what arrives meanwhile.
@@ -445,13 +531,7 @@ kafka_consumer::start_offsets(std::vector<partition_offset> parts) {
 
 void kafka_consumer::on_offset_reset(int32_t partition, int64_t offset,
                                      const std::string& reason) {
-  std::vector<int32_t> assignment;
-  bool paused;
-  {
-    std::lock_guard<std::mutex> guard{mtx_};
-    assignment = assignment_;
-    paused = is_paused_;
-  }
+  auto assignment = assigned_now();
   auto name = opts_.topic + " [" + std::to_string(partition) + "]";
   if (std::find(assignment.begin(), assignment.end(), partition)
       == assignment.end()) {
@@ -487,16 +567,22 @@ void kafka_consumer::on_offset_reset(int32_t partition, int64_t offset,
   auto resume = (earliest ? "the earliest offset still held"
                           : "the end, skipping what is held before it")
                 + (at >= 0 ? std::string{", "} + std::to_string(at) : "");
-  if (no_commit)
+  auto start = earliest ? RdKafka::Topic::OFFSET_BEGINNING
+                        : RdKafka::Topic::OFFSET_END;
+  if (no_commit) {
     log::info(component, what, ": starting at the ",
               earliest ? "earliest offset" : "end");
-  else
-    log::warn(component, what, ": resuming at ", resume,
-              " (--on-offset-out-of-range=", policy, ")");
-  starts_[partition] = start_point{
-    earliest ? RdKafka::Topic::OFFSET_BEGINNING : RdKafka::Topic::OFFSET_END,
-    false};
-  assign_again(partition, assignment, paused);
+    assign_again({partition}, start);
+    return;
+  }
+  // The log does not hold the offset where the partition was: it fell out
+  // of retention, or the log restarted (topic recreated, log truncated).
+  // Either way, what is read from here on is a new epoch of it.
+  log::warn(component, what, ": resuming at ", resume,
+            " (--on-offset-out-of-range=", policy, ") in a new epoch");
+  assign_again({partition}, start);
+  std::vector<partition_offset> parts{partition_offset{partition, -1}};
+  start_epochs(parts);
 }
 
 std::string kafka_consumer::out_of_range_text(int32_t partition,
@@ -517,82 +603,173 @@ std::string kafka_consumer::out_of_range_text(int32_t partition,
   return what + " (" + reason + ")";
 }
 
-void kafka_consumer::assign_again(int32_t partition,
-                                  const std::vector<int32_t>& assignment,
-                                  bool paused) {
-  auto start_of = [this](int32_t p) {
-    auto i = starts_.find(p);
-    return i == starts_.end() ? start_point{RdKafka::Topic::OFFSET_INVALID}
-                              : i->second;
-  };
-  // librdkafka 2.0.2 has stopped fetching the partition and refuses seek()
-  // in that state: assign again, the others at their positions (where none
-  // was consumed yet: where they started).
+void kafka_consumer::assign_again(const std::vector<int32_t>& partitions,
+                                  int64_t start) {
+  for (auto p : partitions)
+    starts_[p] = start_point{start, false};
+  // librdkafka 2.0.2 has stopped fetching a partition whose offset was
+  // reset and refuses seek() in that state: assign it again. Incrementally,
+  // only these partitions; otherwise all of them, the others at their
+  // positions (where none was consumed yet: where they started).
   std::vector<partition_offset> parts;
-  for (auto p : assignment)
+  std::vector<int32_t> all = incremental_ ? partitions : assigned_now();
+  for (auto p : all)
     parts.push_back(partition_offset{p, RdKafka::Topic::OFFSET_INVALID});
   auto tps = to_partitions(opts_.topic, parts);
-  consumer_->position(tps.list);
-  for (auto* tp : tps.list)
-    if (tp->partition() == partition || tp->offset() < 0)
-      tp->set_offset(start_of(tp->partition()).offset);
-  auto err = consumer_->assign(tps.list);
-  if (err != RdKafka::ERR_NO_ERROR) {
-    events_.fatal("cannot assign " + opts_.topic + " again after resetting "
-                  + opts_.topic + " [" + std::to_string(partition)
-                  + "]: " + RdKafka::err2str(err));
+  if (!incremental_)
+    consumer_->position(tps.list);
+  for (auto* tp : tps.list) {
+    auto mine = std::find(partitions.begin(), partitions.end(),
+                          tp->partition())
+                != partitions.end();
+    if (mine || tp->offset() < 0) {
+      auto i = starts_.find(tp->partition());
+      tp->set_offset(i == starts_.end() ? RdKafka::Topic::OFFSET_INVALID
+                                        : i->second.offset);
+    }
+  }
+  std::string error;
+  if (incremental_) {
+    std::unique_ptr<RdKafka::Error> out{consumer_->incremental_unassign(tps.list)};
+    std::unique_ptr<RdKafka::Error> in{consumer_->incremental_assign(tps.list)};
+    if (out || in)
+      error = (out ? out : in)->str();
+  } else if (auto err = consumer_->assign(tps.list);
+             err != RdKafka::ERR_NO_ERROR) {
+    error = RdKafka::err2str(err);
+  }
+  if (!error.empty()) {
+    events_.fatal("cannot assign " + opts_.topic + " " + list_text(partitions)
+                  + " again at a new start: " + error);
     running_ = false;
     return;
   }
-  if (paused)
-    consumer_->pause(tps.list);
-  else
-    consumer_->resume(tps.list);
+  set_paused(all, is_paused_);
 }
 
-void kafka_consumer::on_revoke(std::vector<partition_offset> parts) {
+void kafka_consumer::restart_log(const std::vector<int32_t>& partitions,
+                                 const std::string& why) {
+  if (partitions.empty())
+    return;
+  log_restarts_ += partitions.size();
+  log::error(component, opts_.topic, " ", list_text(partitions), ": ", why,
+             ": the log restarted; reading it again from its earliest "
+             "offset in a new epoch (what was read of it before and not "
+             "committed is dropped)");
+  assign_again(partitions, RdKafka::Topic::OFFSET_BEGINNING);
+  std::vector<partition_offset> parts;
+  for (auto p : partitions)
+    parts.push_back(partition_offset{p, -1});
+  start_epochs(parts);
+}
+
+void kafka_consumer::check_cluster() {
+  auto id = consumer_->clusterid(0);
+  if (id.empty() || id == cluster_id_)
+    return;
+  auto before = std::exchange(cluster_id_, id);
+  if (before.empty())
+    return;
+  cluster_replaced_ = true;
+  // Records not handed over yet may come from either cluster: the new
+  // epochs read the new logs from their start.
+  filling_ = record_batch{};
+  filling_bytes_ = 0;
+  pending_eofs_.clear();
+  restart_log(assigned_now(), "the cluster id changed from " + before
+                                + " to " + id + " (the cluster was replaced)");
+}
+
+void kafka_consumer::on_revoke(std::vector<partition_offset> parts,
+                               bool incremental, bool lost) {
+  std::vector<partition_epoch> revoked;
   {
     std::lock_guard<std::mutex> guard{mtx_};
-    assignment_.clear();
-    released_.reset();
+    for (auto& p : parts)
+      if (auto i = assignment_.find(p.partition); i != assignment_.end()) {
+        p.epoch = i->second.epoch;
+        revoked.push_back(partition_epoch{p.partition, p.epoch});
+      }
   }
-  if (closing_ || !running_)
-    return;
-  // Records read before the revoke go first: they belong to the old
-  // assignment, and after the revoke they would look like new ones.
-  hand_over_filling();
-  log::info(component, "revoking ", parts.size(), " partition(s)");
-  std::vector<int32_t> revoked;
-  for (auto& p : parts)
-    revoked.push_back(p.partition);
-  events_.revoked(std::move(parts));
   std::vector<partition_offset> offsets;
+  if (!closing_ && running_) {
+    // Records read before the revoke go first: they belong to the old
+    // assignment.
+    hand_over_filling();
+    log::info(component, "revoking ", parts.size(), " partition(s)",
+              lost ? " (lost: the group went on without this member)" : "");
+    events_.revoked(std::vector<partition_offset>{parts});
+    // Lost partitions may have another owner already: nothing to commit.
+    if (!lost)
+      offsets = wait_for_release(revoked);
+  }
   {
-    std::unique_lock<std::mutex> guard{mtx_};
-    auto ok = cv_.wait_for(guard, opts_.revoke_timeout, [this] {
-      return released_.has_value() || !running_;
-    });
-    if (!ok)
-      log::warn(component, "revoked partitions were not released within ",
-                opts_.revoke_timeout.count(), " ms: giving them up ",
-                "uncommitted (their records will be read again)");
-    if (released_)
-      offsets = std::move(*released_);
-    released_.reset();
+    std::lock_guard<std::mutex> guard{mtx_};
     // Commits the source asked for meanwhile are not above the release's
     // own: sent after it, they could move the new owner's offsets back.
     auto of_revoked = [&](const partition_offset& x) {
-      return std::find(revoked.begin(), revoked.end(), x.partition)
-             != revoked.end();
+      return cancelled(revoked, x.partition, x.epoch);
     };
     to_commit_.erase(std::remove_if(to_commit_.begin(), to_commit_.end(),
                                     of_revoked),
                      to_commit_.end());
   }
-  commit_now(offsets, true);
+  commit_now(of_current_epochs(std::move(offsets)), true);
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    for (auto& p : parts) {
+      assignment_.erase(p.partition);
+      reads_.erase(p.partition);
+    }
+  }
+  for (auto& p : parts)
+    starts_.erase(p.partition);
+  auto tps = to_partitions(opts_.topic, parts);
+  if (incremental) {
+    std::unique_ptr<RdKafka::Error> err{consumer_->incremental_unassign(tps.list)};
+    if (err)
+      log::warn(component, "unassigning ", parts.size(), " partition(s): ",
+                err->str());
+  } else {
+    consumer_->unassign();
+  }
+}
+
+std::vector<partition_offset>
+kafka_consumer::wait_for_release(const std::vector<partition_epoch>& revoked) {
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<partition_offset> offsets;
+  bool released;
+  {
+    std::unique_lock<std::mutex> guard{mtx_};
+    revoking_ = revoked;
+    released_.reset();
+    released = cv_.wait_for(guard, opts_.revoke_timeout, [this] {
+      return released_.has_value() || !running_;
+    });
+    released = released && released_.has_value();
+    if (released_)
+      offsets = std::move(*released_);
+    released_.reset();
+    revoking_.reset();
+  }
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+              std::chrono::steady_clock::now() - t0)
+              .count();
+  if (released)
+    log::info(component, "released ", revoked.size(), " partition(s) after ",
+              ms, " ms");
+  else if (running_)
+    log::warn(component, "revoked partitions were not released within ", ms,
+              " ms: giving them up uncommitted (their records will be read ",
+              "again)");
+  return offsets;
 }
 
 void kafka_consumer::hand_over_filling() {
+  // A record fetched from a replaced cluster must not go on in an old
+  // epoch.
+  check_cluster();
   if (!filling_.records.empty()) {
     {
       std::lock_guard<std::mutex> guard{mtx_};
@@ -647,7 +824,25 @@ void kafka_consumer::take_message(RdKafka::Message& msg) {
   if (code == RdKafka::ERR_NO_ERROR) {
     if (!fetching_)
       return;
+    auto r = reads_.find(msg.partition());
+    if (r == reads_.end())
+      return; // no longer assigned
+    if (msg.offset() <= r->second.last_handed) {
+      // The log restarted under this assignment: what was read of it
+      // before goes on in the old epoch, this record starts a new one.
+      hand_over_filling();
+      log_restarts_ += 1;
+      log::error(component, opts_.topic, " [", msg.partition(), "]: offset ",
+                 msg.offset(), " comes after offset ", r->second.last_handed,
+                 ": the log restarted; a new epoch starts here");
+      std::vector<partition_offset> parts{partition_offset{msg.partition()}};
+      start_epochs(parts);
+      r = reads_.find(msg.partition());
+    }
+    r->second.last_handed = msg.offset();
+    r->second.read = true;
     input_record rec;
+    rec.epoch = r->second.epoch;
     rec.partition = msg.partition();
     rec.offset = msg.offset();
     rec.timestamp = msg.timestamp().timestamp;
@@ -659,7 +854,11 @@ void kafka_consumer::take_message(RdKafka::Message& msg) {
     filling_.records.push_back(std::move(rec));
   } else if (code == RdKafka::ERR__PARTITION_EOF) {
     // Reported after the records before it.
-    pending_eofs_.push_back(partition_offset{msg.partition(), msg.offset()});
+    auto r = reads_.find(msg.partition());
+    if (r == reads_.end())
+      return;
+    pending_eofs_.push_back(
+      partition_offset{msg.partition(), msg.offset(), r->second.epoch});
     if (filling_.records.empty())
       hand_over_filling();
   } else if (code == RdKafka::ERR__AUTO_OFFSET_RESET) {

@@ -3,6 +3,15 @@
 // Kafka). What the thread sees goes out through consumer_events; what the
 // source wants done (commits, release of revoked partitions, the operator's
 // pause) comes in through thread-safe calls that the poll thread carries out.
+// Every assignment of a partition starts an epoch (a number that grows over
+// the consumer's life): its records, end and revoke carry it, and a commit
+// is made only for a partition assigned now in the epoch it names, so that
+// nothing of an older assignment can move the group's offsets. A log that
+// restarted (the cluster id changed, an offset out of range, an offset
+// handed over again) starts a new epoch from its beginning, loudly.
+// Rebalances are cooperative (incremental) unless the assignment strategy
+// says otherwise: only the partitions that move are revoked.
+//
 // Flow control is the source's: the poll thread stays at most two batches
 // ahead of it and simply stops calling consume() while the source has not
 // taken them (librdkafka keeps what it fetched; its prefetch is bounded by
@@ -41,8 +50,9 @@ struct consumer_options {
   /// Most records, and about the most value bytes, handed over per batch.
   std::size_t max_batch = 1000;
   std::size_t max_batch_bytes = 1 << 20;
-  /// How long a revoke waits for the source to release the partitions.
-  std::chrono::milliseconds revoke_timeout{30000};
+  /// How long a revoke waits for the source to release the partitions (the
+  /// source gives up first: it bounds its own wait a little shorter).
+  std::chrono::milliseconds revoke_timeout{10000};
   /// How long the poll thread waits for the source without consuming
   /// before it pauses the partitions and goes on polling the group.
   std::chrono::milliseconds pause_after{2000};
@@ -57,17 +67,32 @@ struct consumer_options {
 
 /// The librdkafka properties the consumer sets unless
 /// consumer_options::properties overrides them (fetch.wait.max.ms, the
-/// prefetch bound, manual commits, partition ends); auto.offset.reset is
-/// always "error" on top. For tools that want to consume like the node.
+/// prefetch bound, manual commits, partition ends, cooperative-sticky
+/// assignment); auto.offset.reset is always "error" on top. For tools that
+/// want to consume like the node.
 std::map<std::string, std::string> consumer_defaults();
+
+/// A partition of the consumer's current assignment, as the poll thread saw
+/// it last.
+struct consumer_partition {
+  int32_t partition = 0;
+  uint32_t epoch = 0;
+  /// Records between the read position and the end (-1: not known yet).
+  int64_t lag = -1;
+  /// How long the partition has had records to read while none of it was
+  /// read and the poll thread was not waiting for the source.
+  std::chrono::milliseconds unread_for{0};
+};
 
 /// Called on the poll thread.
 struct consumer_events {
   std::function<void(record_batch&&)> records;
-  /// Partitions assigned, each with its end offset at start-up.
+  /// Partitions assigned, each with its end offset at start-up and the
+  /// epoch that starts. A partition already assigned in an older epoch
+  /// (its log restarted) starts again in the new one.
   std::function<void(std::vector<partition_offset>&&)> assigned;
-  /// Partitions about to be revoked; the poll thread then waits for
-  /// release() (or the revoke timeout) before giving them up.
+  /// Partitions about to be revoked, in their epochs; the poll thread then
+  /// waits for release() (or the revoke timeout) before giving them up.
   std::function<void(std::vector<partition_offset>&&)> revoked;
   /// The end of a partition was reached at this offset (in its epoch).
   std::function<void(partition_offset)> end_of_partition;
@@ -84,18 +109,29 @@ public:
   /// The source let a handed-over batch in: the poll thread may read on.
   virtual void batch_taken() = 0;
 
-  /// Commits these offsets (asynchronously).
+  /// Commits these offsets (asynchronously), each only if its partition is
+  /// assigned in the epoch it names when the poll thread gets to it.
   virtual void commit(std::vector<partition_offset> offsets) = 0;
 
-  /// Answers a revoke: commits `offsets` and lets the rebalance go on.
-  virtual void release(std::vector<partition_offset> offsets) = 0;
+  /// Answers the revoke of `revoked`: commits `offsets` and lets the
+  /// rebalance go on. The answer to a revoke the poll thread gave up on is
+  /// ignored.
+  virtual void release(std::vector<partition_epoch> revoked,
+                       std::vector<partition_offset> offsets)
+    = 0;
 
   /// Stops handing out records for good: the node drains.
   virtual void stop_for_drain() = 0;
 
+  /// The current assignment, to check the source's against.
+  virtual std::vector<consumer_partition> assignment() const = 0;
+
   virtual uint64_t commits() const = 0;
 
   virtual uint64_t commit_failures() const = 0;
+
+  /// Logs found to have restarted (each one a new epoch).
+  virtual uint64_t log_restarts() const = 0;
 };
 
 class kafka_consumer final : public source_consumer {
@@ -140,8 +176,14 @@ public:
   /// Stops handing out records for good: the node drains. the group membership stays.
   void stop_for_drain() override;
 
-  /// Answers a revoke: commits `offsets` and lets the rebalance go on.
-  void release(std::vector<partition_offset> offsets) override;
+  void release(std::vector<partition_epoch> revoked,
+               std::vector<partition_offset> offsets) override;
+
+  std::vector<consumer_partition> assignment() const override;
+
+  uint64_t log_restarts() const override {
+    return log_restarts_;
+  }
 
   /// Commits `final_offsets` synchronously (those the broker has not yet
   /// confirmed), leaves the group and joins the poll thread. Returns an
@@ -186,11 +228,35 @@ private:
   /// of a partition once the records before it were handed over.
   void take_message(RdKafka::Message& msg);
   void update_pause_locked();
+  /// The partitions assigned now.
+  std::vector<int32_t> assigned_now() const;
   /// Hands the batch being filled to the source (if it holds records).
   void hand_over_filling();
   void commit_now(const std::vector<partition_offset>& offsets, bool sync);
-  void on_assign(std::vector<partition_offset> parts);
-  void on_revoke(std::vector<partition_offset> parts);
+  /// Of `offsets`, those of partitions assigned now in the epoch they name.
+  std::vector<partition_offset>
+  of_current_epochs(std::vector<partition_offset> offsets);
+  void on_assign(std::vector<partition_offset> parts, bool incremental);
+  void on_revoke(std::vector<partition_offset> parts, bool incremental,
+                 bool lost);
+  /// Waits for the source's release of `revoked` (at most revoke_timeout);
+  /// answers the offsets to commit.
+  std::vector<partition_offset>
+  wait_for_release(const std::vector<partition_epoch>& revoked);
+  /// A new epoch for every partition of `parts` (with its end offset at
+  /// start-up), told to the source.
+  void start_epochs(std::vector<partition_offset>& parts);
+  /// The partition's log restarted (topic recreated, log truncated): a new
+  /// epoch from its start. `why` is logged.
+  void restart_log(const std::vector<int32_t>& partitions,
+                   const std::string& why);
+  /// Checks the cluster id: a changed one is a cluster whose logs all
+  /// restarted.
+  void check_cluster();
+  /// Assigns `parts` (at their offsets), incrementally or not.
+  void assign(const std::vector<partition_offset>& parts);
+  /// Pauses or resumes `partitions`.
+  void set_paused(const std::vector<int32_t>& partitions, bool paused);
   void update_lag();
   void confirmed(const std::vector<partition_offset>& offsets);
   std::vector<partition_offset>
@@ -209,10 +275,9 @@ private:
   std::string out_of_range_text(int32_t partition, int64_t offset,
                                 const std::string& reason, int64_t& low,
                                 int64_t& high);
-  /// Assigns the partitions again after `partition`'s start was reset (the
-  /// others at their positions), paused or not.
-  void assign_again(int32_t partition, const std::vector<int32_t>& assignment,
-                    bool paused);
+  /// Assigns `partitions` again at `start` (their start after a reset), the
+  /// others at their positions, paused or not.
+  void assign_again(const std::vector<int32_t>& partitions, int64_t start);
 
   consumer_options opts_;
   consumer_events events_;
@@ -239,9 +304,40 @@ private:
   /// for the source) and whether they are.
   bool want_paused_ = false;
   bool is_paused_ = false;
+  /// The revoke the poll thread waits for, and the source's answer.
+  std::optional<std::vector<partition_epoch>> revoking_;
   std::optional<std::vector<partition_offset>> released_;
   std::map<int32_t, int64_t> end_offsets_;
-  std::vector<int32_t> assignment_;
+
+  /// A partition of the current assignment.
+  struct assigned_partition {
+    uint32_t epoch = 0;
+    int64_t lag = -1;
+    /// Since when it has records to read and none was read (poll thread
+    /// time; none: it has nothing to read or was just read).
+    std::optional<std::chrono::steady_clock::time_point> unread_since;
+  };
+  std::map<int32_t, assigned_partition> assignment_;
+  /// What the poll thread read of each assigned partition (written by the
+  /// poll thread only, under mtx_).
+  struct read_state {
+    uint32_t epoch = 0;
+    /// The last offset handed over in this epoch (-1: none yet).
+    int64_t last_handed = -1;
+    /// Whether a record was read since the last lag update.
+    bool read = false;
+  };
+  std::map<int32_t, read_state> reads_;
+  /// Whether the group rebalances incrementally (cooperative protocol).
+  bool incremental_ = false;
+  /// The last epoch given (poll thread only).
+  uint32_t epoch_ = 0;
+  /// The cluster id the consumer talks to (poll thread only), and whether
+  /// it changed once: partitions without a committed offset then start at
+  /// their earliest, whatever --offset-reset says (the logs restarted).
+  std::string cluster_id_;
+  bool cluster_replaced_ = false;
+  std::atomic<uint64_t> log_restarts_{0};
   /// The batch the poll thread is filling (poll thread only).
   record_batch filling_;
   std::size_t filling_bytes_ = 0;

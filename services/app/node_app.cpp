@@ -115,10 +115,11 @@ pipeline_adapters make_adapters(const node_options& opts) {
   // dozen words), so that little waits in the source.
   copts.max_batch = std::clamp<std::size_t>(opts.max_inflight_words / 32, 1,
                                             copts.max_batch);
-  // A revoke waits for the source, which gives up after the drain timeout
-  // and commits what is done: the poll thread must not give up first.
+  // A revoke waits for the source, which gives up after the revoke timeout
+  // and commits what is done: the poll thread gives up only if the source
+  // does not answer a little after that (it is stalled).
   copts.revoke_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
-    seconds(opts.drain_timeout_secs) + std::chrono::seconds(5));
+    seconds(opts.revoke_timeout_secs) + std::chrono::seconds(5));
   adapters.consumer = std::make_shared<kafka_consumer>(copts);
   adapters.producer = std::make_shared<kafka_producer>(
     kafka_properties(opts, "producer."));

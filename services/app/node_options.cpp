@@ -86,6 +86,13 @@ node_config::node_config() : program_config("rpcbatch-node", node_usage) {
     .add(opts.max_inflight_words, "max-inflight-words",
          "the credit window: words in the pipeline at most (consuming "
          "waits while it is spent; a larger record enters in pieces)")
+    .add(opts.max_inflight_secs, "max-inflight-secs",
+         "the credit window in time: at most what is confirmed in this many "
+         "seconds at the current rate (fractional; 0: always "
+         "--max-inflight-words)")
+    .add(opts.revoke_timeout_secs, "revoke-timeout-secs",
+         "how long a revoked partition waits for its words in flight before "
+         "it commits what is done and lets go (fractional)")
     .add(opts.offset_reset, "offset-reset",
          "where a new group starts: latest or earliest")
     .add(opts.on_offset_out_of_range, "on-offset-out-of-range",
@@ -200,6 +207,11 @@ std::string check_values(const node_options& o) {
     return "--stats-secs must be 0 or more";
   if (!positive(o.drain_timeout_secs))
     return "--drain-timeout-secs must be above 0";
+  if (!std::isfinite(o.max_inflight_secs) || o.max_inflight_secs < 0
+      || o.max_inflight_secs > 3600)
+    return "--max-inflight-secs must be between 0 and 3600";
+  if (!positive(o.revoke_timeout_secs) || o.revoke_timeout_secs > 600)
+    return "--revoke-timeout-secs must be above 0 and at most 600";
   if (!std::isfinite(o.cache_ttl_secs) || o.cache_ttl_secs < 0
       || o.cache_ttl_secs > 31536000)
     return "--cache-ttl-secs must be between 0 and 31536000";
@@ -305,6 +317,14 @@ pipeline_config to_pipeline(const node_options& o) {
   p.sink.dead_letter_topic = o.dlq_topic;
   p.sink.echo = o.print_outputs;
   p.source.max_inflight_words = static_cast<int64_t>(o.max_inflight_words);
+  // The window never shrinks below what lets every bucket fill a batch a
+  // few times over.
+  p.source.min_inflight_words = std::min<int64_t>(
+    p.source.max_inflight_words,
+    std::max<int64_t>(1000, static_cast<int64_t>(4 * o.buckets
+                                                 * o.batch_size)));
+  p.source.max_inflight_time = seconds(o.max_inflight_secs);
+  p.source.revoke_timeout = seconds(o.revoke_timeout_secs);
   p.source.bounded = o.bounded;
   p.source.replay_dead_letters = !o.replay_dlq.empty();
   p.source.drain_timeout = seconds(o.drain_timeout_secs);

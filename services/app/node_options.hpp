@@ -41,6 +41,8 @@ struct node_options {
   /// Dead-letter a batch after this many seconds of failure (0: never).
   double rpc_give_up_secs = in_seconds(rpc_caller_config{}.give_up);
   size_t max_inflight_words = source_config{}.max_inflight_words;
+  double max_inflight_secs = in_seconds(source_config{}.max_inflight_time);
+  double revoke_timeout_secs = in_seconds(source_config{}.revoke_timeout);
   std::string offset_reset = "latest";
   /// Where a committed offset out of the broker's range resumes: earliest,
   /// latest or fail.
