@@ -365,7 +365,10 @@ void source_state::check_revokes() {
     }
     auto w = std::move(*i);
     i = revokes.erase(i);
-    finish_revoke(w, done);
+    // A revoke whose partitions were all assigned again is over: the
+    // consumer gave up on it.
+    if (!w.partitions.empty())
+      finish_revoke(w, done);
   }
 }
 
@@ -460,18 +463,25 @@ void source_state::check_assignment() {
   // What differed at the last tick and still does is repaired: every
   // message of the consumer sent before that tick has arrived since.
   std::vector<partition_epoch> ended;
-  for (auto& [p, epoch] : consumer_only) {
-    auto i = only_in_consumer.find(p);
-    if (i == only_in_consumer.end() || i->second != epoch)
+  for (auto i = consumer_only.begin(); i != consumer_only.end();) {
+    auto [p, epoch] = *i;
+    auto before = only_in_consumer.find(p);
+    if (before == only_in_consumer.end() || before->second != epoch) {
+      ++i;
       continue;
+    }
     ++counters.assignment_repairs;
     log::warn("source", "partition ", p, " is assigned to the consumer in ",
               "epoch ", epoch, " but was not tracked: tracking it now");
     start_epoch(p, epoch, ended);
+    i = consumer_only.erase(i);
   }
-  for (auto p : here_only) {
-    if (only_here.count(p) == 0)
+  for (auto i = here_only.begin(); i != here_only.end();) {
+    auto p = *i;
+    if (only_here.count(p) == 0) {
+      ++i;
       continue;
+    }
     ++counters.assignment_repairs;
     log::warn("source", "partition ", p, " was tracked but is not assigned ",
               "to the consumer: forgetting it without a commit");
@@ -479,6 +489,7 @@ void source_state::check_assignment() {
     tracker.forget(p);
     assigned.erase(p);
     marks.erase(p);
+    i = here_only.erase(i);
   }
   end_epochs(ended);
   only_in_consumer = std::move(consumer_only);

@@ -241,3 +241,29 @@ TEST_CASE("a record is done exactly when all its words are, in any order") {
     CHECK(t.words_in_flight() == 0);
   }
 }
+
+TEST_CASE("an epoch started by the consumer replaces what was tracked and "
+          "names the commits") {
+  offset_tracker t;
+  t.start(2, 7);
+  CHECK(t.epoch(2) == 7);
+  CHECK(take(t, 2, 40, 3) == 7);
+  take(t, 2, 41, 2);
+  CHECK(t.words_in_flight(2) == 5);
+  CHECK(t.words_in_flight(3) == 0);
+  t.acked({2, 40, 3, 7}, {0, 1, 2});
+  CHECK(t.words_in_flight(2) == 2);
+  auto commits = t.take_commits();
+  REQUIRE(commits.size() == 1);
+  CHECK(commits[0].offset == 41);
+  CHECK(commits[0].epoch == 7);
+  // The log restarted: epoch 9 from offset 0; epoch 7's words are gone
+  // from the window and its stragglers change nothing.
+  t.start(2, 9);
+  CHECK(t.words_in_flight() == 0);
+  CHECK_FALSE(t.commit_point(2));
+  CHECK(t.acked({2, 41, 2, 7}, {0, 1}) == 0);
+  CHECK(take(t, 2, 0, 1) == 9);
+  CHECK(*t.commit_point(2) == 0);
+  CHECK(t.commits_of({2})[0].epoch == 9);
+}

@@ -55,10 +55,13 @@ struct fake_consumer : source_consumer {
   }
 };
 
-/// What the mock tokenizer got, in order: pieces and end-of-window marks.
+/// What the mock tokenizer got, in order: pieces and end-of-window marks;
+/// the cancels it got and how many words it answers each dropped.
 struct tokenizer_log {
   std::vector<input_record> pieces;
   std::vector<std::string> trace;
+  std::vector<std::vector<partition_epoch>> cancels;
+  uint64_t dropped = 0;
 
   /// Words of every piece so far, with their positions, as the real
   /// tokenizer would number them.
@@ -88,8 +91,9 @@ struct source_fixture : test::deterministic {
           tlog->trace.push_back("eow");
           return uint64_t{0};
         },
-        [](cancel_atom, std::vector<partition_epoch>&) {
-          return uint64_t{0};
+        [tlog](cancel_atom, std::vector<partition_epoch>& xs) {
+          tlog->cancels.push_back(xs);
+          return tlog->dropped;
         },
         [](status_atom) { return actor_status{}; },
       };
@@ -151,6 +155,21 @@ struct source_fixture : test::deterministic {
     run();
   }
 
+  source_status status() {
+    return test::status_as<source_status>(
+      ask<actor_status>(aut, status_atom::value));
+  }
+
+  void assign(std::vector<partition_offset> parts) {
+    caf::anon_send(aut, assigned_atom::value, partition_offsets{parts});
+    run();
+  }
+
+  void revoke(std::vector<partition_offset> parts) {
+    caf::anon_send(aut, revoked_atom::value, partition_offsets{parts});
+    run();
+  }
+
   /// The committed offsets after the next commit tick.
   std::vector<partition_offset> next_commit() {
     auto before = consumer->commits_done.size();
@@ -161,8 +180,9 @@ struct source_fixture : test::deterministic {
   }
 };
 
-input_record rec(int32_t partition, int64_t offset, std::string value) {
-  return input_record{partition, offset, 0, std::move(value), false};
+input_record rec(int32_t partition, int64_t offset, std::string value,
+                 uint32_t epoch = 0) {
+  return input_record{partition, offset, 0, std::move(value), false, epoch};
 }
 
 std::string words_text(std::size_t n, const std::string& word = "w") {
@@ -351,5 +371,154 @@ TEST_CASE_FIXTURE(replay_fixture,
   CHECK(commit[0].offset == 3);
 }
 
-} // TEST_SUITE
+TEST_CASE_FIXTURE(source_fixture,
+                  "source: records of an epoch that is over are skipped, and "
+                  "an assignment in a new epoch ends the old one without a "
+                  "commit") {
+  records({rec(0, 0, words_text(3))});
+  auto old_words = log->words();
+  // The consumer assigns partition 0 again (its log restarted, or a revoke
+  // it gave up on): epoch 5 starts, the words of epoch 0 are cancelled.
+  assign({{0, -1, 5}});
+  REQUIRE(log->cancels.size() == 1);
+  CHECK(log->cancels[0].size() == 1);
+  CHECK(log->cancels[0][0].partition == 0);
+  CHECK(log->cancels[0][0].epoch == 0);
+  CHECK(status().epochs_superseded == 1);
+  CHECK(status().epochs.at(0) == 5);
+  // Late confirmations of epoch 0 move nothing; its records are skipped.
+  confirm(old_words);
+  records({rec(0, 1, words_text(2))});
+  CHECK(log->pieces.size() == 1);
+  CHECK(status().records_of_revoked_partitions == 1);
+  consumer->assigned = {{0, 5}, {1, 0}};
+  auto commits = next_commit();
+  for (auto& c : commits)
+    CHECK(c.partition != 0);
+  // Records of epoch 5 go on, and its commits name it.
+  records({rec(0, 0, words_text(2), 5)});
+  REQUIRE(log->pieces.size() == 2);
+  CHECK(log->pieces[1].epoch == 5);
+  auto words = log->words();
+  confirm({words[3], words[4]});
+  commits = next_commit();
+  REQUIRE(commits.size() == 1);
+  CHECK(commits[0].partition == 0);
+  CHECK(commits[0].offset == 1);
+  CHECK(commits[0].epoch == 5);
+}
 
+TEST_CASE_FIXTURE(source_fixture,
+                  "source: a revoke cancels the waiting words, waits for "
+                  "those in flight and releases with what is done") {
+  records({rec(0, 0, words_text(3)), rec(0, 1, words_text(3)),
+           rec(1, 0, words_text(2))});
+  REQUIRE(log->pieces.size() == 3);
+  // 2 of partition 0's 6 words waited in bags: dropped.
+  log->dropped = 2;
+  revoke({{0, -1, 0}});
+  REQUIRE(log->cancels.size() == 1);
+  CHECK(log->cancels[0][0].partition == 0);
+  CHECK(consumer->releases.empty());
+  CHECK(status().revoking == 1);
+  // Record 0 and one word of record 1 confirmed: the 2 words left are the
+  // dropped ones.
+  auto words = log->words();
+  confirm({words[0], words[1], words[2]});
+  CHECK(consumer->releases.empty());
+  confirm({words[3]});
+  REQUIRE(consumer->releases.size() == 1);
+  REQUIRE(consumer->revokes_released[0].size() == 1);
+  CHECK(consumer->revokes_released[0][0].partition == 0);
+  REQUIRE(consumer->releases[0].size() == 1);
+  CHECK(consumer->releases[0][0].offset == 1);
+  auto st = status();
+  CHECK(st.assigned == std::vector<int32_t>{1});
+  CHECK(st.revoking == 0);
+  CHECK(st.revokes_given_up == 0);
+  CHECK(st.words_cancelled == 2);
+  // The other partition goes on.
+  confirm({words[6], words[7]});
+  consumer->assigned = {{1, 0}};
+  auto commits = next_commit();
+  REQUIRE(commits.size() == 1);
+  CHECK(commits[0].partition == 1);
+  CHECK(commits[0].offset == 1);
+}
+
+TEST_CASE_FIXTURE(source_fixture,
+                  "source: a revoke waits at most the revoke timeout, then "
+                  "commits what is done") {
+  records({rec(0, 0, words_text(2)), rec(0, 1, words_text(2))});
+  revoke({{0, -1, 0}});
+  auto words = log->words();
+  confirm({words[0], words[1]});
+  advance(4s);
+  CHECK(consumer->releases.empty());
+  advance(1s);
+  REQUIRE(consumer->releases.size() == 1);
+  REQUIRE(consumer->releases[0].size() == 1);
+  CHECK(consumer->releases[0][0].offset == 1);
+  auto st = status();
+  CHECK(st.revokes_given_up == 1);
+  CHECK(st.longest_revoke_ms == 5000);
+}
+
+TEST_CASE_FIXTURE(source_fixture,
+                  "source: a revoke of an epoch that is over is ignored, and "
+                  "a partition assigned again ends the revoke that waited "
+                  "for it") {
+  records({rec(1, 0, words_text(2))});
+  revoke({{0, -1, 7}});
+  CHECK(log->cancels.empty());
+  CHECK(status().revokes == 0);
+  // Partition 1's revoke waits for its words; the consumer gives up on it
+  // and assigns the partition again in epoch 3.
+  revoke({{1, -1, 0}});
+  CHECK(status().revoking == 1);
+  assign({{1, -1, 3}});
+  advance(5s);
+  CHECK(consumer->releases.empty());
+  auto st = status();
+  CHECK(st.revoking == 0);
+  CHECK(st.epochs.at(1) == 3);
+  CHECK(st.assigned == std::vector<int32_t>{0, 1});
+}
+
+TEST_CASE_FIXTURE(source_fixture,
+                  "source: a difference from the consumer's assignment that "
+                  "lasts a tick is repaired") {
+  consumer->assigned = {{0, 0}, {2, 4}};
+  advance(1s);
+  auto st = status();
+  CHECK(st.unmatched_partitions == std::vector<int32_t>{2, 1});
+  CHECK(st.assignment_repairs == 0);
+  advance(1s);
+  st = status();
+  CHECK(st.unmatched_partitions.empty());
+  CHECK(st.assignment_repairs == 2);
+  CHECK(st.assigned == std::vector<int32_t>{0, 2});
+  CHECK(st.epochs.at(2) == 4);
+  REQUIRE(log->cancels.size() == 1);
+  CHECK(log->cancels[0][0].partition == 1);
+  // A record of the repaired partition goes in.
+  records({rec(2, 9, words_text(1), 4)});
+  CHECK(log->pieces.size() == 1);
+}
+
+TEST_CASE_FIXTURE(source_fixture,
+                  "source: an assigned partition that is not read while it "
+                  "has records is reported stuck") {
+  consumer->assigned = {{0, 0, 100, 6s}, {1, 0, 0, 0s}};
+  advance(1s);
+  auto st = status();
+  CHECK(st.stuck_partitions == std::vector<int32_t>{0});
+  CHECK(st.stuck_reports == 1);
+  advance(1s);
+  CHECK(status().stuck_reports == 1); // reported once
+  consumer->assigned = {{0, 0, 100, 0s}, {1, 0, 0, 0s}};
+  advance(1s);
+  CHECK(status().stuck_partitions.empty());
+}
+
+} // TEST_SUITE

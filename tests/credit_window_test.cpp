@@ -1,0 +1,107 @@
+// The credit window's rule, step by step on a virtual clock: rate x target
+// while the window limits, never below the floor or above the most.
+#include "actors/credit_window.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace rpcbatch;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct window_fixture {
+  credit_window_config cfg{100000, 1000, 2s, 250ms, 4};
+  credit_window::time_point now{};
+  credit_window w{cfg, now};
+
+  /// One interval in which `words` were confirmed, limited or not.
+  void interval(uint64_t words, bool limited = true) {
+    w.confirmed(words);
+    if (limited)
+      w.limited();
+    now += cfg.interval;
+    w.update(now);
+  }
+};
+
+} // namespace
+
+TEST_SUITE("credit window") {
+
+TEST_CASE_FIXTURE(window_fixture,
+                  "credit window: starts at the most and follows rate x "
+                  "target while it limits") {
+  CHECK(w.size() == 100000);
+  // 2,000 words in 250 ms: 8,000 words/s, 16,000 words in 2 s.
+  interval(2000);
+  CHECK(w.rate() == doctest::Approx(8000));
+  CHECK(w.size() == 16000);
+  CHECK(w.shrinks() == 1);
+  // A fast pipeline: the most again.
+  interval(100000);
+  CHECK(w.size() == 100000);
+  CHECK(w.grows() == 1);
+}
+
+TEST_CASE_FIXTURE(window_fixture,
+                  "credit window: a short pause in confirmations does not "
+                  "shrink it, an outage takes it to the floor") {
+  interval(2000);
+  REQUIRE(w.size() == 16000);
+  // The highest rate of the last 4 intervals counts.
+  interval(0);
+  interval(0);
+  interval(0);
+  CHECK(w.size() == 16000);
+  interval(0);
+  CHECK(w.rate() == 0);
+  CHECK(w.size() == 1000);
+  // Confirmations again: back to rate x target at once.
+  interval(500);
+  CHECK(w.size() == 4000);
+}
+
+TEST_CASE_FIXTURE(window_fixture,
+                  "credit window: an input slower than the pipeline neither "
+                  "shrinks it nor keeps it from growing") {
+  interval(2000);
+  REQUIRE(w.size() == 16000);
+  for (int i = 0; i < 10; ++i)
+    interval(100, false);
+  CHECK(w.size() == 16000);
+  interval(5000, false);
+  CHECK(w.size() == 40000);
+}
+
+TEST_CASE_FIXTURE(window_fixture,
+                  "credit window: nothing changes before the interval is "
+                  "over") {
+  w.confirmed(10);
+  w.limited();
+  CHECK_FALSE(w.update(now + 100ms));
+  CHECK(w.size() == 100000);
+  // The interval measured is the time since it began: 10 words in 500 ms.
+  CHECK(w.update(now + 500ms));
+  CHECK(w.rate() == doctest::Approx(20));
+  CHECK(w.size() == 1000);
+}
+
+TEST_CASE("credit window: with no target it stays at the most") {
+  credit_window_config cfg{5000, 1000, 0s, 250ms, 4};
+  credit_window::time_point now{};
+  credit_window w{cfg, now};
+  w.limited();
+  CHECK_FALSE(w.update(now + 10s));
+  CHECK(w.size() == 5000);
+}
+
+TEST_CASE("credit window: a floor above the most is the most") {
+  credit_window_config cfg{10, 1000, 2s, 250ms, 4};
+  credit_window::time_point now{};
+  credit_window w{cfg, now};
+  w.limited();
+  w.update(now + 1s);
+  CHECK(w.size() == 10);
+}
+
+} // TEST_SUITE
