@@ -21,6 +21,11 @@
 // falls to the floor. The window shrinks only while it limits (words waited
 // for credit): an input slower than the pipeline says nothing about how
 // fast the pipeline is.
+//
+// Before the first rate is known, the window starts at the floor and
+// doubles whenever half of it was confirmed (TCP's slow start): a fast
+// pipeline reaches the most within a few round trips, a slow one is never
+// given more than about twice what it can confirm in the target time.
 #pragma once
 
 #include <chrono>
@@ -31,8 +36,7 @@
 namespace rpcbatch {
 
 struct credit_window_config {
-  /// The most words in flight (--max-inflight-words), where the window
-  /// starts.
+  /// The most words in flight (--max-inflight-words).
   int64_t max_words = 100000;
   /// The least: enough words for every bucket to fill a batch.
   int64_t min_words = 1000;
@@ -51,7 +55,7 @@ public:
 
   credit_window() = default;
 
-  credit_window(credit_window_config cfg, time_point now);
+  explicit credit_window(credit_window_config cfg);
 
   /// Words that may be in flight now.
   int64_t size() const {
@@ -76,10 +80,16 @@ public:
     return cfg_;
   }
 
-  /// `n` words were confirmed.
-  void confirmed(uint64_t n) {
-    confirmed_ += n;
+  /// Words went in: the first ones start the first interval.
+  void sent(time_point now) {
+    if (!started_) {
+      started_ = true;
+      begin_ = now;
+    }
   }
+
+  /// `n` words were confirmed.
+  void confirmed(uint64_t n);
 
   /// The window was spent while words waited for it.
   void limited() {
@@ -87,7 +97,7 @@ public:
   }
 
   /// Ends the interval if it is over: measures the rate and sets the size.
-  /// Answers whether the size changed.
+  /// Answers whether an interval ended.
   bool update(time_point now);
 
 private:
@@ -96,8 +106,14 @@ private:
   credit_window_config cfg_;
   int64_t size_ = 0;
   double rate_ = 0;
-  time_point started_;
+  /// Whether words went in, and since when the interval runs.
+  bool started_ = false;
+  time_point begin_;
   uint64_t confirmed_ = 0;
+  /// Slow start: before the first rate, and the words confirmed towards
+  /// the next doubling.
+  bool slow_start_ = false;
+  uint64_t towards_doubling_ = 0;
   bool limited_ = false;
   /// The last intervals' rates (a ring of cfg_.samples).
   std::vector<double> rates_;

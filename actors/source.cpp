@@ -149,8 +149,10 @@ void source_state::feed() {
     if (h.sent == h.words)
       pop_front_held();
   }
-  if (!out.records.empty())
+  if (!out.records.empty()) {
+    this->window.sent(self->clock().now());
     self->send(tokenizer, std::move(out));
+  }
   auto stalled = !held.empty();
   if (stalled)
     this->window.limited();
@@ -603,8 +605,7 @@ source(source_actor::stateful_pointer<source_state> self, source_config cfg,
   st.router = std::move(router);
   st.node = std::move(node);
   st.window = credit_window{{cfg.max_inflight_words, cfg.min_inflight_words,
-                             cfg.max_inflight_time},
-                            self->clock().now()};
+                             cfg.max_inflight_time}};
   self->delayed_send(self, cfg.commit_interval, tick_atom::value);
   return {
     [=](record_batch& batch) { self->state.take(batch); },
