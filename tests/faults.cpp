@@ -124,32 +124,41 @@ int64_t line_time(std::string_view text, int64_t received_ms) {
 }
 
 revoke_stats parse_revokes(const std::vector<log_line>& lines) {
-  static const std::regex revoking{"revoking [0-9]+ partition"};
-  static const std::regex released{
-    "released [0-9]+ partition\\(s\\).* after ([0-9]+(\\.[0-9]+)?) ?(ms|s)\\b"};
-  static const std::regex assigned{"assigned [0-9]+ partition"};
+  // Tolerant of words between the count and "partition" ("assigned 3 more
+  // partition(s)").
+  static const std::regex revoking{"revoking [0-9]+[^0-9].*partition"};
+  static const std::regex released{"released [0-9]+[^0-9].*partition.* after "
+                                   "([0-9]+(\\.[0-9]+)?) ?(ms|s)\\b"};
+  static const std::regex assigned{"assigned [0-9]+[^0-9].*partition"};
   revoke_stats out;
-  std::optional<int64_t> open;
   auto add = [&](double seconds) {
     ++out.count;
     out.seconds.push_back(seconds);
     out.longest_s = std::max(out.longest_s, seconds);
-    open.reset();
   };
+  // A node that tells how long its revokes took: those durations.
   for (auto& line : lines) {
     std::smatch m;
     if (std::regex_search(line.text, m, released)) {
       auto x = std::stod(m[1].str());
       add(m[3].str() == "ms" ? x / 1000 : x);
-    } else if (std::regex_search(line.text, revoking)) {
-      if (open) // one that never ended before the next began
+    }
+  }
+  if (out.count > 0)
+    return out;
+  // Else from each "revoking" to the next "assigned" (or "revoking").
+  std::optional<int64_t> open;
+  for (auto& line : lines) {
+    if (std::regex_search(line.text, revoking)) {
+      if (open)
         add(static_cast<double>(line.ms - *open) / 1000);
       open = line.ms;
     } else if (open && std::regex_search(line.text, assigned)) {
       add(static_cast<double>(line.ms - *open) / 1000);
+      open.reset();
     }
   }
-  if (open && !lines.empty())
+  if (open)
     add(static_cast<double>(lines.back().ms - *open) / 1000);
   return out;
 }
@@ -884,7 +893,8 @@ result kill_twice(const setup& s) {
 }
 
 result join_leave(const setup& s) {
-  static const std::regex has_partitions{"assigned [1-9][0-9]* partition"};
+  static const std::regex has_partitions{
+    "assigned [1-9][0-9]*[^0-9].*partition"};
   result r;
   // The node's own session timeout: the embedded broker's group waits that
   // long less a second for every member to join again after a member came

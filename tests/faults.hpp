@@ -78,10 +78,10 @@ struct log_line {
 /// When a line received at `received_ms` was written (see log_line).
 int64_t line_time(std::string_view text, int64_t received_ms);
 
-/// The revokes a node's log tells of. A revoke starts at "revoking N
-/// partition(s)"; a line "released N partition(s) ... after X ms" (or "X
-/// s") ends it with that duration; otherwise it lasts until the next
-/// "assigned N partition(s)", or to the last line if none follows.
+/// The revokes a node's log tells of. If it has lines "released N
+/// partition(s) ... after X ms" (or "X s"), their durations; else each
+/// revoke lasts from a line "revoking N partition(s)" to the next
+/// "assigned N partition(s)" (or the next "revoking", or the last line).
 struct revoke_stats {
   int count = 0;
   double longest_s = 0;

@@ -70,8 +70,9 @@ TEST_CASE("faults: revokes are timed from the node's log, in the current "
   auto later = parse_revokes(
     {at(0, "INFO kafka-consumer: revoking 3 partition(s)"),
      at(900, "INFO kafka-consumer: released 3 partition(s) after 812 ms"),
-     at(1000, "INFO kafka-consumer: assigned 9 partition(s)"),
+     at(1000, "INFO kafka-consumer: assigned 9 more partition(s)"),
      at(2000, "INFO kafka-consumer: revoking 2 partition(s)"),
+     at(2500, "INFO kafka-consumer: assigned 0 partition(s)"),
      at(9000, "INFO kafka-consumer: released 2 partition(s) (1 record "
               "uncommitted) after 1.5 s")});
   CHECK(later.count == 2);
