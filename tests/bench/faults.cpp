@@ -274,8 +274,10 @@ private:
       "\nkill -9 twice under a backlog (resolver at %d ms; kills at 1/3 and "
       "2/3 of the\nwords out, the third run --bounded). duplicates: share of "
       "the input; first commit:\nfrom the first output; committed at kills: "
-      "share of the input records; commits\nstill: the longest time the "
-      "committed offsets did not move, kills included.\n\n",
+      "share of the input records; partition\ngap: the longest time an "
+      "input partition with words left got no output;\ncommits still: the "
+      "longest time the committed offsets did not move (both with\nthe "
+      "restarts).\n\n",
       opts_.kill_latency_ms);
     std::vector<std::vector<std::string>> rows;
     for (auto& r : rows_) {
@@ -289,12 +291,14 @@ private:
                       cell(r.first_commit_s, one_decimal),
                       cell(r.total_s, one_decimal),
                       kills.empty() ? "-" : kills,
+                      cell(r.partition_gap_s, one_decimal),
                       cell(r.standstill_s, one_decimal), backwards_cell(r),
                       notes(r)});
     }
     print_table({"node", "missing", "foreign", "duplicates %",
                  "first commit s", "total s", "committed at kills %",
-                 "commits still s", "commits backwards", "notes"},
+                 "partition gap s", "commits still s", "commits backwards",
+                 "notes"},
                 rows);
   }
 
