@@ -1,9 +1,17 @@
 #include "services/embedded_broker.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <set>
 #include <stdexcept>
+#include <utility>
+
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -56,7 +64,122 @@ void log_line(const rd_kafka_t*, int level, const char* fac, const char* buf) {
   log_kafka_line(component, level, fac, buf);
 }
 
+// -- listening on given ports -------------------------------------------------
+//
+// librdkafka's mock brokers (2.0.2, and every later release as of 2.15)
+// listen on 127.0.0.1:0, a port the system picks, and no property or call
+// sets it: rd_kafka_mock_cluster_new() creates broker 1, 2, ... in order on
+// the calling thread, each with socket(), setsockopt(SO_REUSEADDR), bind()
+// to 127.0.0.1:0, getsockname() and listen(). The one hook a process has is
+// bind(): this file defines it, so that the dynamic linker resolves
+// librdkafka's calls (and every other library's) to it; it hands every call
+// on to the C library's bind unchanged, except on a thread that is creating
+// a mock cluster on given ports (listen_ports below), where the loopback
+// binds to port 0 get the next of those ports instead. A port that cannot
+// be bound is bound as port 0 after all (librdkafka 2.0.2 would crash on a
+// failed bind, destroying the half-made cluster) and reported: start()
+// then destroys the cluster and throws.
+
+/// The ports the current thread's next mock brokers listen on.
+struct wanted_ports {
+  const std::vector<int>* ports = nullptr;
+  std::size_t next = 0;
+  /// The first port that could not be bound, and why (errno).
+  int failed_port = 0;
+  int error = 0;
+};
+
+thread_local wanted_ports wanted;
+
+/// Sets `wanted` for the lifetime of the object.
+class listen_ports {
+public:
+  explicit listen_ports(const std::vector<int>& ports) {
+    wanted = wanted_ports{ports.empty() ? nullptr : &ports};
+  }
+
+  ~listen_ports() {
+    wanted = wanted_ports{};
+  }
+
+  listen_ports(const listen_ports&) = delete;
+  listen_ports& operator=(const listen_ports&) = delete;
+};
+
+using bind_function = int (*)(int, const sockaddr*, socklen_t);
+
+bind_function next_bind() {
+  static auto next = reinterpret_cast<bind_function>(dlsym(RTLD_NEXT,
+                                                           "bind"));
+  return next;
+}
+
 } // namespace
+
+} // namespace rpcbatch
+
+extern "C" int bind(int fd, const sockaddr* addr, socklen_t len) {
+  using rpcbatch::wanted;
+  auto real = rpcbatch::next_bind();
+  if (real == nullptr) {
+    errno = ENOSYS;
+    return -1;
+  }
+  if (wanted.ports == nullptr || wanted.next >= wanted.ports->size()
+      || addr == nullptr || addr->sa_family != AF_INET
+      || len < static_cast<socklen_t>(sizeof(sockaddr_in)))
+    return real(fd, addr, len);
+  sockaddr_in in;
+  std::memcpy(&in, addr, sizeof(in));
+  if (in.sin_port != 0 || in.sin_addr.s_addr != htonl(INADDR_LOOPBACK))
+    return real(fd, addr, len);
+  auto port = (*wanted.ports)[wanted.next++];
+  in.sin_port = htons(static_cast<uint16_t>(port));
+  if (real(fd, reinterpret_cast<const sockaddr*>(&in), sizeof(in)) == 0)
+    return 0;
+  if (wanted.failed_port == 0) {
+    wanted.failed_port = port;
+    wanted.error = errno;
+  }
+  return real(fd, addr, len);
+}
+
+namespace rpcbatch {
+
+namespace {
+
+/// The port of every "HOST:PORT" of a bootstrap string.
+std::vector<int> ports_of(const std::string& bootstrap) {
+  std::vector<int> out;
+  for (auto& address : split_address_list(bootstrap))
+    out.push_back(split_host_port(address).second);
+  return out;
+}
+
+} // namespace
+
+std::vector<int> parse_ports(const std::string& text) {
+  std::vector<int> result;
+  if (text.empty())
+    return result;
+  std::string::size_type start = 0;
+  for (;;) {
+    auto comma = text.find(',', start);
+    auto item = text.substr(start, comma == std::string::npos
+                                     ? std::string::npos
+                                     : comma - start);
+    char* end = nullptr;
+    auto n = std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || n < 1 || n > 65535)
+      throw cli_error("bad port '" + item + "' (1 to 65535)");
+    if (std::find(result.begin(), result.end(), n) != result.end())
+      throw cli_error("port " + item + " given twice");
+    result.push_back(static_cast<int>(n));
+    if (comma == std::string::npos)
+      return result;
+    start = comma + 1;
+  }
+}
 
 std::vector<topic_spec> parse_topics(const std::string& text) {
   std::vector<topic_spec> result;
@@ -93,12 +216,29 @@ struct embedded_broker::cluster {
   }
 };
 
-embedded_broker::embedded_broker(int brokers, std::vector<topic_spec> topics)
-  : cluster_(std::make_unique<cluster>()), brokers_(brokers) {
+embedded_broker::embedded_broker(int brokers, std::vector<topic_spec> topics,
+                                 std::vector<int> ports)
+  : brokers_(brokers) {
   if (brokers < 1 || brokers > max_brokers)
     throw std::invalid_argument("embedded broker: 1 to "
                                 + std::to_string(max_brokers)
                                 + " brokers, got " + std::to_string(brokers));
+  if (!ports.empty() && ports.size() != static_cast<std::size_t>(brokers))
+    throw std::invalid_argument("embedded broker: " + std::to_string(brokers)
+                                + " broker(s) need as many ports, got "
+                                + std::to_string(ports.size()));
+  for (auto port : ports)
+    if (port < 1 || port > 65535)
+      throw std::invalid_argument("embedded broker: bad port "
+                                  + std::to_string(port));
+  cluster_ = start(ports);
+  for (auto& topic : topics)
+    create_topic(topic);
+}
+
+std::unique_ptr<embedded_broker::cluster>
+embedded_broker::start(const std::vector<int>& ports) const {
+  auto out = std::make_unique<cluster>();
   char err[512];
   auto* conf = rd_kafka_conf_new();
   // Warnings and worse only: the handle has no bootstrap.servers on purpose
@@ -111,23 +251,62 @@ embedded_broker::embedded_broker(int brokers, std::vector<topic_spec> topics)
   }
   rd_kafka_conf_set_log_cb(conf, log_line);
   // On success rd_kafka_new takes ownership of conf, on failure not.
-  cluster_->handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-  if (!cluster_->handle) {
+  out->handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  if (!out->handle) {
     rd_kafka_conf_destroy(conf);
     throw std::runtime_error(std::string{"embedded broker: "} + err);
   }
-  cluster_->mock = rd_kafka_mock_cluster_new(cluster_->handle, brokers);
-  if (!cluster_->mock)
+  wanted_ports result;
+  {
+    listen_ports on{ports};
+    out->mock = rd_kafka_mock_cluster_new(out->handle, brokers_);
+    result = wanted;
+  }
+  if (!out->mock)
     throw std::runtime_error("embedded broker: cannot start the mock cluster"
                              " (no free loopback ports?)");
-  for (auto& topic : topics)
-    create_topic(topic);
+  if (result.failed_port != 0)
+    throw std::runtime_error("embedded broker: cannot listen on 127.0.0.1:"
+                             + std::to_string(result.failed_port) + ": "
+                             + std::strerror(result.error));
+  if (!ports.empty() && ports_of(rd_kafka_mock_cluster_bootstraps(out->mock))
+                          != ports)
+    throw std::runtime_error(std::string{"embedded broker: the mock cluster "
+                                         "did not take the ports given: "}
+                             + rd_kafka_mock_cluster_bootstraps(out->mock));
+  return out;
 }
 
 embedded_broker::~embedded_broker() = default;
 
 std::string embedded_broker::bootstrap() const {
   return rd_kafka_mock_cluster_bootstraps(cluster_->mock);
+}
+
+std::vector<int> embedded_broker::ports() const {
+  return ports_of(bootstrap());
+}
+
+void embedded_broker::restart() {
+  auto ports = this->ports();
+  // A broker that is down closes its connections and its listening socket;
+  // it binds its port again at once, without listening, which does not
+  // keep the new broker (SO_REUSEADDR too) from listening there.
+  auto old = std::move(cluster_);
+  for (int id = 1; id <= brokers_; ++id)
+    rd_kafka_mock_broker_set_down(old->mock, id);
+  try {
+    cluster_ = start(ports);
+  } catch (...) {
+    for (int id = 1; id <= brokers_; ++id)
+      rd_kafka_mock_broker_set_up(old->mock, id);
+    cluster_ = std::move(old);
+    throw;
+  }
+  stopped_.push_back(std::move(old));
+  auto topics = std::exchange(topics_, {});
+  for (auto& topic : topics)
+    create_topic(topic);
 }
 
 void embedded_broker::create_topic(const topic_spec& topic) {

@@ -1,9 +1,10 @@
 // An embedded Kafka: librdkafka's mock cluster, which speaks the Kafka
-// protocol on random loopback ports, so every client (kcat too) talks to it
-// like to a real cluster. Used in-process by the node and the tests, and by
-// rpcbatch-broker. Limits of librdkafka 2.0.2's mock: about 5 MiB (or 100000
-// message sets) per partition, oldest data dropped silently; topics that a
-// client auto-creates get 4 partitions, hence the topics are created up front.
+// protocol on loopback ports (random ones, or given ones), so every client
+// (kcat too) talks to it like to a real cluster. Used in-process by the node
+// and the tests, and by rpcbatch-broker. Limits of librdkafka 2.0.2's mock:
+// about 5 MiB (or 100000 message sets) per partition, oldest data dropped
+// silently; topics that a client auto-creates get 4 partitions, hence the
+// topics are created up front.
 #pragma once
 
 #include <chrono>
@@ -29,13 +30,20 @@ struct topic_spec {
 /// name or a name given twice.
 std::vector<topic_spec> parse_topics(const std::string& text);
 
+/// Parses "9092,9093,9094" (ports 1 to 65535, none twice; empty text: no
+/// ports); throws cli_error otherwise.
+std::vector<int> parse_ports(const std::string& text);
+
 class embedded_broker {
 public:
   /// Starts a mock cluster of `brokers` brokers (1 to 16) and creates
-  /// `topics` with a replication factor of min(3, brokers). Throws
-  /// std::invalid_argument on bad sizes, std::runtime_error if librdkafka
-  /// fails.
-  embedded_broker(int brokers, std::vector<topic_spec> topics);
+  /// `topics` with a replication factor of min(3, brokers). Broker i
+  /// listens on 127.0.0.1:ports[i-1], or with no `ports` on ports the
+  /// system picks. Throws std::invalid_argument on bad sizes or ports (not
+  /// one per broker), std::runtime_error if librdkafka fails or a port is
+  /// taken.
+  embedded_broker(int brokers, std::vector<topic_spec> topics,
+                  std::vector<int> ports = {});
 
   /// Stops the brokers; connected clients see them go away.
   ~embedded_broker();
@@ -45,6 +53,20 @@ public:
 
   /// "127.0.0.1:PORT,127.0.0.1:PORT,..." for bootstrap.servers.
   std::string bootstrap() const;
+
+  /// The ports the brokers listen on, broker 1's first.
+  std::vector<int> ports() const;
+
+  /// Stops the brokers and starts new ones at the same addresses, as if
+  /// the cluster restarted with its storage wiped: connected clients lose
+  /// their connections and reconnect to the new brokers, which hold the
+  /// topics created so far, empty (no records, consumer groups, committed
+  /// offsets or pending errors), and report a cluster id of their own.
+  /// The stopped brokers stay in memory, idle, until this object is
+  /// destroyed: librdkafka 2.0.2 makes a cluster's id of its address, which
+  /// a freed cluster would hand on to the new one. Throws
+  /// std::runtime_error if the new brokers cannot start.
+  void restart();
 
   /// Creates another topic; throws std::runtime_error if librdkafka fails.
   void create_topic(const topic_spec& topic);
@@ -89,7 +111,12 @@ public:
 
 private:
   struct cluster;
+  /// A cluster of `brokers_` brokers on `ports` (empty: any).
+  std::unique_ptr<cluster> start(const std::vector<int>& ports) const;
+
   std::unique_ptr<cluster> cluster_;
+  /// Clusters stopped by restart().
+  std::vector<std::unique_ptr<cluster>> stopped_;
   int brokers_;
   std::vector<topic_spec> topics_;
 };

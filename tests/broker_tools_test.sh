@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # rpcbatch-broker and rpcbatch-textgen as processes, checked with kcat:
 # kcat writes 3 messages, textgen 20, all 23 are read back; SIGTERM stops
-# the broker with exit code 0. Usage: broker_tools_test.sh BIN_DIR
+# the broker with exit code 0; started again with --ports of the stopped one
+# it is at the same address with the same topics, empty. Usage:
+# broker_tools_test.sh BIN_DIR
 set -euo pipefail
 
 bin=${1:?usage: $0 BIN_DIR}
@@ -82,6 +84,33 @@ wait "$broker_pid" || rc=$?
 broker_pid=""
 [ "$rc" -eq 0 ] || fail "broker exited with $rc"
 [ ! -e "$work/bootstrap" ] || fail "broker left its bootstrap file behind"
+
+# The same address again: --ports takes the stopped broker's ports.
+ports=$(echo "$boot" | tr ',' '\n' | sed 's/.*://' | paste -sd, -)
+"$bin/rpcbatch-broker" --brokers=3 --topics=input-topic:3,other:2 \
+  --ports="$ports" >"$work/broker2.out" 2>"$work/broker2.log" &
+broker_pid=$!
+await 100 test -s "$work/broker2.out" || fail "restarted broker printed nothing"
+[ "$(head -n 1 "$work/broker2.out")" = "bootstrap=$boot" ] \
+  || fail "restarted broker at $(head -n 1 "$work/broker2.out"), not $boot"
+timeout 30 kcat -b "$boot" -L -t other | grep -q 'with 2 partitions' \
+  || fail "no topic other with 2 partitions after the restart"
+count=$(timeout 30 kcat -b "$boot" -C -t input-topic -o beginning -e -q | wc -l)
+[ "$count" -eq 0 ] || fail "the restarted broker holds $count old message(s)"
+printf 'again\n' | timeout 30 kcat -b "$boot" -P -t input-topic \
+  || fail "kcat could not produce to the restarted broker"
+got=$(timeout 30 kcat -b "$boot" -C -t input-topic -o beginning -c 1 -e -q)
+[ "$got" = "again" ] || fail "the restarted broker gave back '$got'"
+kill -TERM "$broker_pid"
+rc=0
+wait "$broker_pid" || rc=$?
+broker_pid=""
+[ "$rc" -eq 0 ] || fail "restarted broker exited with $rc"
+rc=0
+"$bin/rpcbatch-broker" --brokers=3 --ports=1,2 >/dev/null \
+  2>"$work/bad-ports.log" || rc=$?
+[ "$rc" -eq 2 ] || fail "rpcbatch-broker with 2 ports for 3 brokers exited $rc"
+grep -q -- '--ports' "$work/bad-ports.log" || fail "no message naming --ports"
 
 # deploy/local-up.sh -k and local-down.sh -k around the same binaries.
 deploy=$(cd "$(dirname "$0")/../deploy" && pwd)

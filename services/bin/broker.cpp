@@ -5,7 +5,10 @@
 #include <fstream>
 #include <iostream>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
+#include "actors/adapters/cli.hpp"
 #include "actors/adapters/log.hpp"
 #include "services/embedded_broker.hpp"
 #include "services/program.hpp"
@@ -15,23 +18,31 @@ namespace {
 
 constexpr const char* usage = R"(usage: rpcbatch-broker [options]
 
-Runs an in-memory Kafka cluster (librdkafka's mock cluster) on random
-loopback ports until SIGINT or SIGTERM. The first line on stdout is
-"bootstrap=HOST:PORT[,HOST:PORT...]".
+Runs an in-memory Kafka cluster (librdkafka's mock cluster) on loopback
+ports until SIGINT or SIGTERM: random ones, or --ports. The first line on
+stdout is "bootstrap=HOST:PORT[,HOST:PORT...]".
+
+A broker started again with the --ports of one that stopped is at the same
+address with the same topics, empty (no records, groups or offsets) and
+another cluster id: to its clients, a cluster that lost its storage.
 
 Limits: about 5 MiB per partition (older records are dropped silently),
-data lives in memory only, ports change on every start.
+data lives in memory only.
 )";
 
 struct broker_config : rpcbatch::program_config {
   int brokers = 3;
   std::string topics
     = "input-topic:3,rpc-pardo-stateful:3,rpc-pardo-stateful-dlq:3";
+  std::string ports;
   std::string bootstrap_file;
 
   broker_config() : program_config("rpcbatch-broker", usage) {
     add_options()
       .add(brokers, "brokers", "brokers in the cluster, 1 to 16")
+      .add(ports, "ports",
+           "loopback ports to listen on, one per broker: P1,P2,... (default: "
+           "ports the system picks)")
       .add(topics, "topics", "topics to create: NAME:PARTITIONS,...")
       .add(bootstrap_file, "bootstrap-file",
            "also write the bootstrap string to this file (removed again on "
@@ -57,10 +68,20 @@ int run(const broker_config& cfg) {
   auto brokers = cfg.brokers;
   rpcbatch::check_range("brokers", brokers, 1, 16);
   auto topics = rpcbatch::parse_topics(cfg.topics);
+  std::vector<int> ports;
+  try {
+    ports = rpcbatch::parse_ports(cfg.ports);
+  } catch (const rpcbatch::cli_error& e) {
+    throw rpcbatch::cli_error(std::string{"--ports: "} + e.what());
+  }
+  if (!ports.empty() && ports.size() != static_cast<std::size_t>(brokers))
+    throw rpcbatch::cli_error("--ports needs one port per broker ("
+                              + std::to_string(brokers) + "), got "
+                              + std::to_string(ports.size()));
   auto& file = cfg.bootstrap_file;
   rpcbatch::block_stop_signals();
   try {
-    rpcbatch::embedded_broker broker(brokers, topics);
+    rpcbatch::embedded_broker broker(brokers, topics, ports);
     auto bootstrap = broker.bootstrap();
     std::cout << "bootstrap=" << bootstrap << std::endl;
     if (!file.empty())
