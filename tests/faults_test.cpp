@@ -7,6 +7,7 @@
 // the watchers' arithmetic.
 #include "tests/faults.hpp"
 
+#include <csignal>
 #include <set>
 
 #include <doctest/doctest.h>
@@ -157,4 +158,68 @@ TEST_CASE("faults: a second member joining and leaving under a backlog with "
   CHECK(r.commits_backwards.empty());
   CHECK(r.revokes.count > 0);
   MESSAGE(describe(r));
+}
+
+namespace {
+
+/// `count` records of `per_record` unique words numbered from `first`.
+std::vector<kafka_value> numbered_records(uint64_t first, std::size_t count,
+                                          std::size_t per_record) {
+  std::vector<kafka_value> out;
+  for (std::size_t r = 0; r < count; ++r) {
+    std::string text;
+    for (std::size_t i = 0; i < per_record; ++i)
+      text += word_of(first + r * per_record + i) + " ";
+    out.push_back(text);
+  }
+  return out;
+}
+
+std::vector<kafka_value> joined(std::vector<kafka_value> xs,
+                                const std::vector<kafka_value>& ys) {
+  xs.insert(xs.end(), ys.begin(), ys.end());
+  return xs;
+}
+
+} // namespace
+
+TEST_CASE("faults: an input topic recreated under a running node: every "
+          "record of the new log is processed, those written before the "
+          "node noticed too") {
+  environment env;
+  // The node's own offset reset (latest): a group without commits starts
+  // at the end.
+  child_process node{env.node_command({"--stats-secs=0"})};
+  INFO("node stderr: ", tail(node.err()));
+  REQUIRE(node.wait_for_stderr("assigned 3 partition(s)", 30s));
+  auto before = numbered_records(0, 60, 20);
+  env.produce(before);
+  REQUIRE(wait_until([&] { return env.committed() == env.ends(); }, 60s,
+                     100ms));
+  // The cluster restarts empty at the same address (the topics deleted and
+  // created again), and records arrive at once, more of them than the node
+  // had read of each partition: its old positions lie inside the new logs.
+  env.broker().restart();
+  auto early = numbered_records(10000, 150, 20);
+  env.produce(early);
+  auto late = numbered_records(20000, 60, 20);
+  auto expected = expected_outputs(early);
+  auto has = [&](const record_multiset& want) {
+    auto got = key_values(env.read(output_topic));
+    return compare(want, got).missing == 0;
+  };
+  CHECK(wait_until([&] { return has(expected); }, 60s, 200ms));
+  // Records written after the node noticed go on as usual.
+  env.produce(late);
+  expected = expected_outputs(joined(early, late));
+  CHECK(wait_until([&] { return has(expected); }, 60s, 200ms));
+  auto diff = compare(expected, key_values(env.read(output_topic)));
+  CHECK_MESSAGE(diff.missing == 0, diff.describe());
+  CHECK(wait_until([&] { return env.committed() == env.ends(); }, 30s,
+                   100ms));
+  // Loudly: the restart is in the log.
+  CHECK(node.err().find("the log restarted") != std::string::npos);
+  REQUIRE(node.signal(SIGTERM));
+  CHECK(node.wait(60s) == 0);
+  MESSAGE(diff.extra, " duplicate output(s) of the new log");
 }
