@@ -164,8 +164,31 @@ void kafka_consumer::start(consumer_events events) {
 }
 
 void kafka_consumer::commit(std::vector<partition_offset> offsets) {
+  auto now = std::chrono::steady_clock::now();
   std::lock_guard<std::mutex> guard{mtx_};
+  for (auto& x : offsets) {
+    auto& r = requested_[x.partition];
+    if (r.offset.epoch != x.epoch || r.offset.offset < x.offset)
+      r = requested_commit{x, now};
+  }
   to_commit_.insert(to_commit_.end(), offsets.begin(), offsets.end());
+}
+
+void kafka_consumer::commit_again_locked(
+  std::chrono::steady_clock::time_point now) {
+  // A commit the broker refused (a rebalance in progress, a coordinator
+  // that moved) is not sent again by the source while its partition stands
+  // still: asked for over a second ago and not confirmed, it goes again.
+  for (auto& [p, r] : requested_) {
+    auto a = assignment_.find(p);
+    auto c = confirmed_.find(p);
+    if (a == assignment_.end() || a->second.epoch != r.offset.epoch
+        || (c != confirmed_.end() && c->second >= r.offset.offset)
+        || now - r.at < std::chrono::seconds(1))
+      continue;
+    r.at = now;
+    to_commit_.push_back(r.offset);
+  }
 }
 
 void kafka_consumer::update_pause_locked() {
@@ -226,6 +249,7 @@ void kafka_consumer::update_lag() {
   // A partition is unread while it has records to read, none was read
   // since the last update, and the poll thread could read.
   std::lock_guard<std::mutex> guard{mtx_};
+  commit_again_locked(now);
   auto could_read = !blocked_since_ && !is_paused_;
   for (auto& [p, a] : assignment_) {
     auto l = lags.find(p);
@@ -720,6 +744,7 @@ void kafka_consumer::on_revoke(std::vector<partition_offset> parts,
     for (auto& p : parts) {
       assignment_.erase(p.partition);
       reads_.erase(p.partition);
+      requested_.erase(p.partition);
     }
   }
   for (auto& p : parts)

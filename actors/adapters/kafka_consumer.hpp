@@ -54,8 +54,9 @@ struct consumer_options {
   /// source gives up first: it bounds its own wait a little shorter).
   std::chrono::milliseconds revoke_timeout{10000};
   /// How long the poll thread waits for the source without consuming
-  /// before it pauses the partitions and goes on polling the group.
-  std::chrono::milliseconds pause_after{2000};
+  /// before it pauses the partitions and goes on polling the group: a
+  /// revoke waits this long at most before the poll thread hears of it.
+  std::chrono::milliseconds pause_after{500};
   /// Where a partition without a committed offset (a new group) starts:
   /// "latest" (its end at the assignment) or "earliest" (its oldest record).
   std::string offset_reset = "latest";
@@ -228,6 +229,8 @@ private:
   /// of a partition once the records before it were handed over.
   void take_message(RdKafka::Message& msg);
   void update_pause_locked();
+  /// Queues again the commits asked for and not confirmed for a second.
+  void commit_again_locked(std::chrono::steady_clock::time_point now);
   /// The partitions assigned now.
   std::vector<int32_t> assigned_now() const;
   /// Hands the batch being filled to the source (if it holds records).
@@ -328,6 +331,13 @@ private:
     bool read = false;
   };
   std::map<int32_t, read_state> reads_;
+  /// The highest commit the source asked for per partition, and when it
+  /// was last sent (committed again while not confirmed).
+  struct requested_commit {
+    partition_offset offset;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::map<int32_t, requested_commit> requested_;
   /// Whether the group rebalances incrementally (cooperative protocol).
   bool incremental_ = false;
   /// The last epoch given (poll thread only).
