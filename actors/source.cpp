@@ -327,23 +327,17 @@ void source_state::revoked(const partition_offsets& parts) {
   // and in the RPC queue are dropped (the partitions' next owner redoes
   // them); only the calls and writes in flight are awaited.
   drop_held(partitions_of(mine));
+  auto answered = [st = this, id = w.id](uint64_t dropped) {
+    st->counters.words_cancelled += dropped;
+    for (auto& x : st->revokes)
+      if (x.id == id) {
+        x.cancel_answered = true;
+        x.dropped += static_cast<int64_t>(dropped);
+      }
+    st->end_finished_waits();
+  };
   self->request(tokenizer, caf::infinite, cancel_atom::value, mine)
-    .then(
-      [st = this, id = w.id](uint64_t n) {
-        st->counters.words_cancelled += n;
-        for (auto& x : st->revokes)
-          if (x.id == id) {
-            x.cancel_answered = true;
-            x.dropped += static_cast<int64_t>(n);
-          }
-        st->end_finished_waits();
-      },
-      [st = this, id = w.id](caf::error&) {
-        for (auto& x : st->revokes)
-          if (x.id == id)
-            x.cancel_answered = true;
-        st->end_finished_waits();
-      });
+    .then(answered, [answered](caf::error&) { answered(0); });
   self->delayed_send(self, cfg.revoke_timeout, revoked_atom::value, w.id);
   feed();
 }
