@@ -16,9 +16,12 @@ concurrency_limit::concurrency_limit(config cfg) : cfg_(cfg) {
   cfg_.baseline_calls = std::max<std::size_t>(cfg_.baseline_calls, 1);
   cfg_.backoff = std::clamp(cfg_.backoff, 0.0, 1.0);
   cfg_.tolerance = std::max(cfg_.tolerance, 1.0);
-  estimate_ = static_cast<double>(pinned() ? cfg_.max : cfg_.min);
+  if (cfg_.initial == 0)
+    cfg_.initial = cfg_.max;
+  cfg_.initial = std::clamp(cfg_.initial, cfg_.min, cfg_.max);
+  estimate_ = static_cast<double>(cfg_.initial);
   saved_ = estimate_;
-  // The first baseline before anything else: from the floor up.
+  // The first baseline before anything else.
   measuring_ = !pinned();
 }
 

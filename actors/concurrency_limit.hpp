@@ -14,6 +14,11 @@
 //   the limit is held below the max (a baseline that went stale low would
 //   keep it there; at the max there is nothing to correct). A window
 //   faster than the baseline lowers it at once.
+// - It starts at the max once the first baseline is measured: the max is
+//   what the operator allows (and what the node did before the limit
+//   adapted), and a service that cannot take it shows it within a window
+//   or two. Starting low (TCP's slow start) costs a backlog run against a
+//   20 ms service some 0.5 s at a quarter of its throughput, for nothing.
 // - Windows: the mean latency of at least max(`window`, limit) successful
 //   calls started since the limit last changed (calls of an older limit
 //   judge nothing). The mean, not the minimum: batches differ in size and
@@ -68,6 +73,8 @@ public:
     /// measurements, no adaptation).
     std::size_t min = 1;
     std::size_t max = 16;
+    /// Where it starts once the first baseline is measured (0: the max).
+    std::size_t initial = 0;
     /// A window's mean latency counts as flat within max(baseline *
     /// tolerance, baseline + allowance).
     double tolerance = 1.5;
@@ -76,7 +83,7 @@ public:
     std::size_t window = 8;
     /// Calls made at the floor whose median is the baseline, and how long a
     /// baseline holds while the limit is below the max.
-    std::size_t baseline_calls = 10;
+    std::size_t baseline_calls = 5;
     duration baseline_every = std::chrono::seconds(60);
     /// What an overload answer leaves of the limit.
     double backoff = 0.5;

@@ -105,27 +105,30 @@ std::function<duration(std::size_t)> noisy_flat() {
 TEST_SUITE("concurrency limit") {
 
 TEST_CASE("concurrency limit: measures the no-load latency at the floor "
-          "first, then grows from there") {
+          "first, then starts at the max") {
   concurrency_limit limit{with_max(16)};
   CHECK(limit.current() == 1);
   CHECK(limit.measuring());
   time_point t{1h};
-  // Ten calls alone: their median is the baseline.
-  for (int i = 0; i < 10; ++i) {
-    limit.succeeded(t, t + std::chrono::milliseconds(1 + i), 1);
+  // Five calls alone: their median is the baseline.
+  for (int i = 0; i < 5; ++i) {
+    CHECK(limit.measuring());
+    limit.succeeded(t, t + std::chrono::milliseconds(5 - i), 1);
     t += 20ms;
   }
   CHECK_FALSE(limit.measuring());
   CHECK(limit.baselines() == 1);
-  CHECK(limit.baseline() == 6ms);
-  CHECK(limit.current() == 1);
+  CHECK(limit.baseline() == 3ms);
+  CHECK(limit.current() == 16);
   CHECK(limit.increases() == 0);
   CHECK(limit.decreases() == 0);
 }
 
-TEST_CASE("concurrency limit: with flat latency it reaches the max within a "
-          "few hundred calls and stays there") {
-  concurrency_limit limit{with_max(16)};
+TEST_CASE("concurrency limit: from the floor, with flat latency it reaches "
+          "the max within a few hundred calls and stays there") {
+  auto cfg = with_max(16);
+  cfg.initial = 1;
+  concurrency_limit limit{cfg};
   simulation sim{limit, noisy_flat()};
   uint64_t reached = 0;
   sim.answer(300, [&](std::size_t l) {
@@ -307,7 +310,9 @@ TEST_CASE("concurrency limit: stays within [min, max] whatever happens") {
 }
 
 TEST_CASE("concurrency limit: a limit that is not used does not grow") {
-  concurrency_limit limit{with_max(16)};
+  auto cfg = with_max(16);
+  cfg.initial = 1;
+  concurrency_limit limit{cfg};
   time_point t{1h};
   // One call at a time, however long.
   for (int i = 0; i < 1000; ++i) {
