@@ -602,6 +602,7 @@ rpc_caller(rpc_caller_actor::stateful_pointer<rpc_caller_state> self,
   auto limit = cfg.limit;
   limit.max = cfg.max_inflight;
   limit.min = cfg.min_inflight;
+  limit.initial = cfg.initial_inflight;
   st.limit = concurrency_limit{limit};
   st.batch_prefix = st.rng();
   return {

@@ -52,11 +52,19 @@ class rpc_transport;
 struct rpc_caller_config {
   std::chrono::milliseconds deadline{5000};
   /// Calls in flight at most, and at least once the limit adapted down
-  /// (equal: the limit stays at max_inflight).
-  std::size_t max_inflight = 16;
+  /// (equal: the limit stays at max_inflight), and where it starts once it
+  /// measured the service's no-load latency (within the two). 64 at most:
+  /// against the in-process resolver 64 gave a third more words/s than 16
+  /// (batch 10 and 100), against one that takes 20 ms a call three times
+  /// as many at batch 10; a service that cannot take them shows it in its
+  /// latency or answers RESOURCE_EXHAUSTED, and the limit comes down. It
+  /// starts at 16, the fixed bound it replaces, and grows while latency
+  /// stays flat.
+  std::size_t max_inflight = 64;
   std::size_t min_inflight = 1;
-  /// The adaptive limit's other settings (its min and max are the two
-  /// above).
+  std::size_t initial_inflight = 16;
+  /// The adaptive limit's other settings (its min, max and initial value
+  /// are the three above).
   concurrency_limit::config limit;
   /// A job that has been failing this long (since its first failed call,
   /// or since the breaker opened while it waited) goes to the dead-letter

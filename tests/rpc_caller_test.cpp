@@ -766,7 +766,7 @@ TEST_CASE_FIXTURE(rpc_caller_fixture,
                   "RESOURCE_EXHAUSTED without losing a job") {
   cfg.max_inflight = 8;
   cfg.min_inflight = 1;
-  cfg.limit.initial = 1; // from the floor up (the default: the max)
+  cfg.initial_inflight = 1; // from the floor up
   cfg.breaker_threshold = 1000;
   auto aut = make();
   auto st = status(aut);
