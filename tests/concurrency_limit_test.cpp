@@ -151,6 +151,24 @@ TEST_CASE("concurrency limit: from the floor, with flat latency it reaches "
   CHECK(sim.inflight() == 16);
 }
 
+TEST_CASE("concurrency limit: from 16, as the rpc-caller starts it, to a max "
+          "of 64 within a few hundred calls") {
+  auto cfg = with_max(64);
+  cfg.initial = 16;
+  concurrency_limit limit{cfg};
+  simulation sim{limit, noisy_flat()};
+  uint64_t reached = 0;
+  sim.answer(1000, [&](std::size_t l) {
+    if (l == 64 && reached == 0)
+      reached = sim.answered();
+  });
+  MESSAGE("at 64 after ", reached, " calls, ", limit.increases(),
+          " increases");
+  CHECK(reached > 0);
+  CHECK(reached <= 800);
+  CHECK(limit.current() == 64);
+}
+
 TEST_CASE("concurrency limit: latency that rises with the calls in flight "
           "by less than the allowance is flat (the fast resolver)") {
   // The in-process resolver on two cores shared with the node: 0.36 ms at
