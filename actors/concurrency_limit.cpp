@@ -46,6 +46,7 @@ void concurrency_limit::set(double estimate, time_point now) {
   } else if (after < before) {
     ++decreases_;
     last_decrease_ = now;
+    decreased_ = true;
   }
   if (after != before)
     start_window(now);
@@ -63,6 +64,7 @@ void concurrency_limit::start_measuring(time_point now) {
   measuring_since_ = now;
   measured_.clear();
   saved_ = estimate_;
+  decreased_ = false;
 }
 
 void concurrency_limit::succeeded(time_point started, time_point now,
@@ -96,7 +98,8 @@ void concurrency_limit::succeeded(time_point started, time_point now,
   window_busiest_ = std::max(window_busiest_, inflight);
   if (window_calls_ >= std::max(cfg_.window, current()))
     end_window(now);
-  if (!measuring_ && now >= next_baseline_ && current() < cfg_.max)
+  if (!measuring_ && decreased_ && now >= next_baseline_
+      && current() < cfg_.max)
     start_measuring(now);
 }
 
@@ -127,8 +130,10 @@ void concurrency_limit::overloaded(time_point started, time_point now) {
     // The measurement goes on at the floor; what it returns to is cut.
     auto before = whole(saved_);
     saved_ = std::max(static_cast<double>(cfg_.min), saved_ * cfg_.backoff);
-    if (whole(saved_) < before)
+    if (whole(saved_) < before) {
       ++decreases_;
+      decreased_ = true;
+    }
     last_decrease_ = now;
     return;
   }

@@ -11,9 +11,10 @@
 // - The no-load latency (baseline): the median latency of a few calls made
 //   with the limit held at the floor, so that they do not queue behind our
 //   own calls. Measured at start, and again every `baseline_every` while
-//   the limit is held below the max (a baseline that went stale low would
-//   keep it there; at the max there is nothing to correct). A window
-//   faster than the baseline lowers it at once.
+//   a decrease holds the limit below the max (a baseline that went stale
+//   low would keep it there; at the max, or below it only for want of
+//   load, there is nothing to correct). A window faster than the baseline
+//   lowers it at once.
 // - Once the first baseline is measured it starts at `initial` (the
 //   rpc-caller's: 16, the fixed bound it replaces) and grows from there; a
 //   service that cannot take that shows it within a window or two.
@@ -48,8 +49,8 @@
 // - AIMD alone reacts only to errors: a service that slows down under load
 //   without refusing gets no relief until deadlines pass (5 s).
 // - Envoy holds the limit at its floor for a measurement every minute; here
-//   only while the limit is below the max (see above), so a fast service
-//   keeps every slot.
+//   only while a decrease holds it below the max (see above), so a fast
+//   service keeps every slot.
 // Known limitation: the mean latency of a window does not weigh batch
 // sizes; under a backlog batches are full, and the allowance absorbs the
 // rest.
@@ -171,6 +172,8 @@ private:
   duration last_window_{0};
   /// Answers to calls started before the last decrease do not cut again.
   time_point last_decrease_ = time_point::min();
+  /// Whether the limit went down since the last baseline.
+  bool decreased_ = false;
   uint64_t increases_ = 0;
   uint64_t decreases_ = 0;
   uint64_t baselines_ = 0;
