@@ -169,8 +169,10 @@ struct summarizer {
   }
 
   std::string operator()(const rpc_caller_status& st) const {
-    auto out = "in flight " + fmt(st.inflight) + "/" + fmt(st.max_inflight)
-      + ", waiting " + fmt(st.waiting) + ", calls " + fmt(st.calls) + " ("
+    auto out = "in flight " + fmt(st.inflight) + "/" + fmt(st.inflight_limit)
+      + " of " + fmt(st.max_inflight)
+      + (st.limit_measuring ? " (measuring latency)" : "") + ", waiting "
+      + fmt(st.waiting) + ", calls " + fmt(st.calls) + " ("
       + fmt(st.failed_calls) + " failed, " + fmt(st.retries)
       + " retries), mean " + fmt(st.mean_latency_us) + " us, breaker "
       + st.breaker;
@@ -252,6 +254,14 @@ const std::vector<summed_metric> summed_metric_table = {
    field_of(&source_status::commits)},
   {"rpcbatch_rpc_inflight", "gauge", "resolveBatch calls in flight.",
    field_of(&rpc_caller_status::inflight)},
+  {"rpcbatch_rpc_inflight_limit", "gauge",
+   "resolveBatch calls allowed in flight now (adapts up to "
+   "--rpc-max-inflight).",
+   field_of(&rpc_caller_status::inflight_limit)},
+  {"rpcbatch_rpc_inflight_limit_decreases_total", "counter",
+   "Times the limit on calls in flight went down (latency rose, or "
+   "RESOURCE_EXHAUSTED or DEADLINE_EXCEEDED).",
+   field_of(&rpc_caller_status::limit_decreases)},
   {"rpcbatch_rpc_waiting", "gauge", "Batches waiting for a free call slot.",
    field_of(&rpc_caller_status::waiting)},
   {"rpcbatch_rpc_words_waiting", "gauge",

@@ -53,6 +53,12 @@ boost::json::object summarize(const node_state& st, const status_map& status,
     = sum<rpc_caller_status>(status, [](auto& x) { return x.calls; });
   out["rpc_retries"]
     = sum<rpc_caller_status>(status, [](auto& x) { return x.retries; });
+  // Where the adaptive limit on calls in flight ended, and how often it
+  // went down.
+  out["rpc_inflight_limit"] = sum<rpc_caller_status>(
+    status, [](auto& x) { return x.inflight_limit; });
+  out["rpc_limit_decreases"] = sum<rpc_caller_status>(
+    status, [](auto& x) { return x.limit_decreases; });
   out["flushes"] = to_json(flushes);
   out["dlq"]
     = sum<sink_status>(status, [](auto& x) { return x.dead_letters; });

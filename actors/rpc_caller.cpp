@@ -69,6 +69,10 @@ int64_t to_ms(caf::timespan d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
 }
 
+int64_t to_us(caf::timespan d) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+}
+
 std::string make_batch_id(uint64_t prefix, uint64_t id) {
   char buf[40];
   std::snprintf(buf, sizeof(buf), "%016llx-%llx",
@@ -95,14 +99,30 @@ void clear_failing(rpc_caller_state& st, uint64_t id, job_entry& entry) {
   st.give_up_at.erase({entry.failing_since + st.cfg.give_up, id});
 }
 
-/// Takes a job that got its answer or goes to the dead-letter topic out of
-/// every index.
+/// Puts a job in line for a call.
+void enqueue(rpc_caller_state& st, uint64_t id, job_entry& entry) {
+  entry.at = phase::waiting;
+  st.waiting.emplace(entry.oldest, id);
+}
+
+/// The lowest sequence number of the elements (0 for none).
+uint64_t oldest_of(const std::vector<element>& elements) {
+  if (elements.empty())
+    return 0;
+  auto out = elements.front().seq;
+  for (auto& e : elements)
+    out = std::min(out, e.seq);
+  return out;
+}
+
+/// Takes a job that got its answer, goes to the dead-letter topic or was
+/// cancelled out of every index.
 job_entry take(rpc_caller_state& st, uint64_t id) {
   auto i = st.jobs.find(id);
   auto& entry = i->second;
   clear_failing(st, id, entry);
   if (entry.at == phase::waiting)
-    st.waiting.erase(id);
+    st.waiting.erase({entry.oldest, id});
   else if (entry.at == phase::backing_off)
     --st.backing_off;
   st.words_waiting -= entry.job.elements.size();
@@ -143,7 +163,7 @@ std::string give_up_reason(const rpc_caller_state& st,
 void start_call(self_ptr self, uint64_t id) {
   auto& st = self->state;
   auto& entry = st.jobs.at(id);
-  st.waiting.erase(id);
+  st.waiting.erase({entry.oldest, id});
   entry.at = phase::inflight;
   ++entry.attempts;
   ++st.inflight;
@@ -166,17 +186,18 @@ void start_call(self_ptr self, uint64_t id) {
 void start_waiting(self_ptr self) {
   auto& st = self->state;
   auto now = self->clock().now();
-  while (st.inflight < st.cfg.max_inflight && !st.waiting.empty()) {
-    auto id = *st.waiting.begin();
+  while (st.inflight < st.limit.current() && !st.waiting.empty()) {
+    auto id = st.waiting.begin()->second;
     if (!st.breaker.closed()) {
       if (!st.breaker.probe_due(now))
         return;
       // The next job after the last probe, round the waiting ones.
       auto next = st.waiting.upper_bound(st.last_probe);
-      id = next != st.waiting.end() ? *next : *st.waiting.begin();
+      auto key = next != st.waiting.end() ? *next : *st.waiting.begin();
+      id = key.second;
       st.breaker.probe_started();
       st.probe_job = id;
-      st.last_probe = id;
+      st.last_probe = key;
       ++st.counters.probes;
       log::debug("rpc-caller", "probing the target with batch ",
                  st.jobs.at(id).batch_id);
@@ -247,7 +268,7 @@ void on_breaker_opened(self_ptr self, const std::string& error) {
   st.events.add("breaker_open", "circuit breaker open after " + error
                                   + ": calls wait for the RPC target");
   // Jobs held from now on are failing from now on (for give_up).
-  for (auto id : st.waiting)
+  for (auto& [oldest, id] : st.waiting)
     mark_failing(st, id, st.jobs.at(id), now);
 }
 
@@ -331,8 +352,7 @@ void target_failed(self_ptr self, uint64_t id, std::string error,
   st.events.add("retry", "batch " + entry.batch_id + " again after " + error);
   if (!st.breaker.closed()) {
     // The breaker decides when calls go again.
-    entry.at = phase::waiting;
-    st.waiting.insert(id);
+    enqueue(st, id, entry);
     return;
   }
   auto base = st.cfg.backoff_base.count();
@@ -370,11 +390,12 @@ void on_job(self_ptr self, rpc_job& job, batcher_actor answers_to = {}) {
   auto id = st.next_id++;
   auto& entry = st.jobs[id];
   entry.job = std::move(job);
+  entry.oldest = oldest_of(entry.job.elements);
   entry.answers_to = std::move(answers_to);
   entry.batch_id = make_batch_id(st.batch_prefix, id);
   entry.answers_seen = st.answers;
   st.words_waiting += entry.job.elements.size();
-  st.waiting.insert(id);
+  enqueue(st, id, entry);
   if (!st.breaker.closed())
     mark_failing(st, id, entry, self->clock().now());
   pump(self);
@@ -386,6 +407,41 @@ void call_failed(rpc_caller_state& st, const char* code,
   ++st.counters.failed_calls;
   ++st.counters.errors_by_code[code];
   st.events.add("rpc_error", error);
+}
+
+/// Tells the limit what a call's answer says of the service: its latency
+/// if it succeeded, overload on RESOURCE_EXHAUSTED and DEADLINE_EXCEEDED
+/// (other failures say nothing of load). A decrease is an event.
+void feed_limit(self_ptr self, const job_entry& entry, int32_t code,
+                std::size_t inflight) {
+  auto& st = self->state;
+  auto now = self->clock().now();
+  auto before = st.limit.current();
+  if (code == 0)
+    st.limit.succeeded(entry.started, now, inflight);
+  else if (code == rpc_code::resource_exhausted
+           || code == rpc_code::deadline_exceeded)
+    st.limit.overloaded(entry.started, now);
+  else
+    return;
+  auto after = st.limit.current();
+  if (after == before)
+    return;
+  auto why = code != 0 ? std::string{rpc_code_name(code)}
+             : st.limit.measuring()
+               ? std::string{"measuring the no-load latency"}
+               : "window latency "
+                   + std::to_string(to_us(st.limit.last_window()))
+                   + " us, no-load "
+                   + std::to_string(to_us(st.limit.baseline())) + " us";
+  log::debug("rpc-caller", "calls in flight limit ", before, " -> ", after,
+             " (", why, ")");
+  // An event when the service said it is overloaded, or when latency takes
+  // the limit off the max (not for every step while it finds its level).
+  if (after < before && !st.limit.measuring()
+      && (code != 0 || before == st.limit.settings().max))
+    st.events.add("limit", "calls in flight limit " + std::to_string(before)
+                             + " -> " + std::to_string(after) + ": " + why);
 }
 
 void on_reply(self_ptr self, rpc_reply& reply) {
@@ -400,6 +456,7 @@ void on_reply(self_ptr self, rpc_reply& reply) {
   if (probe)
     st.probe_job = 0;
   auto& entry = i->second;
+  feed_limit(self, entry, reply.code, st.inflight + 1);
   std::string error;
   std::vector<int32_t> lengths;
   if (reply.code == 0
@@ -429,8 +486,7 @@ void on_retry(self_ptr self, uint64_t id) {
   if (i == st.jobs.end() || i->second.at != phase::backing_off)
     return;
   --st.backing_off;
-  i->second.at = phase::waiting;
-  st.waiting.insert(id);
+  enqueue(st, id, i->second);
   pump(self);
 }
 
@@ -441,11 +497,84 @@ void on_tick(self_ptr self) {
   pump(self);
 }
 
+/// Drops the elements of `revoked` partitions' epochs from every job not
+/// in flight; a job left without elements is forgotten, and the batcher
+/// that waits for its words is told that it failed (its cache stops
+/// waiting for them, and elements that waited for them go into its bag
+/// again). Jobs keep their words: a batcher with a cache waits for the
+/// answer of each. Answers how many elements were dropped.
+uint64_t on_cancel(self_ptr self,
+                   const std::vector<partition_epoch>& revoked) {
+  auto& st = self->state;
+  uint64_t dropped = 0;
+  std::vector<uint64_t> emptied;
+  for (auto& [id, entry] : st.jobs) {
+    if (entry.at == phase::inflight)
+      continue;
+    auto& job = entry.job;
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < job.elements.size(); ++i) {
+      auto& e = job.elements[i];
+      if (cancelled(revoked, e.partition, e.epoch))
+        continue;
+      if (kept != i) {
+        job.elements[kept] = std::move(e);
+        job.word_index[kept] = job.word_index[i];
+      }
+      ++kept;
+    }
+    auto n = job.elements.size() - kept;
+    if (n == 0)
+      continue;
+    job.elements.erase(job.elements.begin() + kept, job.elements.end());
+    job.word_index.erase(job.word_index.begin() + kept, job.word_index.end());
+    dropped += n;
+    st.words_waiting -= n;
+    if (kept == 0) {
+      emptied.push_back(id);
+      continue;
+    }
+    // Its oldest words may have gone: its place in line follows.
+    auto oldest = oldest_of(job.elements);
+    if (entry.at == phase::waiting && oldest != entry.oldest) {
+      st.waiting.erase({entry.oldest, id});
+      st.waiting.emplace(oldest, id);
+    }
+    entry.oldest = oldest;
+  }
+  for (auto id : emptied) {
+    auto entry = take(st, id);
+    if (entry.answers_to != nullptr)
+      self->send(entry.answers_to,
+                 word_answers{std::move(entry.job.words), {}, true});
+  }
+  if (dropped > 0) {
+    st.counters.cancelled += dropped;
+    st.counters.cancelled_jobs += emptied.size();
+    st.events.add("cancel", std::to_string(dropped)
+                              + " element(s) of revoked partitions dropped, "
+                              + std::to_string(emptied.size())
+                              + " job(s) left empty");
+    log::info("rpc-caller", "revoke: ", dropped,
+              " element(s) not yet called dropped, ", emptied.size(),
+              " job(s) left empty");
+  }
+  return dropped;
+}
+
 actor_status status_of_caller(self_ptr self) {
   auto& st = self->state;
   auto out = st.counters;
   out.inflight = st.inflight;
-  out.max_inflight = st.cfg.max_inflight;
+  out.max_inflight = st.limit.settings().max;
+  out.min_inflight = st.limit.settings().min;
+  out.inflight_limit = st.limit.current();
+  out.limit_increases = st.limit.increases();
+  out.limit_decreases = st.limit.decreases();
+  out.limit_measuring = st.limit.measuring();
+  out.baseline_latency_us = static_cast<uint64_t>(to_us(st.limit.baseline()));
+  out.window_latency_us
+    = static_cast<uint64_t>(to_us(st.limit.last_window()));
   out.waiting = st.waiting.size();
   out.backing_off = st.backing_off;
   out.jobs_waiting = st.jobs.size();
@@ -470,6 +599,11 @@ rpc_caller(rpc_caller_actor::stateful_pointer<rpc_caller_state> self,
   st.sink = std::move(sink);
   st.breaker = circuit_breaker{{cfg.breaker_threshold, cfg.backoff_base,
                                 cfg.backoff_max}};
+  auto limit = cfg.limit;
+  limit.max = cfg.max_inflight;
+  limit.min = cfg.min_inflight;
+  limit.initial = cfg.initial_inflight;
+  st.limit = concurrency_limit{limit};
   st.batch_prefix = st.rng();
   return {
     [=](rpc_job& job) { on_job(self, job); },
@@ -479,8 +613,8 @@ rpc_caller(rpc_caller_actor::stateful_pointer<rpc_caller_state> self,
     [=](rpc_reply& reply) { on_reply(self, reply); },
     [=](retry_atom, uint64_t id) { on_retry(self, id); },
     [=](tick_atom) { on_tick(self); },
-    [=](cancel_atom, std::vector<partition_epoch>&) -> uint64_t {
-      return 0; // TODO
+    [=](cancel_atom, std::vector<partition_epoch>& revoked) {
+      return on_cancel(self, revoked);
     },
     [=](status_atom) { return status_of_caller(self); },
   };

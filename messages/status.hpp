@@ -183,6 +183,18 @@ struct rpc_caller_status {
   uint64_t given_up_jobs = 0;
   uint64_t inflight = 0;
   uint64_t max_inflight = 0;
+  /// The calls in flight allowed now (adapts between min_inflight and
+  /// max_inflight, see actors/concurrency_limit.hpp), the times it went up
+  /// and down, whether a measurement of the no-load latency holds it at
+  /// the floor, and that latency and the mean of the last window of calls
+  /// (microseconds).
+  uint64_t inflight_limit = 0;
+  uint64_t min_inflight = 0;
+  uint64_t limit_increases = 0;
+  uint64_t limit_decreases = 0;
+  bool limit_measuring = false;
+  uint64_t baseline_latency_us = 0;
+  uint64_t window_latency_us = 0;
   uint64_t waiting = 0;
   uint64_t backing_off = 0;
   uint64_t jobs_waiting = 0;
@@ -197,6 +209,10 @@ struct rpc_caller_status {
   int64_t give_up_ms = 0;
   uint64_t words_requested = 0;
   uint64_t elements_resolved = 0;
+  /// Elements of revoked partitions dropped from jobs not in flight, and
+  /// jobs forgotten because none of their elements was left.
+  uint64_t cancelled = 0;
+  uint64_t cancelled_jobs = 0;
   uint64_t mean_latency_us = 0;
   /// Latency of successful calls, with the upper bounds (microseconds) of
   /// its buckets.
@@ -416,6 +432,12 @@ typename Inspector::result_type inspect(Inspector& f, rpc_caller_status& x) {
            field("permanent_failures"), x.permanent_failures,
            field("given_up_jobs"), x.given_up_jobs, field("inflight"),
            x.inflight, field("max_inflight"), x.max_inflight,
+           field("inflight_limit"), x.inflight_limit, field("min_inflight"),
+           x.min_inflight, field("limit_increases"), x.limit_increases,
+           field("limit_decreases"), x.limit_decreases,
+           field("limit_measuring"), x.limit_measuring,
+           field("baseline_latency_us"), x.baseline_latency_us,
+           field("window_latency_us"), x.window_latency_us,
            field("waiting"), x.waiting, field("backing_off"), x.backing_off,
            field("jobs_waiting"), x.jobs_waiting, field("words_waiting"),
            x.words_waiting, field("breaker"), x.breaker,
@@ -424,7 +446,9 @@ typename Inspector::result_type inspect(Inspector& f, rpc_caller_status& x) {
            field("failed_alone_jobs"), x.failed_alone_jobs,
            field("give_up_ms"), x.give_up_ms, field("words_requested"),
            x.words_requested, field("elements_resolved"),
-           x.elements_resolved, field("mean_latency_us"), x.mean_latency_us,
+           x.elements_resolved, field("cancelled"), x.cancelled,
+           field("cancelled_jobs"), x.cancelled_jobs, field("mean_latency_us"),
+           x.mean_latency_us,
            field("latency"), x.latency, field("errors_by_code"),
            x.errors_by_code);
 }

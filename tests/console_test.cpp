@@ -282,6 +282,17 @@ TEST_CASE("console: watch shows an open circuit breaker and the words "
   CHECK_FALSE(contains(frame, "breaker closed"));
 }
 
+TEST_CASE("console: watch shows the calls in flight of the adaptive limit") {
+  auto nodes = boost::json::parse(R"([{"node":"local","role":"all",
+    "uptime_s":3,"totals":{}}])");
+  auto actors = boost::json::parse(R"([
+    {"name":"rpc-caller","role":"rpc-caller","mailbox":0,"words_per_s":0,
+     "status":{"inflight":3,"inflight_limit":4,"breaker":"closed"}}
+  ])");
+  auto frame = rpcbatch::watch_frame("127.0.0.1:4242", nodes, actors, 0, 0);
+  CHECK(contains(frame, "3/4 calls"));
+}
+
 TEST_CASE("console: actors, status, events and refused controls on a "
           "running node") {
   environment env;

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <tuple>
 
 #include <doctest/doctest.h>
 #include <httplib.h>
@@ -341,6 +342,26 @@ TEST_CASE("env_config: secrets are known by their names and masked where "
   CHECK(caf::get_or(dump, "openssl.cafile", std::string{}) == "ca.pem");
 }
 
+TEST_CASE("env_config: --rpc-min-inflight is between 1 and "
+          "--rpc-max-inflight") {
+  for (auto [min, max, ok] :
+       {std::tuple{1, 16, true}, {16, 16, true}, {0, 16, false},
+        {17, 16, false}, {4, 2, false}}) {
+    CAPTURE(min);
+    CAPTURE(max);
+    parsed_node n{{"--rpc-min-inflight=" + std::to_string(min),
+                   "--rpc-max-inflight=" + std::to_string(max)},
+                  {}};
+    REQUIRE_MESSAGE(n.error.empty(), n.error);
+    auto why = validate(n.cfg.opts);
+    CHECK(why.empty() == ok);
+    if (!ok)
+      CHECK(contains(why, "--rpc-min-inflight must be between 1 and "
+                          "--rpc-max-inflight ("
+                            + std::to_string(max) + ")"));
+  }
+}
+
 TEST_CASE("env_config: the node accepts deploy/rpcbatch.conf, whose values "
           "are the defaults but for the container addresses") {
   parsed_node n{{"--config-file=" RPCBATCH_SOURCE_DIR "/deploy/rpcbatch.conf"},
@@ -361,6 +382,7 @@ TEST_CASE("env_config: the node accepts deploy/rpcbatch.conf, whose values "
   CHECK(o.buckets == d.buckets);
   CHECK(o.rpc_deadline_ms == d.rpc_deadline_ms);
   CHECK(o.rpc_max_inflight == d.rpc_max_inflight);
+  CHECK(o.rpc_min_inflight == d.rpc_min_inflight);
   CHECK(o.rpc_give_up_secs == doctest::Approx(d.rpc_give_up_secs));
   CHECK(o.max_inflight_words == d.max_inflight_words);
   CHECK(o.drain_timeout_secs == doctest::Approx(d.drain_timeout_secs));

@@ -375,6 +375,35 @@ TEST_CASE("inspection: the circuit breaker in summaries and metrics") {
     CHECK_MESSAGE(text.find(expected) != std::string::npos, expected);
 }
 
+TEST_CASE("inspection: the adaptive limit on calls in flight in summaries "
+          "and metrics") {
+  rpc_caller_status here;
+  here.inflight = 3;
+  here.inflight_limit = 4;
+  here.max_inflight = 16;
+  here.limit_decreases = 2;
+  here.breaker = "closed";
+  auto line = summary_line({0, here});
+  CHECK(line.find("in flight 3/4 of 16, waiting") == 0);
+  here.limit_measuring = true;
+  CHECK(summary_line({0, here}).find("in flight 3/4 of 16 (measuring "
+                                     "latency), waiting")
+        == 0);
+  rpc_caller_status there;
+  there.inflight_limit = 16;
+  there.limit_decreases = 1;
+  auto text = prometheus_text(
+    {{"rpc-caller", actor("rpc-caller", "rpc-caller", {0, here})},
+     {"b/rpc-caller", actor("b/rpc-caller", "rpc-caller", {0, there}, "b")}},
+    1);
+  for (auto expected :
+       {"# TYPE rpcbatch_rpc_inflight_limit gauge\n",
+        "rpcbatch_rpc_inflight_limit 20\n",
+        "# TYPE rpcbatch_rpc_inflight_limit_decreases_total counter\n",
+        "rpcbatch_rpc_inflight_limit_decreases_total 3\n"})
+    CHECK_MESSAGE(text.find(expected) != std::string::npos, expected);
+}
+
 } // TEST_SUITE
 
 TEST_CASE_FIXTURE(inspector_fixture,

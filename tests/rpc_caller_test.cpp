@@ -117,9 +117,12 @@ struct rpc_caller_fixture : test::deterministic {
   test::recorded<failed_batch> failed
     = std::make_shared<std::vector<failed_batch>>();
   sink_actor sink = spawn_sink(sys, resolved, failed);
+  /// A fixed limit of 16 calls in flight (min = max): the cases of the
+  /// adaptive limit set min_inflight = 1.
   rpc_caller_config cfg = [] {
     rpc_caller_config c;
     c.max_inflight = 16;
+    c.min_inflight = 16;
     return c;
   }();
   std::vector<caf::actor> spawned;
@@ -176,6 +179,37 @@ struct rpc_caller_fixture : test::deterministic {
 
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
+}
+
+/// A word of partition `partition` (epoch 1) from the record numbered
+/// `seq` by the source.
+element word_of(const char* word, int32_t partition, uint64_t seq) {
+  element e;
+  e.word = word;
+  e.partition = partition;
+  e.offset = static_cast<int64_t>(seq);
+  e.epoch = 1;
+  e.seq = seq;
+  return e;
+}
+
+rpc_job job_of(std::vector<element> elements, uint32_t bucket) {
+  return make_rpc_job(std::move(elements), bucket, flush_trigger::count);
+}
+
+/// A batcher that records the word answers it gets.
+batcher_actor spawn_answers_batcher(caf::actor_system& sys,
+                                    test::recorded<word_answers> got) {
+  return sys.spawn([got]() -> batcher_actor::behavior_type {
+    return {
+      [](word_batch&) {},
+      [](flush_atom, uint64_t) {},
+      [](end_of_window_atom) { return uint64_t{0}; },
+      [](cancel_atom, std::vector<partition_epoch>&) { return uint64_t{0}; },
+      [got](word_answers& a) { got->push_back(std::move(a)); },
+      [](status_atom) { return actor_status{}; },
+    };
+  });
 }
 
 } // namespace
@@ -679,6 +713,199 @@ TEST_CASE_FIXTURE(rpc_caller_fixture,
   }
   CHECK(failed->empty());
   CHECK(status(aut).failed_alone_jobs == 0);
+}
+
+TEST_CASE_FIXTURE(rpc_caller_fixture,
+                  "rpc-caller: waiting jobs go oldest first, by the oldest "
+                  "record they carry words of, whatever their bucket") {
+  cfg.max_inflight = 1;
+  auto aut = make();
+  send(aut, job_of({word_of("first", 0, 1)}, 0)); // called at once
+  // Flushed bucket after bucket, as under a backlog.
+  send(aut, job_of({word_of("b90", 0, 90), word_of("b20", 1, 20)}, 1));
+  send(aut, job_of({word_of("c50", 0, 50)}, 2));
+  send(aut, job_of({word_of("d10", 1, 10), word_of("d80", 0, 80)}, 3));
+  send(aut, job_of({word_of("e30", 1, 30)}, 4));
+  REQUIRE(transport->calls.size() == 1);
+  for (std::size_t i = 0; i < 5; ++i)
+    succeed(i);
+  REQUIRE(transport->calls.size() == 5);
+  using words = std::vector<std::string>;
+  CHECK(transport->calls[1].inputs == words{"d10", "d80"});
+  CHECK(transport->calls[2].inputs == words{"b90", "b20"});
+  CHECK(transport->calls[3].inputs == words{"e30"});
+  CHECK(transport->calls[4].inputs == words{"c50"});
+  CHECK(resolved->size() == 5);
+}
+
+TEST_CASE_FIXTURE(rpc_caller_fixture,
+                  "rpc-caller: a job back from its backoff takes its place "
+                  "in line by its age") {
+  cfg.max_inflight = 1;
+  cfg.breaker_threshold = 1000;
+  auto aut = make();
+  send(aut, job_of({word_of("old", 0, 5)}, 0));
+  send(aut, job_of({word_of("mid", 0, 10)}, 1));
+  send(aut, job_of({word_of("new", 0, 20)}, 2));
+  fail(0); // "old" backs off, "mid" goes
+  REQUIRE(transport->calls.size() == 2);
+  CHECK(transport->calls[1].inputs == std::vector<std::string>{"mid"});
+  advance(1s); // "old" waits again, before "new"
+  CHECK(transport->calls.size() == 2);
+  succeed(1);
+  REQUIRE(transport->calls.size() == 3);
+  CHECK(transport->calls[2].inputs == std::vector<std::string>{"old"});
+  succeed(2);
+  REQUIRE(transport->calls.size() == 4);
+  CHECK(transport->calls[3].inputs == std::vector<std::string>{"new"});
+}
+
+TEST_CASE_FIXTURE(rpc_caller_fixture,
+                  "rpc-caller: the limit on calls in flight is in the status, "
+                  "grows to the max while latency is flat and halves on "
+                  "RESOURCE_EXHAUSTED without losing a job") {
+  cfg.max_inflight = 8;
+  cfg.min_inflight = 1;
+  cfg.initial_inflight = 1; // from the floor up
+  cfg.breaker_threshold = 1000;
+  auto aut = make();
+  auto st = status(aut);
+  CHECK(st.inflight_limit == 1);
+  CHECK(st.limit_measuring);
+  CHECK(st.max_inflight == 8);
+  CHECK(st.min_inflight == 1);
+  auto json = status_object(ask<actor_status>(aut, status_atom::value));
+  for (auto name : {"inflight_limit", "min_inflight", "limit_increases",
+                    "limit_decreases", "limit_measuring",
+                    "baseline_latency_us", "window_latency_us", "cancelled",
+                    "cancelled_jobs"})
+    CHECK_MESSAGE(json.contains(name), name);
+  for (int i = 0; i < 300; ++i)
+    send(aut, make_job({"w"}));
+  CHECK(transport->open().size() == 1);
+  // A backlog against a service that answers every call in 2 ms.
+  for (int round = 0; round < 100 && status(aut).inflight_limit < 8;
+       ++round) {
+    advance(2ms);
+    for (auto i : transport->open())
+      succeed(i);
+  }
+  st = status(aut);
+  CHECK(st.inflight_limit == 8);
+  CHECK(st.inflight == 8);
+  CHECK_FALSE(st.limit_measuring);
+  CHECK(st.limit_increases > 0);
+  CHECK(st.limit_decreases == 0);
+  CHECK(st.baseline_latency_us == 2000);
+  CHECK(st.window_latency_us == 2000);
+  CHECK(transport->calls.size() < 150);
+  // The service is overloaded: the limit halves. The calls in flight go on.
+  auto open = transport->open();
+  REQUIRE(open.size() == 8);
+  advance(2ms);
+  answer(open[0], failure(resource_exhausted, "busy"));
+  st = status(aut);
+  CHECK(st.inflight_limit == 4);
+  CHECK(st.limit_decreases == 1);
+  CHECK(st.inflight == 7);
+  CHECK(transport->open().size() == 7);
+  // Its other calls of that round say the same: one cut per round.
+  for (std::size_t k = 1; k < 8; ++k)
+    answer(open[k], failure(resource_exhausted, "busy"));
+  st = status(aut);
+  CHECK(st.inflight_limit == 4);
+  CHECK(st.limit_decreases == 1);
+  CHECK(transport->open().size() == 4);
+  bool event = false;
+  for (auto& e : ask<actor_status>(aut, status_atom::value).events)
+    event = event
+            || (e.kind == "limit"
+                && contains(e.detail, "8 -> 4: RESOURCE_EXHAUSTED"));
+  CHECK(event);
+  // Only delayed: every job is answered in the end, none dead-lettered.
+  for (int round = 0; round < 1000 && status(aut).words_waiting > 0;
+       ++round) {
+    advance(2ms);
+    for (auto i : transport->open())
+      succeed(i);
+  }
+  CHECK(failed->empty());
+  CHECK(resolved->size() == 300);
+  CHECK(status(aut).words_waiting == 0);
+}
+
+TEST_CASE_FIXTURE(rpc_caller_fixture,
+                  "rpc-caller: cancel drops the revoked partitions' elements "
+                  "of jobs waiting or backing off, forgets jobs left empty "
+                  "and leaves calls in flight alone") {
+  cfg.max_inflight = 2;
+  cfg.min_inflight = 2;
+  auto aut = make();
+  auto answers = std::make_shared<std::vector<word_answers>>();
+  auto batcher = spawn_answers_batcher(sys, answers);
+  spawned.push_back(caf::actor_cast<caf::actor>(batcher));
+  // In flight: a (partition 0) and e (partition 1); backing off: b.
+  send(aut, job_of({word_of("a", 0, 1), word_of("aa", 0, 2)}, 0));
+  send(aut, job_of({word_of("b", 0, 3)}, 1));
+  fail(1);
+  send(aut, job_of({word_of("e", 1, 4)}, 2));
+  REQUIRE(transport->calls.size() == 3);
+  // Waiting: a job of both partitions, one of partition 1, and one of
+  // partition 0 whose batcher (its cache) waits for its words.
+  send(aut, job_of({word_of("x", 0, 10), word_of("y", 1, 20),
+                    word_of("x", 0, 11)},
+                   3));
+  send(aut, job_of({word_of("f", 1, 15)}, 4));
+  caf::anon_send(aut, job_of({word_of("d1", 0, 5), word_of("d2", 0, 6)}, 5),
+                 batcher);
+  run();
+  REQUIRE(status(aut).waiting == 3);
+  auto dropped = ask<uint64_t>(
+    aut, cancel_atom::value,
+    std::vector<partition_epoch>{{0, 1}, {7, 1}});
+  CHECK(dropped == 5); // b, both x, d1 and d2
+  auto st = status(aut);
+  CHECK(st.cancelled == 5);
+  CHECK(st.cancelled_jobs == 2);
+  CHECK(st.jobs_waiting == 4);
+  CHECK(st.waiting == 2);
+  CHECK(st.backing_off == 0);
+  CHECK(st.inflight == 2);
+  CHECK(st.words_waiting == 5); // a, aa, e, y, f
+  REQUIRE(answers->size() == 1);
+  CHECK(answers->at(0).words == std::vector<std::string>{"d1", "d2"});
+  CHECK(answers->at(0).failed);
+  CHECK(answers->at(0).lengths.empty());
+  // Nothing more to drop.
+  CHECK(ask<uint64_t>(aut, cancel_atom::value,
+                      std::vector<partition_epoch>{{0, 1}})
+        == 0);
+  // The forgotten job's retry finds nothing.
+  advance(10s);
+  CHECK(transport->calls.size() == 3);
+  // The call in flight is answered in full.
+  succeed(0);
+  REQUIRE(resolved->size() == 1);
+  CHECK(resolved->at(0).elements.size() == 2);
+  // f goes before what is left of the x/y job: its oldest word is gone.
+  REQUIRE(transport->calls.size() == 4);
+  CHECK(transport->calls[3].inputs == std::vector<std::string>{"f"});
+  succeed(2);
+  REQUIRE(transport->calls.size() == 5);
+  // The job keeps its words; its element is answered.
+  CHECK(transport->calls[4].inputs == std::vector<std::string>{"x", "y"});
+  succeed(4);
+  REQUIRE(resolved->size() == 3);
+  CHECK(resolved->at(2).elements.size() == 1);
+  CHECK(resolved->at(2).elements.at(0).word == "y");
+  CHECK(resolved->at(2).lengths == std::vector<int32_t>{1});
+  succeed(3);
+  CHECK(resolved->size() == 4);
+  CHECK(failed->empty());
+  st = status(aut);
+  CHECK(st.jobs_waiting == 0);
+  CHECK(st.words_waiting == 0);
+  CHECK(transport->calls.size() == 5);
 }
 
 TEST_CASE("circuit breaker: opens after the threshold of failures in a row") {

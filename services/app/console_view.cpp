@@ -233,7 +233,11 @@ std::string watch_frame(const std::string& target,
         row[4] = ms >= 0 ? fmt(ms) + " ms" : "-";
         row[5] = flushes_text(st);
       } else if (role == "rpc-caller") {
-        row[6] = fmt(num(st, {"inflight"})) + " calls";
+        // In flight / the adaptive limit (a node without it: in flight).
+        row[6] = fmt(num(st, {"inflight"}));
+        if (at(st, {"inflight_limit"}) != nullptr)
+          row[6] += "/" + fmt(num(st, {"inflight_limit"}));
+        row[6] += " calls";
         auto breaker = str(st, {"breaker"});
         if (!breaker.empty() && breaker != "closed")
           row[6] += ", breaker " + breaker + ", "

@@ -79,7 +79,12 @@ node_config::node_config() : program_config("rpcbatch-node", node_usage) {
     .add(opts.tls_to_rpc.key, "rpc-tls-key",
          "with TLS, the client certificate's key (PEM)")
     .add(opts.rpc_deadline_ms, "rpc-deadline-ms", "deadline per call")
-    .add(opts.rpc_max_inflight, "rpc-max-inflight", "calls in flight at most")
+    .add(opts.rpc_max_inflight, "rpc-max-inflight",
+         "calls in flight at most (the limit adapts below it to the "
+         "service's latency and RESOURCE_EXHAUSTED)")
+    .add(opts.rpc_min_inflight, "rpc-min-inflight",
+         "calls in flight allowed however the service answers (from 1 to "
+         "--rpc-max-inflight; equal to it: a fixed limit)")
     .add(opts.rpc_give_up_secs, "rpc-give-up-secs",
          "dead-letter a batch after this many seconds of RPC failure "
          "(fractional; 0: never, wait for the target)")
@@ -189,6 +194,9 @@ std::string check_values(const node_options& o) {
     return "--buckets must be between 1 and " + std::to_string(max_buckets);
   if (o.rpc_deadline_ms < 1 || o.rpc_max_inflight < 1)
     return "--rpc-deadline-ms and --rpc-max-inflight must be at least 1";
+  if (o.rpc_min_inflight < 1 || o.rpc_min_inflight > o.rpc_max_inflight)
+    return "--rpc-min-inflight must be between 1 and --rpc-max-inflight ("
+           + std::to_string(o.rpc_max_inflight) + ")";
   if (!std::isfinite(o.rpc_give_up_secs) || o.rpc_give_up_secs < 0
       || o.rpc_give_up_secs > 31536000)
     return "--rpc-give-up-secs must be 0 (never) or a number of seconds up "
@@ -311,6 +319,7 @@ pipeline_config to_pipeline(const node_options& o) {
   p.batcher.cache_ttl = seconds(o.cache_ttl_secs);
   p.rpc.deadline = std::chrono::milliseconds(o.rpc_deadline_ms);
   p.rpc.max_inflight = o.rpc_max_inflight;
+  p.rpc.min_inflight = o.rpc_min_inflight;
   p.rpc.give_up = seconds(o.rpc_give_up_secs);
   p.sink.input_topic = o.input_topic;
   p.sink.output_topic = o.output_topic;

@@ -38,6 +38,9 @@ struct node_options {
   std::string rpc_target = default_rpc_address;
   size_t rpc_deadline_ms = rpc_caller_config{}.deadline.count();
   size_t rpc_max_inflight = rpc_caller_config{}.max_inflight;
+  /// The floor of the adaptive limit on calls in flight (equal to
+  /// rpc_max_inflight: no adaptation).
+  size_t rpc_min_inflight = rpc_caller_config{}.min_inflight;
   /// Dead-letter a batch after this many seconds of failure (0: never).
   double rpc_give_up_secs = in_seconds(rpc_caller_config{}.give_up);
   size_t max_inflight_words = source_config{}.max_inflight_words;

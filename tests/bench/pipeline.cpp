@@ -462,11 +462,14 @@ void print_backlog_run(const std::string& what, const boost::json::object& s,
   std::printf("%s: words/s=%.0f rpc_calls/s=%.0f words/call=%.2f "
               "outputs_p50_ms=%.0f outputs_p99_ms=%.0f longest_gap_ms=%.0f "
               "(at +%.0f ms, %.1f%% of the outputs before it) "
-              "peak_rss_mb=%.1f (words=%.0f in %.2f s, outputs=%.0f, "
+              "peak_rss_mb=%.1f rpc_inflight_limit=%.0f "
+              "(%.0f decreases) (words=%.0f in %.2f s, outputs=%.0f, "
               "dlq=%.0f, cache_hits=%.0f)\n",
               what.c_str(), number(s, "words_per_s"), calls / secs,
               words / calls, t.p50_ms, t.p99_ms, t.gap_ms, t.gap_at_ms,
-              100 * t.before_gap, number(s, "peak_rss_mb"), words, secs,
+              100 * t.before_gap, number(s, "peak_rss_mb"),
+              number(s, "rpc_inflight_limit"),
+              number(s, "rpc_limit_decreases"), words, secs,
               number(s, "outputs"), number(s, "dlq"), number(s, "cache_hits"));
   std::fflush(stdout);
 }
