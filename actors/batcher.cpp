@@ -151,22 +151,30 @@ uint64_t batcher_state::cancel(const std::vector<partition_epoch>& revoked) {
   auto gone = [&](const element& e) {
     return cancelled(revoked, e.partition, e.epoch);
   };
-  auto first = std::remove_if(bag.begin(), bag.end(), gone);
-  auto n = static_cast<uint64_t>(bag.end() - first);
-  if (n == 0)
-    return 0;
-  bag.erase(first, bag.end());
-  // The counter and the byte bound count what is left.
-  bag_words.clear();
-  counter = 0;
-  bag_bytes = 0;
-  for (auto& e : bag)
-    if (!cache || bag_words.insert(e.word).second) {
-      ++counter;
-      bag_bytes += e.word.size();
-    }
-  counters.cancelled += n;
-  return n;
+  auto drop = [&](std::vector<element>& xs) {
+    auto first = std::remove_if(xs.begin(), xs.end(), gone);
+    auto n = static_cast<uint64_t>(xs.end() - first);
+    xs.erase(first, xs.end());
+    return n;
+  };
+  // Words waiting for a call in flight (the cache on) wait no longer.
+  uint64_t waiting = 0;
+  for (auto& [word, elements] : in_flight)
+    waiting += drop(elements);
+  auto n = drop(bag);
+  counters.cancelled += n + waiting;
+  if (n > 0) {
+    // The counter and the byte bound count what is left.
+    bag_words.clear();
+    counter = 0;
+    bag_bytes = 0;
+    for (auto& e : bag)
+      if (!cache || bag_words.insert(e.word).second) {
+        ++counter;
+        bag_bytes += e.word.size();
+      }
+  }
+  return n + waiting;
 }
 
 actor_status batcher_state::status() const {

@@ -110,6 +110,33 @@ TEST_CASE_FIXTURE(batcher_fixture, "batcher flushes at exactly batch_size") {
 }
 
 TEST_CASE_FIXTURE(batcher_fixture,
+                  "a cancel drops the bag's words of revoked epochs and the "
+                  "counter counts what is left") {
+  auto aut = make();
+  auto batch = words({"a", "b", "c", "d", "e"});
+  for (auto i : {1, 3})
+    batch.elements[static_cast<std::size_t>(i)].partition = 1;
+  caf::anon_send(aut, batch);
+  run();
+  // Partition 0 in epoch 0 is revoked: its 3 words go; an older epoch of
+  // partition 1 names nothing here.
+  std::vector<partition_epoch> revoked{{0, 0}, {1, 7}};
+  CHECK(ask<uint64_t>(aut, cancel_atom::value, revoked) == 3);
+  auto st = status(aut);
+  CHECK(st.counter == 2);
+  CHECK(st.bag_size == 2);
+  CHECK(st.cancelled == 3);
+  caf::anon_send(aut, words({"f", "g", "h", "i", "j", "k", "l"}));
+  run();
+  CHECK(jobs->empty());
+  caf::anon_send(aut, words({"m"}));
+  run();
+  REQUIRE(jobs->size() == 1);
+  CHECK(jobs->at(0).words.front() == "b");
+  CHECK(jobs->at(0).elements.size() == 10);
+}
+
+TEST_CASE_FIXTURE(batcher_fixture,
                   "a lone element flushes at max_wait, not one tick earlier") {
   auto aut = make();
   caf::anon_send(aut, words({"lonely"}));
