@@ -282,6 +282,32 @@ const std::vector<summed_metric> summed_metric_table = {
   {"rpcbatch_credit_stalls_total", "counter",
    "Times the credit window was spent while records waited.",
    field_of(&source_status::credit_stalls)},
+  {"rpcbatch_confirm_rate", "gauge",
+   "Words confirmed per second, the rate the credit window follows.",
+   field_of(&source_status::confirm_rate)},
+  {"rpcbatch_revokes_total", "counter", "Partition revokes.",
+   field_of(&source_status::revokes)},
+  {"rpcbatch_revokes_given_up_total", "counter",
+   "Revokes that reached --revoke-timeout-secs with words in flight.",
+   field_of(&source_status::revokes_given_up)},
+  {"rpcbatch_revoke_longest_seconds", "gauge",
+   "The longest revoke so far.",
+   [](const actor_status& s) {
+     auto x = s.as<source_status>();
+     return x ? static_cast<double>(x->longest_revoke_ms) / 1000 : 0.0;
+   }},
+  {"rpcbatch_words_cancelled_total", "counter",
+   "Words of revoked or ended partition epochs dropped from bags and "
+   "queues (their partition's owner reads them again).",
+   field_of(&source_status::words_cancelled)},
+  {"rpcbatch_log_restarts_total", "counter",
+   "Partitions whose log restarted (topic recreated, log truncated, cluster "
+   "replaced): read again from their start in a new epoch.",
+   field_of(&source_status::log_restarts)},
+  {"rpcbatch_assignment_repairs_total", "counter",
+   "Partitions where the source and the consumer's assignment differed and "
+   "were made to agree.",
+   field_of(&source_status::assignment_repairs)},
   {"rpcbatch_offsets_out_of_range_total", "counter",
    "Partitions whose offset was out of the range the broker holds.",
    field_of(&source_status::offsets_out_of_range)},
@@ -444,7 +470,13 @@ readiness_report readiness(const status_map& status) {
       if (!src->stuck_partitions.empty())
         line(false,
              name + ": stuck partition(s) " + list_text(src->stuck_partitions)
-               + " (commit point not moving while records wait)");
+               + " (commit point not moving while records wait, or not "
+                 "read while records are there)");
+      if (!src->unmatched_partitions.empty())
+        line(false, name + ": partition(s) "
+                      + list_text(src->unmatched_partitions)
+                      + " differ from the consumer's assignment (repaired "
+                        "at the next tick if they still do)");
     } else if (auto rpc = o.status.as<rpc_caller_status>();
                rpc && rpc->breaker_is_open()) {
       line(false,

@@ -55,7 +55,7 @@ struct source_config {
   /// How long a drain waits for outstanding words.
   caf::timespan drain_timeout = std::chrono::seconds(60);
   /// How long a revoke waits for the revoked partitions' words in flight.
-  caf::timespan revoke_timeout = std::chrono::seconds(5);
+  caf::timespan revoke_timeout = std::chrono::seconds(3);
   /// A partition whose commit point has not moved for this long while it
   /// has records pending is reported as stuck (0: never).
   caf::timespan stuck_after = std::chrono::seconds(120);

@@ -33,22 +33,26 @@ int remaining_ms(clock_type::time_point deadline) {
 class log_router final : public RdKafka::EventCb {
 public:
   void event_cb(RdKafka::Event& event) override {
-    switch (event.type()) {
-      case RdKafka::Event::EVENT_LOG:
-        log_kafka_line("kafka", event.severity(), event.fac(), event.str());
-        break;
-      case RdKafka::Event::EVENT_ERROR:
-        log::emit(event.fatal() ? log::level::error : log::level::warn,
-                  "kafka", event.fatal() ? "fatal: " : "",
-                  RdKafka::err2str(event.err()), ": ", event.str());
-        break;
-      default:
-        break; // statistics and throttling are not asked for
-    }
+    log_kafka_event(event);
   }
 };
 
 } // namespace
+
+void log_kafka_event(RdKafka::Event& event) {
+  switch (event.type()) {
+    case RdKafka::Event::EVENT_LOG:
+      log_kafka_line("kafka", event.severity(), event.fac(), event.str());
+      break;
+    case RdKafka::Event::EVENT_ERROR:
+      log::emit(event.fatal() ? log::level::error : log::level::warn, "kafka",
+                event.fatal() ? "fatal: " : "", RdKafka::err2str(event.err()),
+                ": ", event.str());
+      break;
+    default:
+      break; // statistics and throttling are not asked for
+  }
+}
 
 void log_kafka_line(std::string_view component, int severity,
                     std::string_view facility, std::string_view text) {

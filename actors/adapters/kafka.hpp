@@ -16,6 +16,7 @@ namespace RdKafka {
 class Conf;
 class DeliveryReportCb;
 class EventCb;
+class Event;
 class Handle;
 class OffsetCommitCb;
 class Producer;
@@ -43,6 +44,10 @@ void set_kafka_conf(RdKafka::Conf& conf, RdKafka::OffsetCommitCb* cb);
 /// debug) through rpcbatch::log as "<facility>: <text>".
 void log_kafka_line(std::string_view component, int severity,
                     std::string_view facility, std::string_view text);
+
+/// Writes a librdkafka log line or error event through rpcbatch::log, as
+/// route_kafka_logs does (for an event callback of a client's own).
+void log_kafka_event(RdKafka::Event& event);
 
 /// Installs a process-wide event callback that writes librdkafka's log
 /// lines and error events through rpcbatch::log (component "kafka"), so

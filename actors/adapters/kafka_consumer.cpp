@@ -88,6 +88,40 @@ public:
     }
     ++owner_.commit_failures_;
     log::warn(component, "offset commit failed: ", RdKafka::err2str(err));
+    if (err == RdKafka::ERR_REBALANCE_IN_PROGRESS
+        || err == RdKafka::ERR_ILLEGAL_GENERATION)
+      owner_.hold_commits();
+  }
+
+private:
+  kafka_consumer& owner_;
+};
+
+/// librdkafka's log lines, as every client's (route_kafka_logs), and the
+/// group's join state from them: librdkafka 2.0.2 tells it nowhere else.
+/// An asynchronous commit made while the group rebalances is answered
+/// after the new generation formed, with ILLEGAL_GENERATION, and then
+/// librdkafka drops its own generation and the member's assignment is lost
+/// (a whole rebalance round more, and no commit for the revoke): commits
+/// wait while the join state is not "steady".
+class kafka_consumer::group_watcher : public RdKafka::EventCb {
+public:
+  explicit group_watcher(kafka_consumer& owner) : owner_(owner) {
+    // nop
+  }
+
+  void event_cb(RdKafka::Event& event) override {
+    if (event.type() == RdKafka::Event::EVENT_LOG
+        && event.fac() == "CGRPJOINSTATE") {
+      // "Group "G" changed join state steady -> init (state up)"
+      auto text = event.str();
+      auto arrow = text.find(" -> ");
+      if (arrow != std::string::npos)
+        owner_.group_steady_
+          = text.compare(arrow + 4, 7, "steady ") == 0
+            || text.compare(arrow + 4, std::string::npos, "steady") == 0;
+    }
+    log_kafka_event(event);
   }
 
 private:
@@ -137,11 +171,19 @@ kafka_consumer::kafka_consumer(consumer_options opts)
                              "at earliest or latest or fails, not '"
                              + opts_.on_offset_out_of_range + "'");
   all["auto.offset.reset"] = "error";
+  // The group's join state comes from librdkafka's cgrp debug lines (see
+  // group_watcher); they are written at the debug level only.
+  auto& debug = all["debug"];
+  if (debug.find("cgrp") == std::string::npos
+      && debug.find("all") == std::string::npos)
+    debug += debug.empty() ? "cgrp" : ",cgrp";
   auto conf = make_kafka_conf(all);
   rebalancer_ = std::make_unique<rebalancer>(*this);
   committer_ = std::make_unique<committer>(*this);
+  watcher_ = std::make_unique<group_watcher>(*this);
   set_kafka_conf(*conf, rebalancer_.get());
   set_kafka_conf(*conf, committer_.get());
+  set_kafka_conf(*conf, watcher_.get());
   std::string err;
   consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
   if (!consumer_)
@@ -406,12 +448,24 @@ kafka_consumer::not_yet_confirmed(std::vector<partition_offset> offsets) const {
   return offsets;
 }
 
+void kafka_consumer::hold_commits() {
+  // The group is rebalancing: a commit sent now fails, and one that reaches
+  // the broker after the new generation formed makes librdkafka count the
+  // assignment as lost. Commits wait for the next assignment (at most a
+  // session's length); the one of a revoke is made in the callback.
+  commits_held_until_ = std::chrono::steady_clock::now()
+                        + std::chrono::seconds(10);
+}
+
 void kafka_consumer::apply_requests() {
   std::vector<partition_offset> commits;
   bool pause_change = false;
+  auto hold = !group_steady_
+              || std::chrono::steady_clock::now() < commits_held_until_;
   {
     std::lock_guard<std::mutex> guard{mtx_};
-    commits.swap(to_commit_);
+    if (!hold)
+      commits.swap(to_commit_);
     if (want_paused_ != is_paused_) {
       is_paused_ = want_paused_;
       pause_change = true;
@@ -469,6 +523,8 @@ void kafka_consumer::start_epochs(std::vector<partition_offset>& parts) {
 void kafka_consumer::on_assign(std::vector<partition_offset> parts,
                                bool incremental) {
   incremental_ = incremental;
+  // A new generation: commits go again.
+  commits_held_until_ = {};
   std::vector<int32_t> partitions;
   {
     // Another member may have committed these partitions meanwhile.

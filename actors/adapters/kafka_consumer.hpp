@@ -217,6 +217,7 @@ public:
 private:
   class rebalancer;
   class committer;
+  class group_watcher;
   void run();
   void apply_requests();
   /// Waits up to 100 ms for the source to take a batch; answers whether
@@ -236,6 +237,8 @@ private:
   /// Hands the batch being filled to the source (if it holds records).
   void hand_over_filling();
   void commit_now(const std::vector<partition_offset>& offsets, bool sync);
+  /// Commits wait until the group's next assignment (poll thread only).
+  void hold_commits();
   /// Of `offsets`, those of partitions assigned now in the epoch they name.
   std::vector<partition_offset>
   of_current_epochs(std::vector<partition_offset> offsets);
@@ -286,6 +289,7 @@ private:
   consumer_events events_;
   std::unique_ptr<rebalancer> rebalancer_;
   std::unique_ptr<committer> committer_;
+  std::unique_ptr<group_watcher> watcher_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
   std::thread thread_;
   std::atomic<bool> running_{false};
@@ -295,6 +299,8 @@ private:
   std::atomic<uint64_t> commits_{0};
   std::atomic<uint64_t> commit_failures_{0};
   std::atomic<bool> operator_paused_{false};
+  /// Whether the group's join state is "steady" (no rebalance running).
+  std::atomic<bool> group_steady_{false};
   std::atomic<int64_t> lag_{0};
   std::chrono::steady_clock::time_point lag_updated_;
 
@@ -338,6 +344,9 @@ private:
     std::chrono::steady_clock::time_point at;
   };
   std::map<int32_t, requested_commit> requested_;
+  /// Until when asynchronous commits wait (a rebalance runs; poll thread
+  /// only).
+  std::chrono::steady_clock::time_point commits_held_until_;
   /// Whether the group rebalances incrementally (cooperative protocol).
   bool incremental_ = false;
   /// The last epoch given (poll thread only).
