@@ -48,7 +48,7 @@ struct source_config {
   int64_t max_inflight_words = 100000;
   int64_t min_inflight_words = 1000;
   caf::timespan max_inflight_time = std::chrono::seconds(2);
-  caf::timespan commit_interval = std::chrono::seconds(1);
+  caf::timespan commit_interval = std::chrono::milliseconds(250);
   /// Bounded mode: report the end of input once every assigned partition
   /// reached the end offset it had at start-up.
   bool bounded = false;

@@ -95,6 +95,9 @@ node_config::node_config() : program_config("rpcbatch-node", node_usage) {
          "the credit window in time: at most what is confirmed in this many "
          "seconds at the current rate (fractional; 0: always "
          "--max-inflight-words)")
+    .add(opts.commit_interval_secs, "commit-interval-secs",
+         "how often the offsets of done records are committed "
+         "(fractional)")
     .add(opts.revoke_timeout_secs, "revoke-timeout-secs",
          "how long a revoked partition waits for its words in flight before "
          "it commits what is done and lets go (fractional)")
@@ -220,6 +223,8 @@ std::string check_values(const node_options& o) {
     return "--max-inflight-secs must be between 0 and 3600";
   if (!positive(o.revoke_timeout_secs) || o.revoke_timeout_secs > 600)
     return "--revoke-timeout-secs must be above 0 and at most 600";
+  if (!(o.commit_interval_secs >= 0.01) || o.commit_interval_secs > 60)
+    return "--commit-interval-secs must be between 0.01 and 60";
   if (!std::isfinite(o.cache_ttl_secs) || o.cache_ttl_secs < 0
       || o.cache_ttl_secs > 31536000)
     return "--cache-ttl-secs must be between 0 and 31536000";
@@ -334,6 +339,7 @@ pipeline_config to_pipeline(const node_options& o) {
                                                  * o.batch_size)));
   p.source.max_inflight_time = seconds(o.max_inflight_secs);
   p.source.revoke_timeout = seconds(o.revoke_timeout_secs);
+  p.source.commit_interval = seconds(o.commit_interval_secs);
   p.source.bounded = o.bounded;
   p.source.replay_dead_letters = !o.replay_dlq.empty();
   p.source.drain_timeout = seconds(o.drain_timeout_secs);

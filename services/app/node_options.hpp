@@ -46,6 +46,7 @@ struct node_options {
   size_t max_inflight_words = source_config{}.max_inflight_words;
   double max_inflight_secs = in_seconds(source_config{}.max_inflight_time);
   double revoke_timeout_secs = in_seconds(source_config{}.revoke_timeout);
+  double commit_interval_secs = in_seconds(source_config{}.commit_interval);
   std::string offset_reset = "latest";
   /// Where a committed offset out of the broker's range resumes: earliest,
   /// latest or fail.
