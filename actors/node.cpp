@@ -195,27 +195,10 @@ void start_intake(self_ptr self, std::vector<batcher_actor> batchers) {
     st.actors.push_back(e);
     self->monitor(e.handle);
   }
-  // The poll thread talks to the source only by message.
-  auto src = st.source;
-  consumer_events events;
-  events.records = [src](record_batch&& b) {
-    caf::anon_send(src, std::move(b));
-  };
-  events.assigned = [src](std::vector<partition_offset>&& parts) {
-    caf::anon_send(src, assigned_atom::value,
-                   partition_offsets{std::move(parts)});
-  };
-  events.revoked = [src](std::vector<partition_offset>&& parts) {
-    caf::anon_send(src, revoked_atom::value,
-                   partition_offsets{std::move(parts)});
-  };
-  events.end_of_partition = [src](partition_offset at) {
-    caf::anon_send(src, eof_atom::value, at);
-  };
-  events.fatal = [me](const std::string& error) {
-    caf::anon_send(me, fatal_atom::value, error);
-  };
-  st.adapters.consumer->start(std::move(events));
+  st.adapters.consumer->start(
+    events_for(st.source, [me](const std::string& error) {
+      caf::anon_send(me, fatal_atom::value, error);
+    }));
 }
 
 /// Starts the pipeline: with the batchers here, or (ingest role) once the

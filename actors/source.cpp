@@ -307,21 +307,26 @@ caf::typed_response_promise<bool, partition_offsets> source_state::drain() {
 }
 
 void source_state::revoked(const partition_offsets& parts) {
+  std::vector<partition_epoch> asked;
   std::vector<partition_epoch> mine;
-  for (auto& p : parts.entries)
+  for (auto& p : parts.entries) {
+    asked.push_back(partition_epoch{p.partition, p.epoch});
     if (is_current(p.partition, p.epoch))
-      mine.push_back(partition_epoch{p.partition, p.epoch});
+      mine.push_back(asked.back());
+  }
   if (mine.empty()) {
-    // A revoke of epochs that are over: the consumer gave up on it.
+    // Epochs that are over here: nothing to wait for or commit (and if the
+    // consumer gave up on this revoke already, it ignores the answer).
     log::info("source", "revoke of ", parts.entries.size(),
-              " partition(s) in epochs that are over: ignored");
+              " partition(s) in epochs that are over: released at once");
+    consumer->release(std::move(asked), {});
     return;
   }
   ++counters.revokes;
   events.add("rebalance",
              "partitions revoked " + list_text(partitions_of(mine)));
   auto now = self->clock().now();
-  revoke_wait w{++revoke_ids, mine, now, now + cfg.revoke_timeout};
+  revoke_wait w{++revoke_ids, asked, mine, now, now + cfg.revoke_timeout};
   revokes.push_back(w);
   // Records not let in yet are simply not sent; the words waiting in bags
   // and in the RPC queue are dropped (the partitions' next owner redoes
@@ -383,7 +388,7 @@ void source_state::finish_revoke(const revoke_wait& w, bool complete) {
     log::info("source", "revoke of ", list_text(parts), " done in ", ms,
               " ms");
   }
-  consumer->release(w.partitions, tracker.commits_of(parts));
+  consumer->release(w.asked, tracker.commits_of(parts));
   for (auto p : parts) {
     tracker.forget(p);
     assigned.erase(p);
@@ -583,6 +588,29 @@ actor_status source_state::status() const {
   out.commit_failures = consumer->commit_failures();
   out.draining = draining;
   return status_of(self, std::move(out), events);
+}
+
+// -- wiring -------------------------------------------------------------------
+
+consumer_events events_for(source_actor src,
+                           std::function<void(const std::string&)> fatal) {
+  consumer_events events;
+  events.records = [src](record_batch&& b) {
+    caf::anon_send(src, std::move(b));
+  };
+  events.assigned = [src](std::vector<partition_offset>&& parts) {
+    caf::anon_send(src, assigned_atom::value,
+                   partition_offsets{std::move(parts)});
+  };
+  events.revoked = [src](std::vector<partition_offset>&& parts) {
+    caf::anon_send(src, revoked_atom::value,
+                   partition_offsets{std::move(parts)});
+  };
+  events.end_of_partition = [src](partition_offset at) {
+    caf::anon_send(src, eof_atom::value, at);
+  };
+  events.fatal = std::move(fatal);
+  return events;
 }
 
 // -- the behaviour ------------------------------------------------------------

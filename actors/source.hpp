@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -38,8 +39,10 @@
 
 namespace rpcbatch {
 
-/// What the source asks of the consumer (actors/adapters/kafka_consumer.hpp).
+/// What the source asks of the consumer, and what the consumer's poll
+/// thread tells (actors/adapters/kafka_consumer.hpp).
 class source_consumer;
+struct consumer_events;
 
 struct source_config {
   /// The credit window: words let into the pipeline and not yet confirmed,
@@ -81,6 +84,9 @@ struct source_state {
   /// A revoke waiting for its partitions' words in flight.
   struct revoke_wait {
     uint64_t id = 0;
+    /// The revoke as the consumer asked it (its release names it so), and
+    /// the partitions of it that the source tracks in those epochs.
+    std::vector<partition_epoch> asked;
     std::vector<partition_epoch> partitions;
     caf::actor_clock::time_point started;
     caf::actor_clock::time_point deadline;
@@ -217,6 +223,11 @@ private:
   void check_input_end();
   void check_stuck();
 };
+
+/// The poll thread's events as messages to `src` (the poll thread talks to
+/// the source only by message); `fatal` gets the consumer's end.
+consumer_events events_for(source_actor src,
+                           std::function<void(const std::string&)> fatal);
 
 source_actor::behavior_type
 source(source_actor::stateful_pointer<source_state> self, source_config cfg,

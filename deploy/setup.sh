@@ -16,7 +16,7 @@ build_dir=${BUILD_DIR:-$here/build}
 tests=${TESTS:-ON}
 
 packages=(
-  build-essential cmake pkg-config
+  build-essential cmake pkg-config ccache
   libcaf-dev librdkafka-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libboost-json1.81-dev libcpp-httplib-dev libreadline-dev

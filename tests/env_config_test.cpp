@@ -344,9 +344,11 @@ TEST_CASE("env_config: secrets are known by their names and masked where "
 
 TEST_CASE("env_config: --rpc-min-inflight is between 1 and "
           "--rpc-max-inflight") {
-  for (auto [min, max, ok] :
-       {std::tuple{1, 16, true}, {16, 16, true}, {0, 16, false},
-        {17, 16, false}, {4, 2, false}}) {
+  for (auto row : {std::tuple{1, 16, true}, {16, 16, true}, {0, 16, false},
+                   {17, 16, false}, {4, 2, false}}) {
+    auto min = std::get<0>(row);
+    auto max = std::get<1>(row);
+    auto ok = std::get<2>(row);
     CAPTURE(min);
     CAPTURE(max);
     parsed_node n{{"--rpc-min-inflight=" + std::to_string(min),

@@ -101,6 +101,24 @@ inline batcher_actor spawn_idle_batcher(caf::actor_system& sys) {
   });
 }
 
+/// A router that takes everything, answers an end of window and a cancel
+/// with 0 and routes nothing (for a source under test).
+inline router_actor spawn_idle_router(caf::actor_system& sys) {
+  return sys.spawn([]() -> router_actor::behavior_type {
+    return {
+      [](word_batch&) {},
+      [](std::vector<batcher_actor>&) {},
+      [](handover_atom, std::vector<batcher_actor>&) {},
+      [](lost_atom, caf::node_id&, std::vector<batcher_actor>&) {},
+      [](std::vector<partition_progress>&) {},
+      [](source_actor&) {},
+      [](end_of_window_atom) { return uint64_t{0}; },
+      [](cancel_atom, std::vector<partition_epoch>&) { return uint64_t{0}; },
+      [](status_atom) { return actor_status{}; },
+    };
+  });
+}
+
 /// A sink that takes everything and does nothing with it.
 inline sink_actor spawn_idle_sink(caf::actor_system& sys) {
   return sys.spawn([]() -> sink_actor::behavior_type {

@@ -20,6 +20,7 @@
 #include "actors/source.hpp"
 #include "actors/tokenizer.hpp"
 #include "messages/type_ids.hpp"
+#include "tests/fixture.hpp"
 
 using namespace rpcbatch;
 using namespace rpcbatch::test;
@@ -58,23 +59,6 @@ tokenizer_actor spawn_pipeline(caf::actor_system& sys,
           self->delayed_send(*source, ++k * 20ms, std::move(ack));
         }
       },
-      [](end_of_window_atom) { return uint64_t{0}; },
-      [](cancel_atom, std::vector<partition_epoch>&) { return uint64_t{0}; },
-      [](status_atom) { return actor_status{}; },
-    };
-  });
-}
-
-/// What the source does not reach in this test.
-router_actor spawn_idle_router(caf::actor_system& sys) {
-  return sys.spawn([]() -> router_actor::behavior_type {
-    return {
-      [](word_batch&) {},
-      [](std::vector<batcher_actor>&) {},
-      [](handover_atom, std::vector<batcher_actor>&) {},
-      [](lost_atom, caf::node_id&, std::vector<batcher_actor>&) {},
-      [](std::vector<partition_progress>&) {},
-      [](source_actor&) {},
       [](end_of_window_atom) { return uint64_t{0}; },
       [](cancel_atom, std::vector<partition_epoch>&) { return uint64_t{0}; },
       [](status_atom) { return actor_status{}; },
@@ -121,26 +105,11 @@ struct member {
     scfg.commit_interval = 200ms;
     scfg.revoke_timeout = 500ms;
     auto tok = spawn_pipeline(sys, handle);
-    *handle = sys.spawn(source, scfg, consumer, tok, spawn_idle_router(sys),
-                        spawn_idle_node(sys));
-    auto src = *handle;
-    consumer_events events;
-    events.records = [src](record_batch&& b) {
-      caf::anon_send(src, std::move(b));
-    };
-    events.assigned = [src](std::vector<partition_offset>&& parts) {
-      caf::anon_send(src, assigned_atom::value,
-                     partition_offsets{std::move(parts)});
-    };
-    events.revoked = [src](std::vector<partition_offset>&& parts) {
-      caf::anon_send(src, revoked_atom::value,
-                     partition_offsets{std::move(parts)});
-    };
-    events.end_of_partition = [](partition_offset) {};
-    events.fatal = [](const std::string& error) {
+    *handle = sys.spawn(source, scfg, consumer, tok,
+                        test::spawn_idle_router(sys), spawn_idle_node(sys));
+    consumer->start(events_for(*handle, [](const std::string& error) {
       FAIL_CHECK("consumer failed: " << error);
-    };
-    consumer->start(std::move(events));
+    }));
   }
 
   ~member() {

@@ -98,21 +98,7 @@ struct source_fixture : test::deterministic {
         [](status_atom) { return actor_status{}; },
       };
     });
-    auto rtr = sys.spawn([]() -> router_actor::behavior_type {
-      return {
-        [](word_batch&) {},
-        [](std::vector<batcher_actor>&) {},
-        [](handover_atom, std::vector<batcher_actor>&) {},
-        [](lost_atom, caf::node_id&, std::vector<batcher_actor>&) {},
-        [](std::vector<partition_progress>&) {},
-        [](source_actor&) {},
-        [](end_of_window_atom) { return uint64_t{0}; },
-        [](cancel_atom, std::vector<partition_epoch>&) {
-          return uint64_t{0};
-        },
-        [](status_atom) { return actor_status{}; },
-      };
-    });
+    auto rtr = test::spawn_idle_router(sys);
     auto ends = input_ends;
     auto nd = sys.spawn([ends]() -> node_actor::behavior_type {
       return {
@@ -473,6 +459,11 @@ TEST_CASE_FIXTURE(source_fixture,
   revoke({{0, -1, 7}});
   CHECK(log->cancels.empty());
   CHECK(status().revokes == 0);
+  // Answered at once, so that a poll thread still waiting goes on.
+  REQUIRE(consumer->revokes_released.size() == 1);
+  CHECK(consumer->revokes_released[0][0].epoch == 7);
+  CHECK(consumer->releases[0].empty());
+  consumer->releases.clear();
   // Partition 1's revoke waits for its words; the consumer gives up on it
   // and assigns the partition again in epoch 3.
   revoke({{1, -1, 0}});

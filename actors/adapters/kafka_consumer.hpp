@@ -327,8 +327,8 @@ private:
     std::optional<std::chrono::steady_clock::time_point> unread_since;
   };
   std::map<int32_t, assigned_partition> assignment_;
-  /// What the poll thread read of each assigned partition (written by the
-  /// poll thread only, under mtx_).
+  /// What the poll thread read of each assigned partition (poll thread
+  /// only).
   struct read_state {
     uint32_t epoch = 0;
     /// The last offset handed over in this epoch (-1: none yet).

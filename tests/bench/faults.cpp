@@ -332,21 +332,9 @@ private:
   std::vector<row> rows_;
 };
 
-int run(const bench_config& cfg) {
-  auto opts = parse_options(cfg);
-  try {
-    faults_bench{std::move(opts)}.run();
-  } catch (const std::exception& e) {
-    std::fflush(stdout);
-    std::fprintf(stderr, "rpcbatch-bench-faults: %s\n", e.what());
-    return 1;
-  }
-  return 0;
-}
-
 } // namespace
 
 int main(int argc, char** argv) {
   bench_config cfg;
-  return run_program(cfg, argc, argv, [&] { return run(cfg); });
+  return run_bench<faults_bench>(cfg, argc, argv, parse_options);
 }

@@ -43,6 +43,7 @@
 #include "services/resolver_service.hpp"
 #include "actors/adapters/rpc_client.hpp"
 #include "services/textgen.hpp"
+#include "tests/bench/report.hpp"
 #include "tests/bench/rpc_load.hpp"
 #include "tests/harness.hpp"
 #include "tests/process.hpp"
@@ -50,6 +51,7 @@
 namespace {
 
 using namespace rpcbatch;
+using namespace rpcbatch::bench;
 using clock_type = std::chrono::steady_clock;
 
 constexpr const char* usage = R"(usage: rpcbatch-bench-pipeline [options]
@@ -61,15 +63,6 @@ steady input rate; at the end one table of the medians over the rounds.
 )";
 
 // -- options ------------------------------------------------------------------
-
-/// A node to measure: a binary and options of its own, labelled A, B, ...
-struct node_spec {
-  std::string label;
-  /// As given to --nodes.
-  std::string text;
-  /// The binary, then its options.
-  std::vector<std::string> words;
-};
 
 struct bench_options {
   uint64_t lines = 0;
@@ -87,16 +80,6 @@ struct bench_options {
   double steady_secs = 0;
 };
 
-std::vector<std::string> split(const std::string& text, char sep) {
-  std::vector<std::string> out;
-  std::istringstream in{text};
-  std::string item;
-  while (std::getline(in, item, sep))
-    if (!item.empty())
-      out.push_back(item);
-  return out;
-}
-
 std::vector<std::size_t> parse_sizes(const std::string& text) {
   std::vector<std::size_t> out;
   for (auto& item : split(text, ',')) {
@@ -113,20 +96,6 @@ std::vector<std::size_t> parse_sizes(const std::string& text) {
   }
   if (out.empty())
     throw cli_error("no batch sizes");
-  return out;
-}
-
-std::vector<node_spec> parse_nodes(const std::string& text) {
-  std::vector<node_spec> out;
-  for (auto& item : split(text, ',')) {
-    auto words = split(item, ' ');
-    if (words.empty())
-      continue;
-    std::string label(1, static_cast<char>('A' + out.size() % 26));
-    out.push_back(node_spec{label, item, std::move(words)});
-  }
-  if (out.empty())
-    throw cli_error("no nodes");
   return out;
 }
 
@@ -202,38 +171,6 @@ bench_options parse_options(const bench_config& c) {
 double seconds_since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
 }
-
-/// The values of one figure, one per round.
-class samples {
-public:
-  void add(double x) {
-    xs_.push_back(x);
-  }
-
-  double median() const {
-    if (xs_.empty())
-      return 0;
-    auto xs = xs_;
-    std::sort(xs.begin(), xs.end());
-    auto mid = xs.size() / 2;
-    return xs.size() % 2 == 1 ? xs[mid] : (xs[mid - 1] + xs[mid]) / 2;
-  }
-
-  double min() const {
-    return xs_.empty() ? 0 : *std::min_element(xs_.begin(), xs_.end());
-  }
-
-  double max() const {
-    return xs_.empty() ? 0 : *std::max_element(xs_.begin(), xs_.end());
-  }
-
-  bool empty() const {
-    return xs_.empty();
-  }
-
-private:
-  std::vector<double> xs_;
-};
 
 /// The ceilings of the tools the node is built on, a sample per round.
 struct ceilings {
@@ -476,66 +413,10 @@ void print_backlog_run(const std::string& what, const boost::json::object& s,
 
 // -- the report ---------------------------------------------------------------
 
-/// 1234567.8 -> "1,234,568".
-std::string grouped(double x) {
-  auto n = std::llround(x);
-  auto digits = std::to_string(n < 0 ? -n : n);
-  std::string out = n < 0 ? "-" : "";
-  for (std::size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0)
-      out += ',';
-    out += digits[i];
-  }
-  return out;
-}
-
-std::string one_decimal(double x) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.1f", x);
-  return buf;
-}
-
 std::string two_decimals(double x) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.2f", x);
   return buf;
-}
-
-using format = std::string (*)(double);
-
-/// The median, and the range if the samples differ:
-/// "81,100 (77,600-82,000)".
-std::string cell(const samples& s, format f = grouped) {
-  auto out = f(s.median());
-  if (f(s.min()) != f(s.max()))
-    out += " (" + f(s.min()) + "-" + f(s.max()) + ")";
-  return out;
-}
-
-/// Prints `rows` under `header` as a Markdown table, columns padded to
-/// their widest cell.
-void print_table(const std::vector<std::string>& header,
-                 const std::vector<std::vector<std::string>>& rows) {
-  std::vector<std::size_t> width(header.size());
-  for (std::size_t i = 0; i < header.size(); ++i)
-    width[i] = std::max<std::size_t>(3, header[i].size());
-  for (auto& row : rows)
-    for (std::size_t i = 0; i < row.size(); ++i)
-      width[i] = std::max(width[i], row[i].size());
-  auto line = [&](const std::vector<std::string>& cells) {
-    std::string out = "|";
-    for (std::size_t i = 0; i < cells.size(); ++i)
-      out += " " + cells[i] + std::string(width[i] - cells[i].size(), ' ')
-             + " |";
-    std::printf("%s\n", out.c_str());
-  };
-  line(header);
-  std::vector<std::string> rule;
-  for (auto w : width)
-    rule.push_back(std::string(w, '-'));
-  line(rule);
-  for (auto& row : rows)
-    line(row);
 }
 
 void print_heading(const bench_options& opts, std::size_t words) {
@@ -826,21 +707,9 @@ private:
   int runs_ = 0;
 };
 
-int run(const bench_config& cfg) {
-  auto opts = parse_options(cfg);
-  try {
-    pipeline_bench{std::move(opts)}.run();
-  } catch (const std::exception& e) {
-    std::fflush(stdout);
-    std::fprintf(stderr, "rpcbatch-bench-pipeline: %s\n", e.what());
-    return 1;
-  }
-  return 0;
-}
-
 } // namespace
 
 int main(int argc, char** argv) {
   bench_config cfg;
-  return run_program(cfg, argc, argv, [&] { return run(cfg); });
+  return run_bench<pipeline_bench>(cfg, argc, argv, parse_options);
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "actors/adapters/cli.hpp"
+#include "services/program.hpp"
 
 namespace rpcbatch::bench {
 
@@ -141,6 +142,24 @@ inline void print_table(const std::vector<std::string>& header,
   line(rule);
   for (auto& row : rows)
     line(row);
+}
+
+/// A benchmark's main(): reads the options of `cfg` (a program_config),
+/// makes them a Bench's options with `parse` and runs it; an exception is
+/// printed with the program's name and exits 1.
+template <class Bench, class Config, class Parse>
+int run_bench(Config& cfg, int argc, char** argv, Parse parse) {
+  return run_program(cfg, argc, argv, [&] {
+    auto opts = parse(cfg);
+    try {
+      Bench{std::move(opts)}.run();
+    } catch (const std::exception& e) {
+      std::fflush(stdout);
+      std::fprintf(stderr, "%s: %s\n", cfg.name().c_str(), e.what());
+      return 1;
+    }
+    return 0;
+  });
 }
 
 } // namespace rpcbatch::bench
