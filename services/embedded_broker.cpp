@@ -118,7 +118,10 @@ bind_function next_bind() {
 
 } // namespace rpcbatch
 
-extern "C" int bind(int fd, const sockaddr* addr, socklen_t len) {
+// Exported whatever the build's default visibility (clang builds hide
+// symbols, see CMakeLists.txt): librdkafka must resolve bind() to it.
+extern "C" __attribute__((visibility("default"))) int
+bind(int fd, const sockaddr* addr, socklen_t len) {
   using rpcbatch::wanted;
   auto real = rpcbatch::next_bind();
   if (real == nullptr) {

@@ -439,6 +439,18 @@ void print_heading(const bench_options& opts, std::size_t words) {
   }
 }
 
+/// What the machine allows the whole pipeline at `batch` words a call: the
+/// stages share its CPU, so the harmonic sum of the raw rates (words/s) of
+/// consume, resolveBatch (0: without RPC, as with a cache that answers
+/// everything) and produce.
+double limit_of(const ceilings& c, std::size_t batch) {
+  auto inverse = 1 / c.consume_words_per_s.median()
+                 + 1 / c.produce_records_per_s.median();
+  if (batch > 0)
+    inverse += 1 / (c.rpc_calls_per_s.at(batch).median() * batch);
+  return 1 / inverse;
+}
+
 void print_ceilings(const ceilings& c) {
   std::printf("\nCeilings (same broker and resolver):\n\n");
   std::printf("- raw consume of input-topic (node's consumer settings): "
@@ -451,18 +463,25 @@ void print_ceilings(const ceilings& c) {
     std::printf("- raw resolveBatch at batch %zu: %s calls/s = %s words/s\n",
                 batch, cell(calls).c_str(),
                 grouped(calls.median() * batch).c_str());
+  std::printf("\nLimits (words/s; 1 / (1/consume + 1/resolveBatch + "
+              "1/produce), medians):\n\n");
+  for (auto& [batch, calls] : c.rpc_calls_per_s)
+    std::printf("- batch %zu: %s\n", batch,
+                grouped(limit_of(c, batch)).c_str());
+  std::printf("- without RPC (every word from the cache): %s\n",
+              grouped(limit_of(c, 0)).c_str());
 }
 
 void print_backlog(const std::vector<backlog_row>& backlog,
                    const ceilings& c) {
   std::printf(
-    "\nThe node on the backlog. x rpc ceiling: words/s over resolveBatch "
-    "words/s at that\nbatch size (medians; above 1 when the cache saves "
-    "calls). out p50/p99: when half\nand 99%% of the outputs were written, "
-    "ms after the first one (latency: see the\nsteady run).\n\n");
+    "\nThe node on the backlog. x limit: words/s over the limit of its batch "
+    "size, or\nwithout RPC for the cache rows (medians). out p50/p99: when "
+    "half and 99%% of the\noutputs were written, ms after the first one "
+    "(latency: see the steady run).\n\n");
   std::vector<std::vector<std::string>> rows;
   for (auto& r : backlog) {
-    auto ceiling = c.rpc_calls_per_s.at(r.batch).median() * r.batch;
+    auto limit = limit_of(c, r.cache_entries == 0 ? r.batch : 0);
     auto cache = r.cache_entries == 0
                    ? std::string{"off"}
                    : grouped(static_cast<double>(r.cache_entries));
@@ -473,14 +492,13 @@ void print_backlog(const std::vector<backlog_row>& backlog,
     }
     rows.push_back({r.node->label, std::to_string(r.batch), cache,
                     cell(r.words_per_s),
-                    two_decimals(r.words_per_s.median() / ceiling),
+                    two_decimals(r.words_per_s.median() / limit),
                     cell(r.calls), cell(r.gap_ms),
                     cell(r.peak_rss_mb, one_decimal), cell(r.out_p50_ms),
                     cell(r.out_p99_ms)});
   }
-  print_table({"node", "batch", "cache", "words/s", "x rpc ceiling",
-               "rpc calls", "longest gap ms", "peak RSS MB", "out p50 ms",
-               "out p99 ms"},
+  print_table({"node", "batch", "cache", "words/s", "x limit", "rpc calls",
+               "longest gap ms", "peak RSS MB", "out p50 ms", "out p99 ms"},
               rows);
 }
 
