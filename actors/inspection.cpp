@@ -282,6 +282,10 @@ const std::vector<summed_metric> summed_metric_table = {
   {"rpcbatch_credit_stalls_total", "counter",
    "Times the credit window was spent while records waited.",
    field_of(&source_status::credit_stalls)},
+  {"rpcbatch_stall_flushes_total", "counter",
+   "Times every bucket was flushed because the credit window was spent "
+   "and nothing was confirmed for a tick.",
+   field_of(&source_status::stall_flushes)},
   {"rpcbatch_confirm_rate", "gauge",
    "Words confirmed per second, the rate the credit window follows.",
    field_of(&source_status::confirm_rate)},

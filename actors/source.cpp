@@ -441,7 +441,31 @@ void source_state::tick() {
   check_assignment();
   check_stuck();
   update_window();
+  flush_stalled();
   end_finished_waits();
+}
+
+void source_state::flush_stalled() {
+  auto confirmed = counters.words_acked != acked_at_tick;
+  acked_at_tick = counters.words_acked;
+  if (confirmed)
+    stall_flushed = false;
+  if (confirmed || !waiting_for_credit || tracker.words_in_flight() == 0
+      || stall_flushed)
+    return;
+  stall_flushed = true;
+  ++counters.stall_flushes;
+  // Through the tokenizer, so that it reaches the router after the words.
+  self->request(tokenizer, caf::infinite, end_of_window_atom::value)
+    .then(
+      [st = this](uint64_t n) {
+        if (n > 0)
+          st->events.add("credit", "credit window spent and nothing "
+                                   "confirmed for a tick: "
+                                     + std::to_string(n)
+                                     + " word(s) flushed from the bags");
+      },
+      [](caf::error&) {});
 }
 
 void source_state::check_assignment() {

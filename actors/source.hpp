@@ -141,6 +141,10 @@ struct source_state {
   bool end_of_window_wanted = false;
   /// The window is spent and records wait.
   bool waiting_for_credit = false;
+  /// Words confirmed as of the last tick, and whether the buckets were
+  /// flushed since the last confirmation (see flush_stalled()).
+  uint64_t acked_at_tick = 0;
+  bool stall_flushed = false;
   std::map<int32_t, progress_mark> marks;
   /// Assigned partitions not read for stuck_after while they had records
   /// to read, and those of them already reported.
@@ -168,6 +172,14 @@ struct source_state {
 
   /// The broker confirmed outputs: their credit returns.
   void confirm(const delivery_ack& ack);
+
+  /// At a tick: if the window is spent and nothing was confirmed since the
+  /// last tick, the words in flight wait in bags for batches that cannot
+  /// fill (no word comes in until some are confirmed; with the cache on,
+  /// bags fill only with the words it cannot answer), and would wait for
+  /// their batch timers: every bucket flushes now instead, once until
+  /// words are confirmed again.
+  void flush_stalled();
 
   /// The poll thread got partitions, each in a new epoch.
   void assign(const partition_offsets& parts);

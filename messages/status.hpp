@@ -75,6 +75,9 @@ struct source_status {
   bool waiting_for_credit = false;
   /// Times the window was spent while records waited.
   uint64_t credit_stalls = 0;
+  /// Times the window was spent and nothing was confirmed for a tick, so
+  /// that every bucket was flushed (see source_state::flush_stalled()).
+  uint64_t stall_flushes = 0;
   uint64_t held_records = 0;
   uint64_t held_words = 0;
   uint64_t pieces = 0;
@@ -355,7 +358,8 @@ typename Inspector::result_type inspect(Inspector& f, source_status& x) {
            x.confirm_rate, field("window_shrinks"), x.window_shrinks,
            field("window_grows"), x.window_grows,
            field("waiting_for_credit"), x.waiting_for_credit,
-           field("credit_stalls"), x.credit_stalls, field("held_records"),
+           field("credit_stalls"), x.credit_stalls, field("stall_flushes"),
+           x.stall_flushes, field("held_records"),
            x.held_records, field("held_words"), x.held_words,
            field("pieces"), x.pieces, field("records_in_pieces"),
            x.records_in_pieces, field("not_replayable"), x.not_replayable,

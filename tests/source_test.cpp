@@ -304,6 +304,39 @@ TEST_CASE_FIXTURE(source_fixture,
 }
 
 TEST_CASE_FIXTURE(source_fixture,
+                  "source: a spent window with nothing confirmed for a tick "
+                  "flushes every bucket, once until words are confirmed") {
+  // Window 10: 9 words go in, the second record waits. The words in
+  // flight could be waiting in bags that no word will fill.
+  records({rec(0, 0, words_text(9)), rec(0, 1, words_text(9))});
+  CHECK(log->trace == std::vector<std::string>{"piece"});
+  advance(1s);
+  CHECK(log->trace == std::vector<std::string>{"piece", "eow"});
+  CHECK(status().stall_flushes == 1);
+  advance(1s);
+  advance(1s);
+  CHECK(status().stall_flushes == 1); // once per stall
+  // Confirmations: 6 more words go in, 3 still wait. A tick with
+  // confirmations flushes nothing; the next one without does.
+  auto words = log->words();
+  confirm({words.begin(), words.begin() + 5});
+  CHECK(log->trace
+        == std::vector<std::string>{"piece", "eow", "piece"});
+  advance(1s);
+  CHECK(status().stall_flushes == 1);
+  advance(1s);
+  CHECK(log->trace
+        == std::vector<std::string>{"piece", "eow", "piece", "eow"});
+  CHECK(status().stall_flushes == 2);
+  // A window with room never flushes: the words are batched as usual.
+  confirm(log->words());
+  advance(1s);
+  advance(1s);
+  CHECK(status().stall_flushes == 2);
+  CHECK_FALSE(status().waiting_for_credit);
+}
+
+TEST_CASE_FIXTURE(source_fixture,
                   "source: a partition whose commit point and words stop "
                   "moving while records wait is reported stuck, and no "
                   "longer once it moves") {

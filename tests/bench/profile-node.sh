@@ -54,9 +54,12 @@ target=$(grep -o "listening on [^ ]*" "$work/resolver.out" | awk '{print $3}')
 perf record -F 1999 -g -o "$out" -- "$node" --bootstrap-servers="$bootstrap" \
   --rpc-target="$target" --group-id=profile --output-topic=out \
   --dlq-topic=dlq --bounded --offset-reset=earliest --stats-secs=0 \
-  --log-level=warn "$@" >"$work/node.out" 2>"$work/node.err" \
+  --log-level=${LOG_LEVEL:-warn} "$@" >"$work/node.out" 2>"$work/node.err" \
   || { cat "$work/node.err" >&2; exit 1; }
-grep -o '"words_per_s":[0-9.]*' "$work/node.out" | tail -1
+cp "$work/node.err" "$out.log"
+grep -o '"\(words\|words_per_s\|active_seconds\|rpc_calls\)":[0-9.]*' \
+  "$work/node.out" | tail -4 | tr '\n' ' '
+echo "(log: $out.log)"
 echo "== by library (self)"
 perf report -i "$out" --no-children --sort dso --stdio 2>/dev/null \
   | grep -E '^ +[0-9]' | head -15
