@@ -49,7 +49,7 @@ void batcher_state::add_to_bag(element& e) {
     ++generation;
     timer_armed = true;
     deadline = self->clock().now() + cfg.max_wait;
-    self->delayed_send(self, cfg.max_wait, flush_atom::value, generation);
+    arm_timer(cfg.max_wait);
   }
   // With the cache on, the counter and the byte bound count distinct words.
   if (!cache || bag_words.insert(e.word).second) {
@@ -63,6 +63,32 @@ void batcher_state::add_to_bag(element& e) {
     flush(flush_trigger::count);
   else if (cfg.max_batch_bytes > 0 && bag_bytes >= cfg.max_batch_bytes)
     flush(flush_trigger::bytes);
+}
+
+void batcher_state::arm_timer(caf::timespan delay) {
+  // One timer message at a time. Deadlines only move on, so the message on
+  // its way is never due after the bag's deadline: when it comes, it flushes
+  // or waits again for the rest. A message per bag (CAF 0.17's timers cannot
+  // be cancelled) woke CAF's clock thread for every bag and came back stale
+  // for nearly every one: two thread hand-overs per call at batch 10.
+  if (timer_pending)
+    return;
+  timer_pending = true;
+  self->delayed_send(self, delay, flush_atom::value, generation);
+}
+
+void batcher_state::timer_fired() {
+  timer_pending = false;
+  if (!timer_armed) {
+    ++counters.stale_timers;
+    return;
+  }
+  auto now = self->clock().now();
+  if (now >= deadline) {
+    flush(flush_trigger::timer);
+    return;
+  }
+  arm_timer(deadline - now);
 }
 
 void batcher_state::take(std::vector<element>& elements) {
@@ -91,9 +117,7 @@ void batcher_state::take(std::vector<element>& elements) {
 }
 
 void batcher_state::flush(flush_trigger trigger) {
-  // Moving the generation on makes any scheduled timer stale (CAF 0.17
-  // timers cannot be cancelled).
-  ++generation;
+  // The timer on its way finds no deadline, or the next bag's.
   timer_armed = false;
   if (bag.empty())
     return;
@@ -215,13 +239,7 @@ batcher(batcher_actor::stateful_pointer<batcher_state> self,
     st.cache.emplace(cfg.cache_entries, cfg.cache_ttl);
   return {
     [=](word_batch& batch) { self->state.take(batch.elements); },
-    [=](flush_atom, uint64_t generation) {
-      auto& st = self->state;
-      if (generation == st.generation && st.timer_armed)
-        st.flush(flush_trigger::timer);
-      else
-        ++st.counters.stale_timers;
-    },
+    [=](flush_atom, uint64_t) { self->state.timer_fired(); },
     [=](end_of_window_atom) -> uint64_t {
       auto& st = self->state;
       auto n = st.bag.size();

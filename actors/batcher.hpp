@@ -54,11 +54,14 @@ struct batcher_state {
   /// The counter: elements in the bag (distinct words with the cache on).
   std::size_t counter = 0;
   std::size_t bag_bytes = 0;
-  /// Generation of the armed timer; a flush moves it on so that the timer
-  /// message already scheduled becomes stale.
+  /// Bags so far (a new one starts with the first element after a flush).
   uint64_t generation = 0;
+  /// Whether the bag has a deadline, and when it is.
   bool timer_armed = false;
   caf::actor_clock::time_point deadline;
+  /// Whether a timer message is on its way (one at a time, see
+  /// arm_timer()).
+  bool timer_pending = false;
   /// The counters, in the struct that reports them: status() copies them
   /// and adds the gauges.
   batcher_status counters;
@@ -87,10 +90,17 @@ struct batcher_state {
   /// many.
   uint64_t cancel(const std::vector<partition_epoch>& revoked);
 
+  /// The timer message came: flushes the bag if its deadline passed,
+  /// otherwise waits again for what is left of it.
+  void timer_fired();
+
   actor_status status() const;
 
 private:
   void add_to_bag(element& e);
+
+  /// Sends the timer message in `delay`, unless one is on its way.
+  void arm_timer(caf::timespan delay);
 };
 
 batcher_actor::behavior_type

@@ -94,8 +94,8 @@ using batcher_actor = status_client::extend<
   /// Adds every element to the bag; flushes when the count (or the byte
   /// bound) is reached; arms the max-wait timer on the first element.
   caf::reacts_to<word_batch>,
-  /// The max-wait timer of the given generation fired; stale ones are
-  /// ignored.
+  /// The max-wait timer fired (its argument: the bag it was armed for):
+  /// flushes the bag if its deadline passed.
   caf::reacts_to<flush_atom, uint64_t>,
   /// End of window: flushes the bag now; answers the elements flushed.
   caf::replies_to<end_of_window_atom>::with<uint64_t>,

@@ -172,6 +172,36 @@ TEST_CASE_FIXTURE(batcher_fixture,
   CHECK(jobs->at(1).words == std::vector<std::string>{"k"});
 }
 
+TEST_CASE_FIXTURE(batcher_fixture,
+                  "one timer message at a time, however many bags: a bag "
+                  "begun while one is on its way still flushes at its own "
+                  "deadline") {
+  auto aut = make();
+  // 100 bags flushed by their count in a row: one timer message, which
+  // finds nothing to flush.
+  for (int i = 0; i < 100; ++i) {
+    caf::anon_send(aut, words({"a", "b", "c", "d", "e", "f", "g", "h", "i",
+                               "j"}));
+    run();
+  }
+  REQUIRE(jobs->size() == 100);
+  advance(1s);
+  // A lone word 1 s later: its deadline is at 5 s, after the timer's 4 s.
+  caf::anon_send(aut, words({"late"}));
+  run();
+  advance(3s);
+  CHECK(jobs->size() == 100);
+  CHECK(status(aut).stale_timers == 0);
+  advance(1s - 1ns);
+  CHECK(jobs->size() == 100);
+  advance(1ns);
+  REQUIRE(jobs->size() == 101);
+  CHECK(jobs->back().words == std::vector<std::string>{"late"});
+  CHECK(jobs->back().trigger == static_cast<uint8_t>(flush_trigger::timer));
+  advance(10s);
+  CHECK(status(aut).stale_timers == 0);
+}
+
 TEST_CASE_FIXTURE(batcher_fixture, "end of window flushes a partial bag") {
   auto aut = make();
   CHECK(ask<uint64_t>(aut, end_of_window_atom::value) == 0);
