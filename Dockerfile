@@ -28,6 +28,7 @@ RUN apt-get update \
       libcaf-openssl0.17 \
       libcpp-httplib0.11 \
       libgrpc++1.51 \
+      libmimalloc2.0 \
       libprotobuf32 \
       librdkafka++1 \
       libreadline8 \

@@ -33,6 +33,14 @@ set_target_properties(readline::readline PROPERTIES
   IMPORTED_LOCATION ${READLINE_LIBRARY}
   INTERFACE_INCLUDE_DIRECTORIES ${READLINE_INCLUDE_DIR})
 
+# mimalloc 2.0 (libmimalloc-dev): the node's malloc, unless a sanitizer
+# brings its own. At batch 10 glibc's malloc and free took 17% of the
+# node's CPU (most blocks are freed on another thread than the one that
+# allocated them).
+if(sanitize STREQUAL "off")
+  find_package(mimalloc 2.0 REQUIRED)
+endif()
+
 find_package(Protobuf REQUIRED)
 find_package(gRPC CONFIG REQUIRED)
 find_package(Boost 1.81 REQUIRED COMPONENTS json)

@@ -19,7 +19,7 @@ packages=(
   build-essential cmake pkg-config ccache
   libcaf-dev librdkafka-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libboost-json1.81-dev libcpp-httplib-dev libreadline-dev
+  libboost-json1.81-dev libcpp-httplib-dev libreadline-dev libmimalloc-dev
 )
 # The tests: doctest; kcat and Python gRPC for interoperability; openssl for
 # TLS certificates; Compose and YAML to validate deploy/compose and

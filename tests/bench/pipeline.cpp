@@ -105,7 +105,7 @@ struct bench_config : program_config {
   std::string batch_sizes = "10,100";
   std::size_t cache_entries = 100000;
   int partitions = 24;
-  std::size_t inflight = 16;
+  std::size_t inflight = 64;
   int latency_ms = 0;
   std::string node_args;
   std::string nodes = std::string{RPCBATCH_BIN_DIR} + "/rpcbatch-node";
@@ -124,7 +124,8 @@ struct bench_config : program_config {
            "input partitions (the embedded broker keeps only ~5 MiB per "
            "partition)")
       .add(inflight, "inflight",
-           "--rpc-max-inflight of the node and the raw RPC run")
+           "--rpc-max-inflight of the node (its default) and the raw RPC "
+           "run")
       .add(latency_ms, "latency-ms", "resolver latency per call")
       .add(node_args, "node-args", "extra node options, space separated")
       .add(nodes, "nodes",

@@ -7,7 +7,8 @@
 #   tests/bench/profile-node.sh [--lines=N] [--out=FILE] [-- NODE OPTIONS]
 #   tests/bench/profile-node.sh --lines=20000 -- --batch-size=10
 #
-# NODE (default build/bin/rpcbatch-node) is taken from $NODE. The broker and
+# NODE (default build/bin/rpcbatch-node) is taken from $NODE; PERF=0 runs it
+# without perf (for its summary: words, seconds, calls, peak RSS). The broker and
 # the resolver run in processes of their own, so that the profile holds the
 # node alone.
 set -euo pipefail
@@ -51,15 +52,18 @@ target=$(grep -o "listening on [^ ]*" "$work/resolver.out" | awk '{print $3}')
 "$bin/rpcbatch-textgen" --bootstrap-servers="$bootstrap" --delay-seconds=0 \
   --count="$lines" --seed=7 --quiet >/dev/null
 
-perf record -F 1999 -g -o "$out" -- "$node" --bootstrap-servers="$bootstrap" \
+record=(perf record -F 1999 -g -o "$out" --)
+[ "${PERF:-1}" = 0 ] && record=()
+"${record[@]}" "$node" --bootstrap-servers="$bootstrap" \
   --rpc-target="$target" --group-id=profile --output-topic=out \
   --dlq-topic=dlq --bounded --offset-reset=earliest --stats-secs=0 \
   --log-level=${LOG_LEVEL:-warn} "$@" >"$work/node.out" 2>"$work/node.err" \
   || { cat "$work/node.err" >&2; exit 1; }
 cp "$work/node.err" "$out.log"
-grep -o '"\(words\|words_per_s\|active_seconds\|rpc_calls\)":[0-9.]*' \
+grep -o '"\(words\|active_seconds\|rpc_calls\|peak_rss_mb\)":[0-9.eE+-]*' \
   "$work/node.out" | tail -4 | tr '\n' ' '
 echo "(log: $out.log)"
+[ "${PERF:-1}" = 0 ] && exit 0
 echo "== by library (self)"
 perf report -i "$out" --no-children --sort dso --stdio 2>/dev/null \
   | grep -E '^ +[0-9]' | head -15
