@@ -121,6 +121,20 @@ TEST_CASE("faults: commit history: moves back, standstills and the first "
   CHECK(h.longest_standstill_s() == 9);
 }
 
+namespace {
+
+/// What every fault scenario must keep: no word missing or foreign, every
+/// input offset committed, no commit moving back.
+void check_nothing_lost(const result& r) {
+  REQUIRE(r.failure.empty());
+  CHECK(r.missing == 0);
+  CHECK(r.foreign == 0);
+  CHECK(r.all_committed);
+  CHECK(r.commits_backwards.empty());
+}
+
+} // namespace
+
 TEST_CASE("faults: kill -9 twice under a backlog with the resolver at 20 ms "
           "loses no word and never moves a commit back") {
   setup s;
@@ -131,11 +145,7 @@ TEST_CASE("faults: kill -9 twice under a backlog with the resolver at 20 ms "
   auto r = kill_twice(s);
   INFO(describe(r));
   INFO(r.logs);
-  REQUIRE(r.failure.empty());
-  CHECK(r.missing == 0);
-  CHECK(r.foreign == 0);
-  CHECK(r.all_committed);
-  CHECK(r.commits_backwards.empty());
+  check_nothing_lost(r);
   CHECK(r.exit_codes == std::vector<int>{128 + 9, 128 + 9, 0});
   MESSAGE(describe(r));
 }
@@ -151,11 +161,7 @@ TEST_CASE("faults: a second member joining and leaving under a backlog with "
   auto r = join_leave(s);
   INFO(describe(r));
   INFO(r.logs);
-  REQUIRE(r.failure.empty());
-  CHECK(r.missing == 0);
-  CHECK(r.foreign == 0);
-  CHECK(r.all_committed);
-  CHECK(r.commits_backwards.empty());
+  check_nothing_lost(r);
   CHECK(r.revokes.count > 0);
   MESSAGE(describe(r));
 }
