@@ -572,11 +572,13 @@ struct out_of_retention {
     REQUIRE(env.committed()[0] == committed);
     env.produce_to(1, {"before the start", "without a commit"});
     env.produce_to(0, std::vector<kafka_value>(800, std::string(10000, '7')));
-    held_from = env.starts()[0];
-    // Every record with words up to here is gone, the commit point too.
-    REQUIRE(held_from > 50);
     kept = make_corpus(2718, 40);
     env.produce_to(0, kept);
+    // Read after the last write: each write may push the oldest digits out.
+    held_from = env.starts()[0];
+    // Every record with words before the digits is gone, the commit point
+    // too.
+    REQUIRE(held_from > 50);
     ends = env.ends();
   }
 

@@ -3,8 +3,9 @@
 // bound, where more batcher nodes should help).
 //
 // 1. Throughput: an ingest node with 1, then 2 batcher nodes processes the
-//    same input (--bounded, a fresh group and output topic each); prints
-//    words/s from the ingest node's summary.
+//    same input (--bounded, a fresh group and output topic each), then 2
+//    ingest nodes in one group share it through the 2 batcher nodes;
+//    prints words/s from the ingest nodes' summaries.
 // 2. Recovery: an ingest node streams the input through 2 batcher nodes;
 //    once outputs flow, one batcher node is killed (SIGKILL). Prints the
 //    time from the kill to the first output of a bucket that node owned
@@ -35,8 +36,9 @@ using namespace std::chrono_literals;
 
 constexpr const char* usage = R"(usage: rpcbatch-bench-scaleout [options]
 
-Prints words/s with 1 and 2 batcher nodes, then the recovery after one of
-them is killed.
+Prints words/s with 1 and 2 batcher nodes, and with 2 ingest nodes sharing
+the input through 2 batcher nodes, then the recovery after one of them is
+killed.
 )";
 
 int64_t now_ms() {
@@ -58,8 +60,20 @@ std::vector<std::string> ingest_command(const environment& env,
   return argv;
 }
 
-/// Words/s of a bounded run through `nodes` batcher nodes.
-double throughput(const environment& env, int nodes,
+/// The summary of a node that ran to its end; throws with its stderr
+/// otherwise.
+boost::json::object summary_of(node_run run) {
+  if (run.process.exit_code != 0 || !run.has_summary)
+    throw std::runtime_error("ingest node exited with "
+                             + std::to_string(run.process.exit_code) + ": "
+                             + tail(run.process.err));
+  return std::move(run.summary);
+}
+
+/// Words/s of a bounded run of `ingests` ingest nodes (one consumer group,
+/// sharing the input's partitions) through `nodes` batcher nodes: all the
+/// words over the longest of the ingest nodes' active times.
+double throughput(const environment& env, int ingests, int nodes,
                   const std::string& buckets) {
   std::vector<std::unique_ptr<batcher_node>> batchers;
   std::string list;
@@ -67,14 +81,26 @@ double throughput(const environment& env, int nodes,
     batchers.push_back(std::make_unique<batcher_node>(env.rpc_target()));
     list += (list.empty() ? "" : ",") + batchers.back()->address;
   }
-  auto run = run_node(ingest_command(env, std::to_string(nodes), buckets,
-                                     {"--bounded", "--batcher-nodes=" + list}),
-                      30min);
-  if (run.process.exit_code != 0 || !run.has_summary)
-    throw std::runtime_error("ingest node exited with "
-                             + std::to_string(run.process.exit_code) + ": "
-                             + tail(run.process.err));
-  return run.summary.at("words_per_s").to_number<double>();
+  auto name = std::to_string(ingests) + "x" + std::to_string(nodes);
+  auto command = ingest_command(env, name, buckets,
+                                {"--bounded", "--batcher-nodes=" + list});
+  if (ingests == 1) {
+    auto s = summary_of(run_node(command, 30min));
+    return s.at("words_per_s").to_number<double>();
+  }
+  std::vector<std::unique_ptr<child_process>> children;
+  for (int i = 0; i < ingests; ++i)
+    children.push_back(std::make_unique<child_process>(command));
+  double words = 0;
+  double seconds = 0;
+  for (auto& child : children) {
+    if (!child->wait(30min))
+      throw std::runtime_error("an ingest node did not finish");
+    auto s = summary_of(finished_run(*child));
+    words += s.at("words").to_number<double>();
+    seconds = std::max(seconds, s.at("active_seconds").to_number<double>());
+  }
+  return seconds > 0 ? words / seconds : 0;
 }
 
 void recovery(const environment& env, const std::vector<kafka_value>& corpus,
@@ -179,9 +205,10 @@ int run(const bench_config& cfg) {
               corpus.size(),
               static_cast<unsigned long long>(count_words(corpus)),
               ropts.latency_ms);
-  for (int nodes : {1, 2})
-    std::printf("throughput: %d batcher node(s): %.0f words/s\n", nodes,
-                throughput(env, nodes, buckets));
+  for (auto [ingests, nodes] : {std::pair{1, 1}, {1, 2}, {2, 2}})
+    std::printf("throughput: %d ingest node(s), %d batcher node(s): %.0f "
+                "words/s\n",
+                ingests, nodes, throughput(env, ingests, nodes, buckets));
   recovery(env, corpus, buckets);
   return 0;
 }
