@@ -205,10 +205,17 @@ int run(const bench_config& cfg) {
               corpus.size(),
               static_cast<unsigned long long>(count_words(corpus)),
               ropts.latency_ms);
-  for (auto [ingests, nodes] : {std::pair{1, 1}, {1, 2}, {2, 2}})
-    std::printf("throughput: %d ingest node(s), %d batcher node(s): %.0f "
-                "words/s\n",
-                ingests, nodes, throughput(env, ingests, nodes, buckets));
+  for (auto [ingests, nodes] : {std::pair{1, 1}, {1, 2}, {2, 2}}) {
+    std::printf("throughput: %d ingest node(s), %d batcher node(s): ",
+                ingests, nodes);
+    try {
+      std::printf("%.0f words/s\n", throughput(env, ingests, nodes, buckets));
+    } catch (const std::runtime_error& e) {
+      // The other rows still tell something.
+      std::printf("failed: %s\n", e.what());
+    }
+    std::fflush(stdout);
+  }
   recovery(env, corpus, buckets);
   return 0;
 }
