@@ -154,12 +154,16 @@ struct batcher_status {
   uint64_t bag_size = 0;
   uint64_t counter = 0;
   uint64_t bag_bytes = 0;
+  /// Bags so far; whether the bag has a max-wait deadline.
   uint64_t generation = 0;
   bool timer_armed = false;
   /// -1 without a flush pending.
   int64_t ms_to_flush = -1;
   flush_counts flushes;
   uint64_t elements_flushed = 0;
+  /// Max-wait timer messages that found no deadline to keep (the bag was
+  /// flushed by its count before): one timer message is on its way at a
+  /// time.
   uint64_t stale_timers = 0;
   /// The result cache (all 0 without one).
   uint64_t cache_capacity = 0;
