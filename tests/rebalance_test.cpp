@@ -167,6 +167,15 @@ struct plain_member {
     });
   }
 
+  /// How many partitions librdkafka assigned to this member.
+  std::size_t assigned() {
+    std::vector<RdKafka::TopicPartition*> parts;
+    consumer->assignment(parts);
+    auto n = parts.size();
+    RdKafka::TopicPartition::destroy(parts);
+    return n;
+  }
+
   ~plain_member() {
     running = false;
     thread.join();
@@ -249,9 +258,57 @@ void stalled_source_through_a_rebalance(const std::string& strategy) {
           " epoch(s) superseded");
 }
 
+/// The committed offsets of `partitions` in `all`.
+std::map<int32_t, int64_t> only(const std::map<int32_t, int64_t>& all,
+                                const std::set<int32_t>& partitions) {
+  std::map<int32_t, int64_t> out;
+  for (auto p : partitions)
+    if (auto i = all.find(p); i != all.end())
+      out.emplace(p, i->second);
+  return out;
+}
+
 } // namespace
 
 TEST_SUITE("rebalance") {
+
+TEST_CASE("rebalance: the final commit of a member that closes while "
+          "another leaves waits for the group and lands") {
+  environment env;
+  env.produce(lines(300, "before"));
+  member a{env, "cooperative-sticky"};
+  REQUIRE(wait_until([&] { return env.committed(group) == env.ends(); }, 30s,
+                     100ms));
+  auto b = std::make_unique<plain_member>(env, "cooperative-sticky");
+  REQUIRE(wait_until([&] { return a.consumer_partitions().size() < 3; }, 60s,
+                     100ms));
+  // Both members steady with their partitions (librdkafka 2.0.2 asserts in
+  // its sticky assignor when a member closes before its first assignment).
+  REQUIRE(wait_until([&] { return b->assigned() > 0; }, 30s, 100ms));
+  REQUIRE_FALSE(a.consumer_partitions().empty());
+  // A's actors stall over records that arrive now: at its close, they are
+  // confirmed and not yet committed.
+  std::promise<void> resume;
+  a.stall(resume.get_future().share());
+  env.produce(lines(300, "late"));
+  auto mine = a.consumer_partitions();
+  auto ends = only(env.ends(), mine);
+  std::vector<partition_offset> finals;
+  for (auto& st : a.consumer->assignment())
+    finals.push_back(partition_offset{st.partition, ends[st.partition],
+                                      st.epoch});
+  // B leaves, A sees the group rebalance and commits at its close.
+  b.reset();
+  REQUIRE(wait_until([&] { return !a.consumer->group_steady(); }, 30s, 10ms));
+  auto error = a.consumer->close(finals);
+  resume.set_value();
+  CHECK_MESSAGE(error.empty(), error);
+  auto committed = only(env.committed(group), mine);
+  for (auto& [p, end] : ends)
+    CHECK_MESSAGE(committed[p] == end, "partition " << p << ": committed "
+                                                    << committed[p] << " of "
+                                                    << end);
+}
 
 TEST_CASE("rebalance: a source stalled beyond the revoke bound forgets "
           "nothing and moves no commit back (cooperative)") {

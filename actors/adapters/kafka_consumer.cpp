@@ -1,6 +1,7 @@
 #include "actors/adapters/kafka_consumer.hpp"
 
 #include <algorithm>
+#include <set>
 #include <utility>
 
 #include <librdkafka/rdkafkacpp.h>
@@ -13,6 +14,10 @@ namespace rpcbatch {
 namespace {
 
 constexpr const char* component = "kafka-consumer";
+
+/// How long the final commit waits for a rebalance that runs meanwhile
+/// (librdkafka's mock broker takes up to two rounds of ~5 s).
+constexpr auto final_commit_patience = std::chrono::seconds(20);
 
 using partition_list = std::vector<RdKafka::TopicPartition*>;
 
@@ -116,10 +121,14 @@ public:
       // "Group "G" changed join state steady -> init (state up)"
       auto text = event.str();
       auto arrow = text.find(" -> ");
-      if (arrow != std::string::npos)
-        owner_.group_steady_
-          = text.compare(arrow + 4, 7, "steady ") == 0
-            || text.compare(arrow + 4, std::string::npos, "steady") == 0;
+      if (arrow != std::string::npos) {
+        auto steady = text.compare(arrow + 4, 7, "steady ") == 0
+                      || text.compare(arrow + 4, std::string::npos, "steady")
+                           == 0;
+        owner_.group_steady_ = steady;
+        if (steady)
+          ++owner_.steady_count_;
+      }
     }
     log_kafka_event(event);
   }
@@ -357,41 +366,94 @@ std::map<int32_t, int64_t> kafka_consumer::end_offsets() const {
 }
 
 std::string kafka_consumer::close(std::vector<partition_offset> final_offsets) {
+  if (closing_)
+    return {};
   running_ = false;
   cv_.notify_all();
   if (thread_.joinable())
     thread_.join();
-  std::string result;
-  // Offsets committed before (an idle node, everything confirmed) need no
-  // commit, and so no group that may be rebalancing right now; nor do
-  // those of partitions no longer assigned in their epochs.
-  final_offsets = not_yet_confirmed(of_current_epochs(std::move(final_offsets)));
-  if (!final_offsets.empty()) {
-    auto tps = to_partitions(opts_.topic, final_offsets);
-    // A member that leaves at the same time rebalances the group, and the
-    // broker refuses commits in the middle of that: take part in the
-    // rebalance (nothing is consumed any more) and commit again.
-    auto deadline = std::chrono::steady_clock::now()
-                    + std::min<std::chrono::milliseconds>(
-                      opts_.revoke_timeout, std::chrono::seconds(10));
-    auto err = consumer_->commitSync(tps.list);
-    while ((err == RdKafka::ERR_REBALANCE_IN_PROGRESS
-            || err == RdKafka::ERR_ILLEGAL_GENERATION
-            || err == RdKafka::ERR_UNKNOWN_MEMBER_ID)
-           && std::chrono::steady_clock::now() < deadline) {
-      log::info(component, "final offset commit: ", RdKafka::err2str(err),
-                "; committing again after the rebalance");
-      std::unique_ptr<RdKafka::Message>{consumer_->consume(100)};
-      err = consumer_->commitSync(tps.list);
-    }
-    if (err != RdKafka::ERR_NO_ERROR && err != RdKafka::ERR__NO_OFFSET)
-      result = "final offset commit failed: " + RdKafka::err2str(err);
-    else
-      ++commits_;
-  }
+  auto result = commit_final(std::move(final_offsets));
   closing_ = true;
   consumer_->close();
   return result;
+}
+
+namespace {
+
+/// The broker refused a commit because the group is rebalancing, or
+/// rebalanced without this member's generation.
+bool refused_for_rebalance(RdKafka::ErrorCode err) {
+  return err == RdKafka::ERR_REBALANCE_IN_PROGRESS
+         || err == RdKafka::ERR_ILLEGAL_GENERATION
+         || err == RdKafka::ERR_UNKNOWN_MEMBER_ID;
+}
+
+} // namespace
+
+std::string kafka_consumer::commit_final(std::vector<partition_offset> offsets) {
+  // Offsets committed before (an idle node, everything confirmed) need no
+  // commit, and so no group that may be rebalancing right now; nor do
+  // those of partitions no longer assigned in their epochs.
+  offsets = not_yet_confirmed(of_current_epochs(std::move(offsets)));
+  auto deadline = std::chrono::steady_clock::now() + final_commit_patience;
+  while (!offsets.empty()) {
+    auto settled = steady_count_.load();
+    auto tps = to_partitions(opts_.topic, offsets);
+    auto err = consumer_->commitSync(tps.list);
+    if (err == RdKafka::ERR_NO_ERROR || err == RdKafka::ERR__NO_OFFSET) {
+      ++commits_;
+      return {};
+    }
+    if (!refused_for_rebalance(err)
+        || std::chrono::steady_clock::now() >= deadline)
+      return "final offset commit failed: " + RdKafka::err2str(err);
+    // A member that leaves at the same time rebalances the group. A commit
+    // sent before the group is steady again carries the old generation and
+    // is refused again: take part in the rebalance (nothing is consumed
+    // any more) until the group settled after the refused commit.
+    log::info(component, "final offset commit: ", RdKafka::err2str(err),
+              "; committing again once the group settled");
+    while (steady_count_ == settled
+           && std::chrono::steady_clock::now() < deadline)
+      std::unique_ptr<RdKafka::Message>{consumer_->consume(100)};
+    auto n = offsets.size();
+    offsets = still_ahead(std::move(offsets));
+    if (offsets.size() < n)
+      log::info(component, "final offset commit: ", n - offsets.size(),
+                " partition(s) now another member's or committed further");
+  }
+  return {};
+}
+
+std::vector<partition_offset>
+kafka_consumer::still_ahead(std::vector<partition_offset> offsets) {
+  // Another member may have owned a partition meanwhile: only this
+  // member's partitions (librdkafka's assignment: the one taken while
+  // closing is not the source's), and only where the commit moves forward.
+  std::set<int32_t> mine;
+  {
+    partition_list assigned;
+    if (consumer_->assignment(assigned) == RdKafka::ERR_NO_ERROR)
+      for (auto* tp : assigned)
+        mine.insert(tp->partition());
+    RdKafka::TopicPartition::destroy(assigned);
+  }
+  offsets.erase(std::remove_if(offsets.begin(), offsets.end(),
+                               [&](const partition_offset& x) {
+                                 return mine.count(x.partition) == 0;
+                               }),
+                offsets.end());
+  if (offsets.empty())
+    return offsets;
+  auto tps = to_partitions(opts_.topic, offsets);
+  if (consumer_->committed(tps.list, 5000) != RdKafka::ERR_NO_ERROR)
+    return offsets;
+  std::vector<partition_offset> out;
+  for (std::size_t i = 0; i < offsets.size(); ++i)
+    if (tps.list[i]->err() != RdKafka::ERR_NO_ERROR
+        || tps.list[i]->offset() < offsets[i].offset)
+      out.push_back(offsets[i]);
+  return out;
 }
 
 void kafka_consumer::commit_now(const std::vector<partition_offset>& offsets,

@@ -186,6 +186,12 @@ public:
     return log_restarts_;
   }
 
+  /// Whether the group is steady (no rebalance running), as far as this
+  /// member knows.
+  bool group_steady() const {
+    return group_steady_;
+  }
+
   /// Commits `final_offsets` synchronously (those the broker has not yet
   /// confirmed), leaves the group and joins the poll thread. Returns an
   /// error text, empty on success.
@@ -237,6 +243,14 @@ private:
   /// Hands the batch being filled to the source (if it holds records).
   void hand_over_filling();
   void commit_now(const std::vector<partition_offset>& offsets, bool sync);
+  /// Commits at close those of `offsets` the broker has not confirmed,
+  /// through a rebalance that runs meanwhile (at most
+  /// final_commit_patience). Returns an error text, empty on success.
+  std::string commit_final(std::vector<partition_offset> offsets);
+  /// Of `offsets`, those of partitions assigned now whose committed offset
+  /// is below.
+  std::vector<partition_offset>
+  still_ahead(std::vector<partition_offset> offsets);
   /// Commits wait until the group's next assignment (poll thread only).
   void hold_commits();
   /// Of `offsets`, those of partitions assigned now in the epoch they name.
@@ -301,6 +315,8 @@ private:
   std::atomic<bool> operator_paused_{false};
   /// Whether the group's join state is "steady" (no rebalance running).
   std::atomic<bool> group_steady_{false};
+  /// How often the group's join state became "steady".
+  std::atomic<uint64_t> steady_count_{0};
   std::atomic<int64_t> lag_{0};
   std::chrono::steady_clock::time_point lag_updated_;
 
