@@ -22,6 +22,8 @@ Reads text from Kafka, splits it into words, asks the RpcService for each
 word's length in batches and writes one JSON record per word to Kafka.
 Without --bootstrap-servers it runs an embedded broker, resolver and text
 generator. Stops on SIGINT or SIGTERM after draining what it has read.
+librdkafka properties are --kafka.NAME=VALUE (both clients),
+--kafka.consumer.NAME=VALUE or --kafka.producer.NAME=VALUE (one of them).
 )";
 
 /// CAF's settings for a node, which its options can still override.
