@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The documentation and the programs agree: every `--option` that README.md
 # or docs/*.md names exists in the --long-help of the program it is named
-# for, and every option of the node's --help appears in them.
+# for, every option of the node's --help appears in them, and .ci/run runs
+# the README's test command.
 #
 # An option belongs to the program named last before it in its paragraph,
 # list item, table row or code block, or else to one of those its section
@@ -109,6 +110,15 @@ out = subprocess.run([os.path.join(bin_dir, "rpcbatch-node"), "--help"],
 for option in sorted(set(re.findall(r"^\s+--([a-z][a-z0-9.-]*)", out, re.M))):
     if option not in ("help", "long-help") and option not in named:
         failures.append(f"rpcbatch-node --{option} appears nowhere in README.md or docs/")
+
+# CI runs the README's second command as it is written in .ci/run.
+ci = open(os.path.join(top, ".ci", "run")).read()
+command = "deploy/setup.sh && deploy/check.sh"
+readme = open(os.path.join(top, "README.md")).read()
+if "\n" + command + "\n" not in readme:
+    failures.append(f"README.md does not show the test command `{command}`")
+if "\n" + command + "\n" not in ci:
+    failures.append(f".ci/run does not run `{command}`")
 
 for f in failures:
     print("FAIL:", f)
