@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <dlfcn.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -64,26 +65,38 @@ void log_line(const rd_kafka_t*, int level, const char* fac, const char* buf) {
   log_kafka_line(component, level, fac, buf);
 }
 
-// -- listening on given ports -------------------------------------------------
+// -- listening on given ports and addresses -----------------------------------
 //
 // librdkafka's mock brokers (2.0.2, and every later release as of 2.15)
-// listen on 127.0.0.1:0, a port the system picks, and no property or call
-// sets it: rd_kafka_mock_cluster_new() creates broker 1, 2, ... in order on
-// the calling thread, each with socket(), setsockopt(SO_REUSEADDR), bind()
-// to 127.0.0.1:0, getsockname() and listen(). The one hook a process has is
-// bind(): this file defines it, so that the dynamic linker resolves
-// librdkafka's calls (and every other library's) to it; it hands every call
-// on to the C library's bind unchanged, except on a thread that is creating
-// a mock cluster on given ports (listen_ports below), where the loopback
-// binds to port 0 get the next of those ports instead. A port that cannot
-// be bound is bound as port 0 after all (librdkafka 2.0.2 would crash on a
+// listen on 127.0.0.1:0, a port the system picks, and advertise that
+// address; no property or call sets either: rd_kafka_mock_cluster_new()
+// creates broker 1, 2, ... in order on the calling thread, each with
+// socket(), setsockopt(SO_REUSEADDR), bind() to 127.0.0.1:0, getsockname()
+// (whose address becomes the broker's advertised host and port) and
+// listen(). The hooks a process has are bind() and getsockname(): this
+// file defines them, so that the dynamic linker resolves librdkafka's calls
+// (and every other library's) to them; they hand every call on to the C
+// library unchanged, except on a thread that is creating a mock cluster
+// (listen_ports below): there the loopback binds to port 0 bind the listen
+// address and the next of the given ports instead, and getsockname() of
+// such a socket reports the advertised address. A port that cannot be
+// bound is bound as port 0 after all (librdkafka 2.0.2 would crash on a
 // failed bind, destroying the half-made cluster) and reported: start()
 // then destroys the cluster and throws.
 
-/// The ports the current thread's next mock brokers listen on.
+/// Where the current thread's next mock brokers listen and what they
+/// advertise.
 struct wanted_ports {
+  /// Off: every call goes to the C library unchanged.
+  bool active = false;
+  /// The ports, in order (nullptr: port 0, any).
   const std::vector<int>* ports = nullptr;
   std::size_t next = 0;
+  /// IPv4 addresses in network byte order.
+  in_addr_t listen = 0;
+  in_addr_t advertised = 0;
+  /// The sockets bound so far, whose getsockname() reports `advertised`.
+  std::vector<int> bound;
   /// The first port that could not be bound, and why (errno).
   int failed_port = 0;
   int error = 0;
@@ -94,8 +107,13 @@ thread_local wanted_ports wanted;
 /// Sets `wanted` for the lifetime of the object.
 class listen_ports {
 public:
-  explicit listen_ports(const std::vector<int>& ports) {
-    wanted = wanted_ports{ports.empty() ? nullptr : &ports};
+  listen_ports(const std::vector<int>& ports, in_addr_t listen,
+               in_addr_t advertised) {
+    wanted = wanted_ports{};
+    wanted.active = true;
+    wanted.ports = ports.empty() ? nullptr : &ports;
+    wanted.listen = listen;
+    wanted.advertised = advertised;
   }
 
   ~listen_ports() {
@@ -114,6 +132,14 @@ bind_function next_bind() {
   return next;
 }
 
+using getsockname_function = int (*)(int, sockaddr*, socklen_t*);
+
+getsockname_function next_getsockname() {
+  static auto next = reinterpret_cast<getsockname_function>(
+    dlsym(RTLD_NEXT, "getsockname"));
+  return next;
+}
+
 } // namespace
 
 } // namespace rpcbatch
@@ -128,23 +154,49 @@ bind(int fd, const sockaddr* addr, socklen_t len) {
     errno = ENOSYS;
     return -1;
   }
-  if (wanted.ports == nullptr || wanted.next >= wanted.ports->size()
-      || addr == nullptr || addr->sa_family != AF_INET
+  if (!wanted.active || addr == nullptr || addr->sa_family != AF_INET
       || len < static_cast<socklen_t>(sizeof(sockaddr_in)))
     return real(fd, addr, len);
   sockaddr_in in;
   std::memcpy(&in, addr, sizeof(in));
   if (in.sin_port != 0 || in.sin_addr.s_addr != htonl(INADDR_LOOPBACK))
     return real(fd, addr, len);
-  auto port = (*wanted.ports)[wanted.next++];
+  int port = 0;
+  if (wanted.ports != nullptr && wanted.next < wanted.ports->size())
+    port = (*wanted.ports)[wanted.next++];
   in.sin_port = htons(static_cast<uint16_t>(port));
-  if (real(fd, reinterpret_cast<const sockaddr*>(&in), sizeof(in)) == 0)
+  in.sin_addr.s_addr = wanted.listen;
+  if (real(fd, reinterpret_cast<const sockaddr*>(&in), sizeof(in)) == 0) {
+    wanted.bound.push_back(fd);
     return 0;
+  }
   if (wanted.failed_port == 0) {
     wanted.failed_port = port;
     wanted.error = errno;
   }
   return real(fd, addr, len);
+}
+
+extern "C" __attribute__((visibility("default"))) int
+getsockname(int fd, sockaddr* addr, socklen_t* len) {
+  using rpcbatch::wanted;
+  auto real = rpcbatch::next_getsockname();
+  if (real == nullptr) {
+    errno = ENOSYS;
+    return -1;
+  }
+  auto result = real(fd, addr, len);
+  if (result != 0 || !wanted.active || addr == nullptr
+      || addr->sa_family != AF_INET
+      || *len < static_cast<socklen_t>(sizeof(sockaddr_in))
+      || std::find(wanted.bound.begin(), wanted.bound.end(), fd)
+           == wanted.bound.end())
+    return result;
+  sockaddr_in in;
+  std::memcpy(&in, addr, sizeof(in));
+  in.sin_addr.s_addr = wanted.advertised;
+  std::memcpy(addr, &in, sizeof(in));
+  return result;
 }
 
 namespace rpcbatch {
@@ -157,6 +209,44 @@ std::vector<int> ports_of(const std::string& bootstrap) {
   for (auto& address : split_address_list(bootstrap))
     out.push_back(split_host_port(address).second);
   return out;
+}
+
+/// "a.b.c.d" as an IPv4 address in network byte order; throws
+/// std::invalid_argument otherwise.
+in_addr_t ipv4_address(const std::string& text) {
+  in_addr out;
+  if (inet_pton(AF_INET, text.c_str(), &out) != 1)
+    throw std::invalid_argument("embedded broker: not an IPv4 address: '"
+                                + text + "'");
+  return out.s_addr;
+}
+
+/// An IPv4 address, or the first IPv4 address of a host name; throws
+/// std::runtime_error if the name does not resolve.
+in_addr_t resolve_ipv4(const std::string& host) {
+  in_addr direct;
+  if (inet_pton(AF_INET, host.c_str(), &direct) == 1)
+    return direct.s_addr;
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  auto rc = getaddrinfo(host.c_str(), nullptr, &hints, &found);
+  if (rc != 0 || found == nullptr)
+    throw std::runtime_error("embedded broker: cannot resolve the advertised "
+                             "host '" + host + "': " + gai_strerror(rc));
+  sockaddr_in in;
+  std::memcpy(&in, found->ai_addr, sizeof(in));
+  freeaddrinfo(found);
+  return in.sin_addr.s_addr;
+}
+
+std::string address_text(in_addr_t ip) {
+  char text[INET_ADDRSTRLEN] = "?";
+  in_addr in;
+  in.s_addr = ip;
+  inet_ntop(AF_INET, &in, text, sizeof text);
+  return text;
 }
 
 } // namespace
@@ -220,8 +310,17 @@ struct embedded_broker::cluster {
 };
 
 embedded_broker::embedded_broker(int brokers, std::vector<topic_spec> topics,
-                                 std::vector<int> ports)
-  : brokers_(brokers) {
+                                 std::vector<int> ports,
+                                 broker_address address)
+  : listen_ip_(ipv4_address(address.listen_host)),
+    advertised_ip_(address.advertised_host.empty()
+                     ? listen_ip_
+                     : resolve_ipv4(address.advertised_host)),
+    brokers_(brokers) {
+  if (advertised_ip_ == htonl(INADDR_ANY))
+    throw std::invalid_argument("embedded broker: brokers that listen on "
+                                "0.0.0.0 need an advertised host that "
+                                "clients can connect to");
   if (brokers < 1 || brokers > max_brokers)
     throw std::invalid_argument("embedded broker: 1 to "
                                 + std::to_string(max_brokers)
@@ -261,7 +360,7 @@ embedded_broker::start(const std::vector<int>& ports) const {
   }
   wanted_ports result;
   {
-    listen_ports on{ports};
+    listen_ports on{ports, listen_ip_, advertised_ip_};
     out->mock = rd_kafka_mock_cluster_new(out->handle, brokers_);
     result = wanted;
   }
@@ -269,7 +368,8 @@ embedded_broker::start(const std::vector<int>& ports) const {
     throw std::runtime_error("embedded broker: cannot start the mock cluster"
                              " (no free loopback ports?)");
   if (result.failed_port != 0)
-    throw std::runtime_error("embedded broker: cannot listen on 127.0.0.1:"
+    throw std::runtime_error("embedded broker: cannot listen on "
+                             + address_text(listen_ip_) + ":"
                              + std::to_string(result.failed_port) + ": "
                              + std::strerror(result.error));
   if (!ports.empty() && ports_of(rd_kafka_mock_cluster_bootstraps(out->mock))

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,16 +35,29 @@ std::vector<topic_spec> parse_topics(const std::string& text);
 /// ports); throws cli_error otherwise.
 std::vector<int> parse_ports(const std::string& text);
 
+/// Where the brokers listen, and the address they give clients in their
+/// metadata (the address clients then connect to).
+struct broker_address {
+  /// IPv4 address the brokers bind: 127.0.0.1, or 0.0.0.0 for every
+  /// interface (in a container, so that other containers reach them).
+  std::string listen_host = "127.0.0.1";
+  /// IPv4 address or host name (resolved to an IPv4 address once, at
+  /// start) that the brokers advertise; empty: the listen host, which then
+  /// must not be 0.0.0.0.
+  std::string advertised_host;
+};
+
 class embedded_broker {
 public:
   /// Starts a mock cluster of `brokers` brokers (1 to 16) and creates
   /// `topics` with a replication factor of min(3, brokers). Broker i
-  /// listens on 127.0.0.1:ports[i-1], or with no `ports` on ports the
-  /// system picks. Throws std::invalid_argument on bad sizes or ports (not
-  /// one per broker), std::runtime_error if librdkafka fails or a port is
-  /// taken.
+  /// listens on address.listen_host:ports[i-1], or with no `ports` on ports
+  /// the system picks, and advertises address.advertised_host with its
+  /// port. Throws std::invalid_argument on bad sizes, ports (not one per
+  /// broker) or addresses, std::runtime_error if librdkafka fails, a port
+  /// is taken or the advertised host does not resolve.
   embedded_broker(int brokers, std::vector<topic_spec> topics,
-                  std::vector<int> ports = {});
+                  std::vector<int> ports = {}, broker_address address = {});
 
   /// Stops the brokers; connected clients see them go away.
   ~embedded_broker();
@@ -51,7 +65,8 @@ public:
   embedded_broker(const embedded_broker&) = delete;
   embedded_broker& operator=(const embedded_broker&) = delete;
 
-  /// "127.0.0.1:PORT,127.0.0.1:PORT,..." for bootstrap.servers.
+  /// "HOST:PORT,HOST:PORT,..." for bootstrap.servers, HOST the advertised
+  /// address (127.0.0.1 by default).
   std::string bootstrap() const;
 
   /// The ports the brokers listen on, broker 1's first.
@@ -64,7 +79,9 @@ public:
   /// offsets or pending errors), and report a cluster id of their own.
   /// The stopped brokers stay in memory, idle, until this object is
   /// destroyed: librdkafka 2.0.2 makes a cluster's id of its address, which
-  /// a freed cluster would hand on to the new one. Throws
+  /// a freed cluster would hand on to the new one. A stopped broker binds
+  /// its advertised address again: with an advertised host other than the
+  /// listen host, one of this machine's addresses only. Throws
   /// std::runtime_error if the new brokers cannot start.
   void restart();
 
@@ -114,6 +131,9 @@ private:
   /// A cluster of `brokers_` brokers on `ports` (empty: any).
   std::unique_ptr<cluster> start(const std::vector<int>& ports) const;
 
+  /// The listen and advertised addresses (IPv4, network byte order).
+  std::uint32_t listen_ip_;
+  std::uint32_t advertised_ip_;
   std::unique_ptr<cluster> cluster_;
   /// Clusters stopped by restart().
   std::vector<std::unique_ptr<cluster>> stopped_;

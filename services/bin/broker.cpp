@@ -22,6 +22,10 @@ Runs an in-memory Kafka cluster (librdkafka's mock cluster) on loopback
 ports until SIGINT or SIGTERM: random ones, or --ports. The first line on
 stdout is "bootstrap=HOST:PORT[,HOST:PORT...]".
 
+In a container: --listen-host=0.0.0.0 --advertised-host=NAME --ports=...,
+where NAME resolves (in the container, at start) to the address that other
+containers reach it at, e.g. its service name in a compose network.
+
 A broker started again with the --ports of one that stopped is at the same
 address with the same topics, empty (no records, groups or offsets) and
 another cluster id: to its clients, a cluster that lost its storage.
@@ -36,6 +40,8 @@ struct broker_config : rpcbatch::program_config {
     = "input-topic:3,rpc-pardo-stateful:3,rpc-pardo-stateful-dlq:3";
   std::string ports;
   std::string bootstrap_file;
+  std::string listen_host = "127.0.0.1";
+  std::string advertised_host;
 
   broker_config() : program_config("rpcbatch-broker", usage) {
     add_options()
@@ -43,6 +49,13 @@ struct broker_config : rpcbatch::program_config {
       .add(ports, "ports",
            "loopback ports to listen on, one per broker: P1,P2,... (default: "
            "ports the system picks)")
+      .add(listen_host, "listen-host",
+           "IPv4 address the brokers bind: 127.0.0.1 or 0.0.0.0 (default: "
+           "127.0.0.1)")
+      .add(advertised_host, "advertised-host",
+           "IPv4 address or host name (resolved once at start) that the "
+           "brokers give clients to connect to (default: the listen host; "
+           "needed with 0.0.0.0)")
       .add(topics, "topics", "topics to create: NAME:PARTITIONS,...")
       .add(bootstrap_file, "bootstrap-file",
            "also write the bootstrap string to this file (removed again on "
@@ -81,7 +94,9 @@ int run(const broker_config& cfg) {
   auto& file = cfg.bootstrap_file;
   rpcbatch::block_stop_signals();
   try {
-    rpcbatch::embedded_broker broker(brokers, topics, ports);
+    rpcbatch::embedded_broker broker(
+      brokers, topics, ports,
+      rpcbatch::broker_address{cfg.listen_host, cfg.advertised_host});
     auto bootstrap = broker.bootstrap();
     std::cout << "bootstrap=" << bootstrap << std::endl;
     if (!file.empty())
@@ -94,6 +109,8 @@ int run(const broker_config& cfg) {
     rpcbatch::log::info("broker", "signal ", sig, ", shutting down");
     if (!file.empty())
       std::remove(file.c_str());
+  } catch (const std::invalid_argument& e) {
+    throw rpcbatch::cli_error(e.what());
   } catch (const std::runtime_error& e) {
     rpcbatch::log::error("broker", e.what());
     return 1;
