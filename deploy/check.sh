@@ -12,6 +12,11 @@
 #           runs on threads of its own (gRPC client and server, the HTTP
 #           pool). gcc 12's runtime: clang 14's stops on an internal check
 #           ("thr->slot != 0") in these suites.
+#   container deploy/container-check.sh: the image built and run (the
+#           embedded default, hardened), the compose file's local profile
+#           with Prometheus and the dashboard's queries, deploy/k8s against
+#           the Kubernetes API's types. Starts Debian's dockerd when no
+#           engine runs (as root); CONTAINERS=skip passes it when none can.
 #
 #   deploy/check.sh                # every pass, in that order
 #   deploy/check.sh asan fuzz      # only these
@@ -27,7 +32,7 @@ cd "$top"
 jobs=$(nproc)
 fuzz_seconds=${FUZZ_SECONDS:-60}
 passes=("$@")
-[ ${#passes[@]} -gt 0 ] || passes=(normal asan fuzz tsan)
+[ ${#passes[@]} -gt 0 ] || passes=(normal asan fuzz tsan container)
 
 # -- the tests each sanitizer pass runs (ctest regexes on test names) --------
 
@@ -173,11 +178,27 @@ tsan() {
   return $status
 }
 
+# The image's build and the containers' run, timed by the script itself
+# (per step); this adds the split into build and run.
+container() {
+  local log=$top/build/container-check/check.log status=0
+  mkdir -p "$(dirname "$log")"
+  deploy/container-check.sh 2>&1 | tee "$log" || status=1
+  # build: the base image and the images; run: the rest (engine included).
+  local build run
+  build=$(awk '/^container-check: == (base|build): .* s$/ { s += $(NF - 1) }
+               END { printf "%.1f", s }' "$log")
+  run=$(awk '/^container-check: == (engine|embedded|compose|k8s): .* s$/ {
+               s += $(NF - 1) } END { printf "%.1f", s }' "$log")
+  say "container: build $build s, run $run s"
+  return $status
+}
+
 failed=()
 for pass in "${passes[@]}"; do
   case $pass in
-    normal | asan | fuzz | tsan) ;;
-    *) echo "usage: $0 [normal|asan|fuzz|tsan]..." >&2; exit 2 ;;
+    normal | asan | fuzz | tsan | container) ;;
+    *) echo "usage: $0 [normal|asan|fuzz|tsan|container]..." >&2; exit 2 ;;
   esac
   say "== $pass"
   t0=$SECONDS

@@ -24,12 +24,15 @@ packages=(
 # The tests: doctest; kcat and Python gRPC for interoperability; openssl for
 # TLS certificates; Compose and YAML to validate deploy/compose and
 # deploy/k8s; clang with its sanitizer and libFuzzer runtimes (compiler-rt)
-# and llvm-symbolizer for deploy/check.sh's sanitizer builds and fuzzers.
+# and llvm-symbolizer for deploy/check.sh's sanitizer builds and fuzzers;
+# the Docker engine, debootstrap (the base image without a registry) and the
+# Kubernetes API's types for deploy/container-check.sh.
 test_packages=(
   doctest-dev
   kcat openssl python3 python3-grpcio python3-grpc-tools
   docker-compose python3-yaml
   clang libclang-rt-dev llvm
+  docker.io debootstrap python3-kubernetes
 )
 [ "$tests" = OFF ] || packages+=("${test_packages[@]}")
 

@@ -20,7 +20,9 @@
 # data source is that Prometheus, its dashboard provider's path holds
 # deploy/grafana/rpcbatch-dashboard.json, anonymous users are viewers at
 # most, and no password is in the file (only a variable of the
-# environment, without a default).
+# environment, without a default). The local profile (with the services it
+# depends on) needs no image from a registry, and its services answer to
+# the nodes profile's names (kafka, ingest, batcher, prometheus).
 # Usage: compose_test.sh BIN_DIR
 set -euo pipefail
 
@@ -49,7 +51,12 @@ python3 - "${TMPDIR:-/tmp}/rpcbatch-compose-$$.yaml" "$compose" <<'PY'
 import ipaddress, os, re, subprocess, sys, yaml
 
 config = yaml.safe_load(open(sys.argv[1]))
-services = config["services"]
+# docker-compose 1.29's config lists the services of every profile: keep
+# those that `--profile nodes` starts (the local profile's are checked at
+# the end).
+every = config["services"]
+services = {name: s for name, s in every.items()
+            if not s.get("profiles") or "nodes" in s["profiles"]}
 default = {name for name, s in services.items() if not s.get("profiles")}
 failures = []
 
@@ -282,8 +289,34 @@ if "grafana" in services:
         if port not in published.get(name, []):
             fail(f"{name} does not publish {port} (on 127.0.0.1)")
 
+# The local profile: started by name with its dependencies, it needs no
+# image from a registry (every image is built from this repository), and
+# its services answer to the names of the nodes profile that
+# deploy/rpcbatch.conf and deploy/prometheus/prometheus.yml use.
+local = {name for name, s in every.items() if "local" in (s.get("profiles") or [])}
+closure, queue = set(), sorted(local)
+while queue:
+    name = queue.pop()
+    if name in closure:
+        continue
+    closure.add(name)
+    queue += list(every[name].get("depends_on") or [])
+for name in sorted(closure):
+    if "build" not in every[name]:
+        fail(f"the local profile's {name} needs the image {every[name].get('image')} "
+             "from a registry")
+names = set()
+for name in closure:
+    names.add(name)
+    for net in (every[name].get("networks") or {}).values():
+        names.update((net or {}).get("aliases") or [])
+for wanted in ("kafka", "ingest", "batcher", "prometheus", "resolver"):
+    if wanted not in names:
+        fail(f"no service of the local profile answers to {wanted}")
+
 for f in failures:
     print("FAIL:", f)
-print(f"{len(services)} services; ingest {ingest}, batchers {batchers} x {replicas}")
+print(f"{len(services)} services; ingest {ingest}, batchers {batchers} x {replicas}; "
+      f"local profile {sorted(closure)}")
 sys.exit(1 if failures else 0)
 PY
