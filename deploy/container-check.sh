@@ -61,6 +61,13 @@ fail() {
 # -- clean-up -------------------------------------------------------------------
 
 dockerd_pid=""
+# Debian's client when there is one (it builds with the engine's own
+# BuildKit, which the Dockerfile's ccache mount needs; a newer client
+# without the buildx plugin has only the legacy builder).
+if [ -x /usr/bin/docker ]; then
+  docker() { /usr/bin/docker "$@"; }
+fi
+export DOCKER_BUILDKIT=1
 rootfs=""
 compose=()
 cleanup() {
