@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The documentation and the programs agree: every `--option` that README.md
 # or docs/*.md names exists in the --long-help of the program it is named
-# for, every option of the node's --help appears in them, and .ci/run runs
-# the README's test command.
+# for, every option of the node's --help appears in them, the README has
+# at most 200 lines, and .ci/run runs the README's test command.
 #
 # An option belongs to the program named last before it in its paragraph,
 # list item, table row or code block, or else to one of those its section
@@ -110,6 +110,11 @@ out = subprocess.run([os.path.join(bin_dir, "rpcbatch-node"), "--help"],
 for option in sorted(set(re.findall(r"^\s+--([a-z][a-z0-9.-]*)", out, re.M))):
     if option not in ("help", "long-help") and option not in named:
         failures.append(f"rpcbatch-node --{option} appears nowhere in README.md or docs/")
+
+# The README is a front page; the rest is in docs/.
+readme_lines = open(os.path.join(top, "README.md")).read().count("\n")
+if readme_lines > 200:
+    failures.append(f"README.md has {readme_lines} lines (at most 200: the rest belongs in docs/)")
 
 # CI runs the README's second command as it is written in .ci/run.
 ci = open(os.path.join(top, ".ci", "run")).read()
