@@ -483,21 +483,18 @@ errors = []
 def check(value, kind, where):
     if value is None:
         return
-    m = re.fullmatch(r"list\[(.+)\]", kind)
-    if m:
-        if not isinstance(value, list):
-            errors.append(f"{where}: a list expected")
+    # Lists and maps: each element against the element type.
+    for pattern, container, what, items, path in (
+            (r"list\[(.+)\]", list, "a list", enumerate, "{}[{}]"),
+            (r"dict\(str, (.+)\)", dict, "a map", dict.items, "{}.{}")):
+        m = re.fullmatch(pattern, kind)
+        if not m:
+            continue
+        if not isinstance(value, container):
+            errors.append(f"{where}: {what} expected")
             return
-        for i, v in enumerate(value):
-            check(v, m.group(1), f"{where}[{i}]")
-        return
-    m = re.fullmatch(r"dict\(str, (.+)\)", kind)
-    if m:
-        if not isinstance(value, dict):
-            errors.append(f"{where}: a map expected")
-            return
-        for key, v in value.items():
-            check(v, m.group(1), f"{where}.{key}")
+        for key, v in items(value):
+            check(v, m.group(1), path.format(where, key))
         return
     if kind in PRIMITIVE:
         # (Quantities, as resources' limits and requests, may be numbers.)
