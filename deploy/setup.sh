@@ -26,13 +26,14 @@ packages=(
 # deploy/k8s; clang with its sanitizer and libFuzzer runtimes (compiler-rt)
 # and llvm-symbolizer for deploy/check.sh's sanitizer builds and fuzzers;
 # the Docker engine, debootstrap (the base image without a registry) and the
-# Kubernetes API's types for deploy/container-check.sh.
+# Kubernetes API's types for deploy/container-check.sh, and curl for its
+# HTTP checks.
 test_packages=(
   doctest-dev
   kcat openssl python3 python3-grpcio python3-grpc-tools
   docker-compose python3-yaml
   clang libclang-rt-dev llvm
-  docker.io debootstrap python3-kubernetes
+  docker.io debootstrap python3-kubernetes curl
 )
 [ "$tests" = OFF ] || packages+=("${test_packages[@]}")
 
