@@ -9,7 +9,6 @@
 
 #include "actors/countdown.hpp"
 #include "actors/inspection.hpp"
-#include "actors/node.hpp"
 #include "actors/status.hpp"
 #include "actors/adapters/kafka_consumer.hpp"
 #include "actors/adapters/log.hpp"
