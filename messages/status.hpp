@@ -2,7 +2,7 @@
 // per kind of actor, declared once with the name of each field. CAF
 // serialises them between nodes (the names are annotations its serialisers
 // skip); the inspector reads the fields by member and makes JSON and
-// Prometheus text only at the edge (actors/status.hpp, actors/inspection.hpp).
+// Prometheus text only at the edge (actors/observe/status.hpp, actors/observe/inspection.hpp).
 #pragma once
 
 #include <cstdint>
@@ -191,7 +191,7 @@ struct rpc_caller_status {
   uint64_t inflight = 0;
   uint64_t max_inflight = 0;
   /// The calls in flight allowed now (adapts between min_inflight and
-  /// max_inflight, see actors/concurrency_limit.hpp), the times it went up
+  /// max_inflight, see actors/pipeline/concurrency_limit.hpp), the times it went up
   /// and down, whether a measurement of the no-load latency holds it at
   /// the floor, and that latency and the mean of the last window of calls
   /// (microseconds).
@@ -317,7 +317,7 @@ struct actor_event {
 };
 
 /// One actor's status: what it is, its mailbox's length and its recent
-/// events (actors/event_log.hpp).
+/// events (actors/observe/event_log.hpp).
 struct actor_status {
   uint64_t mailbox = 0;
   caf::variant<source_status, tokenizer_status, router_status,

@@ -1,12 +1,12 @@
-#include "actors/batcher.hpp"
+#include "actors/pipeline/batcher.hpp"
 
 #include <doctest/doctest.h>
 
 #include <optional>
 
-#include "actors/node.hpp"
-#include "actors/word_cache.hpp"
-#include "actors/status.hpp"
+#include "actors/pipeline/node.hpp"
+#include "actors/pipeline/word_cache.hpp"
+#include "actors/observe/status.hpp"
 #include "fixture.hpp"
 
 using namespace rpcbatch;

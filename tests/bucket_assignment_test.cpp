@@ -1,4 +1,4 @@
-#include "actors/bucket_assignment.hpp"
+#include "actors/cluster/bucket_assignment.hpp"
 
 #include <doctest/doctest.h>
 

@@ -3,7 +3,7 @@
 // joins get their share of the buckets by handover, a lost node's buckets
 // move at once, a lost batcher makes its node attach again (later each time
 // it happens again), and what comes from peers is checked.
-#include "actors/cluster.hpp"
+#include "actors/cluster/cluster.hpp"
 
 #include <doctest/doctest.h>
 

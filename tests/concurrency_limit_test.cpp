@@ -2,7 +2,7 @@
 // answers calls with a latency that depends on how many are in flight, and
 // the limit is driven as the rpc-caller drives it (a backlog: every slot the
 // limit allows is used).
-#include "actors/concurrency_limit.hpp"
+#include "actors/pipeline/concurrency_limit.hpp"
 
 #include <doctest/doctest.h>
 

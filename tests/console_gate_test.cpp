@@ -6,7 +6,7 @@
 
 #include <doctest/doctest.h>
 
-#include "actors/console_gate.hpp"
+#include "actors/observe/console_gate.hpp"
 
 using namespace rpcbatch;
 using namespace rpcbatch::test;

@@ -26,7 +26,7 @@
 #include <caf/io/basp/header.hpp>
 
 #include "messages/type_ids.hpp"
-#include "services/app/console_view.hpp"
+#include "actors/observe/console_view.hpp"
 
 using namespace std::chrono_literals;
 using namespace rpcbatch::test;

@@ -1,6 +1,6 @@
 // The credit window's rule, step by step on a virtual clock: rate x target
 // while the window limits, never below the floor or above the most.
-#include "actors/credit_window.hpp"
+#include "actors/pipeline/credit_window.hpp"
 
 #include <doctest/doctest.h>
 

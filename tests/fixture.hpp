@@ -13,7 +13,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/scheduler/test_coordinator.hpp>
 
-#include "actors/inspection.hpp"
+#include "actors/observe/inspection.hpp"
 #include "messages/type_ids.hpp"
 
 namespace rpcbatch::test {

@@ -15,8 +15,8 @@
 #include <doctest/doctest.h>
 #include <httplib.h>
 
-#include "actors/sink.hpp"
-#include "actors/tokenizer.hpp"
+#include "actors/pipeline/sink.hpp"
+#include "actors/pipeline/tokenizer.hpp"
 #include "messages/type_ids.hpp"
 #include "actors/adapters/cli.hpp"
 

@@ -19,7 +19,7 @@
 #include <boost/json/parse.hpp>
 #include <librdkafka/rdkafkacpp.h>
 
-#include "actors/tokenizer.hpp"
+#include "actors/pipeline/tokenizer.hpp"
 #include "services/textgen.hpp"
 
 namespace rpcbatch::test {

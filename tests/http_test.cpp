@@ -1,10 +1,10 @@
 // The HTTP server of the node's endpoints against slow and hostile peers
-// (services/app/http_server.hpp): in process, connections that send
+// (actors/observe/http_server.hpp): in process, connections that send
 // nothing, half a request, a head that trickles in or never ends, bodies,
 // other methods, more connections than it serves; then the node itself,
 // whose probes answer at once while such peers are connected and whose
 // memory does not grow with what they send.
-#include "services/app/http_server.hpp"
+#include "actors/observe/http_server.hpp"
 
 #include <csignal>
 #include <fstream>

@@ -1,7 +1,7 @@
 // The inspector on the deterministic scheduler: real batchers behind a
 // directory of mock actors; what the console asks (actors, status, events,
 // controls) and the Prometheus text. Plus the pure functions it uses.
-#include "actors/inspector.hpp"
+#include "actors/observe/inspector.hpp"
 
 #include <regex>
 #include <sstream>
@@ -9,8 +9,8 @@
 #include <boost/json/parse.hpp>
 #include <doctest/doctest.h>
 
-#include "actors/batcher.hpp"
-#include "actors/inspection.hpp"
+#include "actors/pipeline/batcher.hpp"
+#include "actors/observe/inspection.hpp"
 #include "fixture.hpp"
 
 using namespace rpcbatch;

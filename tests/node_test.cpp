@@ -3,8 +3,8 @@
 // SIGKILL, bad input and bad options. Each case has its own broker.
 #include "tests/harness.hpp"
 
-#include "actors/sink.hpp"
-#include "actors/tokenizer.hpp"
+#include "actors/pipeline/sink.hpp"
+#include "actors/pipeline/tokenizer.hpp"
 
 #include <csignal>
 #include <filesystem>

@@ -1,4 +1,4 @@
-#include "actors/offset_tracker.hpp"
+#include "actors/pipeline/offset_tracker.hpp"
 
 #include <algorithm>
 #include <map>

@@ -17,8 +17,8 @@
 
 #include "actors/adapters/kafka.hpp"
 #include "actors/adapters/kafka_consumer.hpp"
-#include "actors/source.hpp"
-#include "actors/tokenizer.hpp"
+#include "actors/pipeline/source.hpp"
+#include "actors/pipeline/tokenizer.hpp"
 #include "messages/type_ids.hpp"
 #include "tests/fixture.hpp"
 

@@ -1,13 +1,13 @@
 // The router, message by message on the deterministic scheduler: each word
 // to the bucket of the seed's rule, end of window to every batcher with the
 // answers summed, and how it waits for batchers that are slow to answer.
-#include "actors/router.hpp"
+#include "actors/pipeline/router.hpp"
 
 #include <doctest/doctest.h>
 
 #include <optional>
 
-#include "actors/status.hpp"
+#include "actors/observe/status.hpp"
 #include "fixture.hpp"
 
 using namespace rpcbatch;

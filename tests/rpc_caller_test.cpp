@@ -2,7 +2,7 @@
 // that records every call and that the test answers, and a sink that
 // records what it gets. Plus the circuit breaker and the failure classes on
 // their own.
-#include "actors/rpc_caller.hpp"
+#include "actors/pipeline/rpc_caller.hpp"
 
 #include <doctest/doctest.h>
 
@@ -11,8 +11,8 @@
 #include <regex>
 #include <set>
 
-#include "actors/batcher.hpp"
-#include "actors/status.hpp"
+#include "actors/pipeline/batcher.hpp"
+#include "actors/observe/status.hpp"
 #include "fixture.hpp"
 #include "actors/adapters/rpc_client.hpp"
 

@@ -3,7 +3,7 @@
 // against an embedded broker whose Produce requests fail on demand, and the
 // actor message by message on the deterministic scheduler with a mock
 // producer whose groups the test settles.
-#include "actors/sink.hpp"
+#include "actors/pipeline/sink.hpp"
 
 #include <doctest/doctest.h>
 
@@ -18,10 +18,10 @@
 #include <caf/scoped_actor.hpp>
 #include <librdkafka/rdkafkacpp.h>
 
-#include "actors/status.hpp"
+#include "actors/observe/status.hpp"
 #include "messages/type_ids.hpp"
 #include "services/embedded_broker.hpp"
-#include "actors/adapters/histogram.hpp"
+#include "actors/observe/histogram.hpp"
 #include "actors/adapters/kafka_producer.hpp"
 #include "tests/fixture.hpp"
 #include "tests/harness.hpp"

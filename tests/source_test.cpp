@@ -1,15 +1,15 @@
 // The source actor on the deterministic scheduler, with a fake consumer and
 // mock tokenizer, router and node: the credit window, records in pieces,
 // the poll thread's go-ahead, end of window and drain.
-#include "actors/source.hpp"
+#include "actors/pipeline/source.hpp"
 
 #include "actors/adapters/kafka_consumer.hpp"
 
 #include <boost/json/parse.hpp>
 #include <doctest/doctest.h>
 
-#include "actors/sink.hpp"
-#include "actors/tokenizer.hpp"
+#include "actors/pipeline/sink.hpp"
+#include "actors/pipeline/tokenizer.hpp"
 #include "fixture.hpp"
 
 using namespace rpcbatch;

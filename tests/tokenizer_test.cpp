@@ -1,4 +1,4 @@
-#include "actors/tokenizer.hpp"
+#include "actors/pipeline/tokenizer.hpp"
 
 #include <doctest/doctest.h>
 

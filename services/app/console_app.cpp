@@ -30,7 +30,7 @@
 #include <caf/scoped_actor.hpp>
 
 #include "messages/type_ids.hpp"
-#include "services/app/console_view.hpp"
+#include "actors/observe/console_view.hpp"
 #include "services/program.hpp"
 
 namespace rpcbatch {

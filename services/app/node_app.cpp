@@ -14,14 +14,14 @@
 #include <caf/openssl/publish.hpp>
 #include <caf/send.hpp>
 
-#include "actors/batcher_host.hpp"
-#include "actors/cluster.hpp"
+#include "actors/cluster/batcher_host.hpp"
+#include "actors/cluster/cluster.hpp"
 #include "messages/type_ids.hpp"
 #include "services/app/embedded_environment.hpp"
 #include "services/app/node_options.hpp"
 #include "actors/adapters/cli.hpp"
 #include "services/env_config.hpp"
-#include "actors/adapters/histogram.hpp"
+#include "actors/observe/histogram.hpp"
 #include "actors/adapters/kafka_consumer.hpp"
 #include "actors/adapters/kafka_producer.hpp"
 #include "actors/adapters/log.hpp"

@@ -12,9 +12,9 @@
 #include <caf/openssl/publish.hpp>
 #include <caf/scoped_actor.hpp>
 
-#include "actors/console_gate.hpp"
+#include "actors/observe/console_gate.hpp"
 #include "messages/type_ids.hpp"
-#include "services/app/http_server.hpp"
+#include "actors/observe/http_server.hpp"
 #include "services/app/node_options.hpp"
 #include "services/env_config.hpp"
 #include "actors/adapters/log.hpp"
@@ -153,7 +153,7 @@ http_answers look(caf::actor_system& sys, const inspector_actor& insp,
 
 } // namespace
 
-/// The HTTP endpoints (a server of services/app/http_server.hpp) answer
+/// The HTTP endpoints (a server of actors/observe/http_server.hpp) answer
 /// from the latest look at the node, which a thread of their own takes
 /// every second: no request waits for an actor, however many come.
 struct node_console::http {

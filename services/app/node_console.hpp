@@ -1,11 +1,11 @@
-// The node's observation points: the console gate (actors/console_gate.hpp)
+// The node's observation points: the console gate (actors/observe/console_gate.hpp)
 // published for rpcbatch-console (--console-port) by an actor system of its
 // own, whose middleman reaches no other actor of the node, and the HTTP
 // endpoints
 // /metrics, /healthz and /readyz (--http-port). Both are off by default and
 // listen on loopback unless told otherwise. The HTTP endpoints answer GET and
 // HEAD at once from a look at the node taken every second, on a server that
-// slow or hostile peers cannot hold up (services/app/http_server.hpp).
+// slow or hostile peers cannot hold up (actors/observe/http_server.hpp).
 #pragma once
 
 #include <memory>
@@ -14,7 +14,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/config_option_set.hpp>
 
-#include "actors/inspector.hpp"
+#include "actors/observe/inspector.hpp"
 
 namespace rpcbatch {
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "actors/adapters/rpc_client.hpp"
-#include "actors/node.hpp"
+#include "actors/pipeline/node.hpp"
 #include "services/app/node_console.hpp"
 #include "services/program.hpp"
 

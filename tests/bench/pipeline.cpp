@@ -34,8 +34,8 @@
 
 #include <librdkafka/rdkafkacpp.h>
 
-#include "actors/sink.hpp"
-#include "actors/tokenizer.hpp"
+#include "actors/pipeline/sink.hpp"
+#include "actors/pipeline/tokenizer.hpp"
 #include "services/program.hpp"
 #include "services/embedded_broker.hpp"
 #include "actors/adapters/kafka.hpp"

@@ -22,8 +22,8 @@
 
 #include <boost/json/parse.hpp>
 
-#include "actors/bucket_assignment.hpp"
-#include "actors/router.hpp"
+#include "actors/cluster/bucket_assignment.hpp"
+#include "actors/pipeline/router.hpp"
 #include "services/program.hpp"
 #include "services/textgen.hpp"
 #include "tests/harness.hpp"

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "actors/tokenizer.hpp"
+#include "actors/pipeline/tokenizer.hpp"
 #include "tests/fuzz/fuzz.hpp"
 
 using namespace rpcbatch;
