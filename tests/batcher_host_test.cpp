@@ -9,7 +9,7 @@
 
 #include <boost/json/parse.hpp>
 
-#include "actors/adapters/rpc_client.hpp"
+#include "services/adapters/rpc_client.hpp"
 #include "tests/fixture.hpp"
 
 using namespace rpcbatch;

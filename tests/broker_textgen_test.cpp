@@ -2,7 +2,7 @@
 // in-process: what textgen writes, a consumer reads back; the broker on
 // given ports, restarted there (in-process and as rpcbatch-broker) under a
 // connected client.
-#include "services/embedded_broker.hpp"
+#include "services/tools/embedded_broker.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -17,9 +17,9 @@
 #include <doctest/doctest.h>
 #include <librdkafka/rdkafkacpp.h>
 
-#include "actors/adapters/cli.hpp"
-#include "actors/adapters/kafka.hpp"
-#include "services/textgen.hpp"
+#include "services/config/addresses.hpp"
+#include "services/adapters/kafka.hpp"
+#include "services/tools/textgen.hpp"
 #include "tests/process.hpp"
 
 using namespace std::chrono_literals;

@@ -1,7 +1,7 @@
-// Every program's options (services/program.hpp): declared once, read from
+// Every program's options (services/config/program.hpp): declared once, read from
 // the command line, RPCBATCH_ variables and a config file; and the address
-// helpers (actors/adapters/cli.hpp).
-#include "actors/adapters/cli.hpp"
+// helpers (services/config/addresses.hpp).
+#include "services/config/addresses.hpp"
 
 #include <cmath>
 #include <cstdio>
@@ -11,8 +11,8 @@
 
 #include <doctest/doctest.h>
 
-#include "services/env_config.hpp"
-#include "services/program.hpp"
+#include "services/config/env_config.hpp"
+#include "services/config/program.hpp"
 
 using rpcbatch::cli_error;
 

@@ -1,5 +1,5 @@
 // rpcbatch-client as a process against an in-process resolver.
-#include "services/resolver_service.hpp"
+#include "services/tools/resolver_service.hpp"
 #include "tests/process.hpp"
 
 #include <cstdio>

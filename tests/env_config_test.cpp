@@ -1,10 +1,10 @@
-// RPCBATCH_* environment variables (services/env_config.hpp): the mapping
+// RPCBATCH_* environment variables (services/config/env_config.hpp): the mapping
 // from variables to options, the precedence command line > environment >
 // config file > default on the node's own configuration, the example config
 // in deploy/, values from files (@PATH, RPCBATCH_NAME_FILE) and secrets kept
 // out of what is printed, and node processes configured by their
 // environment and given secrets in files.
-#include "services/env_config.hpp"
+#include "services/config/env_config.hpp"
 
 #include <csignal>
 #include <cstdio>
@@ -15,9 +15,9 @@
 #include <doctest/doctest.h>
 #include <httplib.h>
 
-#include "services/app/node_options.hpp"
-#include "actors/adapters/cli.hpp"
-#include "services/secrets.hpp"
+#include "services/programs/node_options.hpp"
+#include "services/config/addresses.hpp"
+#include "services/config/secrets.hpp"
 #include "tests/harness.hpp"
 
 using namespace std::chrono_literals;

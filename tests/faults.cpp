@@ -15,9 +15,9 @@
 
 #include <librdkafka/rdkafkacpp.h>
 
-#include "actors/adapters/kafka.hpp"
-#include "services/embedded_broker.hpp"
-#include "services/resolver_service.hpp"
+#include "services/adapters/kafka.hpp"
+#include "services/tools/embedded_broker.hpp"
+#include "services/tools/resolver_service.hpp"
 #include "tests/process.hpp"
 
 namespace rpcbatch::test::faults {

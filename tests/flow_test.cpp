@@ -18,7 +18,7 @@
 #include "actors/pipeline/sink.hpp"
 #include "actors/pipeline/tokenizer.hpp"
 #include "messages/type_ids.hpp"
-#include "actors/adapters/cli.hpp"
+#include "services/config/addresses.hpp"
 
 using namespace std::chrono_literals;
 using namespace rpcbatch::test;

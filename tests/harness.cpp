@@ -20,7 +20,7 @@
 #include <librdkafka/rdkafkacpp.h>
 
 #include "actors/pipeline/tokenizer.hpp"
-#include "services/textgen.hpp"
+#include "services/tools/textgen.hpp"
 
 namespace rpcbatch::test {
 

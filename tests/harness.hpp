@@ -18,9 +18,9 @@
 
 #include <boost/json/object.hpp>
 
-#include "services/embedded_broker.hpp"
-#include "actors/adapters/kafka.hpp"
-#include "services/resolver_service.hpp"
+#include "services/tools/embedded_broker.hpp"
+#include "services/adapters/kafka.hpp"
+#include "services/tools/resolver_service.hpp"
 #include "tests/process.hpp"
 
 namespace rpcbatch::test {

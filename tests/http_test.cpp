@@ -18,7 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "actors/adapters/cli.hpp"
+#include "services/config/addresses.hpp"
 #include "tests/harness.hpp"
 
 using namespace std::chrono_literals;

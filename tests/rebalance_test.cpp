@@ -15,8 +15,8 @@
 #include <doctest/doctest.h>
 #include <librdkafka/rdkafkacpp.h>
 
-#include "actors/adapters/kafka.hpp"
-#include "actors/adapters/kafka_consumer.hpp"
+#include "services/adapters/kafka.hpp"
+#include "services/adapters/kafka_consumer.hpp"
 #include "actors/pipeline/source.hpp"
 #include "actors/pipeline/tokenizer.hpp"
 #include "messages/type_ids.hpp"

@@ -1,7 +1,7 @@
 // The resolver server and the async client against each other in-process,
 // on ephemeral ports; a fake server for the answers a real one never gives.
-#include "services/resolver_service.hpp"
-#include "actors/adapters/rpc_client.hpp"
+#include "services/tools/resolver_service.hpp"
+#include "services/adapters/rpc_client.hpp"
 #include "tests/process.hpp"
 
 #include "service.grpc.pb.h"

@@ -14,7 +14,7 @@
 #include "actors/pipeline/batcher.hpp"
 #include "actors/observe/status.hpp"
 #include "fixture.hpp"
-#include "actors/adapters/rpc_client.hpp"
+#include "services/adapters/rpc_client.hpp"
 
 using namespace rpcbatch;
 using namespace std::chrono_literals;

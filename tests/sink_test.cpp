@@ -20,9 +20,9 @@
 
 #include "actors/observe/status.hpp"
 #include "messages/type_ids.hpp"
-#include "services/embedded_broker.hpp"
+#include "services/tools/embedded_broker.hpp"
 #include "actors/observe/histogram.hpp"
-#include "actors/adapters/kafka_producer.hpp"
+#include "services/adapters/kafka_producer.hpp"
 #include "tests/fixture.hpp"
 #include "tests/harness.hpp"
 

@@ -3,7 +3,7 @@
 // the poll thread's go-ahead, end of window and drain.
 #include "actors/pipeline/source.hpp"
 
-#include "actors/adapters/kafka_consumer.hpp"
+#include "services/adapters/kafka_consumer.hpp"
 
 #include <boost/json/parse.hpp>
 #include <doctest/doctest.h>

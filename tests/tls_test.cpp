@@ -9,7 +9,7 @@
 
 #include <doctest/doctest.h>
 
-#include "actors/adapters/cli.hpp"
+#include "services/config/addresses.hpp"
 
 using namespace rpcbatch;
 using namespace rpcbatch::test;

@@ -3,8 +3,8 @@
 #include "actors/cluster/batcher_set.hpp"
 #include "actors/cluster/remote.hpp"
 #include "actors/observe/status.hpp"
-#include "actors/adapters/log.hpp"
-#include "actors/adapters/rpc_client.hpp"
+#include "services/adapters/log.hpp"
+#include "services/adapters/rpc_client.hpp"
 
 namespace rpcbatch {
 

@@ -4,7 +4,7 @@
 #include <chrono>
 
 #include "actors/cluster/remote.hpp"
-#include "actors/adapters/log.hpp"
+#include "services/adapters/log.hpp"
 
 namespace rpcbatch {
 

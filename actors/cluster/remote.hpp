@@ -21,8 +21,8 @@
 #include <caf/timespan.hpp>
 
 #include "messages/actors.hpp"
-#include "actors/adapters/cli.hpp"
-#include "actors/adapters/log.hpp"
+#include "services/config/addresses.hpp"
+#include "services/adapters/log.hpp"
 
 namespace rpcbatch {
 

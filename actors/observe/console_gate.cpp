@@ -3,7 +3,7 @@
 #include <string>
 #include <utility>
 
-#include "actors/adapters/log.hpp"
+#include "services/adapters/log.hpp"
 
 namespace rpcbatch {
 

@@ -10,8 +10,8 @@
 #include "actors/observe/countdown.hpp"
 #include "actors/observe/inspection.hpp"
 #include "actors/observe/status.hpp"
-#include "actors/adapters/kafka_consumer.hpp"
-#include "actors/adapters/log.hpp"
+#include "services/adapters/kafka_consumer.hpp"
+#include "services/adapters/log.hpp"
 
 namespace rpcbatch {
 

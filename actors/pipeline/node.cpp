@@ -10,11 +10,11 @@
 #include "actors/pipeline/router.hpp"
 #include "actors/pipeline/tokenizer.hpp"
 #include "actors/observe/histogram.hpp"
-#include "actors/adapters/kafka_consumer.hpp"
-#include "actors/adapters/kafka_producer.hpp"
-#include "actors/adapters/log.hpp"
+#include "services/adapters/kafka_consumer.hpp"
+#include "services/adapters/kafka_producer.hpp"
+#include "services/adapters/log.hpp"
 #include "actors/observe/memory.hpp"
-#include "actors/adapters/rpc_client.hpp"
+#include "services/adapters/rpc_client.hpp"
 
 namespace rpcbatch {
 

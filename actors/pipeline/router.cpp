@@ -5,7 +5,7 @@
 
 #include "actors/observe/countdown.hpp"
 #include "actors/observe/status.hpp"
-#include "actors/adapters/log.hpp"
+#include "services/adapters/log.hpp"
 
 namespace rpcbatch {
 

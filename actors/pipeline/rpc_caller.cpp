@@ -5,8 +5,8 @@
 #include <optional>
 
 #include "actors/observe/status.hpp"
-#include "actors/adapters/log.hpp"
-#include "actors/adapters/rpc_client.hpp"
+#include "services/adapters/log.hpp"
+#include "services/adapters/rpc_client.hpp"
 
 namespace rpcbatch {
 

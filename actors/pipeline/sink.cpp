@@ -12,8 +12,8 @@
 
 #include "actors/observe/status.hpp"
 #include "actors/observe/histogram.hpp"
-#include "actors/adapters/kafka_producer.hpp"
-#include "actors/adapters/log.hpp"
+#include "services/adapters/kafka_producer.hpp"
+#include "services/adapters/log.hpp"
 
 namespace rpcbatch {
 

@@ -6,8 +6,8 @@
 #include "actors/pipeline/sink.hpp"
 #include "actors/observe/status.hpp"
 #include "actors/pipeline/tokenizer.hpp"
-#include "actors/adapters/kafka_consumer.hpp"
-#include "actors/adapters/log.hpp"
+#include "services/adapters/kafka_consumer.hpp"
+#include "services/adapters/log.hpp"
 
 namespace rpcbatch {
 

@@ -40,7 +40,7 @@
 namespace rpcbatch {
 
 /// What the source asks of the consumer, and what the consumer's poll
-/// thread tells (actors/adapters/kafka_consumer.hpp).
+/// thread tells (services/adapters/kafka_consumer.hpp).
 class source_consumer;
 struct consumer_events;
 

@@ -28,7 +28,7 @@
 #include <string>
 #include <vector>
 
-#include "services/program.hpp"
+#include "services/config/program.hpp"
 #include "tests/bench/report.hpp"
 #include "tests/faults.hpp"
 

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "actors/adapters/cli.hpp"
-#include "services/program.hpp"
+#include "services/config/addresses.hpp"
+#include "services/config/program.hpp"
 
 namespace rpcbatch::bench {
 

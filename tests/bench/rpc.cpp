@@ -1,9 +1,9 @@
 // rpcbatch-bench-rpc: the raw resolveBatch rate of rpc_client, with a fixed
 // number of calls in flight. One thread issues calls as callbacks free slots,
 // the way the rpc-caller actor will; no thread is created per call.
-#include "actors/adapters/rpc_client.hpp"
-#include "services/program.hpp"
-#include "services/resolver_service.hpp"
+#include "services/adapters/rpc_client.hpp"
+#include "services/config/program.hpp"
+#include "services/tools/resolver_service.hpp"
 #include "tests/bench/rpc_load.hpp"
 
 #include <cstdio>

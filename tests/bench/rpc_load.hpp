@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "actors/adapters/rpc_client.hpp"
+#include "services/adapters/rpc_client.hpp"
 
 namespace rpcbatch::bench {
 

@@ -24,8 +24,8 @@
 
 #include "actors/cluster/bucket_assignment.hpp"
 #include "actors/pipeline/router.hpp"
-#include "services/program.hpp"
-#include "services/textgen.hpp"
+#include "services/config/program.hpp"
+#include "services/tools/textgen.hpp"
 #include "tests/harness.hpp"
 
 namespace {

@@ -16,7 +16,7 @@
 #include "actors/pipeline/rpc_caller.hpp"
 #include "actors/pipeline/sink.hpp"
 #include "messages/types.hpp"
-#include "actors/adapters/rpc_client.hpp"
+#include "services/adapters/rpc_client.hpp"
 #include "tests/fuzz/fuzz.hpp"
 
 using namespace rpcbatch;

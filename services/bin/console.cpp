@@ -1,6 +1,0 @@
-// rpcbatch-console: the inspection console (see services/app/console_app.hpp).
-#include "services/app/console_app.hpp"
-
-int main(int argc, char** argv) {
-  return rpcbatch::run_console(argc, argv);
-}

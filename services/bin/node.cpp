@@ -1,6 +1,0 @@
-// rpcbatch-node: the actor node (see services/app/node_app.hpp).
-#include "services/app/node_app.hpp"
-
-int main(int argc, char** argv) {
-  return rpcbatch::run_node(argc, argv);
-}
