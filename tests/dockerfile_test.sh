@@ -123,7 +123,7 @@ def candidates(path):
                 "/usr" + c if c.startswith("/lib/") else c)
     return out
 
-tools = sorted("rpcbatch-" + f[:-4] for f in os.listdir(os.path.join(top, "services", "bin"))
+tools = sorted("rpcbatch-" + f[:-4] for f in os.listdir(os.path.join(top, "services", "programs", "bin"))
                if f.endswith(".cpp"))
 links = {}  # library path -> the tools that link it
 for tool in tools:
