@@ -6,7 +6,7 @@
 #   docker run --rm --entrypoint rpcbatch-resolver rpcbatch --listen=0.0.0.0:50051
 #
 # The build stage runs deploy/setup.sh, the README's set-up, so that both
-# build the same way. tests/dockerfile_test.sh checks that it does, and that
+# build the same way. tests/scripts/dockerfile_test.sh checks that it does, and that
 # the runtime packages below provide every library the binaries link.
 
 FROM debian:bookworm-slim AS build

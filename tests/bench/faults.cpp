@@ -30,7 +30,7 @@
 
 #include "services/config/program.hpp"
 #include "tests/bench/report.hpp"
-#include "tests/faults.hpp"
+#include "tests/support/faults.hpp"
 
 namespace {
 

@@ -45,8 +45,8 @@
 #include "services/tools/textgen.hpp"
 #include "tests/bench/report.hpp"
 #include "tests/bench/rpc_load.hpp"
-#include "tests/harness.hpp"
-#include "tests/process.hpp"
+#include "tests/support/harness.hpp"
+#include "tests/support/process.hpp"
 
 namespace {
 

@@ -26,7 +26,7 @@
 #include "actors/pipeline/router.hpp"
 #include "services/config/program.hpp"
 #include "services/tools/textgen.hpp"
-#include "tests/harness.hpp"
+#include "tests/support/harness.hpp"
 
 namespace {
 
