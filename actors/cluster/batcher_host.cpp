@@ -1,6 +1,6 @@
 #include "actors/cluster/batcher_host.hpp"
 
-#include "actors/cluster/batcher_set.hpp"
+#include "actors/pipeline/batcher_set.hpp"
 #include "actors/cluster/remote.hpp"
 #include "actors/observe/status.hpp"
 #include "services/adapters/log.hpp"

@@ -6,7 +6,7 @@
 
 #include <boost/json/serialize.hpp>
 
-#include "actors/cluster/batcher_set.hpp"
+#include "actors/pipeline/batcher_set.hpp"
 #include "actors/pipeline/router.hpp"
 #include "actors/pipeline/tokenizer.hpp"
 #include "actors/observe/histogram.hpp"

@@ -1,9 +1,9 @@
 // The batcher host takes an attach from a peer only if it makes sense: a
 // sink, 1..max_buckets buckets, and at most max_ingest_nodes ingest nodes;
-// spawn_batchers (actors/cluster/batcher_set.hpp) spawns a set only for settings it
+// spawn_batchers (actors/pipeline/batcher_set.hpp) spawns a set only for settings it
 // can serve.
 #include "actors/cluster/batcher_host.hpp"
-#include "actors/cluster/batcher_set.hpp"
+#include "actors/pipeline/batcher_set.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,4 +1,4 @@
-#include "actors/cluster/batcher_set.hpp"
+#include "actors/pipeline/batcher_set.hpp"
 
 namespace rpcbatch {
 
