@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
-# The layers run one way: messages/ (the protocol) <- actors/adapters/
-# (Kafka, gRPC, logging, addresses) <- actors/ <- services/ (what the
-# binaries run besides actors: the RpcService server, the embedded broker,
-# the text generator, environment and secrets) <- services/app/ (the
-# programs' wiring) <- services/bin/ (thin main()s).
-# Each layer includes only the layers to its left (and the generated
-# proto/ code); this test fails, naming the file and the include, where one
-# reaches to its right.
+# The folders are the architecture, and their includes run one way:
+#
+#   messages/                the protocol: types, atoms, interfaces
+#   services/config/         addresses, environment, secrets, program runner
+#   services/adapters/       Kafka consumer and producer, gRPC client, logging
+#   actors/observe/          status, events, inspector, console, metrics, HTTP
+#   actors/pipeline/         source, tokenizer, router, batcher, rpc-caller,
+#                            sink, the node that wires them, their helpers
+#   actors/cluster/          batcher nodes: cluster, links, hosts, buckets
+#   services/tools/          RpcService server, text generator, broker
+#   services/programs/       each program's wiring; bin/ its main()
+#
+# A folder includes only the folders above it in this list (and the
+# generated proto/ code); services/tools/ includes no actor. Observation
+# owns no adapter of the outside world but the log: it reaches the consumer
+# and the producer only through the actors that own them.
+# This test fails, naming the file and the include, where one breaks that.
 # Usage: layers_test.sh BIN_DIR
 set -euo pipefail
 
@@ -14,14 +23,17 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 
 bad=0
-# check FILES... -- FORBIDDEN PREFIXES...
+# check FOLDER -- FORBIDDEN PREFIXES...
 check() {
-  local files=() forbidden=()
-  while [ "$1" != -- ]; do files+=("$1"); shift; done
-  shift
+  local folder=$1 forbidden=()
+  shift 2
   forbidden=("$@")
+  local files=("$folder"/*.hpp "$folder"/*.cpp)
+  if [ "${#files[@]}" -eq 0 ]; then
+    echo "FAIL: $folder holds no source file (the layers moved?)" >&2
+    bad=1
+  fi
   for f in "${files[@]}"; do
-    [ -f "$f" ] || continue
     for prefix in "${forbidden[@]}"; do
       if grep -nE "^#include \"$prefix" "$f"; then
         echo "FAIL: $f includes $prefix (a layer above it)" >&2
@@ -32,12 +44,15 @@ check() {
 }
 
 shopt -s nullglob
-check messages/*.hpp messages/*.cpp -- actors/ services/
-# An adapter includes no actor (actors/ but actors/adapters/).
-check actors/adapters/*.hpp actors/adapters/*.cpp -- "actors/[a-z_]*\.hpp" \
-  services/
-check actors/*.hpp actors/*.cpp -- services/
-check services/*.hpp services/*.cpp -- services/app/ services/bin/
-check services/app/*.hpp services/app/*.cpp -- services/bin/
+check messages -- actors/ services/
+check services/config -- actors/ services/adapters/ services/tools/ \
+  services/programs/
+check services/adapters -- actors/ services/tools/ services/programs/
+check actors/observe -- actors/pipeline/ actors/cluster/ services/tools/ \
+  services/programs/
+check actors/pipeline -- actors/cluster/ services/tools/ services/programs/
+check actors/cluster -- services/tools/ services/programs/
+check services/tools -- actors/ services/programs/
+check services/programs -- services/programs/bin/
 [ "$bad" -eq 0 ] || exit 1
 echo "layers_test: ok"
