@@ -23,6 +23,7 @@
 #include <caf/typed_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "messages/console.hpp"
 #include "messages/status.hpp"
 #include "messages/types.hpp"
 
@@ -55,6 +56,7 @@ using ready_atom = caf::atom_constant<caf::atom("ready")>;
 using start_atom = caf::atom_constant<caf::atom("start")>;
 using failed_atom = caf::atom_constant<caf::atom("failed")>;
 using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
+using pause_atom = caf::atom_constant<caf::atom("pause")>;
 
 // -- interfaces ---------------------------------------------------------------
 
@@ -140,7 +142,10 @@ using source_actor = status_client::extend<
   /// Stops consuming, flushes every bucket and waits for every word; answers
   /// whether all of it got done (false: gave up waiting) and the offsets to
   /// commit last.
-  caf::replies_to<drain_atom>::with<bool, partition_offsets>>;
+  caf::replies_to<drain_atom>::with<bool, partition_offsets>,
+  /// An operator pauses (true) or resumes (false) consumption, apart from
+  /// the credit window; answers whether consumption is paused now.
+  caf::replies_to<pause_atom, bool>::with<bool>>;
 
 /// Sends every word to the batcher of its bucket.
 using router_actor = status_client::extend<
@@ -296,32 +301,30 @@ using node_actor = status_client::extend<
 /// What rpcbatch-console reaches on a node's console port: the console
 /// gate, which lives in an actor system of its own (a middleman that knows
 /// no other actor of the node) and passes these requests on to the
-/// inspector. Answers are JSON text, so that they cross nodes without
-/// further types.
+/// inspector. Answers are typed (messages/console.hpp); a remote part that
+/// does not answer in time is marked as not answering, not waited for.
 using console_actor = caf::typed_actor<
-  /// The summary of this node and of the nodes it reaches: role, uptime,
-  /// version, options in effect, totals, remote nodes.
-  caf::replies_to<nodes_atom>::with<std::string>,
-  /// Every actor: name, node, mailbox size, words/s, a one-line summary and
-  /// its full status.
-  caf::replies_to<actors_atom>::with<std::string>,
-  /// One actor's full status; an error if no actor has that name.
-  caf::replies_to<status_atom, std::string>::with<std::string>,
-  /// The last N events (flushes, RPC errors, retries, rebalances, nodes
-  /// down and up), oldest first; only those of this kind unless it is
-  /// empty.
-  caf::replies_to<events_atom, uint32_t, std::string>::with<std::string>,
-  /// Every counter in Prometheus text format.
-  caf::replies_to<metrics_atom>::with<std::string>,
+  /// This node and the batcher nodes it reaches: role, uptime, version,
+  /// options in effect, totals.
+  caf::replies_to<nodes_atom>::with<node_summaries>,
+  /// Every actor: name, node, words/s, a one-line summary and its status.
+  caf::replies_to<actors_atom>::with<actor_summaries>,
+  /// One actor; an error if no actor has that name.
+  caf::replies_to<status_atom, std::string>::with<actor_summary>,
+  /// The last events (flushes, RPC errors, retries, rebalances, batcher
+  /// nodes joining and lost, buckets moving), oldest first.
+  caf::replies_to<events_atom, event_query>::with<node_events>,
+  /// Every metric of the node (Prometheus' families).
+  caf::replies_to<metrics_atom>::with<metric_families>,
   /// Whether the node is ready for work (partitions assigned, no stuck
   /// partition, every circuit breaker closed), with a line per reason.
-  caf::replies_to<ready_atom>::with<bool, std::string>,
+  caf::replies_to<ready_atom>::with<readiness_report>,
   /// An operator control (flush BATCHER, pause, resume, drain), its
   /// argument and the control token; refused unless the node runs with
   /// --console-control and, if it has one, the token is its
   /// --console-control-token.
   caf::replies_to<control_atom, std::string, std::string,
-                  std::string>::with<std::string>>;
+                  std::string>::with<control_outcome>>;
 
 /// The inspector of a node: what the console (through the console gate)
 /// and the HTTP endpoints see.

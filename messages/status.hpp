@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <caf/meta/annotation.hpp>
@@ -300,7 +301,43 @@ struct inspector_status {
   bool control = false;
   uint64_t controls_refused = 0;
   uint64_t batcher_nodes = 0;
+  /// Requests to batcher nodes' hosts and actors not answered in time.
+  uint64_t unanswered = 0;
 };
+
+/// What happened. A value from another node may be out of range: it
+/// reads as "unknown".
+enum class event_kind : uint8_t {
+  flush,
+  rpc_error,
+  retry,
+  dead_letter,
+  breaker_open,
+  breaker_closed,
+  limit,
+  rebalance,
+  credit,
+  resend,
+  cancel,
+  /// A batcher node attached, or was lost (the cluster's events).
+  node_joined,
+  node_lost,
+  /// A bucket's batcher moved to another node (the cluster's events).
+  bucket_moved,
+  /// An operator's control through the console.
+  control,
+  /// Events an actor had more than its ring keeps between two samples.
+  events_dropped,
+};
+
+/// Its name ("flush", "node_lost", ...; "unknown" if out of range).
+const char* to_string(event_kind x);
+
+/// The kind of that name; false if there is none.
+bool from_string(std::string_view name, event_kind& x);
+
+/// Every kind, in order.
+const std::vector<event_kind>& all_event_kinds();
 
 /// Something that happened in an actor, when it happened: numbered from 1
 /// in the order of the actor's events.
@@ -308,9 +345,7 @@ struct actor_event {
   uint64_t seq = 0;
   /// Milliseconds since the epoch.
   int64_t unix_ms = 0;
-  /// flush, rpc_error, retry, dead_letter, breaker_open, breaker_closed,
-  /// rebalance, credit, resend.
-  std::string kind;
+  event_kind kind = event_kind::flush;
   std::string detail;
   /// Occurrences (more than 1 for the calls of one batch failing alike).
   uint64_t count = 1;
@@ -510,7 +545,8 @@ typename Inspector::result_type inspect(Inspector& f, inspector_status& x) {
   return f(caf::meta::type_name("inspector_status"), field("role"), x.role,
            field("events"), x.events, field("control"), x.control,
            field("controls_refused"), x.controls_refused,
-           field("batcher_nodes"), x.batcher_nodes);
+           field("batcher_nodes"), x.batcher_nodes, field("unanswered"),
+           x.unanswered);
 }
 
 template <class Inspector>

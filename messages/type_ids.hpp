@@ -5,6 +5,7 @@
 #include <caf/type_id.hpp>
 
 #include "messages/actors.hpp"
+#include "messages/console.hpp"
 #include "messages/types.hpp"
 
 CAF_BEGIN_TYPE_ID_BLOCK(rpcbatch, caf::first_custom_type_id)
@@ -45,6 +46,16 @@ CAF_BEGIN_TYPE_ID_BLOCK(rpcbatch, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::actor_status))
   CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::actor_directory))
   CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::inspector_actor))
+  CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::console_actor))
+  CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::node_event))
+  CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::node_events))
+  CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::event_query))
+  CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::node_summaries))
+  CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::actor_summary))
+  CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::actor_summaries))
+  CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::readiness_report))
+  CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::control_outcome))
+  CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::metric_families))
 CAF_END_TYPE_ID_BLOCK(rpcbatch)
 
 namespace rpcbatch {

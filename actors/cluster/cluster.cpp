@@ -39,6 +39,14 @@ std::pair<std::vector<batcher_actor>, uint32_t> cluster_state::reassign() {
   return {std::move(batchers), moved};
 }
 
+void cluster_state::record_moves(const std::vector<std::string>& before) {
+  for (std::size_t k = 0; k < owners.size() && k < before.size(); ++k)
+    if (!before[k].empty() && !owners[k].empty() && before[k] != owners[k])
+      events.add(event_kind::bucket_moved, "batcher-" + std::to_string(k)
+                                             + " moved from " + before[k]
+                                             + " to " + owners[k]);
+}
+
 actor_list cluster_state::directory() const {
   actor_list out;
   for (uint32_t k = 0; k < owners.size(); ++k) {
@@ -154,7 +162,12 @@ void attached(self_ptr self, std::string& node, batcher_host_actor& host,
   if (st.router == nullptr)
     return;
   ++st.joins;
+  auto before = st.owners;
   auto [owners, moved] = st.reassign();
+  st.events.add(event_kind::node_joined,
+                "batcher node " + node + " joined: " + std::to_string(moved)
+                  + " bucket(s) move to it");
+  st.record_moves(before);
   log::info("node", "batcher node ", node, " joined: ", moved,
             " bucket(s) move to it (", st.attached.size(),
             " batcher node(s))");
@@ -172,8 +185,11 @@ void lost(self_ptr self, const std::string& node, caf::node_id& where,
   ++(node_gone ? st.losses : st.batchers_lost);
   if (st.router == nullptr)
     return;
+  auto before = st.owners;
   auto owners = st.reassign().first;
   auto what = node_gone ? " is gone" : " lost a batcher";
+  st.events.add(event_kind::node_lost, "batcher node " + node + what);
+  st.record_moves(before);
   if (st.attached.empty())
     log::warn("node", "batcher node ", node, what, " and no batcher node is "
               "left: words wait in the router until one comes back");
@@ -196,7 +212,7 @@ actor_status status_of_cluster(self_ptr self) {
   for (auto& owner : st.owners)
     out.unowned_buckets += owner.empty() ? 1 : 0;
   out.joins_refused = st.joins_refused;
-  return status_of(self, std::move(out));
+  return status_of(self, std::move(out), st.events);
 }
 
 } // namespace

@@ -17,6 +17,7 @@
 
 #include <caf/typed_response_promise.hpp>
 
+#include "actors/observe/event_log.hpp"
 #include "messages/actors.hpp"
 
 namespace rpcbatch {
@@ -50,6 +51,8 @@ struct cluster_state {
   uint64_t losses = 0;
   uint64_t batchers_lost = 0;
   uint64_t joins_refused = 0;
+  /// Batcher nodes joining and lost, buckets moving, as they happen.
+  event_log events;
 
   /// At most this many batcher nodes are known: a peer cannot make the
   /// cluster spawn links without bound.
@@ -64,6 +67,10 @@ struct cluster_state {
   /// and answers each bucket's batcher (null: no node) and how many buckets
   /// changed owner.
   std::pair<std::vector<batcher_actor>, uint32_t> reassign();
+
+  /// An event for every bucket whose owner changed from one node to
+  /// another since `before` (the owners then).
+  void record_moves(const std::vector<std::string>& before);
 
   /// The batchers in use and the hosts of the attached nodes.
   actor_list directory() const;

@@ -79,20 +79,20 @@ console_gate(console_actor::stateful_pointer<console_gate_state> self,
       return caf::make_error(caf::sec::unexpected_message);
     });
   return {
-    [=](nodes_atom a) { return pass_on<std::string>(self, a); },
-    [=](actors_atom a) { return pass_on<std::string>(self, a); },
+    [=](nodes_atom a) { return pass_on<node_summaries>(self, a); },
+    [=](actors_atom a) { return pass_on<actor_summaries>(self, a); },
     [=](status_atom a, std::string& name) {
-      return pass_on<std::string>(self, a, std::move(name));
+      return pass_on<actor_summary>(self, a, std::move(name));
     },
-    [=](events_atom a, uint32_t n, std::string& kind) {
-      return pass_on<std::string>(self, a, n, std::move(kind));
+    [=](events_atom a, event_query& query) {
+      return pass_on<node_events>(self, a, query);
     },
-    [=](metrics_atom a) { return pass_on<std::string>(self, a); },
-    [=](ready_atom a) { return pass_on<bool, std::string>(self, a); },
+    [=](metrics_atom a) { return pass_on<metric_families>(self, a); },
+    [=](ready_atom a) { return pass_on<readiness_report>(self, a); },
     [=](control_atom a, std::string& command, std::string& argument,
         std::string& token) {
-      return pass_on<std::string>(self, a, std::move(command),
-                                  std::move(argument), std::move(token));
+      return pass_on<control_outcome>(self, a, std::move(command),
+                                      std::move(argument), std::move(token));
     },
   };
 }

@@ -1,43 +1,17 @@
 #include "actors/observe/console_view.hpp"
 
 #include <cstdio>
+#include <ctime>
 #include <sstream>
 #include <vector>
 
 #include <boost/json/serialize.hpp>
 
+#include "actors/observe/json.hpp"
+
 namespace rpcbatch {
 
 namespace {
-
-const boost::json::value* at(const boost::json::value& v,
-                             std::initializer_list<const char*> path) {
-  auto p = &v;
-  for (auto key : path) {
-    if (!p->is_object())
-      return nullptr;
-    p = p->as_object().if_contains(key);
-    if (p == nullptr)
-      return nullptr;
-  }
-  return p;
-}
-
-double num(const boost::json::value& v,
-           std::initializer_list<const char*> path) {
-  auto p = at(v, path);
-  return p != nullptr && p->is_number() ? p->to_number<double>() : 0;
-}
-
-std::string str(const boost::json::value& v,
-                std::initializer_list<const char*> path) {
-  auto p = at(v, path);
-  if (p == nullptr)
-    return "";
-  if (p->is_string())
-    return std::string{p->as_string()};
-  return boost::json::serialize(*p);
-}
 
 /// A number without trailing zeros; one decimal for rates and seconds.
 std::string fmt(double x, int decimals = 0) {
@@ -112,11 +86,16 @@ void pretty(std::ostringstream& out, const boost::json::value& v, int depth) {
   }
 }
 
-std::string flushes_text(const boost::json::value& status) {
-  return fmt(num(status, {"flushes", "count"})) + "/"
-         + fmt(num(status, {"flushes", "timer"})) + "/"
-         + fmt(num(status, {"flushes", "end_of_window"})) + "/"
-         + fmt(num(status, {"flushes", "bytes"}));
+std::string flushes_text(const flush_counts& f) {
+  return fmt(static_cast<double>(f.count)) + "/"
+         + fmt(static_cast<double>(f.timer)) + "/"
+         + fmt(static_cast<double>(f.end_of_window)) + "/"
+         + fmt(static_cast<double>(f.bytes));
+}
+
+template <class T>
+std::string num(T x) {
+  return fmt(static_cast<double>(x));
 }
 
 } // namespace
@@ -128,126 +107,148 @@ std::string pretty_json(const boost::json::value& v) {
   return out.str();
 }
 
-std::string show_nodes(const boost::json::value& nodes) {
+std::string utc_text(int64_t unix_ms) {
+  auto t = static_cast<std::time_t>(unix_ms / 1000);
+  auto ms = unix_ms % 1000;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[96];
+  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  return buf;
+}
+
+boost::json::object actor_json(const actor_summary& actor) {
+  auto out = status_object(actor.status);
+  out["name"] = actor.name;
+  out["node"] = actor.node;
+  out["role"] = actor.role;
+  out["answering"] = actor.answering;
+  return out;
+}
+
+std::string show_actor(const actor_summary& actor) {
+  return pretty_json(actor_json(actor));
+}
+
+std::string show_nodes(const node_summaries& nodes) {
   std::ostringstream out;
-  if (!nodes.is_array())
-    return "";
-  for (auto& n : nodes.as_array()) {
-    out << str(n, {"node"}) << "  role " << str(n, {"role"});
-    if (str(n, {"node"}) == "local") {
-      auto& t = *at(n, {"totals"});
-      out << "  version " << str(n, {"version"}) << "  up "
-          << fmt(num(n, {"uptime_s"}), 1) << " s  actors "
-          << fmt(num(n, {"actors"})) << "  controls "
-          << (str(n, {"control"}) == "true" ? "on" : "off") << "\n"
-          << "  records " << fmt(num(t, {"records"})) << "  words "
-          << fmt(num(t, {"words"})) << "  outputs " << fmt(num(t, {"outputs"}))
-          << "  dlq " << fmt(num(t, {"dlq"})) << "  words/s "
-          << fmt(num(t, {"words_per_s"}), 1) << "  lag "
-          << fmt(num(t, {"consumer_lag"})) << "\n"
-          << "  rpc calls " << fmt(num(t, {"rpc_calls"})) << " (errors "
-          << fmt(num(t, {"rpc_errors"})) << ", retries "
-          << fmt(num(t, {"rpc_retries"})) << ")  flushes count/timer/eow/bytes "
-          << flushes_text(t) << "\n  options:";
-      if (auto opts = at(n, {"options"}); opts && opts->is_object())
-        for (auto& [k, v] : opts->as_object())
-          out << " " << std::string{k} << "="
-              << (v.is_string() ? std::string{v.as_string()}
-                                : boost::json::serialize(v));
+  for (auto& n : nodes) {
+    out << n.node << "  role " << n.role;
+    if (n.node == "local") {
+      auto& t = n.totals;
+      out << "  version " << n.version << "  up " << fmt(n.uptime_s, 1)
+          << " s  actors " << num(n.actors) << "  controls "
+          << (n.control ? "on" : "off") << "\n"
+          << "  records " << num(t.records) << "  words " << num(t.words)
+          << "  outputs " << num(t.outputs) << "  dlq " << num(t.dead_letters)
+          << "  words/s " << fmt(t.words_per_s, 1) << "  lag "
+          << num(t.consumer_lag) << "\n"
+          << "  rpc calls " << num(t.rpc_calls) << " (errors "
+          << num(t.rpc_errors) << ", retries " << num(t.rpc_retries)
+          << ")  flushes count/timer/eow/bytes " << flushes_text(t.flushes)
+          << "\n";
+      if (n.unanswered > 0)
+        out << "  requests to batcher nodes not answered in time: "
+            << num(n.unanswered) << "\n";
+      out << "  options:";
+      for (auto& [k, v] : n.options)
+        out << " " << k << "=" << v;
       out << "\n";
     } else {
-      out << "  " << (str(n, {"up"}) == "true" ? "up" : "DOWN") << "  actors "
-          << fmt(num(n, {"actors"})) << "  words/s "
-          << fmt(num(n, {"words_per_s"}), 1) << "\n";
+      out << "  " << (n.answering ? "up" : "NOT ANSWERING") << "  actors "
+          << num(n.actors) << "  words/s " << fmt(n.words_per_s, 1) << "\n";
     }
   }
   return out.str();
 }
 
-std::string show_actors(const boost::json::value& actors) {
+std::string show_actors(const actor_summaries& actors) {
   table t{{"ACTOR", "NODE", "MAILBOX", "WORDS/S", "STATE"}};
-  if (actors.is_array())
-    for (auto& a : actors.as_array())
-      t.add({str(a, {"name"}), str(a, {"node"}), fmt(num(a, {"mailbox"})),
-             fmt(num(a, {"words_per_s"}), 1), str(a, {"summary"})});
+  for (auto& a : actors)
+    t.add({a.name, a.node, num(a.status.mailbox), fmt(a.words_per_s, 1),
+           a.summary});
   std::string out;
   for (auto& line : t.lines())
     out += line + "\n";
   return out;
 }
 
-std::string show_events(const boost::json::value& events) {
+std::string show_events(const node_events& events) {
   std::string out;
-  if (!events.is_array())
-    return out;
-  for (auto& e : events.as_array()) {
-    out += str(e, {"time"}) + "  " + str(e, {"kind"}) + "  " + str(e, {"actor"})
-           + "  " + str(e, {"detail"});
-    if (num(e, {"count"}) > 1)
-      out += " (x" + fmt(num(e, {"count"})) + ")";
+  for (auto& e : events) {
+    out += utc_text(e.unix_ms) + "  " + to_string(e.kind) + "  " + e.actor
+           + "  " + e.detail;
+    if (e.count > 1)
+      out += " (x" + num(e.count) + ")";
     out += "\n";
   }
   return out;
 }
 
-std::string watch_frame(const std::string& target,
-                        const boost::json::value& nodes,
-                        const boost::json::value& actors, int width,
+namespace {
+
+/// The columns of `watch` that depend on what the actor is.
+struct watch_cells {
+  std::vector<std::string>& row;
+
+  void operator()(const batcher_status& st) const {
+    row[2] = num(st.bag_size);
+    row[3] = num(st.counter);
+    row[4] = st.ms_to_flush >= 0 ? num(st.ms_to_flush) + " ms" : "-";
+    row[5] = flushes_text(st.flushes);
+  }
+
+  void operator()(const rpc_caller_status& st) const {
+    // In flight / the adaptive limit.
+    row[6] = num(st.inflight) + "/" + num(st.inflight_limit) + " calls";
+    if (st.breaker_is_open())
+      row[6] += ", breaker " + st.breaker + ", " + num(st.words_waiting)
+                + " words wait";
+  }
+
+  void operator()(const source_status& st) const {
+    row[6] = num(st.words_in_flight) + " words";
+    row[8] = num(st.consumer_lag);
+  }
+
+  template <class T>
+  void operator()(const T&) const {
+    // nop
+  }
+};
+
+} // namespace
+
+std::string watch_frame(const std::string& target, const node_summaries& nodes,
+                        const actor_summaries& actors, int width,
                         int height) {
   std::vector<std::string> lines;
-  const boost::json::value* local = nullptr;
-  if (nodes.is_array() && !nodes.as_array().empty())
-    local = &nodes.as_array().front();
-  if (local != nullptr) {
-    auto& t = *at(*local, {"totals"});
-    lines.push_back("rpcbatch watch  " + target + "  role "
-                    + str(*local, {"role"}) + "  up "
-                    + fmt(num(*local, {"uptime_s"})) + " s   (q quits)");
-    lines.push_back("records " + fmt(num(t, {"records"})) + "  words "
-                    + fmt(num(t, {"words"})) + "  outputs "
-                    + fmt(num(t, {"outputs"})) + "  words/s "
-                    + fmt(num(t, {"words_per_s"}), 1) + "  in flight "
-                    + fmt(num(t, {"words_in_flight"})) + "  lag "
-                    + fmt(num(t, {"consumer_lag"})) + "  rpc calls "
-                    + fmt(num(t, {"rpc_calls"})) + " errors "
-                    + fmt(num(t, {"rpc_errors"})));
-    for (auto& n : nodes.as_array())
-      if (&n != local)
-        lines.push_back("node " + str(n, {"node"}) + "  "
-                        + (str(n, {"up"}) == "true" ? "up" : "DOWN"));
+  if (!nodes.empty()) {
+    auto& local = nodes.front();
+    auto& t = local.totals;
+    lines.push_back("rpcbatch watch  " + target + "  role " + local.role
+                    + "  up " + fmt(local.uptime_s) + " s   (q quits)");
+    lines.push_back("records " + num(t.records) + "  words " + num(t.words)
+                    + "  outputs " + num(t.outputs) + "  words/s "
+                    + fmt(t.words_per_s, 1) + "  in flight "
+                    + num(t.words_in_flight) + "  lag " + num(t.consumer_lag)
+                    + "  rpc calls " + num(t.rpc_calls) + " errors "
+                    + num(t.rpc_errors));
+    for (std::size_t i = 1; i < nodes.size(); ++i)
+      lines.push_back("node " + nodes[i].node + "  "
+                      + (nodes[i].answering ? "up" : "NOT ANSWERING"));
   }
   lines.emplace_back();
   table t{{"ACTOR", "MBOX", "BAG", "COUNTER", "FLUSH IN", "FLUSHES c/t/e/b",
            "IN FLIGHT", "WORDS/S", "LAG"}};
-  if (actors.is_array())
-    for (auto& a : actors.as_array()) {
-      auto role = str(a, {"role"});
-      auto& st = at(a, {"status"}) ? *at(a, {"status"}) : a;
-      std::vector<std::string> row{str(a, {"name"}), fmt(num(a, {"mailbox"})),
-                                   "", "", "", "", "",
-                                   fmt(num(a, {"words_per_s"}), 1), ""};
-      if (role == "batcher") {
-        row[2] = fmt(num(st, {"bag_size"}));
-        row[3] = fmt(num(st, {"counter"}));
-        auto ms = num(st, {"ms_to_flush"});
-        row[4] = ms >= 0 ? fmt(ms) + " ms" : "-";
-        row[5] = flushes_text(st);
-      } else if (role == "rpc-caller") {
-        // In flight / the adaptive limit (a node without it: in flight).
-        row[6] = fmt(num(st, {"inflight"}));
-        if (at(st, {"inflight_limit"}) != nullptr)
-          row[6] += "/" + fmt(num(st, {"inflight_limit"}));
-        row[6] += " calls";
-        auto breaker = str(st, {"breaker"});
-        if (!breaker.empty() && breaker != "closed")
-          row[6] += ", breaker " + breaker + ", "
-                    + fmt(num(st, {"words_waiting"})) + " words wait";
-      } else if (role == "source") {
-        row[6] = fmt(num(st, {"words_in_flight"})) + " words";
-        row[8] = fmt(num(st, {"consumer_lag"}));
-      }
-      t.add(std::move(row));
-    }
+  for (auto& a : actors) {
+    std::vector<std::string> row{a.name, num(a.status.mailbox), "", "", "",
+                                 "", "", fmt(a.words_per_s, 1), ""};
+    caf::visit(watch_cells{row}, a.status.of);
+    t.add(std::move(row));
+  }
   for (auto& line : t.lines())
     lines.push_back(std::move(line));
   std::string out;

@@ -30,8 +30,8 @@ public:
   static constexpr std::size_t capacity = 128;
 
   /// Records an event that happens now.
-  void add(std::string kind, std::string detail, uint64_t count = 1) {
-    actor_event e{++last_, unix_ms_now(), std::move(kind), std::move(detail),
+  void add(event_kind kind, std::string detail, uint64_t count = 1) {
+    actor_event e{++last_, unix_ms_now(), kind, std::move(detail),
                   count};
     if (ring_.size() < capacity)
       ring_.push_back(std::move(e));

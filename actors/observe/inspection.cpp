@@ -1,6 +1,8 @@
 #include "actors/observe/inspection.hpp"
 
+#include <algorithm>
 #include <cstdio>
+#include <type_traits>
 #include <map>
 #include <sstream>
 
@@ -52,27 +54,18 @@ flush_counts all_flushes(const status_map& status) {
   return out;
 }
 
-/// Writes Prometheus text: HELP and TYPE once per metric family.
+/// Builds metric families: HELP and TYPE once per family, then its
+/// samples.
 class exposition {
 public:
+  using labels = std::vector<std::pair<std::string, std::string>>;
+
   void family(const std::string& name, const char* type, const char* help) {
-    out_ << "# HELP " << name << " " << help << "\n# TYPE " << name << " "
-         << type << "\n";
+    out_.push_back({name, type, help, {}});
   }
 
-  void sample(const std::string& name, double value,
-              const std::map<std::string, std::string>& labels = {}) {
-    out_ << name;
-    if (!labels.empty()) {
-      out_ << "{";
-      bool first = true;
-      for (auto& [k, v] : labels) {
-        out_ << (first ? "" : ",") << k << "=\"" << escape(v) << "\"";
-        first = false;
-      }
-      out_ << "}";
-    }
-    out_ << " " << fmt(value) << "\n";
+  void sample(const std::string& name, double value, labels l = {}) {
+    out_.back().samples.push_back({name, std::move(l), value});
   }
 
   /// A family with one unlabelled sample.
@@ -82,26 +75,66 @@ public:
     sample(name, value);
   }
 
-  std::string str() const {
-    return out_.str();
+  metric_families take() {
+    return std::move(out_);
   }
 
 private:
-  static std::string escape(const std::string& x) {
-    std::string out;
-    for (auto c : x) {
-      if (c == '\\' || c == '"')
-        out += '\\';
-      if (c == '\n') {
-        out += "\\n";
-        continue;
-      }
-      out += c;
+  metric_families out_;
+};
+
+std::string escape_label(const std::string& x) {
+  std::string out;
+  for (auto c : x) {
+    if (c == '\\' || c == '"')
+      out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
     }
-    return out;
+    out += c;
+  }
+  return out;
+}
+
+/// The scalar fields of an inspect() list as "name value, ..." text.
+class scalar_lister {
+public:
+  using result_type = void;
+  static constexpr bool reads_state = true;
+  static constexpr bool writes_state = false;
+
+  template <class... Ts>
+  void operator()(Ts&&... xs) {
+    (put(xs), ...);
   }
 
-  std::ostringstream out_;
+  std::string text;
+
+private:
+  void put(const caf::meta::type_name_t&) {
+    // nop
+  }
+
+  void put(const field& f) {
+    key_ = f.name;
+  }
+
+  template <class T>
+  void put(const T& x) {
+    if constexpr (std::is_same_v<T, bool>)
+      add(x ? "yes" : "no");
+    else if constexpr (std::is_arithmetic_v<T>)
+      add(fmt(static_cast<double>(x)));
+    else if constexpr (std::is_same_v<T, std::string>)
+      add(x);
+  }
+
+  void add(const std::string& value) {
+    text += (text.empty() ? "" : ", ") + std::string{key_} + " " + value;
+  }
+
+  const char* key_ = "";
 };
 
 void rpc_latency_histogram(exposition& x, const status_map& status) {
@@ -133,24 +166,6 @@ void rpc_latency_histogram(exposition& x, const status_map& status) {
   x.sample(name + "_bucket", cumulative, {{"le", "+Inf"}});
   x.sample(name + "_sum", static_cast<double>(sum_us) / 1e6);
   x.sample(name + "_count", cumulative);
-}
-
-/// One line for a status without a summary of its own: its scalar fields.
-std::string scalar_fields(const actor_status& st) {
-  std::string out;
-  for (auto& [k, v] : status_object(st)) {
-    if (k == "mailbox" || v.is_object() || v.is_array())
-      continue;
-    std::string text;
-    if (v.is_string())
-      text = std::string{v.as_string()};
-    else if (v.is_bool())
-      text = v.as_bool() ? "yes" : "no";
-    else if (v.is_number())
-      text = fmt(v.to_number<double>());
-    out += (out.empty() ? "" : ", ") + std::string{k} + " " + text;
-  }
-  return out;
 }
 
 struct summarizer {
@@ -209,12 +224,13 @@ struct summarizer {
       + ", delivery failures " + fmt(st.delivery_failures);
   }
 
+  /// A status without a summary of its own: its scalar fields.
   template <class T>
-  std::string operator()(const T&) const {
-    return scalar_fields(*whole);
+  std::string operator()(const T& x) const {
+    scalar_lister out;
+    inspect(out, const_cast<T&>(x));
+    return out.text;
   }
-
-  const actor_status* whole;
 };
 
 /// Every metric that is one status field summed (a table, read by
@@ -368,23 +384,13 @@ double throughput(const actor_status& status) {
 }
 
 std::string summary_line(const actor_status& status) {
-  return caf::visit(summarizer{&status}, status.of);
+  return caf::visit(summarizer{}, status.of);
 }
 
-boost::json::object make_event(std::string kind, std::string actor,
-                               std::string detail, uint64_t count,
-                               int64_t unix_ms) {
-  return {{"kind", kind},
-          {"actor", actor},
-          {"detail", detail},
-          {"count", count},
-          {"unix_ms", unix_ms}};
-}
-
-std::vector<boost::json::object> take_events(const std::string& actor,
-                                             const actor_status& status,
-                                             uint64_t& last_seen) {
-  std::vector<boost::json::object> out;
+std::vector<node_event> take_events(const std::string& actor,
+                                    const actor_status& status,
+                                    uint64_t& last_seen) {
+  std::vector<node_event> out;
   auto& events = status.events;
   if (events.empty())
     return out;
@@ -399,72 +405,71 @@ std::vector<boost::json::object> take_events(const std::string& actor,
     auto& e = *i;
     if (e.seq <= last_seen)
       continue;
-    if (e.seq > last_seen + 1)
-      out.push_back(make_event("events_dropped", actor,
-                               std::to_string(e.seq - last_seen - 1)
-                                 + " event(s) more than the actor keeps "
-                                   "between two samples",
-                               e.seq - last_seen - 1, e.unix_ms));
-    out.push_back(make_event(e.kind.substr(0, 64), actor,
-                             e.detail.substr(0, 1024), e.count, e.unix_ms));
+    if (e.seq > last_seen + 1) {
+      node_event dropped;
+      dropped.unix_ms = e.unix_ms;
+      dropped.kind = event_kind::events_dropped;
+      dropped.actor = actor;
+      dropped.detail = std::to_string(e.seq - last_seen - 1)
+                       + " event(s) more than the actor keeps between two "
+                         "samples";
+      dropped.count = e.seq - last_seen - 1;
+      out.push_back(std::move(dropped));
+    }
+    node_event taken;
+    taken.unix_ms = e.unix_ms;
+    taken.kind = e.kind;
+    taken.actor = actor;
+    taken.detail = e.detail.substr(0, 1024);
+    taken.count = e.count;
+    out.push_back(std::move(taken));
     last_seen = e.seq;
   }
   return out;
 }
 
-std::string last_events(const std::deque<boost::json::object>& events,
-                        uint32_t n, const std::string& kind) {
-  std::vector<const boost::json::object*> picked;
-  for (auto i = events.rbegin(); i != events.rend() && picked.size() < n;
-       ++i)
-    if (kind.empty() || i->at("kind").as_string() == kind)
-      picked.push_back(&*i);
-  boost::json::array out;
-  for (auto i = picked.rbegin(); i != picked.rend(); ++i)
-    out.push_back(**i);
-  return boost::json::serialize(out);
-}
-
-std::vector<boost::json::object> moved_buckets(const status_map& before,
-                                               const status_map& after,
-                                               int64_t unix_ms) {
-  std::vector<boost::json::object> out;
-  std::map<int32_t, std::string> was;
-  for (auto& [name, o] : before)
-    if (o.entry.bucket >= 0)
-      was[o.entry.bucket] = node_label(o.entry);
-  for (auto& [name, o] : after) {
-    auto i = was.find(o.entry.bucket);
-    if (o.entry.bucket >= 0 && i != was.end()
-        && i->second != node_label(o.entry))
-      out.push_back(make_event("rebalance",
-                               "batcher-" + std::to_string(o.entry.bucket),
-                               "moved from " + i->second + " to "
-                                 + node_label(o.entry),
-                               1, unix_ms));
-  }
+node_events last_events(const std::deque<node_event>& events,
+                        const event_query& query) {
+  node_events out;
+  for (auto i = events.rbegin();
+       i != events.rend() && out.size() < query.count; ++i)
+    if (query.any_kind || i->kind == query.kind)
+      out.push_back(*i);
+  std::reverse(out.begin(), out.end());
   return out;
 }
 
-boost::json::object node_totals(const status_map& status) {
-  auto sum = [&](auto member) { return sum_of(status, field_of(member)); };
-  return {{"records", sum(&source_status::records)},
-          {"words", sum(&source_status::words)},
-          {"outputs", sum(&sink_status::outputs)},
-          {"dlq", sum(&sink_status::dead_letters)},
-          {"rpc_calls", sum(&rpc_caller_status::calls)},
-          {"rpc_errors", sum(&rpc_caller_status::failed_calls)},
-          {"rpc_retries", sum(&rpc_caller_status::retries)},
-          {"flushes", to_json(all_flushes(status))},
-          {"words_in_flight", sum(&source_status::words_in_flight)},
-          {"consumer_lag", sum(&source_status::consumer_lag)}};
+node_totals totals_of(const status_map& status) {
+  auto sum = [&](auto member) {
+    return static_cast<uint64_t>(sum_of(status, field_of(member)));
+  };
+  node_totals out;
+  out.records = sum(&source_status::records);
+  out.words = sum(&source_status::words);
+  out.outputs = sum(&sink_status::outputs);
+  out.dead_letters = sum(&sink_status::dead_letters);
+  out.rpc_calls = sum(&rpc_caller_status::calls);
+  out.rpc_errors = sum(&rpc_caller_status::failed_calls);
+  out.rpc_retries = sum(&rpc_caller_status::retries);
+  out.rpc_inflight_limit = sum(&rpc_caller_status::inflight_limit);
+  out.rpc_limit_decreases = sum(&rpc_caller_status::limit_decreases);
+  out.cache_hits = sum(&batcher_status::cache_hits);
+  out.flushes = all_flushes(status);
+  out.words_in_flight = static_cast<int64_t>(
+    sum_of(status, field_of(&source_status::words_in_flight)));
+  out.consumer_lag = static_cast<int64_t>(
+    sum_of(status, field_of(&source_status::consumer_lag)));
+  for (auto& [name, o] : status)
+    if (auto src = o.status.as<source_status>())
+      out.active_seconds = std::max(out.active_seconds, src->active_seconds);
+  return out;
 }
 
 readiness_report readiness(const status_map& status) {
   readiness_report out;
-  auto line = [&](bool fine, const std::string& text) {
+  auto line = [&](bool fine, std::string text) {
     out.ready = out.ready && fine;
-    out.text += text + "\n";
+    out.reasons.push_back(std::move(text));
   };
   for (auto& [name, o] : status) {
     if (auto src = o.status.as<source_status>()) {
@@ -497,7 +502,7 @@ const std::vector<summed_metric>& summed_metrics() {
   return summed_metric_table;
 }
 
-std::string prometheus_text(const status_map& status, double uptime_seconds) {
+metric_families metrics_of(const status_map& status, double uptime_seconds) {
   exposition x;
   x.single("rpcbatch_up", "gauge", "The node answers.", 1);
   x.single("rpcbatch_uptime_seconds", "gauge", "Seconds since start.",
@@ -534,7 +539,29 @@ std::string prometheus_text(const status_map& status, double uptime_seconds) {
   for (auto& [name, o] : status)
     x.sample("rpcbatch_actor_mailbox", static_cast<double>(o.status.mailbox),
              {{"actor", name}});
-  return x.str();
+  return x.take();
+}
+
+std::string prometheus_text(const metric_families& families) {
+  std::ostringstream out;
+  for (auto& f : families) {
+    out << "# HELP " << f.name << " " << f.help << "\n# TYPE " << f.name
+        << " " << f.type << "\n";
+    for (auto& s : f.samples) {
+      out << s.name;
+      if (!s.labels.empty()) {
+        out << "{";
+        bool first = true;
+        for (auto& [k, v] : s.labels) {
+          out << (first ? "" : ",") << k << "=\"" << escape_label(v) << "\"";
+          first = false;
+        }
+        out << "}";
+      }
+      out << " " << fmt(s.value) << "\n";
+    }
+  }
+  return out.str();
 }
 
 } // namespace rpcbatch

@@ -1,16 +1,12 @@
 #include "actors/observe/inspector.hpp"
 
 #include <algorithm>
-#include <ctime>
 #include <functional>
 #include <set>
-
-#include <boost/json/serialize.hpp>
 
 #include "actors/observe/countdown.hpp"
 #include "actors/observe/inspection.hpp"
 #include "actors/observe/status.hpp"
-#include "services/adapters/kafka_consumer.hpp"
 #include "services/adapters/log.hpp"
 
 namespace rpcbatch {
@@ -18,11 +14,14 @@ namespace rpcbatch {
 namespace {
 
 using self_ptr = inspector_actor::stateful_pointer<inspector_state>;
+using time_point = caf::actor_clock::time_point;
 
-/// Every actor the inspector reaches, with the status each answered.
+/// Every actor the inspector reaches, with the status each answered, and
+/// the batcher nodes asked and whether they answered in time.
 struct view {
   actor_list actors;
   status_map status;
+  std::map<std::string, bool> answered;
 };
 
 double uptime(self_ptr self) {
@@ -31,95 +30,85 @@ double uptime(self_ptr self) {
     .count();
 }
 
-std::string error_json(const std::string& text) {
-  return status_json({{"error", text}});
+caf::error refused(std::string why) {
+  return caf::make_error(caf::sec::runtime_error, std::move(why));
 }
 
-std::string utc_text(int64_t unix_ms) {
-  auto t = static_cast<std::time_t>(unix_ms / 1000);
-  auto ms = unix_ms % 1000;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                tm.tm_min, tm.tm_sec, static_cast<int>(ms));
-  return buf;
+/// What is left of the remote budget (at least a millisecond).
+caf::timespan left_until(self_ptr self, time_point deadline) {
+  auto left = std::chrono::duration_cast<caf::timespan>(deadline
+                                                        - self->clock().now());
+  return std::max(left, caf::timespan{std::chrono::milliseconds(1)});
 }
 
-/// A batcher node answered (or not): an event when that changes.
-void node_seen(self_ptr self, const std::string& address, bool up) {
+/// Takes in which batcher nodes answered this view in time; those that
+/// did not (or left the directory) are marked and counted.
+void note_answers(self_ptr self, const view& v) {
   auto& st = self->state;
-  auto [i, added] = st.nodes_up.emplace(address, up);
-  if (!added && i->second == up)
-    return;
-  i->second = up;
-  st.record(make_event(up ? "node_up" : "node_down", address,
-                       up ? "batcher node answers"
-                          : "batcher node does not answer",
-                       1, unix_ms_now()),
-            uptime(self));
+  for (auto& [address, r] : st.remotes)
+    if (v.answered.count(address) == 0)
+      r.answering = false;
+  for (auto& [address, ok] : v.answered) {
+    auto& r = st.remotes[address];
+    r.answering = ok;
+    if (!ok) {
+      ++r.unanswered;
+      ++st.unanswered;
+    }
+  }
 }
 
-/// Asks every actor for its status; the source's entry gets the consumer's
-/// lag and the operator's pause.
-void collect(self_ptr self, actor_list actors,
+/// Asks every actor of the view for its status, those of batcher nodes
+/// within what is left of the remote budget.
+void collect(self_ptr self, std::shared_ptr<view> v, time_point deadline,
              std::function<void(view)> done) {
-  auto list = std::make_shared<actor_list>(std::move(actors));
-  collect_status(self, *list, [self, list, done](status_map status) {
-    if (auto& consumer = self->state.targets.consumer)
-      for (auto& [name, o] : status)
-        if (auto src = caf::get_if<source_status>(&o.status.of)) {
-          src->consumer_lag = consumer->lag();
-          src->operator_paused = consumer->paused_by_operator();
-          src->offsets_out_of_range = consumer->offsets_out_of_range();
-          src->paused_for_credit = consumer->paused_for_credit();
-        }
-    done(view{std::move(*list), std::move(status)});
-  });
+  collect_status(
+    self, v->actors,
+    [self, v, done](status_map status) {
+      v->status = std::move(status);
+      for (auto& e : v->actors)
+        if (!e.node.empty() && v->status.count(e.name) == 0)
+          v->answered[e.node] = false;
+      note_answers(self, *v);
+      done(std::move(*v));
+    },
+    left_until(self, deadline));
 }
 
 /// Adds the actors of every batcher host in the directory's list that the
-/// list does not name already (as "ADDRESS/NAME"), then collects. Nodes
-/// that left the list count as down.
+/// list does not name already (as "ADDRESS/NAME"), then collects; a host
+/// gets half the remote budget to answer.
 void add_remote_actors(self_ptr self, actor_list local,
                        std::function<void(view)> done) {
+  auto budget = self->state.cfg.remote_budget;
+  auto deadline = self->clock().now() + budget;
+  auto v = std::make_shared<view>();
+  v->actors = std::move(local);
   std::vector<std::pair<std::string, actor_directory>> hosts;
-  for (auto& e : local)
+  for (auto& e : v->actors) {
+    if (!e.node.empty())
+      v->answered.emplace(e.node, true);
     if (e.role == "batcher-host" && !e.node.empty())
       hosts.emplace_back(e.node, caf::actor_cast<actor_directory>(e.handle));
-  for (auto& [address, up] : self->state.nodes_up) {
-    // A structured binding cannot be captured in C++17 (clang refuses).
-    auto listed = std::any_of(hosts.begin(), hosts.end(),
-                              [&a = address](auto& h) {
-                                return h.first == a;
-                              });
-    if (!listed && up)
-      node_seen(self, address, false);
   }
-  struct found {
-    actor_list actors;
-    std::set<caf::actor_addr> known;
-  };
-  auto f = std::make_shared<found>(found{std::move(local), {}});
-  for (auto& e : f->actors)
-    f->known.insert(e.handle.address());
-  auto left = countdown::start(hosts.size(), [self, f, done] {
-    collect(self, std::move(f->actors), done);
+  auto known = std::make_shared<std::set<caf::actor_addr>>();
+  for (auto& e : v->actors)
+    known->insert(e.handle.address());
+  auto left = countdown::start(hosts.size(), [self, v, deadline, done] {
+    collect(self, v, deadline, done);
   });
   for (auto& [address, host] : hosts)
-    self->request(host, std::chrono::seconds(3), actors_atom::value)
+    self->request(host, caf::duration{budget / 2}, actors_atom::value)
       .then(
-        [self, f, left, address = address](actor_list& remote) {
-          node_seen(self, address, true);
+        [v, known, left, address = address](actor_list& remote) {
           for (auto& e : remote)
-            if (f->known.count(e.handle.address()) == 0)
-              f->actors.push_back(
+            if (known->count(e.handle.address()) == 0)
+              v->actors.push_back(
                 {address + "/" + e.name, e.role, address, e.handle});
           left->settle();
         },
-        [self, left, address = address](caf::error&) {
-          node_seen(self, address, false);
+        [v, left, address = address](caf::error&) {
+          v->answered[address] = false;
           left->settle();
         });
 }
@@ -138,13 +127,13 @@ void absorb(self_ptr self, uint64_t number, const view& v) {
     if (auto before = st.last.find(e.name);
         before != st.last.end() && next.count(e.name) == 0)
       next.emplace(e.name, before->second);
-  auto events = moved_buckets(st.last, next, unix_ms_now());
+  std::vector<node_event> events;
   for (auto& [name, o] : v.status) {
     auto taken = take_events(name, o.status, st.events_seen[name]);
     events.insert(events.end(), taken.begin(), taken.end());
   }
   std::stable_sort(events.begin(), events.end(), [](auto& a, auto& b) {
-    return a.at("unix_ms").as_int64() < b.at("unix_ms").as_int64();
+    return a.unix_ms < b.unix_ms;
   });
   for (auto& e : events)
     st.record(std::move(e), uptime(self));
@@ -190,9 +179,9 @@ void gather(self_ptr self, std::function<void(view)> done) {
 }
 
 /// Answers a request with what `f` makes of a fresh view.
-template <class F>
-caf::result<std::string> with_view(self_ptr self, F f) {
-  auto rp = self->make_response_promise<std::string>();
+template <class T, class F>
+caf::result<T> with_view(self_ptr self, F f) {
+  auto rp = self->make_response_promise<T>();
   gather(self, [rp, f](view v) mutable { rp.deliver(f(v)); });
   return rp;
 }
@@ -211,55 +200,66 @@ double rate_of(const inspector_state& st, const std::string& name) {
   return i == st.rates.end() ? 0.0 : i->second;
 }
 
-std::string describe_nodes(self_ptr self, const view& v) {
+node_summaries describe_nodes(self_ptr self, const view& v) {
   auto& st = self->state;
-  auto totals = node_totals(v.status);
-  totals["words_per_s"] = rate_of(st, "tokenizer");
-  boost::json::array out;
-  out.push_back({{"node", "local"},
-                 {"role", st.cfg.role},
-                 {"version", st.cfg.version},
-                 {"uptime_s", uptime(self)},
-                 {"control", st.cfg.control},
-                 {"actors", v.actors.size()},
-                 {"totals", std::move(totals)},
-                 {"options", st.cfg.options}});
-  for (auto& [address, up] : st.nodes_up) {
-    uint64_t actors = 0;
-    double rate = 0;
+  node_summary local;
+  local.node = "local";
+  local.role = st.cfg.role;
+  local.version = st.cfg.version;
+  local.uptime_s = uptime(self);
+  local.control = st.cfg.control;
+  local.actors = v.actors.size();
+  local.totals = totals_of(v.status);
+  local.totals.words_per_s = rate_of(st, "tokenizer");
+  local.words_per_s = local.totals.words_per_s;
+  local.unanswered = st.unanswered;
+  local.options = st.cfg.options;
+  node_summaries out{std::move(local)};
+  for (auto& [address, r] : st.remotes) {
+    node_summary n;
+    n.node = address;
+    n.role = "batcher";
+    n.answering = r.answering;
+    n.unanswered = r.unanswered;
     for (auto& e : v.actors)
       if (e.node == address) {
-        ++actors;
-        rate += rate_of(st, e.name);
+        ++n.actors;
+        n.words_per_s += rate_of(st, e.name);
       }
-    out.push_back({{"node", address},
-                   {"role", "batcher"},
-                   {"up", up},
-                   {"actors", actors},
-                   {"words_per_s", rate}});
+    out.push_back(std::move(n));
   }
-  return boost::json::serialize(out);
+  return out;
 }
 
-std::string describe_actors(self_ptr self, const view& v) {
+/// An actor of the view: its fresh status, or the last it gave.
+actor_summary describe(self_ptr self, const view& v,
+                       const directory_entry& e) {
   auto& st = self->state;
-  boost::json::array out;
-  for (auto& e : v.actors) {
-    auto s = v.status.find(e.name);
-    boost::json::object entry{{"name", e.name},
-                              {"node", e.node.empty() ? "local" : e.node},
-                              {"role", e.role},
-                              {"words_per_s", rate_of(st, e.name)}};
-    if (s != v.status.end()) {
-      entry["mailbox"] = s->second.status.mailbox;
-      entry["summary"] = summary_line(s->second.status);
-      entry["status"] = status_object(s->second.status);
-    } else {
-      entry["summary"] = "(no answer)";
-    }
-    out.push_back(std::move(entry));
-  }
-  return boost::json::serialize(out);
+  actor_summary out;
+  out.name = e.name;
+  out.node = e.node.empty() ? "local" : e.node;
+  out.role = e.role;
+  out.words_per_s = rate_of(st, e.name);
+  auto fresh = v.status.find(e.name);
+  out.answering = fresh != v.status.end();
+  auto last = st.last.find(e.name);
+  if (out.answering)
+    out.status = fresh->second.status;
+  else if (last != st.last.end())
+    out.status = last->second.status;
+  out.summary = out.answering ? summary_line(out.status)
+                : last != st.last.end()
+                  ? "(not answering) " + summary_line(out.status)
+                  : "(not answering)";
+  out.status.events.clear();
+  return out;
+}
+
+actor_summaries describe_actors(self_ptr self, const view& v) {
+  actor_summaries out;
+  for (auto& e : v.actors)
+    out.push_back(describe(self, v, e));
+  return out;
 }
 
 /// The batcher called `name`: exactly, or "batcher-K" for "batcher-K@NODE".
@@ -283,74 +283,117 @@ bool same_token(const std::string& given, const std::string& expected) {
   return diff == 0;
 }
 
-caf::result<std::string> control(self_ptr self, const std::string& command,
-                                 const std::string& argument,
-                                 const std::string& token) {
-  auto& st = self->state;
-  if (!st.cfg.control)
-    return error_json("refused: controls are off; start the node with "
-                      "--console-control to allow them");
-  if (!st.cfg.control_token.empty()
-      && !same_token(token, st.cfg.control_token)) {
-    ++st.controls_refused;
-    log::warn("inspector", "a control (", command, ") with a wrong or no "
-              "control token was refused");
-    return error_json("refused: wrong or missing control token "
-                      "(--control-token)");
-  }
-  auto done = [self, command, argument](std::string detail) {
-    self->state.record(make_event("control", "console",
-                                  command
-                                    + (argument.empty() ? "" : " " + argument)
-                                    + ": " + detail,
-                                  1, unix_ms_now()),
-                       uptime(self));
-    return status_json({{"ok", true}, {"detail", detail}});
-  };
-  if (command == "pause" || command == "resume") {
-    if (!st.targets.consumer)
-      return error_json("this node has no consumer to " + command);
-    st.targets.consumer->pause_for_operator(command == "pause");
-    return done(command == "pause" ? "consumption paused"
-                                   : "consumption resumed");
-  }
-  if (command == "drain") {
-    if (!st.targets.node)
-      return error_json("this node has no pipeline to drain");
-    self->send(st.targets.node, drain_atom::value);
-    return done("draining: the node stops once every word is written");
-  }
-  if (command != "flush")
-    return error_json("unknown control '" + command
-                      + "' (flush BATCHER, pause, resume, drain)");
-  auto rp = self->make_response_promise<std::string>();
-  gather(self, [self, rp, argument, done](view v) mutable {
-    auto b = find_batcher(v, argument);
-    if (!b) {
-      rp.deliver(error_json("no batcher named '" + argument + "'"));
+/// A control that was done: an event, and its outcome.
+control_outcome done_control(self_ptr self, const std::string& command,
+                             const std::string& argument,
+                             std::string detail) {
+  node_event e;
+  e.unix_ms = unix_ms_now();
+  e.kind = event_kind::control;
+  e.actor = "console";
+  e.detail = command + (argument.empty() ? "" : " " + argument) + ": "
+             + detail;
+  self->state.record(std::move(e), uptime(self));
+  return {true, std::move(detail)};
+}
+
+/// The source of this node, if it has one.
+std::optional<source_actor> find_source(const view& v) {
+  for (auto& e : v.actors)
+    if (e.role == "source" && e.node.empty())
+      return caf::actor_cast<source_actor>(e.handle);
+  return std::nullopt;
+}
+
+/// Pauses or resumes consuming through the source, which owns the
+/// consumer.
+caf::result<control_outcome> pause(self_ptr self, const std::string& command) {
+  auto rp = self->make_response_promise<control_outcome>();
+  gather(self, [self, rp, command](view v) mutable {
+    auto source = find_source(v);
+    if (!source) {
+      rp.deliver(control_outcome{false, "this node has no consumer to "
+                                          + command});
       return;
     }
-    self->request(*b, std::chrono::seconds(5), end_of_window_atom::value)
+    self->request(*source, std::chrono::seconds(5), pause_atom::value,
+                  command == "pause")
       .then(
-        [rp, done](uint64_t n) mutable {
-          rp.deliver(done("flushed " + std::to_string(n) + " element(s)"));
+        [self, rp, command](bool paused) mutable {
+          rp.deliver(done_control(self, command, "",
+                                  paused ? "consumption paused"
+                                         : "consumption resumed"));
         },
-        [self, rp](caf::error& err) mutable {
-          rp.deliver(error_json("flush failed: " + self->system().render(err)));
+        [self, rp, command](caf::error& err) mutable {
+          rp.deliver(control_outcome{false, command + " failed: "
+                                              + self->system().render(err)});
         });
   });
   return rp;
 }
 
+caf::result<control_outcome> flush(self_ptr self, const std::string& name) {
+  auto rp = self->make_response_promise<control_outcome>();
+  gather(self, [self, rp, name](view v) mutable {
+    auto b = find_batcher(v, name);
+    if (!b) {
+      rp.deliver(control_outcome{false, "no batcher named '" + name + "'"});
+      return;
+    }
+    self->request(*b, std::chrono::seconds(5), end_of_window_atom::value)
+      .then(
+        [self, rp, name](uint64_t n) mutable {
+          rp.deliver(done_control(self, "flush", name,
+                                  "flushed " + std::to_string(n)
+                                    + " element(s)"));
+        },
+        [self, rp](caf::error& err) mutable {
+          rp.deliver(control_outcome{false, "flush failed: "
+                                              + self->system().render(err)});
+        });
+  });
+  return rp;
+}
+
+caf::result<control_outcome> control(self_ptr self, const std::string& command,
+                                     const std::string& argument,
+                                     const std::string& token) {
+  auto& st = self->state;
+  if (!st.cfg.control)
+    return control_outcome{false, "refused: controls are off; start the "
+                                  "node with --console-control to allow "
+                                  "them"};
+  if (!st.cfg.control_token.empty()
+      && !same_token(token, st.cfg.control_token)) {
+    ++st.controls_refused;
+    log::warn("inspector", "a control (", command, ") with a wrong or no "
+              "control token was refused");
+    return control_outcome{false, "refused: wrong or missing control token "
+                                  "(--control-token)"};
+  }
+  if (command == "pause" || command == "resume")
+    return pause(self, command);
+  if (command == "drain") {
+    if (!st.targets.node)
+      return control_outcome{false, "this node has no pipeline to drain"};
+    self->send(st.targets.node, drain_atom::value);
+    return done_control(self, command, argument,
+                        "draining: the node stops once every word is "
+                        "written");
+  }
+  if (command != "flush")
+    return control_outcome{false, "unknown control '" + command
+                                    + "' (flush BATCHER, pause, resume, "
+                                      "drain)"};
+  return flush(self, argument);
+}
+
 } // namespace
 
-void inspector_state::record(boost::json::object event,
-                             double uptime_seconds) {
-  auto at = event.at("unix_ms").as_int64();
-  auto age = static_cast<double>(unix_ms_now() - at) / 1000;
-  event["id"] = next_event++;
-  event["time"] = utc_text(at);
-  event["uptime_s"] = std::max(0.0, uptime_seconds - age);
+void inspector_state::record(node_event event, double uptime_seconds) {
+  auto age = static_cast<double>(unix_ms_now() - event.unix_ms) / 1000;
+  event.id = next_event++;
+  event.uptime_s = std::max(0.0, uptime_seconds - age);
   events.push_back(std::move(event));
   while (events.size() > cfg.max_events)
     events.pop_front();
@@ -378,43 +421,40 @@ inspector(inspector_actor::stateful_pointer<inspector_state> self,
       return status_of(self, inspector_status{st.cfg.role, st.next_event - 1,
                                               st.cfg.control,
                                               st.controls_refused,
-                                              st.nodes_up.size()});
+                                              st.remotes.size(),
+                                              st.unanswered});
     },
     [=](nodes_atom) {
-      return with_view(self, [self](const view& v) {
-        return describe_nodes(self, v);
-      });
+      return with_view<node_summaries>(
+        self, [self](const view& v) { return describe_nodes(self, v); });
     },
     [=](actors_atom) {
-      return with_view(self, [self](const view& v) {
-        return describe_actors(self, v);
-      });
+      return with_view<actor_summaries>(
+        self, [self](const view& v) { return describe_actors(self, v); });
     },
-    [=](status_atom, std::string& name) {
-      return with_view(self, [name](const view& v) {
-        if (auto s = v.status.find(name); s != v.status.end())
-          return status_json(status_object(s->second.status));
+    [=](status_atom, std::string& name) -> caf::result<actor_summary> {
+      auto rp = self->make_response_promise<actor_summary>();
+      gather(self, [self, rp, name](view v) mutable {
         for (auto& e : v.actors)
-          if (e.name == name)
-            return error_json("actor '" + name + "' did not answer");
-        return error_json("no actor named '" + name + "'");
-      });
-    },
-    [=](events_atom, uint32_t n, const std::string& kind) {
-      return last_events(self->state.events, n, kind);
-    },
-    [=](metrics_atom) {
-      return with_view(self, [self](const view& v) {
-        return prometheus_text(v.status, uptime(self));
-      });
-    },
-    [=](ready_atom) -> caf::result<bool, std::string> {
-      auto rp = self->make_response_promise<bool, std::string>();
-      gather(self, [rp](view v) mutable {
-        auto r = readiness(v.status);
-        rp.deliver(r.ready, std::move(r.text));
+          if (e.name == name) {
+            rp.deliver(describe(self, v, e));
+            return;
+          }
+        rp.deliver(refused("no actor named '" + name + "'"));
       });
       return rp;
+    },
+    [=](events_atom, const event_query& query) {
+      return last_events(self->state.events, query);
+    },
+    [=](metrics_atom) {
+      return with_view<metric_families>(self, [self](const view& v) {
+        return metrics_of(v.status, uptime(self));
+      });
+    },
+    [=](ready_atom) {
+      return with_view<readiness_report>(
+        self, [](const view& v) { return readiness(v.status); });
     },
     [=](control_atom, std::string& command, std::string& argument,
         std::string& token) {

@@ -4,9 +4,13 @@
 // directory names the hosts of the batcher nodes in use too, and their
 // actors join the view, so one console shows the whole cluster.
 // It samples every actor's status periodically: each status carries the
-// actor's recent events, recorded when they happened (actors/observe/event_log.hpp),
-// which the inspector keeps in a bounded ring; the differences between two
-// samples are the words/s rates and the buckets that moved to another node.
+// actor's recent events, recorded where they happened
+// (actors/observe/event_log.hpp), which the inspector keeps in a bounded
+// ring; the differences between two samples are the words/s rates.
+// Every answer is typed (messages/console.hpp). A remote part (a batcher
+// node's host or actors) that does not answer within the remote budget is
+// shown as not answering, with the last status it gave, and counted: a
+// sick batcher node never holds a console query up.
 // Operator controls (flush, pause, resume, drain) are refused unless the
 // node allows them.
 #pragma once
@@ -20,7 +24,6 @@
 #include <utility>
 #include <vector>
 
-#include <boost/json/object.hpp>
 #include <caf/timespan.hpp>
 
 #include "actors/observe/status.hpp"
@@ -28,14 +31,12 @@
 
 namespace rpcbatch {
 
-class kafka_consumer;
-
 struct inspector_config {
   /// all, ingest or batcher.
   std::string role = "all";
   std::string version;
   /// The node's options in effect (name -> value).
-  boost::json::object options;
+  std::map<std::string, std::string> options;
   /// Whether operator controls are allowed (--console-control).
   bool control = false;
   /// What a control must carry if not empty (--console-control-token): with
@@ -46,6 +47,9 @@ struct inspector_config {
   caf::timespan sample_interval = std::chrono::seconds(1);
   /// How many events the ring keeps.
   std::size_t max_events = 1000;
+  /// How long a view waits for the remote parts (batcher nodes' hosts and
+  /// actors), all told.
+  caf::timespan remote_budget = std::chrono::milliseconds(800);
 };
 
 /// What the inspector looks at; only the directory is required.
@@ -54,8 +58,14 @@ struct inspector_targets {
   actor_directory directory;
   /// The node (drain); null on a batcher node.
   node_actor node;
-  /// The consumer (pause, resume, lag); null on a batcher node.
-  std::shared_ptr<kafka_consumer> consumer;
+};
+
+/// What the inspector knows of a batcher node it reaches.
+struct remote_node {
+  /// Whether it answered the last view in time.
+  bool answering = true;
+  /// Requests to it (its host or its actors) not answered in time.
+  uint64_t unanswered = 0;
 };
 
 struct inspector_state {
@@ -80,17 +90,18 @@ struct inspector_state {
   status_map rate_base;
   std::optional<caf::actor_clock::time_point> rate_base_at;
   /// The most recent events, oldest first; ids count every event ever.
-  std::deque<boost::json::object> events;
+  std::deque<node_event> events;
   uint64_t next_event = 1;
   /// The sequence number of the newest event taken from each actor.
   std::map<std::string, uint64_t> events_seen;
-  /// Whether each batcher node seen so far is in use and answered the last
-  /// time it was asked.
-  std::map<std::string, bool> nodes_up;
+  /// Every batcher node seen so far, by address.
+  std::map<std::string, remote_node> remotes;
+  /// Requests to remote parts not answered in time, on every node.
+  uint64_t unanswered = 0;
 
-  /// Appends an event (with id, its time as text and the inspector's uptime
-  /// then) and drops the oldest beyond the ring's size.
-  void record(boost::json::object event, double uptime_seconds);
+  /// Appends an event (numbered, with the inspector's uptime when it
+  /// happened) and drops the oldest beyond the ring's size.
+  void record(node_event event, double uptime_seconds);
 };
 
 inspector_actor::behavior_type

@@ -123,7 +123,7 @@ void batcher_state::flush(flush_trigger trigger) {
     return;
   ++counters.flushes[trigger];
   counters.elements_flushed += bag.size();
-  events.add("flush", std::string{"trigger "} + to_string(trigger) + ", size "
+  events.add(event_kind::flush, std::string{"trigger "} + to_string(trigger) + ", size "
                         + std::to_string(bag.size()));
   counter = 0;
   bag_bytes = 0;

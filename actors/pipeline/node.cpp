@@ -13,6 +13,8 @@
 #include "services/adapters/kafka_consumer.hpp"
 #include "services/adapters/kafka_producer.hpp"
 #include "services/adapters/log.hpp"
+#include "actors/observe/inspection.hpp"
+#include "actors/observe/json.hpp"
 #include "actors/observe/memory.hpp"
 #include "services/adapters/rpc_client.hpp"
 
@@ -22,52 +24,17 @@ namespace {
 
 using self_ptr = node_actor::stateful_pointer<node_state>;
 
-/// The sum of a field over the actors of a status type.
-template <class Status, class F>
-uint64_t sum(const status_map& status, F field) {
-  uint64_t n = 0;
-  for (auto& [name, o] : status)
-    if (auto st = o.status.template as<Status>())
-      n += field(*st);
-  return n;
-}
-
-/// The run's one-line summary from every actor's status.
+/// The run's one-line summary: the node's totals (as the console shows
+/// them), its time, latency and memory.
 boost::json::object summarize(const node_state& st, const status_map& status,
                               double seconds) {
-  flush_counts flushes;
-  double active = 0;
-  for (auto& [name, o] : status) {
-    if (auto b = o.status.as<batcher_status>())
-      flushes += b->flushes;
-    if (auto src = o.status.as<source_status>())
-      active = src->active_seconds;
-  }
-  auto words = sum<source_status>(status, [](auto& x) { return x.words; });
-  boost::json::object out;
-  out["records"]
-    = sum<source_status>(status, [](auto& x) { return x.records; });
-  out["words"] = words;
-  out["outputs"] = sum<sink_status>(status, [](auto& x) { return x.outputs; });
-  out["rpc_calls"]
-    = sum<rpc_caller_status>(status, [](auto& x) { return x.calls; });
-  out["rpc_retries"]
-    = sum<rpc_caller_status>(status, [](auto& x) { return x.retries; });
-  // Where the adaptive limit on calls in flight ended, and how often it
-  // went down.
-  out["rpc_inflight_limit"] = sum<rpc_caller_status>(
-    status, [](auto& x) { return x.inflight_limit; });
-  out["rpc_limit_decreases"] = sum<rpc_caller_status>(
-    status, [](auto& x) { return x.limit_decreases; });
-  out["flushes"] = to_json(flushes);
-  out["dlq"]
-    = sum<sink_status>(status, [](auto& x) { return x.dead_letters; });
-  out["cache_hits"]
-    = sum<batcher_status>(status, [](auto& x) { return x.cache_hits; });
+  auto totals = totals_of(status);
+  if (totals.active_seconds > 0)
+    totals.words_per_s = static_cast<double>(totals.words)
+                         / totals.active_seconds;
+  auto out = to_json(totals).as_object();
   // Throughput counts from the first record (a group join takes seconds).
   out["seconds"] = seconds;
-  out["active_seconds"] = active;
-  out["words_per_s"] = active > 0 ? static_cast<double>(words) / active : 0;
   out["latency_ms_p50"] = st.adapters.latency->quantile(0.5);
   out["latency_ms_p99"] = st.adapters.latency->quantile(0.99);
   out["peak_rss_mb"] = static_cast<double>(peak_rss_bytes() >> 10) / 1024;
@@ -159,17 +126,13 @@ void drain(self_ptr self) {
 
 void print_stats(self_ptr self) {
   auto print = [=](status_map status) {
-    auto s = summarize(self->state, status, seconds_since(self));
-    log::info("node", "stats: records=", s["records"].as_uint64(),
-              " words=", s["words"].as_uint64(),
-              " outputs=", s["outputs"].as_uint64(),
-              " rpc_calls=", s["rpc_calls"].as_uint64(),
-              " dlq=", s["dlq"].as_uint64(),
-              " in_flight=",
-              sum<source_status>(status,
-                                 [](auto& x) { return x.words_in_flight; }),
-              " p50_ms=", s["latency_ms_p50"].as_int64(),
-              " p99_ms=", s["latency_ms_p99"].as_int64());
+    auto t = totals_of(status);
+    auto& latency = *self->state.adapters.latency;
+    log::info("node", "stats: records=", t.records, " words=", t.words,
+              " outputs=", t.outputs, " rpc_calls=", t.rpc_calls,
+              " dlq=", t.dead_letters, " in_flight=", t.words_in_flight,
+              " p50_ms=", latency.quantile(0.5),
+              " p99_ms=", latency.quantile(0.99));
   };
   with_directory(self,
                  [=](actor_list all) { collect_status(self, all, print); });

@@ -81,7 +81,7 @@ void route_again(self_ptr self, std::vector<element>& again, size_t kept) {
   log::info("router", "sending ", again.size(), " word(s) again: of the ",
             kept, " kept for the lost batcher node, the others are confirmed");
   st.counters.resent += again.size();
-  st.events.add("resend", std::to_string(again.size())
+  st.events.add(event_kind::resend, std::to_string(again.size())
                             + " unconfirmed word(s) of a lost batcher node "
                               "sent to new owners");
   auto got = route(self, again);

@@ -136,7 +136,7 @@ void dead_letter(self_ptr self, uint64_t id, std::string reason,
   auto& st = self->state;
   auto entry = take(st, id);
   ++st.counters.dead_letter_jobs;
-  st.events.add("dead_letter", "batch " + entry.batch_id + " of "
+  st.events.add(event_kind::dead_letter, "batch " + entry.batch_id + " of "
                                  + std::to_string(entry.job.elements.size())
                                  + " element(s): " + reason);
   if (!quiet)
@@ -265,7 +265,7 @@ void on_breaker_opened(self_ptr self, const std::string& error) {
   log::warn("rpc-caller", "circuit breaker open after ",
             st.cfg.breaker_threshold, " failed calls in a row (", error,
             "): jobs wait, one probe at a time asks the target");
-  st.events.add("breaker_open", "circuit breaker open after " + error
+  st.events.add(event_kind::breaker_open, "circuit breaker open after " + error
                                   + ": calls wait for the RPC target");
   // Jobs held from now on are failing from now on (for give_up).
   for (auto& [oldest, id] : st.waiting)
@@ -277,7 +277,7 @@ void on_breaker_closed(self_ptr self, caf::timespan was_open) {
   log::info("rpc-caller", "circuit breaker closed after ", to_ms(was_open),
             " ms open: ", st.words_waiting, " words in ", st.jobs.size(),
             " job(s) waited and go now");
-  st.events.add("breaker_closed", "circuit breaker closed after "
+  st.events.add(event_kind::breaker_closed, "circuit breaker closed after "
                                     + std::to_string(to_ms(was_open))
                                     + " ms: waiting calls go");
   st.probe_job = 0;
@@ -349,7 +349,7 @@ void target_failed(self_ptr self, uint64_t id, std::string error,
     return;
   }
   ++st.counters.retries;
-  st.events.add("retry", "batch " + entry.batch_id + " again after " + error);
+  st.events.add(event_kind::retry, "batch " + entry.batch_id + " again after " + error);
   if (!st.breaker.closed()) {
     // The breaker decides when calls go again.
     enqueue(st, id, entry);
@@ -375,7 +375,7 @@ void on_job(self_ptr self, rpc_job& job, batcher_actor answers_to = {}) {
   // are dead letters at once, and its batcher asks its words again.
   if (auto why = malformed_job(job); !why.empty()) {
     ++st.counters.dead_letter_jobs;
-    st.events.add("dead_letter", "malformed job of "
+    st.events.add(event_kind::dead_letter, "malformed job of "
                                    + std::to_string(job.elements.size())
                                    + " element(s): " + why);
     log::error("rpc-caller", "a malformed job of ", job.elements.size(),
@@ -406,7 +406,7 @@ void call_failed(rpc_caller_state& st, const char* code,
                  const std::string& error) {
   ++st.counters.failed_calls;
   ++st.counters.errors_by_code[code];
-  st.events.add("rpc_error", error);
+  st.events.add(event_kind::rpc_error, error);
 }
 
 /// Tells the limit what a call's answer says of the service: its latency
@@ -440,7 +440,7 @@ void feed_limit(self_ptr self, const job_entry& entry, int32_t code,
   // the limit off the max (not for every step while it finds its level).
   if (after < before && !st.limit.measuring()
       && (code != 0 || before == st.limit.settings().max))
-    st.events.add("limit", "calls in flight limit " + std::to_string(before)
+    st.events.add(event_kind::limit, "calls in flight limit " + std::to_string(before)
                              + " -> " + std::to_string(after) + ": " + why);
 }
 
@@ -551,7 +551,7 @@ uint64_t on_cancel(self_ptr self,
   if (dropped > 0) {
     st.counters.cancelled += dropped;
     st.counters.cancelled_jobs += emptied.size();
-    st.events.add("cancel", std::to_string(dropped)
+    st.events.add(event_kind::cancel, std::to_string(dropped)
                               + " element(s) of revoked partitions dropped, "
                               + std::to_string(emptied.size())
                               + " job(s) left empty");

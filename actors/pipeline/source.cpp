@@ -158,7 +158,7 @@ void source_state::feed() {
     this->window.limited();
   if (stalled && !waiting_for_credit) {
     ++counters.credit_stalls;
-    events.add("credit", "credit window spent: consuming waits");
+    events.add(event_kind::credit, "credit window spent: consuming waits");
   }
   waiting_for_credit = stalled;
   if (held.empty() && end_of_window_wanted) {
@@ -231,7 +231,7 @@ void source_state::update_window() {
   // Only changes of a quarter or more are events: the window follows the
   // rate closely.
   if (after < before * 3 / 4 || after > before * 5 / 4)
-    events.add("credit", "credit window " + std::to_string(before) + " -> "
+    events.add(event_kind::credit, "credit window " + std::to_string(before) + " -> "
                            + std::to_string(after) + " words ("
                            + std::to_string(static_cast<int64_t>(window.rate()))
                            + " words/s confirmed)");
@@ -246,7 +246,7 @@ void source_state::assign(const partition_offsets& parts) {
     if (p.offset >= 0)
       end_offsets[p.partition] = p.offset;
   }
-  events.add("rebalance",
+  events.add(event_kind::rebalance,
              "partitions assigned " + list_text(partitions_of(parts.entries)));
   end_epochs(ended);
   end_finished_waits();
@@ -323,7 +323,7 @@ void source_state::revoked(const partition_offsets& parts) {
     return;
   }
   ++counters.revokes;
-  events.add("rebalance",
+  events.add(event_kind::rebalance,
              "partitions revoked " + list_text(partitions_of(mine)));
   auto now = self->clock().now();
   revoke_wait w{++revoke_ids, asked, mine, now, now + cfg.revoke_timeout};
@@ -460,7 +460,7 @@ void source_state::flush_stalled() {
     .then(
       [st = this](uint64_t n) {
         if (n > 0)
-          st->events.add("credit", "credit window spent and nothing "
+          st->events.add(event_kind::credit, "credit window spent and nothing "
                                    "confirmed for a tick: "
                                      + std::to_string(n)
                                      + " word(s) flushed from the bags");
@@ -585,6 +585,10 @@ actor_status source_state::status() const {
   out.window_grows = window.grows();
   out.revoking = revokes.size();
   out.log_restarts = consumer->log_restarts();
+  out.consumer_lag = consumer->lag();
+  out.operator_paused = consumer->paused_by_operator();
+  out.paused_for_credit = consumer->paused_for_credit();
+  out.offsets_out_of_range = consumer->offsets_out_of_range();
   for (auto& [p, e] : only_in_consumer)
     out.unmatched_partitions.push_back(p);
   out.unmatched_partitions.insert(out.unmatched_partitions.end(),
@@ -681,6 +685,10 @@ source(source_actor::stateful_pointer<source_state> self, source_config cfg,
     },
     [=](drain_atom) -> caf::result<bool, partition_offsets> {
       return self->state.drain();
+    },
+    [=](pause_atom, bool paused) {
+      self->state.consumer->pause_for_operator(paused);
+      return self->state.consumer->paused_by_operator();
     },
     [=](status_atom) { return self->state.status(); },
   };

@@ -133,6 +133,22 @@ public:
 
   /// Logs found to have restarted (each one a new epoch).
   virtual uint64_t log_restarts() const = 0;
+
+  /// An operator's pause (the console's pause/resume), apart from the
+  /// source's flow control.
+  virtual void pause_for_operator(bool paused) = 0;
+
+  virtual bool paused_by_operator() const = 0;
+
+  /// Records between the read position and the end of every assigned
+  /// partition, as of the last fetch.
+  virtual int64_t lag() const = 0;
+
+  /// Whether fetching is paused because the source waits for credit.
+  virtual bool paused_for_credit() const = 0;
+
+  /// Partitions whose offset was out of the range the broker holds.
+  virtual uint64_t offsets_out_of_range() const = 0;
 };
 
 class kafka_consumer final : public source_consumer {
@@ -157,17 +173,15 @@ public:
   /// the source waits for credit.
   void batch_taken() override;
 
-  /// An operator's pause (the console's pause/resume), independent of the
-  /// source's flow control.
-  void pause_for_operator(bool paused);
+  void pause_for_operator(bool paused) override;
 
-  bool paused_by_operator() const {
+  bool paused_by_operator() const override {
     return operator_paused_;
   }
 
   /// Records between the read position and the end of every assigned
   /// partition, as of the last fetch (updated about once a second).
-  int64_t lag() const {
+  int64_t lag() const override {
     return lag_;
   }
 
@@ -210,13 +224,13 @@ public:
 
   /// Whether the poll thread paused the partitions after waiting for the
   /// source longer than pause_after.
-  bool paused_for_credit() const {
+  bool paused_for_credit() const override {
     return block_paused_;
   }
 
   /// How often a partition's offset was out of the range the broker holds
   /// (each one logged as a warning and handled by on_offset_out_of_range).
-  uint64_t offsets_out_of_range() const {
+  uint64_t offsets_out_of_range() const override {
     return offsets_out_of_range_;
   }
 

@@ -21,7 +21,6 @@
 #include <readline/history.h>
 #include <readline/readline.h>
 
-#include <boost/json/parse.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
@@ -31,6 +30,7 @@
 
 #include "messages/type_ids.hpp"
 #include "actors/observe/console_view.hpp"
+#include "actors/observe/json.hpp"
 #include "services/config/program.hpp"
 
 namespace rpcbatch {
@@ -50,9 +50,9 @@ commands:
   events [N] [KIND]
                    the last N events (default 20), or the last N of one
                    kind: flush (with its trigger), rpc_error, retry,
-                   dead_letter, breaker_open, breaker_closed, rebalance,
-                   credit, resend, node_down, node_up, control,
-                   events_dropped
+                   dead_letter, breaker_open, breaker_closed, limit,
+                   rebalance, credit, resend, cancel, node_joined,
+                   node_lost, bucket_moved, control, events_dropped
   watch            live table of the actors, refreshed every --interval
                    seconds; q quits
   flush BATCHER    end-of-window flush of one bucket now
@@ -206,26 +206,32 @@ public:
     if (cmd == "help") {
       std::cout << commands_help;
     } else if (cmd == "nodes") {
-      show(ask(nodes_atom::value), show_nodes);
+      show(ask<node_summaries>(nodes_atom::value), show_nodes);
     } else if (cmd == "actors") {
-      show(ask(actors_atom::value), show_actors);
+      show(ask<actor_summaries>(actors_atom::value), show_actors);
     } else if (cmd == "status") {
       if (arg.empty())
         throw cli_error("status needs an actor name (see actors)");
-      show(ask(status_atom::value, arg), pretty_json);
+      auto answer = ask<actor_summary>(status_atom::value, arg);
+      if (json_)
+        std::cout << boost::json::serialize(actor_json(answer)) << std::endl;
+      else
+        std::cout << show_actor(answer) << std::flush;
     } else if (cmd == "events") {
       auto counted = !arg.empty() && std::isdigit(arg[0]);
       auto kind = counted ? (words.size() > 2 ? words[2] : "") : arg;
-      show(ask(events_atom::value, event_count(counted ? arg : ""), kind),
+      show(ask<node_events>(events_atom::value,
+                            event_filter(counted ? arg : "", kind)),
            show_events);
     } else if (cmd == "flush" || cmd == "pause" || cmd == "resume"
                || cmd == "drain") {
       if (cmd == "flush" && arg.empty())
         throw cli_error("flush needs a batcher name (e.g. flush batcher-3)");
-      auto answer = ask(control_atom::value, cmd, arg, control_token_);
-      show(answer, [](const boost::json::value& v) {
-        return std::string{v.as_object().at("detail").as_string()} + "\n";
-      });
+      auto answer = ask<control_outcome>(control_atom::value, cmd, arg,
+                                         control_token_);
+      if (!answer.ok)
+        throw console_error(answer.detail);
+      show(answer, [](const control_outcome& x) { return x.detail + "\n"; });
     } else if (cmd == "watch") {
       watch();
     } else {
@@ -267,39 +273,53 @@ private:
     return static_cast<uint32_t>(n);
   }
 
-  /// Sends a request; the answer text, or console_error.
-  template <class... Ts>
-  std::string ask(Ts... xs) {
+  /// Which events to ask for: a count (default 20) and a kind (empty:
+  /// all).
+  static event_query event_filter(const std::string& count,
+                                  const std::string& kind) {
+    event_query q;
+    q.count = event_count(count);
+    if (!kind.empty()) {
+      q.any_kind = false;
+      if (!from_string(kind, q.kind))
+        throw cli_error("no event kind '" + kind + "' (see help)");
+    }
+    return q;
+  }
+
+  /// Sends a request; the answer, or console_error (with the node's reason
+  /// when it gave one).
+  template <class T, class... Ts>
+  T ask(Ts... xs) {
     caf::scoped_actor self{sys_};
-    std::string out;
+    T out;
     std::optional<std::string> failure;
     self->request(insp_, std::chrono::seconds(15), xs...)
-      .receive([&](std::string& text) { out = std::move(text); },
-               [&](caf::error& err) { failure = sys_.render(err); });
+      .receive([&](T& answer) { out = std::move(answer); },
+               [&](caf::error& err) { failure = reason(err); });
     if (failure)
-      throw console_error("no answer from " + target_ + ": " + *failure);
+      throw console_error(*failure);
     return out;
   }
 
-  static boost::json::value parse(const std::string& text) {
-    boost::json::error_code ec;
-    auto v = boost::json::parse(text, ec);
-    if (ec)
-      throw console_error("the node answered no JSON: " + text);
-    if (v.is_object())
-      if (auto err = v.as_object().if_contains("error"))
-        throw console_error(std::string{err->as_string()});
-    return v;
+  /// What an error answer says: the node's reason as it wrote it, or CAF's
+  /// rendering when the request got no answer.
+  std::string reason(const caf::error& err) const {
+    auto& context = err.context();
+    if (err.category() == caf::atom("system")
+        && static_cast<caf::sec>(err.code()) == caf::sec::runtime_error
+        && context.match_elements<std::string>())
+      return context.get_as<std::string>(0);
+    return "no answer from " + target_ + ": " + sys_.render(err);
   }
 
-  /// Prints an answer: as it came with --json, else through `render`.
-  template <class Render>
-  void show(const std::string& answer, Render render) {
-    auto v = parse(answer);
+  /// Prints an answer: as JSON with --json, else through `render`.
+  template <class T, class Render>
+  void show(const T& answer, Render render) {
     if (json_)
-      std::cout << answer << std::endl;
+      std::cout << json_text(answer) << std::endl;
     else
-      std::cout << render(v) << std::flush;
+      std::cout << render(answer) << std::flush;
   }
 
   /// The live table: redraws every interval until q (or Ctrl-C).
@@ -320,8 +340,8 @@ private:
       std::chrono::duration<double>(interval_));
     bool keys = true;
     while (!interrupted) {
-      auto nodes = parse(ask(nodes_atom::value));
-      auto actors = parse(ask(actors_atom::value));
+      auto nodes = ask<node_summaries>(nodes_atom::value);
+      auto actors = ask<actor_summaries>(actors_atom::value);
       winsize ws{};
       int width = 0;
       int height = 0;

@@ -89,7 +89,7 @@ int run_batcher_node(node_config& cfg) {
                    split_address_list(opts.join));
   std::unique_ptr<node_console> console;
   try {
-    console = start_node_console(sys, cfg, {hst, {}, {}}, client);
+    console = start_node_console(sys, cfg, {hst, {}}, client);
   } catch (const std::exception& e) {
     std::cerr << "rpcbatch-node: " << e.what() << "\n";
     caf::anon_send_exit(hst, caf::exit_reason::user_shutdown);
@@ -208,7 +208,7 @@ int run_pipeline_node(node_config& cfg) {
                    std::string{"cannot listen on "} + opts.listen);
   std::unique_ptr<node_console> console;
   try {
-    console = start_node_console(sys, cfg, {n, n, adapters.consumer},
+    console = start_node_console(sys, cfg, {n, n},
                                  adapters.rpc);
   } catch (const std::exception& e) {
     caf::anon_send(n, fatal_atom::value, std::string{e.what()});

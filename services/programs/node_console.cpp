@@ -13,6 +13,7 @@
 #include <caf/scoped_actor.hpp>
 
 #include "actors/observe/console_gate.hpp"
+#include "actors/observe/inspection.hpp"
 #include "messages/type_ids.hpp"
 #include "actors/observe/http_server.hpp"
 #include "services/programs/node_options.hpp"
@@ -71,8 +72,9 @@ std::string console_refusal(const console_options& opts, bool tls) {
   return {};
 }
 
-boost::json::object options_in_effect(const caf::config_option_set& options) {
-  boost::json::object out;
+std::map<std::string, std::string>
+options_in_effect(const caf::config_option_set& options) {
+  std::map<std::string, std::string> out;
   for (auto& opt : options) {
     auto long_name = opt.long_name();
     auto category = opt.category();
@@ -130,9 +132,11 @@ http_answers look(caf::actor_system& sys, const inspector_actor& insp,
   };
   self->request(insp, inspector_timeout, ready_atom::value)
     .receive(
-      [&](bool ok, std::string& text) {
-        out.ready = ok;
-        out.readiness = std::move(text);
+      [&](readiness_report& r) {
+        out.ready = r.ready;
+        out.readiness.clear();
+        for (auto& line : r.reasons)
+          out.readiness += line + "\n";
       },
       [&](caf::error& err) { out.readiness = failed(err); });
   if (rpc) {
@@ -143,9 +147,9 @@ http_answers look(caf::actor_system& sys, const inspector_actor& insp,
   }
   self->request(insp, inspector_timeout, metrics_atom::value)
     .receive(
-      [&](std::string& text) {
+      [&](metric_families& families) {
         out.metrics_status = 200;
-        out.metrics = std::move(text);
+        out.metrics = prometheus_text(families);
       },
       [&](caf::error& err) { out.metrics = failed(err); });
   return out;

@@ -50,7 +50,8 @@ std::string console_refusal(const console_options& opts, bool tls);
 
 /// The options of the global category with their values, for the node
 /// summary (help flags left out).
-boost::json::object options_in_effect(const caf::config_option_set& options);
+std::map<std::string, std::string>
+options_in_effect(const caf::config_option_set& options);
 
 /// The running inspector and HTTP server; stops both when destroyed.
 class node_console {

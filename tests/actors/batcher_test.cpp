@@ -104,7 +104,7 @@ TEST_CASE_FIXTURE(batcher_fixture, "batcher flushes at exactly batch_size") {
   auto events = ask<actor_status>(aut, status_atom::value).events;
   REQUIRE(events.size() == 1);
   CHECK(events[0].seq == 1);
-  CHECK(events[0].kind == "flush");
+  CHECK(events[0].kind == event_kind::flush);
   CHECK(events[0].detail == "trigger count, size 10");
   CHECK(events[0].unix_ms > 0);
 }

@@ -5,6 +5,8 @@
 // it happens again), and what comes from peers is checked.
 #include "actors/cluster/cluster.hpp"
 
+#include <algorithm>
+
 #include <doctest/doctest.h>
 
 #include "tests/support/fixture.hpp"
@@ -192,6 +194,24 @@ TEST_CASE_FIXTURE(cluster_fixture,
   CHECK(got->owners[3] == a.latest(buckets));
   CHECK(status().losses == 1);
   CHECK(status().batcher_nodes == std::vector<std::string>{"a:1"});
+  // The cluster records the joins, the loss and every bucket that moved
+  // where they happen: two to b:1 when it joined, and back when it went.
+  std::vector<std::string> events;
+  for (auto& e : ask<actor_status>(aut, status_atom::value).events)
+    events.push_back(std::string{to_string(e.kind)} + ": " + e.detail);
+  auto count = [&](const std::string& prefix) {
+    return std::count_if(events.begin(), events.end(), [&](auto& line) {
+      return line.rfind(prefix, 0) == 0;
+    });
+  };
+  CHECK(count("node_joined: batcher node a:1 joined") == 1);
+  CHECK(count("node_joined: batcher node b:1 joined: 2 bucket(s)") == 1);
+  CHECK(count("node_lost: batcher node b:1 is gone") == 1);
+  CHECK(count("bucket_moved: ") == 4);
+  for (auto& line : events)
+    if (line.rfind("bucket_moved: ", 0) == 0)
+      CHECK((line.find("moved from a:1 to b:1") != std::string::npos
+             || line.find("moved from b:1 to a:1") != std::string::npos));
   advance(5min);
   CHECK(*b.attaches == 1);
   // It comes back by joining again (a new process: a new host).

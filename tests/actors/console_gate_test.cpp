@@ -33,10 +33,10 @@ struct gate_fixture : deterministic {
           held->push_back(self->make_response_promise());
         };
         return {
-          [=](uint32_t n, std::string& text) { (*held)[n].deliver(text); },
-          [=](uint32_t n, bool ok, std::string& text) {
-            (*held)[n].deliver(ok, text);
-          },
+          [=](uint32_t n, node_summaries& x) { (*held)[n].deliver(x); },
+          [=](uint32_t n, actor_summary& x) { (*held)[n].deliver(x); },
+          [=](uint32_t n, readiness_report& x) { (*held)[n].deliver(x); },
+          [=](uint32_t n, control_outcome& x) { (*held)[n].deliver(x); },
           [=](nodes_atom) { hold("nodes"); },
           [=](status_atom, std::string& name) { hold("status " + name); },
           [=](ready_atom) { hold("ready"); },
@@ -57,33 +57,47 @@ struct gate_fixture : deterministic {
     caf::anon_send_exit(inspector, caf::exit_reason::user_shutdown);
   }
 
-  /// Sends `xs...` to the gate from a fresh actor; the answer (text or
-  /// error) lands in the returned slot once given.
-  template <class... Ts>
+  /// Sends `xs...` to the gate from a fresh actor; the answer (as text,
+  /// or the error) lands in the returned slot once given.
+  template <class R, class... Ts>
   std::shared_ptr<std::string> send(Ts... xs) {
     auto answer = std::make_shared<std::string>();
     sys.spawn([=](caf::event_based_actor* self) {
       self->request(caf::actor_cast<caf::actor>(aut), caf::infinite, xs...)
-        .then([=](std::string& s) { *answer = "answer: " + s; },
+        .then([=](R& x) { *answer = "answer: " + text(x); },
               [=](caf::error& err) { *answer = "error: " + to_string(err); });
     });
     run();
     return answer;
   }
 
-  /// The same for `ready`, whose answer is a flag and a text.
-  std::shared_ptr<std::string> send_ready() {
-    auto answer = std::make_shared<std::string>();
-    sys.spawn([=](caf::event_based_actor* self) {
-      self->request(aut, caf::infinite, ready_atom::value)
-        .then(
-          [=](bool ok, std::string& s) {
-            *answer = std::string{"answer: "} + (ok ? "yes " : "no ") + s;
-          },
-          [=](caf::error& err) { *answer = "error: " + to_string(err); });
-    });
-    run();
-    return answer;
+  /// A request of no console type (answered with an error).
+  template <class... Ts>
+  std::shared_ptr<std::string> send_other(Ts... xs) {
+    return send<bool>(xs...);
+  }
+
+  static std::string text(const node_summaries& x) {
+    return x.empty() ? "no node" : x.front().node;
+  }
+  static std::string text(const actor_summary& x) {
+    return x.name;
+  }
+  static std::string text(const readiness_report& x) {
+    return (x.ready ? "yes " : "no ")
+           + (x.reasons.empty() ? "" : x.reasons.front());
+  }
+  static std::string text(const control_outcome& x) {
+    return x.detail;
+  }
+  static std::string text(bool x) {
+    return x ? "true" : "false";
+  }
+
+  static node_summaries nodes_named(std::string name) {
+    node_summary n;
+    n.node = std::move(name);
+    return {n};
   }
 
   /// The inspector answers its `n`th request with `xs...`.
@@ -110,13 +124,13 @@ TEST_SUITE("console gate") {
 
 TEST_CASE_FIXTURE(gate_fixture, "passes requests on and answers what comes "
                                 "back") {
-  auto nodes = send(nodes_atom::value);
-  auto ready = send_ready();
+  auto nodes = send<node_summaries>(nodes_atom::value);
+  auto ready = send<readiness_report>(ready_atom::value);
   CHECK(*seen == std::vector<std::string>{"nodes", "ready"});
   CHECK(nodes->empty()); // held by the inspector
-  answer(0, std::string{"[1]"});
-  answer(1, true, std::string{"ok"});
-  CHECK(*nodes == "answer: [1]");
+  answer(0, nodes_named("local"));
+  answer(1, readiness_report{true, {"ok"}});
+  CHECK(*nodes == "answer: local");
   CHECK(*ready == "answer: yes ok");
   CHECK(gate_state().in_flight == 0);
   CHECK(refused() == 0);
@@ -124,62 +138,66 @@ TEST_CASE_FIXTURE(gate_fixture, "passes requests on and answers what comes "
 
 TEST_CASE_FIXTURE(gate_fixture, "an argument too long is refused with an "
                                 "error, not passed on") {
-  auto fine = send(status_atom::value, std::string{"sink"});
-  auto long_name = send(status_atom::value, std::string(9, 'x'));
-  auto long_token = send(control_atom::value, std::string{"drain"},
-                         std::string{}, std::string(100, 't'));
+  auto fine = send<actor_summary>(status_atom::value, std::string{"sink"});
+  auto long_name = send<actor_summary>(status_atom::value,
+                                       std::string(9, 'x'));
+  auto long_token = send<control_outcome>(control_atom::value,
+                                          std::string{"drain"}, std::string{},
+                                          std::string(100, 't'));
   CHECK(*seen == std::vector<std::string>{"status sink"});
   CHECK(long_name->find("error: ") == 0);
   CHECK(long_name->find("9 bytes") != std::string::npos);
   CHECK(long_token->find("error: ") == 0);
   CHECK(refused() == 2);
-  answer(0, std::string{"{}"});
-  CHECK(*fine == "answer: {}");
+  actor_summary sink;
+  sink.name = "sink";
+  answer(0, sink);
+  CHECK(*fine == "answer: sink");
 }
 
 TEST_CASE_FIXTURE(gate_fixture, "requests beyond the bound in flight are "
                                 "refused at once, and accepted again once "
                                 "answers came") {
-  auto a = send(nodes_atom::value);
-  auto b = send(nodes_atom::value);
-  auto c = send(nodes_atom::value);
+  auto a = send<node_summaries>(nodes_atom::value);
+  auto b = send<node_summaries>(nodes_atom::value);
+  auto c = send<node_summaries>(nodes_atom::value);
   CHECK(seen->size() == 2);
   CHECK(c->find("too many requests in flight") != std::string::npos);
-  answer(0, std::string{"[]"});
-  answer(1, std::string{"[]"});
-  CHECK(*a == "answer: []");
-  CHECK(*b == "answer: []");
-  auto d = send(nodes_atom::value);
+  answer(0, node_summaries{});
+  answer(1, node_summaries{});
+  CHECK(*a == "answer: no node");
+  CHECK(*b == "answer: no node");
+  auto d = send<node_summaries>(nodes_atom::value);
   CHECK(seen->size() == 3);
   CHECK(refused() == 1);
-  answer(2, std::string{"[]"});
-  CHECK(*d == "answer: []");
+  answer(2, node_summaries{});
+  CHECK(*d == "answer: no node");
 }
 
 TEST_CASE_FIXTURE(gate_fixture, "a message that is no console request is "
                                 "answered with an error and counted; the "
                                 "gate goes on") {
-  auto fatal = send(fatal_atom::value, std::string{"forged"});
-  auto drain = send(drain_atom::value);
+  auto fatal = send_other(fatal_atom::value, std::string{"forged"});
+  auto drain = send_other(drain_atom::value);
   CHECK(fatal->find("error: ") == 0);
   CHECK(drain->find("error: ") == 0);
   CHECK(seen->empty());
   CHECK(refused() == 2);
-  auto nodes = send(nodes_atom::value);
+  auto nodes = send<node_summaries>(nodes_atom::value);
   CHECK(seen->size() == 1);
 }
 
 TEST_CASE_FIXTURE(gate_fixture, "an inspector that does not answer is an "
                                 "error after the timeout, and one that is "
                                 "gone at once") {
-  auto nodes = send(nodes_atom::value);
+  auto nodes = send<node_summaries>(nodes_atom::value);
   CHECK(nodes->empty());
   advance(console_gate_config{}.timeout);
   CHECK(nodes->find("error: ") == 0);
   CHECK(gate_state().in_flight == 0);
   caf::anon_send_exit(inspector, caf::exit_reason::user_shutdown);
   run();
-  auto again = send(nodes_atom::value);
+  auto again = send<node_summaries>(nodes_atom::value);
   CHECK(again->find("error: ") == 0);
   CHECK(gate_state().in_flight == 0);
 }

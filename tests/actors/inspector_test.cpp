@@ -1,12 +1,13 @@
 // The inspector on the deterministic scheduler: real batchers behind a
 // directory of mock actors; what the console asks (actors, status, events,
-// controls) and the Prometheus text. Plus the pure functions it uses.
+// controls, metrics) as typed answers, and a batcher node that does not
+// answer. Plus the pure functions it uses.
 #include "actors/observe/inspector.hpp"
 
+#include <optional>
 #include <regex>
 #include <sstream>
 
-#include <boost/json/parse.hpp>
 #include <doctest/doctest.h>
 
 #include "actors/pipeline/batcher.hpp"
@@ -90,15 +91,20 @@ struct inspector_fixture : test::deterministic {
     cfg.control_token = std::move(token);
     cfg.sample_interval = 1s;
     auto aut = sys.spawn(inspector, cfg,
-                         inspector_targets{directory, {}, {}});
+                         inspector_targets{directory, {}});
     spawned.push_back(caf::actor_cast<caf::actor>(aut));
     run();
     return aut;
   }
 
-  template <class... Ts>
-  boost::json::value ask_json(const inspector_actor& aut, Ts... xs) {
-    return boost::json::parse(ask<std::string>(aut, xs...));
+  node_events events(const inspector_actor& aut, uint32_t n) {
+    return ask<node_events>(aut, events_atom::value, event_query{n});
+  }
+
+  control_outcome control(const inspector_actor& aut, std::string cmd,
+                          std::string arg, std::string token = {}) {
+    return ask<control_outcome>(aut, control_atom::value, std::move(cmd),
+                                std::move(arg), std::move(token));
   }
 
   void put(uint32_t bucket, std::initializer_list<const char*> words) {
@@ -119,15 +125,28 @@ observed actor(std::string name, std::string role, actor_status status,
           std::move(status)};
 }
 
-bool has_event(const boost::json::value& events, const std::string& kind,
+bool has_event(const node_events& events, event_kind kind,
                const std::string& actor, const std::string& detail) {
-  for (auto& e : events.as_array()) {
-    auto& o = e.as_object();
-    if (o.at("kind").as_string() == kind && o.at("actor").as_string() == actor
-        && o.at("detail").as_string() == detail)
+  for (auto& e : events)
+    if (e.kind == kind && e.actor == actor && e.detail == detail)
       return true;
-  }
   return false;
+}
+
+/// An actor that takes status and actor-list requests and never answers
+/// (a batcher node behind a dropped link, or stopped).
+status_client spawn_silent(caf::actor_system& sys) {
+  return caf::actor_cast<status_client>(
+    sys.spawn([](caf::event_based_actor* self) -> caf::behavior {
+      return {
+        [self](status_atom) {
+          return self->make_response_promise<actor_status>();
+        },
+        [self](actors_atom) {
+          return self->make_response_promise<actor_list>();
+        },
+      };
+    }));
 }
 
 } // namespace
@@ -136,12 +155,12 @@ TEST_SUITE("inspector") {
 
 TEST_CASE_FIXTURE(inspector_fixture, "inspector: actors lists every actor") {
   auto aut = make();
-  auto answer = ask_json(aut, actors_atom::value);
+  auto answer = ask<actor_summaries>(aut, actors_atom::value);
   std::set<std::string> names;
-  for (auto& a : answer.as_array()) {
-    names.insert(std::string{a.at("name").as_string()});
-    CHECK(a.as_object().contains("mailbox"));
-    CHECK(a.as_object().contains("summary"));
+  for (auto& a : answer) {
+    names.insert(a.name);
+    CHECK(a.answering);
+    CHECK_FALSE(a.summary.empty());
   }
   std::set<std::string> expected{"source", "tokenizer", "router",
                                  "rpc-caller", "sink"};
@@ -154,15 +173,18 @@ TEST_CASE_FIXTURE(inspector_fixture,
                   "inspector: status of a batcher shows its bag and counter") {
   auto aut = make();
   put(3, {"apple", "avocado", "apple"});
-  auto st = ask_json(aut, status_atom::value, std::string{"batcher-3"});
-  REQUIRE(st.is_object());
-  CHECK(st.at("bag_size").to_number<int>() == 3);
-  CHECK(st.at("counter").to_number<int>() == 3);
-  CHECK(st.at("bucket").to_number<int>() == 3);
-  CHECK(st.at("timer_armed").as_bool());
-  CHECK(st.at("mailbox").to_number<int>() == 0);
-  auto missing = ask_json(aut, status_atom::value, std::string{"batcher-42"});
-  CHECK(missing.as_object().contains("error"));
+  auto a = ask<actor_summary>(aut, status_atom::value,
+                              std::string{"batcher-3"});
+  CHECK(a.role == "batcher");
+  CHECK(a.node == "local");
+  auto st = test::status_as<batcher_status>(a.status);
+  CHECK(st.bag_size == 3);
+  CHECK(st.counter == 3);
+  CHECK(st.bucket == 3);
+  CHECK(st.timer_armed);
+  CHECK(a.status.mailbox == 0);
+  CHECK_THROWS(ask<actor_summary>(aut, status_atom::value,
+                                  std::string{"batcher-42"}));
 }
 
 TEST_CASE_FIXTURE(inspector_fixture,
@@ -171,23 +193,23 @@ TEST_CASE_FIXTURE(inspector_fixture,
   put(3, {"apple"});
   for (int i = 0; i < 3; ++i)
     advance(1s);
-  auto events
-    = ask_json(aut, events_atom::value, uint32_t{100}, std::string{});
-  CHECK_FALSE(has_event(events, "flush", "batcher-3", "trigger timer, size 1"));
+  auto got = events(aut, 100);
+  CHECK_FALSE(has_event(got, event_kind::flush, "batcher-3",
+                        "trigger timer, size 1"));
   CHECK(jobs->empty());
   // max_wait (4 s) passes; the next sample sees the flush.
   advance(1s);
   advance(1s);
   REQUIRE(jobs->size() == 1);
-  events
-    = ask_json(aut, events_atom::value, uint32_t{100}, std::string{});
-  CHECK(has_event(events, "flush", "batcher-3", "trigger timer, size 1"));
+  got = events(aut, 100);
+  CHECK(has_event(got, event_kind::flush, "batcher-3", "trigger timer, size 1"));
   // A count flush is an event too; the ring answers the last N.
   put(5, {"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"});
   advance(1s);
-  events = ask_json(aut, events_atom::value, uint32_t{1}, std::string{});
-  REQUIRE(events.as_array().size() == 1);
-  CHECK(has_event(events, "flush", "batcher-5", "trigger count, size 10"));
+  got = events(aut, 1);
+  REQUIRE(got.size() == 1);
+  CHECK(has_event(got, event_kind::flush, "batcher-5",
+                  "trigger count, size 10"));
 }
 
 TEST_CASE_FIXTURE(inspector_fixture,
@@ -195,29 +217,23 @@ TEST_CASE_FIXTURE(inspector_fixture,
   auto refusing = make(false);
   put(3, {"apple", "avocado"});
   for (auto cmd : {"flush", "pause", "resume", "drain"}) {
-    auto answer = ask_json(refusing, control_atom::value, std::string{cmd},
-                           std::string{"batcher-3"}, std::string{});
-    auto err = answer.as_object().if_contains("error");
-    REQUIRE(err != nullptr);
-    CHECK(std::string{err->as_string()}.find("refused") != std::string::npos);
+    auto answer = control(refusing, cmd, "batcher-3");
+    CHECK_FALSE(answer.ok);
+    CHECK(answer.detail.find("refused") != std::string::npos);
   }
   CHECK(jobs->empty());
   auto allowing = make(true);
-  auto answer = ask_json(allowing, control_atom::value, std::string{"flush"},
-                         std::string{"batcher-3"}, std::string{});
-  CHECK(answer.at("ok").as_bool());
+  auto answer = control(allowing, "flush", "batcher-3");
+  CHECK(answer.ok);
   REQUIRE(jobs->size() == 1);
   CHECK(jobs->at(0).trigger
         == static_cast<uint8_t>(flush_trigger::end_of_window));
   CHECK(jobs->at(0).elements.size() == 2);
-  // No consumer and no node here: pause and drain say so.
-  CHECK(ask_json(allowing, control_atom::value, std::string{"pause"},
-                 std::string{}, std::string{})
-          .as_object()
-          .contains("error"));
-  auto events = ask_json(allowing, events_atom::value, uint32_t{10},
-                         std::string{});
-  CHECK(has_event(events, "control", "console",
+  // No source answers pause here (the mock has no such handler), and
+  // there is no node to drain.
+  CHECK_FALSE(control(allowing, "pause", "").ok);
+  CHECK_FALSE(control(allowing, "drain", "").ok);
+  CHECK(has_event(events(allowing, 10), event_kind::control, "console",
                   "flush batcher-3: flushed 2 element(s)"));
 }
 
@@ -226,7 +242,7 @@ TEST_CASE_FIXTURE(inspector_fixture,
                   "bags") {
   auto aut = make();
   put(7, {"x", "y"});
-  auto text = ask<std::string>(aut, metrics_atom::value);
+  auto text = prometheus_text(ask<metric_families>(aut, metrics_atom::value));
   std::regex sample{R"(^[a-zA-Z_:][a-zA-Z0-9_:]*)"
                     R"((\{[a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*")"
                     R"((,[a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*")*\})?)"
@@ -246,19 +262,83 @@ TEST_CASE_FIXTURE(inspector_fixture,
   CHECK(text.find("rpcbatch_words_total 40\n") != std::string::npos);
 }
 
+TEST_CASE_FIXTURE(inspector_fixture,
+                  "inspector: a batcher node that does not answer holds no "
+                  "query up: it is shown as not answering, and counted") {
+  auto host = spawn_silent(sys);
+  auto far_batcher = spawn_silent(sys);
+  spawned.push_back(caf::actor_cast<caf::actor>(host));
+  spawned.push_back(caf::actor_cast<caf::actor>(far_batcher));
+  auto list = actors;
+  list.push_back({"batcher-host@far:1", "batcher-host", "far:1", host});
+  list.push_back({"batcher-0@far:1", "batcher", "far:1", far_batcher, 0});
+  auto dir = sys.spawn([list]() -> actor_directory::behavior_type {
+    return {[list](actors_atom) { return list; }};
+  });
+  spawned.push_back(caf::actor_cast<caf::actor>(dir));
+  inspector_config cfg;
+  cfg.sample_interval = caf::timespan{0};
+  cfg.remote_budget = 800ms;
+  auto aut = sys.spawn(inspector, cfg, inspector_targets{dir, {}});
+  spawned.push_back(caf::actor_cast<caf::actor>(aut));
+  run();
+  auto nodes = std::make_shared<std::optional<node_summaries>>();
+  sys.spawn([=](caf::event_based_actor* self) {
+    self->request(aut, caf::infinite, nodes_atom::value)
+      .then([=](node_summaries& x) { *nodes = std::move(x); });
+  });
+  run();
+  // Every local actor answered at once; the query waits for the far node
+  // no longer than the remote budget.
+  CHECK_FALSE(nodes->has_value());
+  advance(400ms);
+  CHECK_FALSE(nodes->has_value());
+  advance(400ms);
+  REQUIRE(nodes->has_value());
+  auto& got = **nodes;
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].node == "local");
+  CHECK(got[0].unanswered == 1);
+  CHECK(got[1].node == "far:1");
+  CHECK_FALSE(got[1].answering);
+  // The actors: the far batcher is listed as not answering.
+  auto listed = std::make_shared<std::optional<actor_summaries>>();
+  sys.spawn([=](caf::event_based_actor* self) {
+    self->request(aut, caf::infinite, actors_atom::value)
+      .then([=](actor_summaries& x) { *listed = std::move(x); });
+  });
+  advance(400ms); // the host's time is up
+  advance(400ms); // and the far batcher's
+  REQUIRE(listed->has_value());
+  bool seen = false;
+  for (auto& a : **listed)
+    if (a.name == "batcher-0@far:1") {
+      seen = true;
+      CHECK_FALSE(a.answering);
+      CHECK(a.summary.find("not answering") != std::string::npos);
+    } else if (a.node == "local") {
+      CHECK(a.answering);
+    }
+  CHECK(seen);
+  CHECK(test::status_as<inspector_status>(
+          ask<actor_status>(aut, status_atom::value))
+          .unanswered
+        == 2);
+}
+
 TEST_CASE("inspection: events are taken once each, with their own times, "
           "and a gap says how many the actor's ring left out") {
   auto ev = [](uint64_t seq, int64_t at, std::string detail) {
-    return actor_event{seq, at, "flush", std::move(detail), 1};
+    return actor_event{seq, at, event_kind::flush, std::move(detail), 1};
   };
   actor_status st{0, batcher_status{}, {ev(1, 1000, "a"), ev(2, 1500, "b")}};
   uint64_t seen = 0;
   auto got = take_events("batcher-1", st, seen);
   REQUIRE(got.size() == 2);
-  CHECK(got[0].at("detail") == "a");
-  CHECK(got[0].at("unix_ms") == 1000);
-  CHECK(got[1].at("unix_ms") == 1500);
-  CHECK(got[1].at("actor") == "batcher-1");
+  CHECK(got[0].detail == "a");
+  CHECK(got[0].unix_ms == 1000);
+  CHECK(got[1].unix_ms == 1500);
+  CHECK(got[1].actor == "batcher-1");
   CHECK(seen == 2);
   // The same ring again: nothing new.
   CHECK(take_events("batcher-1", st, seen).empty());
@@ -266,66 +346,69 @@ TEST_CASE("inspection: events are taken once each, with their own times, "
   st.events = {ev(6, 3000, "f"), ev(7, 3100, "g")};
   got = take_events("batcher-1", st, seen);
   REQUIRE(got.size() == 3);
-  CHECK(got[0].at("kind") == "events_dropped");
-  CHECK(got[0].at("count") == 3);
-  CHECK(got[1].at("detail") == "f");
+  CHECK(got[0].kind == event_kind::events_dropped);
+  CHECK(got[0].count == 3);
+  CHECK(got[1].detail == "f");
   CHECK(seen == 7);
   // A new actor under the same name counts from 1 again.
   st.events = {ev(1, 4000, "new")};
   got = take_events("batcher-1", st, seen);
   REQUIRE(got.size() == 1);
-  CHECK(got[0].at("detail") == "new");
+  CHECK(got[0].detail == "new");
 }
 
 TEST_CASE("inspection: a status from another node gives no more events "
           "than a ring holds, and no detail longer than 1 KiB") {
   actor_status st{0, batcher_status{}, {}};
   for (uint64_t i = 1; i <= 5000; ++i)
-    st.events.push_back({i, 1000, "flush", std::string(4096, 'x'), 1});
+    st.events.push_back(
+      {i, 1000, event_kind::flush, std::string(4096, 'x'), 1});
   uint64_t seen = 0;
   auto got = take_events("batcher-1", st, seen);
   // The ones left out are one events_dropped event.
   REQUIRE(got.size() == event_log::capacity + 1);
-  CHECK(got[0].at("kind") == "events_dropped");
-  CHECK(got[1].at("detail").as_string().size() == 1024);
+  CHECK(got[0].kind == event_kind::events_dropped);
+  CHECK(got[1].detail.size() == 1024);
   CHECK(seen == 5000);
 }
 
 TEST_CASE("inspection: the last events, of one kind or of all") {
-  std::deque<boost::json::object> ring;
-  const char* kinds[] = {"flush", "rpc_error", "flush", "retry", "flush"};
-  for (int i = 0; i < 5; ++i)
-    ring.push_back(make_event(kinds[i], "a", std::to_string(i), 1, i));
-  auto details = [](const std::string& text) {
+  std::deque<node_event> ring;
+  event_kind kinds[] = {event_kind::flush, event_kind::rpc_error,
+                        event_kind::flush, event_kind::retry,
+                        event_kind::flush};
+  for (int i = 0; i < 5; ++i) {
+    node_event e;
+    e.kind = kinds[i];
+    e.actor = "a";
+    e.detail = std::to_string(i);
+    ring.push_back(e);
+  }
+  auto details = [&](uint32_t n, std::optional<event_kind> kind) {
+    event_query q{n, !kind, kind.value_or(event_kind::flush)};
     std::string out;
-    auto events = boost::json::parse(text);
-    for (auto& e : events.as_array())
-      out += std::string{e.at("detail").as_string()};
+    for (auto& e : last_events(ring, q))
+      out += e.detail;
     return out;
   };
-  CHECK(details(last_events(ring, 10, "")) == "01234");
-  CHECK(details(last_events(ring, 2, "")) == "34");
+  CHECK(details(10, std::nullopt) == "01234");
+  CHECK(details(2, std::nullopt) == "34");
   // The last two flushes, though a retry came between them.
-  CHECK(details(last_events(ring, 2, "flush")) == "24");
-  CHECK(details(last_events(ring, 10, "rpc_error")) == "1");
-  CHECK(details(last_events(ring, 10, "breaker_open")).empty());
+  CHECK(details(2, event_kind::flush) == "24");
+  CHECK(details(10, event_kind::rpc_error) == "1");
+  CHECK(details(10, event_kind::breaker_open).empty());
 }
 
-TEST_CASE("inspection: a bucket whose batcher moved to another node is an "
-          "event") {
-  status_map before{{"batcher-1@a:1", actor("batcher-1@a:1", "batcher",
-                                            {0, batcher_status{}}, "a:1", 1)},
-                    {"batcher-2@a:1", actor("batcher-2@a:1", "batcher",
-                                            {0, batcher_status{}}, "a:1", 2)}};
-  status_map after{{"batcher-1@b:2", actor("batcher-1@b:2", "batcher",
-                                           {0, batcher_status{}}, "b:2", 1)},
-                   {"batcher-2@a:1", actor("batcher-2@a:1", "batcher",
-                                           {0, batcher_status{}}, "a:1", 2)}};
-  auto moved = moved_buckets(before, after, 5000);
-  REQUIRE(moved.size() == 1);
-  CHECK(moved[0].at("actor") == "batcher-1");
-  CHECK(moved[0].at("detail") == "moved from a:1 to b:2");
-  CHECK(moved[0].at("unix_ms") == 5000);
+TEST_CASE("inspection: event kinds by name, and a kind from another node "
+          "out of range") {
+  for (auto k : all_event_kinds()) {
+    event_kind back = event_kind::flush;
+    REQUIRE(from_string(to_string(k), back));
+    CHECK(back == k);
+  }
+  event_kind x = event_kind::flush;
+  CHECK_FALSE(from_string("node_down", x));
+  CHECK(std::string{to_string(static_cast<event_kind>(200))} == "unknown");
 }
 
 TEST_CASE("inspection: the circuit breaker in summaries and metrics") {
@@ -359,10 +442,10 @@ TEST_CASE("inspection: the circuit breaker in summaries and metrics") {
   there.breaker_opens = 1;
   there.words_waiting = 10;
   const std::string remote = "10.0.0.2:4250/ingest-1/rpc-caller";
-  auto text = prometheus_text(
+  auto text = prometheus_text(metrics_of(
     {{"rpc-caller", actor("rpc-caller", "rpc-caller", {0, here})},
      {remote, actor(remote, "rpc-caller", {0, there}, "10.0.0.2:4250")}},
-    1);
+    1));
   for (auto expected :
        {"# TYPE rpcbatch_rpc_breaker_open gauge\n",
         "rpcbatch_rpc_breaker_open{actor=\"rpc-caller\",node=\"local\"} 1\n",
@@ -392,10 +475,10 @@ TEST_CASE("inspection: the adaptive limit on calls in flight in summaries "
   rpc_caller_status there;
   there.inflight_limit = 16;
   there.limit_decreases = 1;
-  auto text = prometheus_text(
+  auto text = prometheus_text(metrics_of(
     {{"rpc-caller", actor("rpc-caller", "rpc-caller", {0, here})},
      {"b/rpc-caller", actor("b/rpc-caller", "rpc-caller", {0, there}, "b")}},
-    1);
+    1));
   for (auto expected :
        {"# TYPE rpcbatch_rpc_inflight_limit gauge\n",
         "rpcbatch_rpc_inflight_limit 20\n",
@@ -421,21 +504,15 @@ TEST_CASE_FIXTURE(inspector_fixture,
   auto aut = make(true, "s3cret-token");
   put(3, {"apple", "avocado"});
   for (auto token : {"", "s3cret", "s3cret-tokeN", "s3cret-token-and-more"}) {
-    auto answer = ask_json(aut, control_atom::value, std::string{"flush"},
-                           std::string{"batcher-3"}, std::string{token});
-    auto err = answer.as_object().if_contains("error");
-    REQUIRE_MESSAGE(err != nullptr, token);
-    CHECK(std::string{err->as_string()}.find("control token")
-          != std::string::npos);
+    auto answer = control(aut, "flush", "batcher-3", token);
+    CHECK_FALSE_MESSAGE(answer.ok, token);
+    CHECK(answer.detail.find("control token") != std::string::npos);
   }
   CHECK(jobs->empty());
   CHECK(test::status_as<inspector_status>(
           ask<actor_status>(aut, status_atom::value))
           .controls_refused
         == 4);
-  auto answer = ask_json(aut, control_atom::value, std::string{"flush"},
-                         std::string{"batcher-3"},
-                         std::string{"s3cret-token"});
-  CHECK(answer.at("ok").as_bool());
+  CHECK(control(aut, "flush", "batcher-3", "s3cret-token").ok);
   CHECK(jobs->size() == 1);
 }

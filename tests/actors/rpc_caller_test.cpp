@@ -12,6 +12,7 @@
 #include <set>
 
 #include "actors/pipeline/batcher.hpp"
+#include "actors/observe/json.hpp"
 #include "actors/observe/status.hpp"
 #include "tests/support/fixture.hpp"
 #include "services/adapters/rpc_client.hpp"
@@ -382,7 +383,7 @@ TEST_CASE_FIXTURE(rpc_caller_fixture,
   // Each opening and the closing are events, one per occurrence.
   std::map<std::string, int> kinds;
   for (auto& e : ask<actor_status>(aut, status_atom::value).events)
-    ++kinds[e.kind];
+    ++kinds[to_string(e.kind)];
   CHECK(kinds["rpc_error"] == 9);
   CHECK(kinds["breaker_open"] == 1);
   CHECK(kinds["breaker_closed"] == 1);
@@ -649,7 +650,7 @@ TEST_CASE_FIXTURE(rpc_caller_fixture,
   CHECK(st.waiting == 1);
   std::vector<std::string> kinds;
   for (auto& e : ask<actor_status>(aut, status_atom::value).events)
-    kinds.push_back(e.kind);
+    kinds.push_back(to_string(e.kind));
   CHECK(kinds == std::vector<std::string>{"rpc_error", "breaker_open", "retry"});
 }
 
@@ -819,7 +820,7 @@ TEST_CASE_FIXTURE(rpc_caller_fixture,
   bool event = false;
   for (auto& e : ask<actor_status>(aut, status_atom::value).events)
     event = event
-            || (e.kind == "limit"
+            || (e.kind == event_kind::limit
                 && contains(e.detail, "8 -> 4: RESOURCE_EXHAUSTED"));
   CHECK(event);
   // Only delayed: every job is answered in the end, none dead-lettered.

@@ -246,6 +246,7 @@ source_actor spawn_source(caf::actor_system& sys,
       [](drain_atom) -> caf::result<bool, partition_offsets> {
         return {true, partition_offsets{}};
       },
+      [](pause_atom, bool paused) { return paused; },
       [](status_atom) { return actor_status{}; },
     };
   });

@@ -26,6 +26,7 @@ struct fake_consumer : source_consumer {
   std::vector<std::vector<partition_epoch>> revokes_released;
   std::vector<std::vector<partition_offset>> releases;
   std::vector<consumer_partition> assigned{{0, 0}, {1, 0}};
+  bool operator_paused = false;
 
   void batch_taken() override {
     ++taken;
@@ -48,6 +49,21 @@ struct fake_consumer : source_consumer {
     return commits_done.size();
   }
   uint64_t commit_failures() const override {
+    return 0;
+  }
+  void pause_for_operator(bool paused) override {
+    operator_paused = paused;
+  }
+  bool paused_by_operator() const override {
+    return operator_paused;
+  }
+  int64_t lag() const override {
+    return 42;
+  }
+  bool paused_for_credit() const override {
+    return false;
+  }
+  uint64_t offsets_out_of_range() const override {
     return 0;
   }
   uint64_t log_restarts() const override {
@@ -544,6 +560,19 @@ TEST_CASE_FIXTURE(source_fixture,
   consumer->assigned = {{0, 0, 100, 0s}, {1, 0, 0, 0s}};
   advance(1s);
   CHECK(status().stuck_partitions.empty());
+}
+
+TEST_CASE_FIXTURE(source_fixture,
+                  "source: an operator's pause and resume go through the "
+                  "source, whose status shows them with the consumer's lag") {
+  CHECK(ask<bool>(aut, pause_atom::value, true));
+  CHECK(consumer->operator_paused);
+  auto st = status();
+  CHECK(st.operator_paused);
+  CHECK(st.consumer_lag == 42);
+  CHECK_FALSE(ask<bool>(aut, pause_atom::value, false));
+  CHECK_FALSE(consumer->operator_paused);
+  CHECK_FALSE(status().operator_paused);
 }
 
 } // TEST_SUITE

@@ -99,10 +99,41 @@ TEST_CASE_FIXTURE(two_nodes, "every message type crosses CAF nodes") {
   round_trip(nodes_atom::value);
   round_trip(actors_atom::value);
   round_trip(status_atom::value, std::string{"batcher-3"});
-  round_trip(events_atom::value, uint32_t{20}, std::string{});
+  round_trip(events_atom::value, event_query{20, false, event_kind::node_lost});
   round_trip(metrics_atom::value);
   round_trip(control_atom::value, std::string{"flush"},
              std::string{"batcher-3"}, std::string{"token"});
+  round_trip(pause_atom::value, true);
+  // The console's typed answers.
+  node_summary local;
+  local.node = "local";
+  local.totals.records = 7;
+  local.totals.flushes[flush_trigger::count] = 2;
+  local.options = {{"batch-size", "10"}};
+  node_summary far;
+  far.node = "10.0.0.2:4260";
+  far.answering = false;
+  far.unanswered = 3;
+  round_trip(node_summaries{local, far});
+  actor_summary a;
+  a.name = "batcher-3@10.0.0.2:4260";
+  a.node = "10.0.0.2:4260";
+  a.role = "batcher";
+  a.summary = "(not answering)";
+  a.status = actor_status{2, batcher_status{}};
+  round_trip(a);
+  round_trip(actor_summaries{a, a});
+  node_event e;
+  e.id = 9;
+  e.kind = event_kind::bucket_moved;
+  e.actor = "cluster";
+  e.detail = "batcher-3 moved from a:1 to b:2";
+  round_trip(node_events{e});
+  round_trip(metric_families{
+    {"rpcbatch_up", "gauge", "The node answers.",
+     {{"rpcbatch_up", {{"node", "local"}}, 1}}}});
+  round_trip(readiness_report{false, {"source: 0 partition(s) assigned"}});
+  round_trip(control_outcome{true, "flushed 2 element(s)"});
   round_trip(handover_atom::value, std::vector<batcher_actor>{});
   round_trip(join_atom::value, std::string{"10.0.0.7:4250"},
              std::vector<std::string>{"10.0.0.2:4260", "10.0.0.3:4260"});

@@ -46,10 +46,10 @@ check() {
 shopt -s nullglob
 check messages -- actors/ services/
 check services/config -- actors/ services/adapters/ services/tools/ \
-  services/programs/
+  services/programs/ services/adapters/kafka services/adapters/rpc_client
 check services/adapters -- actors/ services/tools/ services/programs/
 check actors/observe -- actors/pipeline/ actors/cluster/ services/tools/ \
-  services/programs/
+  services/programs/ services/adapters/kafka services/adapters/rpc_client
 check actors/pipeline -- actors/cluster/ services/tools/ services/programs/
 check actors/cluster -- services/tools/ services/programs/
 check services/tools -- actors/ services/programs/
