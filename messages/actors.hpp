@@ -252,11 +252,17 @@ using ingest_actor = caf::typed_actor<
 /// An ingest node's link to one batcher node, a small state machine:
 /// unconnected -> connecting -> attached, and back to unconnected when the
 /// node or one of its batchers is lost (then tried again with backoff).
-using batcher_link_actor = caf::typed_actor<
-  /// The node offered itself with this host: attach to it.
+/// Its status says which state it is in (batcher_link_status).
+using batcher_link_actor = status_client::extend<
+  /// The node offered itself with this host. Unconnected or connecting:
+  /// attach to it (an attempt at another host is given up). Attached: the
+  /// host in use changes nothing; another one means the node restarted
+  /// before its loss was seen: its batchers are lost, the new host is
+  /// attached.
   caf::reacts_to<join_atom, batcher_host_actor>,
-  /// The backoff before this attempt ran out: connect (or attach) again; an
-  /// older attempt's timer is ignored.
+  /// The delay before this attempt ran out (unconnected): connect (or
+  /// attach to the known host) again. An older attempt's timer is ignored,
+  /// and so is every timer while connecting or attached.
   caf::reacts_to<reconnect_atom, uint64_t>>;
 
 /// The batcher nodes of an ingest node (--role=ingest): one batcher link

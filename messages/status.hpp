@@ -295,6 +295,40 @@ struct batcher_host_status {
   uint64_t actors = 0;
 };
 
+/// An ingest node's link to one batcher node (actors/cluster/batcher_link.hpp).
+struct batcher_link_status {
+  /// The batcher node (HOST:PORT), and whether it is listed in
+  /// --batcher-nodes (tried again whenever it is lost).
+  std::string node;
+  bool configured = false;
+  /// unconnected, connecting or attached.
+  std::string state;
+  /// Connection attempts since the node was last attached: the one that
+  /// runs while connecting, those that failed while unconnected.
+  uint64_t attempts = 0;
+  /// Numbers every attempt and timer: replies and timers of an older one
+  /// are ignored.
+  uint64_t generation = 0;
+  /// The delay before the next attempt at a configured node, and before
+  /// attaching again after a lost batcher.
+  int64_t backoff_ms = 0;
+  int64_t reattach_delay_ms = 0;
+  /// Until the timer of the next attempt fires (-1: none pending; a node
+  /// that only joined waits for its next join).
+  int64_t ms_to_next_attempt = -1;
+  /// The batchers attached (one per bucket while attached, 0 otherwise).
+  uint64_t batchers = 0;
+  uint64_t attaches = 0;
+  /// Attempts that failed (not reached, attach refused or not valid).
+  uint64_t failures = 0;
+  /// The node lost (its host gone, unreachable, or replaced by a restart),
+  /// and batchers lost on a node that stayed up (attached again).
+  uint64_t losses = 0;
+  uint64_t batchers_lost = 0;
+  /// Replies and timers of older attempts, ignored.
+  uint64_t stale = 0;
+};
+
 struct inspector_status {
   std::string role;
   uint64_t events = 0;
@@ -357,7 +391,8 @@ struct actor_status {
   uint64_t mailbox = 0;
   caf::variant<source_status, tokenizer_status, router_status,
                batcher_status, rpc_caller_status, sink_status, node_status,
-               cluster_status, batcher_host_status, inspector_status>
+               cluster_status, batcher_host_status, inspector_status,
+               batcher_link_status>
     of;
   std::vector<actor_event> events;
 
@@ -538,6 +573,20 @@ typename Inspector::result_type inspect(Inspector& f,
            x.detachments, field("actors_lost"), x.actors_lost,
            field("attaches_refused"), x.attaches_refused, field("attached"),
            x.attached, field("joined"), x.joined, field("actors"), x.actors);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f,
+                                        batcher_link_status& x) {
+  return f(caf::meta::type_name("batcher_link_status"), field("node"), x.node,
+           field("configured"), x.configured, field("state"), x.state,
+           field("attempts"), x.attempts, field("generation"), x.generation,
+           field("backoff_ms"), x.backoff_ms, field("reattach_delay_ms"),
+           x.reattach_delay_ms, field("ms_to_next_attempt"),
+           x.ms_to_next_attempt, field("batchers"), x.batchers,
+           field("attaches"), x.attaches, field("failures"), x.failures,
+           field("losses"), x.losses, field("batchers_lost"),
+           x.batchers_lost, field("stale"), x.stale);
 }
 
 template <class Inspector>

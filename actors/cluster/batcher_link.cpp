@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "actors/cluster/remote.hpp"
+#include "actors/observe/status.hpp"
 #include "services/adapters/log.hpp"
 
 namespace rpcbatch {
@@ -21,193 +22,284 @@ long long milliseconds(caf::timespan d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
 }
 
-/// Whether a reply belongs to an attempt that was given up.
-bool stale(self_ptr self, uint64_t attempt) {
-  return self->state.attempt != attempt;
+} // namespace
+
+const char* to_string(link_phase x) {
+  switch (x) {
+    case link_phase::unconnected:
+      return "unconnected";
+    case link_phase::connecting:
+      return "connecting";
+    case link_phase::attached:
+      return "attached";
+  }
+  return "unknown";
 }
 
-/// Unconnected until the next attempt: a configured node is tried again
-/// after the backoff, a node that joined by itself waits for its next join.
-void wait_for_next_attempt(self_ptr self, const std::string& why) {
-  auto& st = self->state;
-  st.host = nullptr;
-  ++st.attempt;
-  self->become(unconnected(self));
-  if (!st.cfg.configured) {
-    log::warn("node", "batcher node ", st.cfg.node, ": ", why);
+// -- unconnected --------------------------------------------------------------
+
+void batcher_link_state::timer_fired(uint64_t n) {
+  if (n != attempt) {
+    ignore_stale();
     return;
   }
-  reconnect_later(self, st.backoff, "node",
-                  "batcher node " + st.cfg.node + ": " + why,
-                  reconnect_atom::value, st.attempt);
+  next_attempt.reset();
+  connect();
 }
 
-void failed(self_ptr self, const std::string& why) {
-  self->send(self->state.cfg.cluster, failed_atom::value, self->state.cfg.node);
-  wait_for_next_attempt(self, why);
+// -- unconnected and connecting -----------------------------------------------
+
+bool batcher_link_state::new_host(const batcher_host_actor& x) const {
+  return x != nullptr && x != host;
 }
 
-void enter_attached(self_ptr self, std::vector<batcher_actor> batchers) {
-  auto& st = self->state;
-  log::info("node", "attached to batcher node ", st.cfg.node);
-  st.backoff = caf::timespan{0};
-  st.batchers = std::move(batchers);
-  self->monitor(st.host);
-  for (auto& b : st.batchers)
-    self->monitor(b);
-  self->send(st.cfg.cluster, attach_atom::value, st.cfg.node, st.host,
-             st.batchers);
-  self->become(attached(self));
+void batcher_link_state::attach_to(batcher_host_actor x) {
+  host = std::move(x);
+  connect();
 }
 
-/// Asks the host for batchers writing to the ingest node's sink.
-void attach(self_ptr self, uint64_t attempt) {
-  auto& st = self->state;
-  self
-    ->request(st.host, std::chrono::seconds(30), attach_atom::value,
-              st.cfg.sink, st.cfg.buckets)
-    .then(
-      [=](std::vector<batcher_actor>& batchers) {
-        if (stale(self, attempt)) {
-          // The host stops the whole set once one of them goes.
-          for (auto& b : batchers)
-            self->send_exit(b, caf::exit_reason::user_shutdown);
-          return;
-        }
-        auto expected = self->state.cfg.buckets;
-        if (batchers.size() != expected)
-          failed(self, "offered " + std::to_string(batchers.size())
-                         + " batchers for " + std::to_string(expected)
-                         + " buckets");
-        else if (std::count(batchers.begin(), batchers.end(), nullptr) > 0)
-          failed(self, "offered a batcher that is no actor");
-        else
-          enter_attached(self, std::move(batchers));
-      },
-      [=](caf::error& err) {
-        if (!stale(self, attempt))
-          failed(self, "cannot attach: " + self->system().render(err));
-      });
+// -- connecting ---------------------------------------------------------------
+
+bool batcher_link_state::current(uint64_t n) const {
+  return phase == link_phase::connecting && n == attempt;
 }
 
-/// A new attempt: attaches to the known host, or reaches the node's
-/// published host first.
-void connect(self_ptr self) {
-  auto& st = self->state;
-  auto attempt = ++st.attempt;
+void batcher_link_state::connect() {
+  auto n = ++attempt;
+  ++attempts;
+  next_attempt.reset();
+  phase = link_phase::connecting;
   self->become(connecting(self));
-  if (st.host != nullptr) {
-    attach(self, attempt);
+  if (host != nullptr) {
+    attach(n);
     return;
   }
+  auto me = self;
   connect_remote<batcher_host_actor>(
-    self, st.cfg.node,
-    [=](batcher_host_actor host) {
-      if (stale(self, attempt))
+    self, cfg.node,
+    [me, n](batcher_host_actor x) {
+      auto& st = me->state;
+      if (!st.current(n)) {
+        st.ignore_stale();
         return;
-      self->state.host = std::move(host);
-      attach(self, attempt);
+      }
+      st.host = std::move(x);
+      st.attach(n);
     },
-    [=](std::string why) {
-      if (!stale(self, attempt))
-        failed(self, "cannot connect: " + why);
+    [me, n](std::string why) {
+      me->state.failed(n, "cannot connect: " + why);
     });
 }
 
-/// Stops watching the attached node and tells the cluster that its
-/// batchers are gone.
-void detach(self_ptr self, bool node_gone) {
-  auto& st = self->state;
-  self->demonitor(st.host.address());
-  for (auto& b : st.batchers)
-    self->demonitor(b.address());
-  st.batchers.clear();
-  self->send(st.cfg.cluster, lost_atom::value, st.cfg.node, st.host.node(),
-             node_gone);
+/// Asks the host for batchers writing to the ingest node's sink.
+void batcher_link_state::attach(uint64_t n) {
+  auto me = self;
+  self
+    ->request(host, std::chrono::seconds(30), attach_atom::value, cfg.sink,
+              cfg.buckets)
+    .then(
+      [me, n](std::vector<batcher_actor>& xs) { me->state.offered(n, xs); },
+      [me, n](caf::error& err) {
+        me->state.failed(n, "cannot attach: " + me->system().render(err));
+      });
 }
 
-/// A batcher stopped on a node that stays up: attach to it again, at once
-/// the first time, later while it keeps happening.
-void batcher_lost(self_ptr self, const caf::error& reason) {
-  auto& st = self->state;
-  auto now = self->clock().now();
-  st.reattach_delay = st.last_lost && now - *st.last_lost
-                                         < std::chrono::minutes(1)
-                        ? next_backoff(st.reattach_delay)
-                        : caf::timespan{0};
-  st.last_lost = now;
-  log::warn("node", "a batcher on batcher node ", st.cfg.node, " stopped (",
-            self->system().render(reason), "): its words go again and the ",
-            "node is attached again in ", milliseconds(st.reattach_delay),
-            " ms");
-  detach(self, false);
-  if (st.reattach_delay.count() == 0) {
-    connect(self);
+void batcher_link_state::offered(uint64_t n, std::vector<batcher_actor>& xs) {
+  if (!current(n)) {
+    ignore_stale();
+    // The host stops the whole set once one of them goes.
+    for (auto& b : xs)
+      self->send_exit(b, caf::exit_reason::user_shutdown);
     return;
   }
-  self->become(unconnected(self));
-  self->delayed_send(self, st.reattach_delay, reconnect_atom::value,
-                     ++st.attempt);
+  if (xs.size() != cfg.buckets)
+    fail("offered " + std::to_string(xs.size()) + " batchers for "
+         + std::to_string(cfg.buckets) + " buckets");
+  else if (std::count(xs.begin(), xs.end(), nullptr) > 0)
+    fail("offered a batcher that is no actor");
+  else
+    enter_attached(std::move(xs));
 }
 
-/// The host or a batcher of the attached node went down.
-void on_down(self_ptr self, const caf::down_msg& msg) {
-  auto& st = self->state;
-  auto watched = msg.source == st.host.address()
-                 || std::any_of(st.batchers.begin(), st.batchers.end(),
+void batcher_link_state::failed(uint64_t n, const std::string& why) {
+  if (current(n))
+    fail(why);
+  else
+    ignore_stale();
+}
+
+void batcher_link_state::fail(const std::string& why) {
+  ++counters.failures;
+  self->send(cfg.cluster, failed_atom::value, cfg.node);
+  wait_for_next_attempt(why);
+}
+
+void batcher_link_state::enter_attached(std::vector<batcher_actor> xs) {
+  log::info("node", "attached to batcher node ", cfg.node);
+  ++counters.attaches;
+  attempts = 0;
+  backoff = caf::timespan{0};
+  batchers = std::move(xs);
+  self->monitor(host);
+  for (auto& b : batchers)
+    self->monitor(b);
+  self->send(cfg.cluster, attach_atom::value, cfg.node, host, batchers);
+  phase = link_phase::attached;
+  self->become(attached(self));
+}
+
+// -- attached -----------------------------------------------------------------
+
+void batcher_link_state::restarted(batcher_host_actor x) {
+  log::warn("node", "batcher node ", cfg.node, " offered another host: it ",
+            "restarted, its batchers are gone");
+  ++counters.losses;
+  detach(true);
+  attach_to(std::move(x));
+}
+
+void batcher_link_state::down(const caf::down_msg& msg) {
+  if (phase != link_phase::attached)
+    return;
+  auto from_host = msg.source == host.address();
+  auto watched = from_host
+                 || std::any_of(batchers.begin(), batchers.end(),
                                 [&](auto& b) { return msg.source == b; });
-  if (!watched || st.batchers.empty())
+  if (!watched)
     return;
-  if (msg.source == st.host.address()
-      || msg.reason == caf::exit_reason::remote_link_unreachable) {
-    detach(self, true);
-    wait_for_next_attempt(self, "connection lost");
+  if (from_host || msg.reason == caf::exit_reason::remote_link_unreachable) {
+    ++counters.losses;
+    detach(true);
+    wait_for_next_attempt("connection lost");
   } else {
-    batcher_lost(self, msg.reason);
+    ++counters.batchers_lost;
+    batcher_lost(msg.reason);
   }
 }
 
-/// The node offered itself: attach to this host (unless it is the one in
-/// use); another host means the node restarted before its loss was seen.
-void offered(self_ptr self, batcher_host_actor& host) {
-  auto& st = self->state;
-  if (host == nullptr || host == st.host)
-    return;
-  if (!st.batchers.empty())
-    detach(self, true);
-  st.host = std::move(host);
-  connect(self);
+void batcher_link_state::detach(bool node_gone) {
+  self->demonitor(host.address());
+  for (auto& b : batchers)
+    self->demonitor(b.address());
+  batchers.clear();
+  self->send(cfg.cluster, lost_atom::value, cfg.node, host.node(), node_gone);
 }
 
+void batcher_link_state::batcher_lost(const caf::error& reason) {
+  auto now = self->clock().now();
+  reattach_delay = last_lost && now - *last_lost < std::chrono::minutes(1)
+                     ? next_backoff(reattach_delay)
+                     : caf::timespan{0};
+  last_lost = now;
+  log::warn("node", "a batcher on batcher node ", cfg.node, " stopped (",
+            self->system().render(reason), "): its words go again and the ",
+            "node is attached again in ", milliseconds(reattach_delay),
+            " ms");
+  detach(false);
+  if (reattach_delay.count() == 0)
+    connect();
+  else
+    schedule_attempt(reattach_delay);
+}
+
+// -- transitions to unconnected -----------------------------------------------
+
+void batcher_link_state::wait_for_next_attempt(const std::string& why) {
+  host = nullptr;
+  if (!cfg.configured) {
+    ++attempt;
+    next_attempt.reset();
+    phase = link_phase::unconnected;
+    self->become(unconnected(self));
+    log::warn("node", "batcher node ", cfg.node, ": ", why);
+    return;
+  }
+  backoff = next_backoff(backoff);
+  log::warn("node", "batcher node ", cfg.node, ": ", why, "; trying again in ",
+            milliseconds(backoff), " ms");
+  schedule_attempt(backoff);
+}
+
+void batcher_link_state::schedule_attempt(caf::timespan delay) {
+  auto n = ++attempt;
+  next_attempt = self->clock().now() + delay;
+  phase = link_phase::unconnected;
+  self->become(unconnected(self));
+  self->delayed_send(self, delay, reconnect_atom::value, n);
+}
+
+// -- every state --------------------------------------------------------------
+
+void batcher_link_state::ignore_stale() {
+  ++counters.stale;
+}
+
+actor_status batcher_link_state::status() const {
+  auto out = counters;
+  out.node = cfg.node;
+  out.configured = cfg.configured;
+  out.state = to_string(phase);
+  out.attempts = attempts;
+  out.generation = attempt;
+  out.backoff_ms = milliseconds(backoff);
+  out.reattach_delay_ms = milliseconds(reattach_delay);
+  if (next_attempt)
+    out.ms_to_next_attempt = std::max<int64_t>(
+      0, milliseconds(*next_attempt - self->clock().now()));
+  out.batchers = batchers.size();
+  return status_of(self, std::move(out));
+}
+
+// -- behaviours ---------------------------------------------------------------
+
+namespace {
+
+/// Waiting: for the timer of the next attempt (a configured node, or a
+/// node whose batcher was lost) or for a join.
 behavior unconnected(self_ptr self) {
   return {
-    [=](join_atom, batcher_host_actor& host) { offered(self, host); },
-    [=](reconnect_atom, uint64_t attempt) {
-      if (!stale(self, attempt))
-        connect(self);
+    [=](join_atom, batcher_host_actor& host) {
+      if (self->state.new_host(host))
+        self->state.attach_to(std::move(host));
     },
+    [=](reconnect_atom, uint64_t n) { self->state.timer_fired(n); },
+    [=](status_atom) { return self->state.status(); },
   };
 }
 
+/// An attempt runs (its replies come to the state, see connect()): no
+/// timer is current; a join with another host replaces the attempt.
 behavior connecting(self_ptr self) {
   return {
-    [=](join_atom, batcher_host_actor& host) { offered(self, host); },
-    [=](reconnect_atom, uint64_t) {},
+    [=](join_atom, batcher_host_actor& host) {
+      if (self->state.new_host(host))
+        self->state.attach_to(std::move(host));
+    },
+    [=](reconnect_atom, uint64_t) { self->state.ignore_stale(); },
+    [=](status_atom) { return self->state.status(); },
   };
 }
 
+/// The node's batchers are in use and watched (see down()): no timer is
+/// current; a join with another host means the node restarted.
 behavior attached(self_ptr self) {
   return {
-    [=](join_atom, batcher_host_actor& host) { offered(self, host); },
-    [=](reconnect_atom, uint64_t) {},
+    [=](join_atom, batcher_host_actor& host) {
+      if (self->state.new_host(host))
+        self->state.restarted(std::move(host));
+    },
+    [=](reconnect_atom, uint64_t) { self->state.ignore_stale(); },
+    [=](status_atom) { return self->state.status(); },
   };
 }
 
 } // namespace
 
 behavior batcher_link(self_ptr self, batcher_link_config cfg) {
+  self->state.self = self;
   self->state.cfg = std::move(cfg);
-  self->set_down_handler([=](caf::down_msg& msg) { on_down(self, msg); });
+  self->set_down_handler(
+    [=](caf::down_msg& msg) { self->state.down(msg); });
   return unconnected(self);
 }
 

@@ -224,6 +224,21 @@ struct summarizer {
       + ", delivery failures " + fmt(st.delivery_failures);
   }
 
+  std::string operator()(const batcher_link_status& st) const {
+    auto out = st.state;
+    if (st.state == "attached")
+      return out + ", " + fmt(st.batchers) + " batchers";
+    if (st.state == "connecting")
+      return out + ", attempt " + fmt(st.attempts);
+    if (st.attempts > 0)
+      out += ", " + fmt(st.attempts) + " attempt(s) failed";
+    if (st.ms_to_next_attempt >= 0)
+      out += ", next in " + fmt(st.ms_to_next_attempt) + " ms";
+    else if (!st.configured)
+      out += ", waits for a join";
+    return out;
+  }
+
   /// A status without a summary of its own: its scalar fields.
   template <class T>
   std::string operator()(const T& x) const {

@@ -172,6 +172,13 @@ TEST_CASE_FIXTURE(two_nodes, "every message type crosses CAF nodes") {
   round_trip(actor_status{0, clu});
   round_trip(actor_status{0, batcher_host_status{"b", 1, 0, 0, 0, 1, 1, 3}});
   round_trip(actor_status{0, inspector_status{"ingest", 1, true, 0, 1}});
+  batcher_link_status lnk;
+  lnk.node = "10.0.0.2:4260";
+  lnk.state = "unconnected";
+  lnk.attempts = 3;
+  lnk.backoff_ms = 4000;
+  lnk.ms_to_next_attempt = 3999;
+  round_trip(actor_status{0, lnk});
 }
 
 TEST_CASE_FIXTURE(two_nodes, "actor handles cross CAF nodes and come back") {
