@@ -96,10 +96,11 @@ attach(self_ptr self, sink_actor& snk, uint32_t buckets) {
   auto& entry = st.attached[snk.address()];
   entry.ingest_number = n;
   self->monitor(snk);
-  entry.actors.push_back({prefix + "rpc-caller", "rpc-caller", "", set->rpc});
+  entry.actors.push_back(
+    {prefix + rpc_caller_state::name, rpc_caller_state::name, "", set->rpc});
   for (uint32_t k = 0; k < buckets; ++k)
     entry.actors.push_back({prefix + "batcher-" + std::to_string(k),
-                            "batcher", "", set->batchers[k]});
+                            batcher_state::name, "", set->batchers[k]});
   for (auto& e : entry.actors) {
     st.spawned.emplace(e.handle.address(), snk.address());
     self->monitor(e.handle);

@@ -1,5 +1,6 @@
 #include "actors/cluster/cluster.hpp"
 
+#include "actors/cluster/batcher_host.hpp"
 #include "actors/cluster/batcher_link.hpp"
 #include "actors/cluster/bucket_assignment.hpp"
 #include "actors/observe/status.hpp"
@@ -54,11 +55,12 @@ actor_list cluster_state::directory() const {
     if (i == attached.end())
       continue;
     out.push_back({"batcher-" + std::to_string(k) + "@" + owners[k],
-                   "batcher", owners[k], i->second.batchers.at(k),
+                   batcher_state::name, owners[k], i->second.batchers.at(k),
                    static_cast<int32_t>(k)});
   }
   for (auto& [node, x] : attached)
-    out.push_back({"batcher-host@" + node, "batcher-host", node, x.host});
+    out.push_back({std::string{batcher_host_state::name} + "@" + node,
+                   batcher_host_state::name, node, x.host});
   return out;
 }
 

@@ -152,9 +152,9 @@ void start_intake(self_ptr self, std::vector<batcher_actor> batchers) {
   self->send(st.sink, st.source);
   self->send(rtr, st.source);
   for (auto& e : std::initializer_list<directory_entry>{
-         {"source", "source", "", st.source},
-         {"tokenizer", "tokenizer", "", tok},
-         {"router", "router", "", rtr}}) {
+         {source_state::name, source_state::name, "", st.source},
+         {tokenizer_state::name, tokenizer_state::name, "", tok},
+         {router_state::name, router_state::name, "", rtr}}) {
     st.actors.push_back(e);
     self->monitor(e.handle);
   }
@@ -177,10 +177,11 @@ void start_pipeline(self_ptr self) {
                    + self->system().render(set.error()));
       return;
     }
-    st.actors.push_back({"rpc-caller", "rpc-caller", "", set->rpc});
+    st.actors.push_back(
+      {rpc_caller_state::name, rpc_caller_state::name, "", set->rpc});
     self->monitor(set->rpc);
     for (uint32_t k = 0; k < set->batchers.size(); ++k) {
-      st.actors.push_back({"batcher-" + std::to_string(k), "batcher", "",
+      st.actors.push_back({"batcher-" + std::to_string(k), batcher_state::name, "",
                            set->batchers[k], static_cast<int32_t>(k)});
       self->monitor(set->batchers[k]);
     }
@@ -242,7 +243,7 @@ node(node_actor::stateful_pointer<node_state> self, pipeline_config cfg,
                         std::shared_ptr<sink_producer>{adapters.producer},
                         adapters.latency, me);
   self->monitor(st.sink);
-  st.actors = {{"sink", "sink", "", st.sink}};
+  st.actors = {{sink_state::name, sink_state::name, "", st.sink}};
   // Every actor the node watches is part of its pipeline.
   self->set_down_handler([=](caf::down_msg& msg) {
     fail(self, "an actor of the pipeline stopped: "
