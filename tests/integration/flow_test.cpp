@@ -16,7 +16,7 @@
 #include <httplib.h>
 
 #include "actors/pipeline/sink.hpp"
-#include "actors/pipeline/tokenizer.hpp"
+#include "actors/pipeline/words.hpp"
 #include "messages/type_ids.hpp"
 #include "services/config/addresses.hpp"
 

@@ -4,7 +4,7 @@
 #include "tests/support/harness.hpp"
 
 #include "actors/pipeline/sink.hpp"
-#include "actors/pipeline/tokenizer.hpp"
+#include "actors/pipeline/words.hpp"
 
 #include <csignal>
 #include <filesystem>
