@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "actors/pipeline/sink.hpp"
 #include "actors/observe/status.hpp"
+#include "actors/pipeline/formats.hpp"
 #include "actors/pipeline/words.hpp"
 #include "services/adapters/kafka_consumer.hpp"
 #include "services/adapters/log.hpp"

@@ -8,7 +8,7 @@
 #include <boost/json/parse.hpp>
 #include <doctest/doctest.h>
 
-#include "actors/pipeline/sink.hpp"
+#include "actors/pipeline/formats.hpp"
 #include "actors/pipeline/tokenizer.hpp"
 #include "actors/pipeline/words.hpp"
 #include "tests/support/fixture.hpp"

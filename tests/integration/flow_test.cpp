@@ -15,7 +15,7 @@
 #include <doctest/doctest.h>
 #include <httplib.h>
 
-#include "actors/pipeline/sink.hpp"
+#include "actors/pipeline/formats.hpp"
 #include "actors/pipeline/words.hpp"
 #include "messages/type_ids.hpp"
 #include "services/config/addresses.hpp"
