@@ -178,7 +178,8 @@ using router_actor = status_client::extend<
 /// Splits record values into words.
 using tokenizer_actor = status_client::extend<
   /// Tokenizes every record (or piece of one): the words go to the router
-  /// in one batch. Nothing is answered: the source counted them already.
+  /// in one batch. Nothing is answered: the source measured them already
+  /// (they come with each record).
   caf::reacts_to<record_batch>,
   /// End of window for every bucket, passed on to the router after every
   /// word sent so far; the router answers.

@@ -9,6 +9,7 @@
 #include "messages/types.hpp"
 
 CAF_BEGIN_TYPE_ID_BLOCK(rpcbatch, caf::first_custom_type_id)
+  CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::word_span))
   CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::input_record))
   CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::record_batch))
   CAF_ADD_TYPE_ID(rpcbatch, (rpcbatch::element))

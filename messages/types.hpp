@@ -3,6 +3,7 @@
 // messages/registration.cpp.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -14,6 +15,16 @@ namespace rpcbatch {
 /// The most buckets (batchers per ingest node) a node runs or spawns for a
 /// peer.
 inline constexpr uint32_t max_buckets = 256;
+
+/// Where a word is in a record value: value.substr(at, size).
+struct word_span {
+  uint32_t at = 0;
+  uint32_t size = 0;
+
+  std::size_t end() const {
+    return std::size_t{at} + size;
+  }
+};
 
 /// One consumed Kafka record with its provenance.
 struct input_record {
@@ -35,6 +46,10 @@ struct input_record {
   /// RPC stage serves the oldest words first, so that records finish in
   /// order and commits keep moving.
   uint64_t seq = 0;
+  /// Where the words of `value` are, in order: the source measures them
+  /// once (for credit and pieces) and hands them on with the record, so
+  /// that the tokenizer cuts them out without scanning the value again.
+  std::vector<word_span> words = {};
 };
 
 /// Records of the input topic (poll thread -> source), or records and
@@ -187,9 +202,15 @@ struct partition_offsets {
 // -- inspection ---------------------------------------------------------------
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, word_span& x) {
+  return f(caf::meta::type_name("word_span"), x.at, x.size);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, input_record& x) {
   return f(caf::meta::type_name("input_record"), x.partition, x.offset,
-           x.timestamp, x.value, x.null_value, x.epoch, x.first_index, x.seq);
+           x.timestamp, x.value, x.null_value, x.epoch, x.first_index, x.seq,
+           x.words);
 }
 
 template <class Inspector>

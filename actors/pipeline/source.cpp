@@ -1,11 +1,10 @@
 #include "actors/pipeline/source.hpp"
 
 #include <algorithm>
-#include <limits>
 
-#include "actors/pipeline/sink.hpp"
 #include "actors/observe/status.hpp"
-#include "actors/pipeline/tokenizer.hpp"
+#include "actors/pipeline/formats.hpp"
+#include "actors/pipeline/words.hpp"
 #include "services/adapters/kafka_consumer.hpp"
 #include "services/adapters/log.hpp"
 
@@ -63,9 +62,10 @@ void source_state::take(record_batch& batch) {
     }
     if (cfg.replay_dead_letters && !to_replay(rec))
       ++unusable;
-    auto n = static_cast<uint32_t>(
-      std::min<std::size_t>(count_words(rec.value),
-                            std::numeric_limits<uint32_t>::max()));
+    // The one scan of the value: its words go on with it (and its pieces)
+    // to the tokenizer.
+    rec.words = measure_words(rec.value);
+    auto n = static_cast<uint32_t>(rec.words.size());
     ++counters.records;
     counters.words += n;
     counters.null_records += rec.null_value ? 1 : 0;
@@ -119,13 +119,21 @@ input_record source_state::next_piece(held_record& h, uint32_t n) {
                      false,           h.rec.epoch,  h.sent,  h.rec.seq};
   if (h.sent == 0 && n == h.words) {
     piece.value = std::move(h.rec.value);
+    piece.words = std::move(h.rec.words);
   } else {
     if (h.sent == 0)
       ++counters.records_in_pieces;
-    auto rest = std::string_view{h.rec.value}.substr(h.at);
-    auto len = h.sent + n == h.words ? rest.size() : words_end(rest, n);
-    piece.value.assign(rest.substr(0, len));
-    h.at += len;
+    // From the end of the last piece to the end of its n-th word (the last
+    // piece: to the end of the value), with its words where they are in it.
+    auto first = h.rec.words.begin() + h.sent;
+    auto last = first + n;
+    auto end = h.sent + n == h.words ? h.rec.value.size() : last[-1].end();
+    piece.value.assign(h.rec.value, h.at, end - h.at);
+    piece.words.reserve(n);
+    for (auto w = first; w != last; ++w)
+      piece.words.push_back(
+        word_span{static_cast<uint32_t>(w->at - h.at), w->size});
+    h.at = end;
   }
   tracker.sent(h.rec.partition, h.rec.offset, h.rec.epoch, n);
   h.sent += n;

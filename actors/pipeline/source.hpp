@@ -63,7 +63,7 @@ struct source_config {
   /// has records pending is reported as stuck (0: never).
   caf::timespan stuck_after = std::chrono::seconds(120);
   /// The input is a dead-letter topic: each record's word goes through the
-  /// pipeline again (see actors/pipeline/sink.hpp for their format).
+  /// pipeline again (see actors/pipeline/formats.hpp for their format).
   bool replay_dead_letters = false;
 };
 

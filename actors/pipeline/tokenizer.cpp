@@ -3,38 +3,33 @@
 #include <algorithm>
 
 #include "actors/observe/status.hpp"
+#include "actors/pipeline/words.hpp"
 
 namespace rpcbatch {
 
-std::size_t count_words(std::string_view text) {
-  std::size_t n = 0;
-  for_each_word(text, [&](std::string_view) { ++n; });
-  return n;
-}
-
-std::size_t words_end(std::string_view text, std::size_t n) {
-  if (n == 0)
-    return 0;
-  std::size_t seen = 0;
-  return for_each_word(text, [&](std::string_view) { return ++seen < n; });
-}
-
 word_batch tokenizer_state::split(const record_batch& batch) {
   word_batch out;
-  // Text averages well over four bytes a word (with its space): one
-  // allocation for the usual batch, a few doublings for the rare one.
-  std::size_t batch_bytes = 0;
+  // One element per word the source measured.
+  std::size_t measured = 0;
   for (auto& rec : batch.records)
-    batch_bytes += rec.value.size();
-  out.elements.reserve(batch_bytes / 4 + 1);
+    measured += rec.words.size();
+  out.elements.reserve(measured);
   for (auto& rec : batch.records) {
     auto index = rec.first_index;
-    for_each_word(rec.value, [&](std::string_view w) {
+    auto add = [&](std::string_view w) {
       out.elements.push_back(element{std::string{w}, rec.partition,
                                      rec.offset, rec.timestamp, rec.epoch,
                                      index++, rec.seq});
       longest_word = std::max(longest_word, w.size());
-    });
+    };
+    // Cut out where the source measured them; a record that comes
+    // unmeasured is scanned here.
+    std::string_view value = rec.value;
+    if (!rec.words.empty() && fits(rec.words, value.size()))
+      for (auto& w : rec.words)
+        add(value.substr(w.at, w.size));
+    else
+      for_each_word(value, add);
     ++pieces;
     bytes += rec.value.size();
   }

@@ -8,8 +8,9 @@
 #include <boost/json/parse.hpp>
 #include <doctest/doctest.h>
 
-#include "actors/pipeline/sink.hpp"
+#include "actors/pipeline/formats.hpp"
 #include "actors/pipeline/tokenizer.hpp"
+#include "actors/pipeline/words.hpp"
 #include "tests/support/fixture.hpp"
 
 using namespace rpcbatch;
@@ -187,6 +188,18 @@ input_record rec(int32_t partition, int64_t offset, std::string value,
   return input_record{partition, offset, 0, std::move(value), false, epoch};
 }
 
+/// Whether a piece came with its words: where the words of its value are.
+bool measured(const input_record& piece) {
+  auto spans = measure_words(piece.value);
+  if (spans.size() != piece.words.size())
+    return false;
+  for (std::size_t i = 0; i < spans.size(); ++i)
+    if (spans[i].at != piece.words[i].at
+        || spans[i].size != piece.words[i].size)
+      return false;
+  return true;
+}
+
 std::string words_text(std::size_t n, const std::string& word = "w") {
   std::string out;
   for (std::size_t i = 0; i < n; ++i)
@@ -206,7 +219,11 @@ TEST_CASE_FIXTURE(source_fixture,
   // the smallest piece), and so does the go-ahead for the batch.
   records({rec(0, 0, words_text(4)), rec(0, 1, words_text(5)),
            rec(1, 0, words_text(4))});
-  CHECK(log->pieces.size() == 2);
+  REQUIRE(log->pieces.size() == 2);
+  // Whole records, with the words the source measured.
+  CHECK(log->pieces[1].value == words_text(5));
+  CHECK(measured(log->pieces[0]));
+  CHECK(measured(log->pieces[1]));
   CHECK(consumer->taken == 0);
   // A record without words is done at once and takes no credit; its batch
   // is taken at once.
@@ -268,11 +285,15 @@ TEST_CASE_FIXTURE(source_fixture,
   CHECK(next_commit().empty()); // one word short
   confirm({words.back()});
   REQUIRE(log->pieces.size() == 3);
-  // The pieces hold exactly the record's words, in order.
+  // The pieces hold exactly the record's words, in order, and each comes
+  // with its words where they are in it.
   std::string all;
-  for (auto& p : log->pieces)
+  for (auto& p : log->pieces) {
     all += p.value;
+    CHECK(measured(p));
+  }
   CHECK(count_words(all) == 25);
+  CHECK(all == words_text(25, "ab"));
   for (std::size_t i = 0; i < words.size(); ++i)
     CHECK(words[i].index == i);
   auto commit = next_commit();
@@ -396,6 +417,8 @@ TEST_CASE_FIXTURE(replay_fixture,
            rec(0, 3, letter)});
   REQUIRE(log->pieces.size() == 2);
   CHECK(log->pieces[0].value == "don't");
+  // Measured as the word it replays, not as the dead letter.
+  CHECK(measured(log->pieces[0]));
   CHECK(log->pieces[0].offset == 0);
   CHECK(log->pieces[1].offset == 3);
   // The skipped ones are done at once: the commit waits only for the two

@@ -2,90 +2,10 @@
 
 #include <doctest/doctest.h>
 
+#include "actors/pipeline/words.hpp"
 #include "tests/support/fixture.hpp"
 
 using namespace rpcbatch;
-
-namespace {
-
-std::vector<std::string> words_of(std::string_view text) {
-  std::vector<std::string> out;
-  for_each_word(text, [&](std::string_view w) { out.emplace_back(w); });
-  return out;
-}
-
-using words = std::vector<std::string>;
-
-} // namespace
-
-TEST_CASE("tokenizer matches the seed's [A-Za-z']+ runs") {
-  struct row {
-    std::string text;
-    words expected;
-  };
-  std::vector<row> rows{
-    {"Beautiful is better than ugly.", {"Beautiful", "is", "better", "than",
-                                        "ugly"}},
-    {"don't stop 'til it's done'", {"don't", "stop", "'til", "it's",
-                                     "done'"}},
-    {"abc123def 4ever", {"abc", "def", "ever"}},
-    {"hello,world;foo-bar_baz", {"hello", "world", "foo", "bar", "baz"}},
-    {"  \t\n", {}},
-    {"", {}},
-    {"''", {"''"}},
-    {"h\xc3\xa9llo w\xc3\xb6rld", {"h", "llo", "w", "rld"}},
-    {"\xff\xfe" "abc\x80\x81" "def\xc0", {"abc", "def"}},
-    {std::string("a\0b", 3), {"a", "b"}},
-    {"\xe6\x97\xa5\xe6\x9c\xac", {}},
-  };
-  for (auto& r : rows) {
-    CAPTURE(r.text);
-    CHECK(words_of(r.text) == r.expected);
-  }
-}
-
-TEST_CASE("tokenizer copes with a 1 MiB value") {
-  std::string big;
-  std::size_t expected_words = 0;
-  std::size_t expected_bytes = 0;
-  while (big.size() < (1u << 20)) {
-    auto w = "word" + std::string(expected_words % 7, 'x');
-    big += w + " 123 ";
-    ++expected_words;
-    expected_bytes += w.size();
-  }
-  std::size_t n = 0;
-  std::size_t bytes = 0;
-  for_each_word(big, [&](std::string_view w) {
-    ++n;
-    bytes += w.size();
-  });
-  CHECK(n == expected_words);
-  CHECK(bytes == expected_bytes);
-  std::string single(1 << 20, 'a');
-  CHECK(words_of(single) == words{single});
-}
-
-TEST_CASE("count_words and words_end cut a text between whole words") {
-  std::string text = "  one, two-three 'four' 5 five  ";
-  CHECK(count_words(text) == 5);
-  CHECK(words_end(text, 0) == 0);
-  for (std::size_t n = 1; n <= 6; ++n) {
-    CAPTURE(n);
-    auto cut = words_end(text, n);
-    auto head = std::string_view{text}.substr(0, cut);
-    auto tail = std::string_view{text}.substr(cut);
-    CHECK(count_words(head) == std::min<std::size_t>(n, 5));
-    CHECK(count_words(tail) == 5 - std::min<std::size_t>(n, 5));
-    // No word is split: the pieces' words are the text's words.
-    auto both = words_of(head);
-    auto rest = words_of(tail);
-    both.insert(both.end(), rest.begin(), rest.end());
-    CHECK(both == words_of(text));
-  }
-  CHECK(words_end(text, 5) == text.find("five") + 4);
-  CHECK(words_end(text, 6) == text.size());
-}
 
 namespace {
 
@@ -123,6 +43,21 @@ struct recording_router {
   }
 };
 
+/// The record with its words measured, as the source hands it on.
+input_record measured(input_record rec) {
+  rec.words = measure_words(rec.value);
+  return rec;
+}
+
+std::vector<std::string> words_of(const word_batch& b) {
+  std::vector<std::string> out;
+  for (auto& e : b.elements)
+    out.push_back(e.word);
+  return out;
+}
+
+using words = std::vector<std::string>;
+
 } // namespace
 
 TEST_CASE_FIXTURE(test::deterministic,
@@ -130,10 +65,12 @@ TEST_CASE_FIXTURE(test::deterministic,
   recording_router r;
   auto aut = sys.spawn(tokenizer, r.spawn(sys));
   record_batch batch;
-  batch.records.push_back(input_record{0, 10, 111, "one two", false});
-  batch.records.push_back(input_record{2, 5, 113, "\x01\x02 42", false});
+  batch.records.push_back(measured(input_record{0, 10, 111, "one two", false}));
+  batch.records.push_back(
+    measured(input_record{2, 5, 113, "\x01\x02 42", false}));
   // The second piece of a record: its words are numbered from 4.
-  batch.records.push_back(input_record{2, 6, 114, " three four", false, 0, 4});
+  batch.records.push_back(
+    measured(input_record{2, 6, 114, " three four", false, 0, 4}));
   caf::anon_send(aut, batch);
   run();
   REQUIRE(r.routed->size() == 1);
@@ -161,4 +98,63 @@ TEST_CASE_FIXTURE(test::deterministic,
   caf::anon_send(aut, record_batch{{input_record{0, 2, 0, "c", false}}});
   run();
   CHECK(*r.trace == std::vector<std::string>{"words", "eow", "words"});
+}
+
+TEST_CASE_FIXTURE(test::deterministic,
+                  "tokenizer: a piece with its measured words gives exactly "
+                  "those words") {
+  recording_router r;
+  auto aut = sys.spawn(tokenizer, r.spawn(sys));
+  // Words 2 to 4 of a record, cut as the source cuts a piece: from the end
+  // of word 1 to the end of word 4, with their measured words.
+  std::string text = "  one, two-three 'four' 5 five  ";
+  auto all = measure_words(text);
+  REQUIRE(all.size() == 5);
+  auto from = all[1].end();
+  input_record piece{1, 42, 7, text.substr(from, all[4].end() - from), false,
+                     3, 2, 99};
+  for (std::size_t i = 2; i < 5; ++i)
+    piece.words.push_back(
+      word_span{static_cast<uint32_t>(all[i].at - from), all[i].size});
+  REQUIRE(piece.value == "-three 'four' 5 five");
+  // A record whose measured words are some of its words: the tokenizer
+  // takes those, it does not look for others.
+  input_record some{1, 43, 8, "alpha beta gamma", false, 3, 0, 100};
+  some.words = {word_span{6, 4}};
+  caf::anon_send(aut, record_batch{{piece, some}});
+  run();
+  REQUIRE(r.routed->size() == 1);
+  auto& els = r.routed->at(0).elements;
+  CHECK(words_of(r.routed->at(0)) == words{"three", "'four'", "five", "beta"});
+  REQUIRE(els.size() == piece.words.size() + some.words.size());
+  for (std::size_t i = 0; i < 3; ++i) {
+    CAPTURE(i);
+    CHECK(els[i].partition == 1);
+    CHECK(els[i].offset == 42);
+    CHECK(els[i].timestamp == 7);
+    CHECK(els[i].epoch == 3);
+    CHECK(els[i].index == 2 + i);
+    CHECK(els[i].seq == 99);
+  }
+  CHECK(els[3].offset == 43);
+  CHECK(els[3].index == 0);
+  auto st = test::status_as<tokenizer_status>(
+    ask<actor_status>(aut, status_atom::value));
+  CHECK(st.pieces == 2);
+  CHECK(st.words == 4);
+  CHECK(st.longest_word == 6);
+}
+
+TEST_CASE("tokenizer: a record without measured words, or with words that "
+          "do not fit it, is scanned") {
+  tokenizer_state t;
+  input_record unmeasured{0, 1, 0, "one two", false};
+  input_record misfit{0, 2, 0, "three four", false};
+  misfit.words = {word_span{0, 5}, word_span{6, 40}};
+  input_record out_of_order{0, 3, 0, "five six", false};
+  out_of_order.words = {word_span{5, 3}, word_span{0, 4}};
+  auto out = t.split(record_batch{{unmeasured, misfit, out_of_order}});
+  CHECK(words_of(out)
+        == words{"one", "two", "three", "four", "five", "six"});
+  CHECK(t.words == 6);
 }

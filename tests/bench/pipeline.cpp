@@ -34,8 +34,8 @@
 
 #include <librdkafka/rdkafkacpp.h>
 
-#include "actors/pipeline/sink.hpp"
-#include "actors/pipeline/tokenizer.hpp"
+#include "actors/pipeline/formats.hpp"
+#include "actors/pipeline/words.hpp"
 #include "services/config/program.hpp"
 #include "services/tools/embedded_broker.hpp"
 #include "services/adapters/kafka.hpp"

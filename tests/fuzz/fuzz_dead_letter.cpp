@@ -8,7 +8,7 @@
 //   record of a UTF-8 word reads back as the word and its length.
 #include <boost/json/parse.hpp>
 
-#include "actors/pipeline/sink.hpp"
+#include "actors/pipeline/formats.hpp"
 #include "tests/fuzz/fuzz.hpp"
 
 using namespace rpcbatch;

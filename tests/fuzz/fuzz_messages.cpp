@@ -12,9 +12,9 @@
 #include <caf/binary_deserializer.hpp>
 #include <caf/binary_serializer.hpp>
 
+#include "actors/pipeline/formats.hpp"
 #include "actors/pipeline/offset_tracker.hpp"
 #include "actors/pipeline/rpc_caller.hpp"
-#include "actors/pipeline/sink.hpp"
 #include "messages/types.hpp"
 #include "services/adapters/rpc_client.hpp"
 #include "tests/fuzz/fuzz.hpp"

@@ -1,12 +1,14 @@
 // The tokenizer on arbitrary record values: for_each_word gives the
 // [A-Za-z']+ runs in order (compared with a byte-by-byte scan),
-// count_words counts them, words_end(text, n) cuts between whole words
-// with exactly min(n, words) before the cut, and tokenizer_state::split
-// numbers the words of a record from its first_index.
+// count_words counts them, measure_words says where each is, and
+// tokenizer_state::split cuts a record's measured words out (a piece of a
+// record as the source cuts it, between whole words) and numbers them from
+// the record's first_index.
 #include <string>
 #include <vector>
 
 #include "actors/pipeline/tokenizer.hpp"
+#include "actors/pipeline/words.hpp"
 #include "tests/fuzz/fuzz.hpp"
 
 using namespace rpcbatch;
@@ -47,32 +49,28 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   }
   auto k = count_words(text);
   FUZZ_CHECK(k == expected.size());
-  // Cuts at 0, 1, the middle, the last, all and more than all words.
-  for (std::size_t n : {std::size_t{0}, std::size_t{1}, k / 2,
-                        k > 0 ? k - 1 : 0, k, k + 1}) {
-    auto cut = words_end(text, n);
-    FUZZ_CHECK(cut <= text.size());
-    auto before = std::min(n, k);
-    FUZZ_CHECK(count_words(text.substr(0, cut)) == before);
-    FUZZ_CHECK(count_words(text.substr(cut)) == k - before);
-    // Between whole words: a word does not go on across the cut.
-    if (cut > 0 && cut < text.size())
-      FUZZ_CHECK(!is_word_byte(static_cast<unsigned char>(text[cut - 1]))
-                 || !is_word_byte(static_cast<unsigned char>(text[cut])));
-    // A stop early answers the end of the last word given.
-    if (before > 0 && before < k)
-      FUZZ_CHECK(cut == static_cast<std::size_t>(
-                          expected[before - 1].data() + expected[before - 1].size()
-                          - text.data()));
+  auto spans = measure_words(text);
+  FUZZ_CHECK(spans.size() == k);
+  FUZZ_CHECK(fits(spans, text.size()));
+  for (std::size_t i = 0; i < k; ++i) {
+    FUZZ_CHECK(text.data() + spans[i].at == expected[i].data());
+    FUZZ_CHECK(spans[i].size == expected[i].size());
   }
-  // The actor's split: two records, the input cut in the middle, the
-  // second a piece that starts at a later word of its record.
-  auto half = text.size() / 2;
+  // The actor's split: two measured records, the input cut between whole
+  // words as the source cuts a piece (after word k / 2), the second a piece
+  // that starts at a later word of its record.
+  std::size_t half = k / 2 > 0 ? spans[k / 2 - 1].end() : 0;
   record_batch batch;
   batch.records.push_back(input_record{3, 10, 1000, std::string{text.substr(0, half)},
                                        false, 2, 0});
   batch.records.push_back(input_record{3, 11, 1001, std::string{text.substr(half)},
                                        false, 2, 7});
+  for (auto& w : spans)
+    if (w.end() <= half)
+      batch.records[0].words.push_back(w);
+    else
+      batch.records[1].words.push_back(
+        word_span{static_cast<uint32_t>(w.at - half), w.size});
   tokenizer_state st;
   auto out = st.split(batch);
   auto first = reference_words(batch.records[0].value);

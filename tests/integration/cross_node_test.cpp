@@ -73,7 +73,8 @@ element sample_element() {
 
 TEST_CASE_FIXTURE(two_nodes, "every message type crosses CAF nodes") {
   input_record rec{1,     99, 1700000000000, std::string("a\0b\xff", 4),
-                   false, 7,  12, 424242};
+                   false, 7,  12, 424242, {{0, 1}, {2, 1}}};
+  round_trip(word_span{3, 4});
   round_trip(rec);
   round_trip(record_batch{{rec, input_record{0, 1, 2, "", true, 0, 0}}});
   round_trip(sample_element());

@@ -12,7 +12,7 @@
 
 #include <doctest/doctest.h>
 
-#include "actors/pipeline/tokenizer.hpp"
+#include "actors/pipeline/words.hpp"
 
 using namespace std::chrono_literals;
 using namespace rpcbatch::test;

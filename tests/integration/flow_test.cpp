@@ -15,8 +15,8 @@
 #include <doctest/doctest.h>
 #include <httplib.h>
 
-#include "actors/pipeline/sink.hpp"
-#include "actors/pipeline/tokenizer.hpp"
+#include "actors/pipeline/formats.hpp"
+#include "actors/pipeline/words.hpp"
 #include "messages/type_ids.hpp"
 #include "services/config/addresses.hpp"
 

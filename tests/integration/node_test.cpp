@@ -3,8 +3,8 @@
 // SIGKILL, bad input and bad options. Each case has its own broker.
 #include "tests/support/harness.hpp"
 
-#include "actors/pipeline/sink.hpp"
-#include "actors/pipeline/tokenizer.hpp"
+#include "actors/pipeline/formats.hpp"
+#include "actors/pipeline/words.hpp"
 
 #include <csignal>
 #include <filesystem>

@@ -19,7 +19,7 @@
 #include <boost/json/parse.hpp>
 #include <librdkafka/rdkafkacpp.h>
 
-#include "actors/pipeline/tokenizer.hpp"
+#include "actors/pipeline/words.hpp"
 #include "services/tools/textgen.hpp"
 
 namespace rpcbatch::test {
