@@ -2,7 +2,7 @@
 // per kind of actor, declared once with the name of each field. CAF
 // serialises them between nodes (the names are annotations its serialisers
 // skip); the inspector reads the fields by member and makes JSON and
-// Prometheus text only at the edge (actors/observe/status.hpp, actors/observe/inspection.hpp).
+// Prometheus text only at the edge (actors/observe/reporting.hpp, actors/observe/inspection.hpp).
 #pragma once
 
 #include <cstdint>

@@ -2,7 +2,7 @@
 
 #include "actors/pipeline/batcher_set.hpp"
 #include "actors/cluster/remote.hpp"
-#include "actors/observe/status.hpp"
+#include "actors/observe/reporting.hpp"
 #include "services/adapters/log.hpp"
 #include "services/adapters/rpc_client.hpp"
 

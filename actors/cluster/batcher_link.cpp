@@ -4,7 +4,7 @@
 #include <chrono>
 
 #include "actors/cluster/remote.hpp"
-#include "actors/observe/status.hpp"
+#include "actors/observe/reporting.hpp"
 #include "services/adapters/log.hpp"
 
 namespace rpcbatch {

@@ -3,7 +3,7 @@
 #include "actors/cluster/batcher_host.hpp"
 #include "actors/cluster/batcher_link.hpp"
 #include "actors/cluster/bucket_assignment.hpp"
-#include "actors/observe/status.hpp"
+#include "actors/observe/reporting.hpp"
 #include "services/adapters/log.hpp"
 
 namespace rpcbatch {

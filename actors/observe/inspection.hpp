@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "actors/observe/status.hpp"
+#include "actors/observe/reporting.hpp"
 #include "messages/console.hpp"
 
 namespace rpcbatch {

@@ -6,7 +6,7 @@
 
 #include "actors/observe/countdown.hpp"
 #include "actors/observe/inspection.hpp"
-#include "actors/observe/status.hpp"
+#include "actors/observe/reporting.hpp"
 #include "services/adapters/log.hpp"
 
 namespace rpcbatch {

@@ -26,7 +26,7 @@
 
 #include <caf/timespan.hpp>
 
-#include "actors/observe/status.hpp"
+#include "actors/observe/reporting.hpp"
 #include "messages/actors.hpp"
 
 namespace rpcbatch {

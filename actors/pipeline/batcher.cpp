@@ -5,7 +5,7 @@
 #include <type_traits>
 #include <unordered_map>
 
-#include "actors/observe/status.hpp"
+#include "actors/observe/reporting.hpp"
 
 namespace rpcbatch {
 

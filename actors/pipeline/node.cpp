@@ -1,6 +1,6 @@
 #include "actors/pipeline/node.hpp"
 
-#include "actors/observe/status.hpp"
+#include "actors/observe/reporting.hpp"
 
 #include <algorithm>
 

@@ -18,7 +18,7 @@
 #include "actors/pipeline/rpc_caller.hpp"
 #include "actors/pipeline/sink.hpp"
 #include "actors/pipeline/source.hpp"
-#include "actors/observe/status.hpp"
+#include "actors/observe/reporting.hpp"
 #include "messages/actors.hpp"
 
 namespace rpcbatch {

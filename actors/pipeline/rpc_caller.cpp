@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <optional>
 
-#include "actors/observe/status.hpp"
+#include "actors/observe/reporting.hpp"
 #include "services/adapters/log.hpp"
 #include "services/adapters/rpc_client.hpp"
 

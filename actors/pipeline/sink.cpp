@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <limits>
 
-#include "actors/observe/status.hpp"
+#include "actors/observe/reporting.hpp"
 #include "actors/observe/histogram.hpp"
 #include "actors/pipeline/formats.hpp"
 #include "services/adapters/kafka_producer.hpp"

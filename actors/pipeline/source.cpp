@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "actors/observe/status.hpp"
+#include "actors/observe/reporting.hpp"
 #include "actors/pipeline/formats.hpp"
 #include "actors/pipeline/words.hpp"
 #include "services/adapters/kafka_consumer.hpp"

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "actors/observe/status.hpp"
+#include "actors/observe/reporting.hpp"
 #include "actors/pipeline/words.hpp"
 
 namespace rpcbatch {

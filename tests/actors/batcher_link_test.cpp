@@ -10,7 +10,7 @@
 
 #include "actors/observe/inspection.hpp"
 #include "actors/observe/json.hpp"
-#include "actors/observe/status.hpp"
+#include "actors/observe/reporting.hpp"
 #include "tests/support/fixture.hpp"
 
 using namespace rpcbatch;

@@ -6,7 +6,7 @@
 
 #include "actors/pipeline/node.hpp"
 #include "actors/pipeline/word_cache.hpp"
-#include "actors/observe/status.hpp"
+#include "actors/observe/reporting.hpp"
 #include "tests/support/fixture.hpp"
 
 using namespace rpcbatch;

@@ -7,7 +7,7 @@
 
 #include <optional>
 
-#include "actors/observe/status.hpp"
+#include "actors/observe/reporting.hpp"
 #include "tests/support/fixture.hpp"
 
 using namespace rpcbatch;

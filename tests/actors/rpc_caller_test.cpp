@@ -13,7 +13,7 @@
 
 #include "actors/pipeline/batcher.hpp"
 #include "actors/observe/json.hpp"
-#include "actors/observe/status.hpp"
+#include "actors/observe/reporting.hpp"
 #include "tests/support/fixture.hpp"
 #include "services/adapters/rpc_client.hpp"
 

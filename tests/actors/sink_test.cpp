@@ -15,7 +15,7 @@
 #include <caf/scoped_actor.hpp>
 #include <librdkafka/rdkafkacpp.h>
 
-#include "actors/observe/status.hpp"
+#include "actors/observe/reporting.hpp"
 #include "actors/pipeline/formats.hpp"
 #include "messages/type_ids.hpp"
 #include "services/tools/embedded_broker.hpp"

@@ -1,4 +1,4 @@
-#include "actors/observe/status.hpp"
+#include "actors/observe/reporting.hpp"
 
 namespace rpcbatch {
 
